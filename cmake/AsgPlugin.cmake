@@ -1,0 +1,59 @@
+# asg_add_plugin(<name> KIND <kind> SOURCES <src>... [LIBRARIES <lib>...] [TESTS <test-src>...])
+#
+# Builds one plugin library, asg_<kind>_<name>.so, into the build's plugin directory, where `asg`
+# finds it without configuration. Nothing else in the tree has to be edited to add a plugin: a folder
+# with a CMakeLists.txt calling this helper is enough (the parent globs for them).
+#
+# TESTS: GoogleTest sources for this plugin. They are built into one test binary that links the
+# plugin's objects directly (no dlopen), plus asg::testing, and is registered with ctest.
+set(ASG_PLUGIN_KINDS dataset text_encoder backbone temporal sampler metric)
+
+function(asg_add_plugin name)
+  cmake_parse_arguments(PARSE_ARGV 1 ARG "" "KIND" "SOURCES;LIBRARIES;TESTS")
+  if(NOT ARG_KIND IN_LIST ASG_PLUGIN_KINDS)
+    message(FATAL_ERROR "asg_add_plugin(${name}): KIND '${ARG_KIND}' is not one of: ${ASG_PLUGIN_KINDS}")
+  endif()
+  if(NOT ARG_SOURCES)
+    message(FATAL_ERROR "asg_add_plugin(${name}): SOURCES is empty")
+  endif()
+  set(target asg_${ARG_KIND}_${name})
+  # The plugin code is an object library so the tests can link it without going through dlopen.
+  add_library(${target}_objects OBJECT ${ARG_SOURCES})
+  target_link_libraries(${target}_objects PUBLIC asg::sdk ${ARG_LIBRARIES})
+  asg_use_torch_pch(${target}_objects)
+
+  add_library(${target} MODULE $<TARGET_OBJECTS:${target}_objects>)
+  target_link_libraries(${target} PRIVATE ${target}_objects)
+  set_target_properties(${target} PROPERTIES
+    PREFIX ""
+    LIBRARY_OUTPUT_DIRECTORY ${ASG_PLUGIN_OUTPUT_DIR})
+  set_property(GLOBAL APPEND PROPERTY ASG_PLUGIN_TARGETS ${target})
+
+  if(ARG_TESTS AND ASG_BUILD_TESTS)
+    add_executable(${target}_test ${ARG_TESTS})
+    target_link_libraries(${target}_test PRIVATE ${target}_objects asg::testing GTest::gtest_main)
+    asg_use_torch_pch(${target}_test)
+    gtest_discover_tests(${target}_test DISCOVERY_TIMEOUT 60 PROPERTIES LABELS plugin)
+  endif()
+endfunction()
+
+# Adds every subdirectory (up to `depth` levels below the current one) that has a CMakeLists.txt.
+# This is how plugin folders join the build without a central list to edit.
+function(asg_add_subdirectories_with_cmakelists)
+  file(GLOB_RECURSE lists RELATIVE ${CMAKE_CURRENT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/*/CMakeLists.txt)
+  list(SORT lists)
+  foreach(l ${lists})
+    get_filename_component(dir ${l} DIRECTORY)
+    # Only the outermost folder with a CMakeLists.txt; it handles its own children.
+    set(nested FALSE)
+    foreach(other ${lists})
+      get_filename_component(odir ${other} DIRECTORY)
+      if(NOT odir STREQUAL dir AND dir MATCHES "^${odir}/")
+        set(nested TRUE)
+      endif()
+    endforeach()
+    if(NOT nested)
+      add_subdirectory(${dir})
+    endif()
+  endforeach()
+endfunction()

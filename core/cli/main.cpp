@@ -1,0 +1,218 @@
+// asg: the ASG Lab command line.
+//
+//   asg run FILE [--set k=v]... [--dry-run] [--registry PATH] [--runs-dir DIR]
+//   asg validate FILE... [--set k=v]...
+//   asg plugins [list] | asg plugins show NAME
+//   asg leaderboard [--benchmark NAME] [--format md|csv] [--registry PATH]
+//   asg runs [--benchmark NAME] [--status S] [--registry PATH]
+//
+// Exit codes: 0 ok; 1 a run or the registry failed; 2 bad input (flags, config, plugins); 130 interrupted.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <set>
+
+#include "asg/error.h"
+#include "asg/experiment.h"
+#include "asg/interrupt.h"
+#include "asg/plugin_catalog.h"
+#include "asg/registry.h"
+#include "asg/runner.h"
+#include "asg/util.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string format_time(int64_t ms) {
+  std::time_t t = ms / 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                     tm.tm_min, tm.tm_sec);
+}
+
+int cmd_plugins(const std::string& show, const std::vector<std::string>& extra_path) {
+  asg::PluginCatalog catalog;
+  std::vector<fs::path> extra(extra_path.begin(), extra_path.end());
+  catalog.load_path(asg::PluginCatalog::search_path(extra));
+  if (!show.empty()) {
+    const asg::PluginRecord* p = catalog.find_any_kind(show);
+    if (!p) {
+      std::vector<std::string> all;
+      for (const auto& r : catalog.plugins()) all.push_back(r.factory.name);
+      throw asg::config_error(fmt::format("no plugin named '{}' (known: {}).{}", show, asg::join(all, ", "),
+                                          asg::did_you_mean(show, all)));
+    }
+    for (const auto& r : catalog.plugins()) {
+      if (r.factory.name != show) continue;
+      fmt::print("{} {} {}\n  {}\n  library: {}\n  sha256:  {}\n\n", asg::kind_name(r.factory.kind()), r.factory.name,
+                 r.factory.version, r.factory.summary, r.library_path.string(), r.library_sha256);
+      if (r.factory.params.empty()) {
+        fmt::print("  (no parameters)\n\n");
+        continue;
+      }
+      fmt::print("| key | type | default | valid | description |\n|---|---|---|---|---|\n");
+      for (const auto& s : r.factory.params) {
+        fmt::print("| {} | {} | {} | {} | {} |\n", s.key, asg::param_type_name(s.type),
+                   s.required ? "(required)" : asg::format_param_value(s.default_value), s.constraint_text(), s.doc);
+      }
+      fmt::print("\n");
+    }
+    return 0;
+  }
+  fmt::print("{:<13} {:<22} {:<8} {:<16} {}\n", "KIND", "NAME", "VERSION", "SHA256", "LIBRARY");
+  for (asg::PluginKind kind : asg::kAllPluginKinds) {
+    for (const auto& r : catalog.plugins()) {
+      if (r.factory.kind() != kind) continue;
+      fmt::print("{:<13} {:<22} {:<8} {:<16} {}\n", asg::kind_name(kind), r.factory.name, r.factory.version,
+                 r.library_sha256.substr(0, 16), r.library_path.string());
+    }
+  }
+  fmt::print("\nsearched: {}\n", [&] {
+    std::vector<std::string> s;
+    for (const auto& p : catalog.searched()) s.push_back(p.string());
+    return asg::join(s, ":");
+  }());
+  return 0;
+}
+
+int cmd_validate(const std::vector<std::string>& files, const std::vector<std::string>& overrides) {
+  int failures = 0;
+  for (const auto& f : files) {
+    try {
+      asg::PluginCatalog catalog;
+      asg::Experiment exp = asg::load_experiment(f, overrides, catalog);
+      fmt::print("# {}: valid; config hash {}\n{}\n", f, exp.config_hash, exp.resolved_toml);
+    } catch (const asg::Error& e) {
+      fmt::print(stderr, "error: {}\n", e.what());
+      ++failures;
+    }
+  }
+  return failures == 0 ? 0 : 2;
+}
+
+int cmd_run(const std::string& file, const std::vector<std::string>& overrides, bool dry_run,
+            const asg::RunOptions& options) {
+  asg::PluginCatalog catalog;
+  asg::Experiment exp = asg::load_experiment(file, overrides, catalog);
+  if (dry_run) {
+    fmt::print("# {}: dry run; config hash {}\n{}\n", file, exp.config_hash, exp.resolved_toml);
+    return 0;
+  }
+  asg::install_interrupt_handlers();
+  asg::RunOutcome outcome = asg::run_experiment(exp, options);
+  (void)outcome;
+  return 0;
+}
+
+int cmd_leaderboard(const std::string& benchmark, const std::string& format, const fs::path& registry_path) {
+  if (!fs::exists(registry_path))
+    throw asg::config_error(fmt::format("{}: no registry here yet (run an experiment first, or pass --registry PATH)",
+                                        registry_path.string()));
+  asg::Registry registry(registry_path);
+  auto fmt_kind = format == "csv" ? asg::LeaderboardFormat::Csv : asg::LeaderboardFormat::Markdown;
+  if (!benchmark.empty()) {
+    fmt::print("{}", asg::render_leaderboard(registry, benchmark, fmt_kind));
+    return 0;
+  }
+  std::set<std::string> names;
+  for (const auto& r : registry.list_runs("", asg::RunStatus::Finished))
+    if (!r.benchmark.empty()) names.insert(r.benchmark);
+  if (names.empty())
+    throw asg::config_error(fmt::format("{}: no finished benchmark runs yet", registry_path.string()));
+  bool first = true;
+  for (const auto& n : names) {
+    if (!first) fmt::print("\n");
+    first = false;
+    fmt::print("{}", asg::render_leaderboard(registry, n, fmt_kind));
+  }
+  return 0;
+}
+
+int cmd_runs(const std::string& benchmark, const std::string& status, const fs::path& registry_path) {
+  if (!fs::exists(registry_path))
+    throw asg::config_error(fmt::format("{}: no registry here yet (pass --registry PATH)", registry_path.string()));
+  asg::Registry registry(registry_path);
+  std::optional<asg::RunStatus> st;
+  if (!status.empty()) st = asg::parse_status(status);
+  fmt::print("{:<24} {:<9} {:<20} {:<24} {:<12} {}\n", "RUN", "STATUS", "STARTED (UTC)", "NAME", "CONFIG", "ERROR");
+  for (const auto& r : registry.list_runs(benchmark, st)) {
+    fmt::print("{:<24} {:<9} {:<20} {:<24} {:<12} {}\n", r.id, asg::status_name(r.status), format_time(r.created_ms),
+               r.name, r.config_hash.substr(0, 12), r.error.substr(0, 80));
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"asg: ASG Lab, animated sticker generation experiments"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "asg 0.1.0 (plugin API " + std::to_string(asg::kPluginApiMajor) + "." +
+                                        std::to_string(asg::kPluginApiMinor) + ")");
+
+  std::string registry_path = "runs/registry.sqlite";
+  std::string runs_dir = "runs";
+  std::vector<std::string> overrides;
+
+  auto* run = app.add_subcommand("run", "train, sample, evaluate and record one experiment");
+  std::string run_file;
+  bool dry_run = false;
+  run->add_option("file", run_file, "experiment TOML file")->required()->check(CLI::ExistingFile);
+  run->add_option("--set", overrides, "override a key: section.key=value (TOML value)")->allow_extra_args(false);
+  run->add_flag("--dry-run", dry_run, "validate and print the resolved config; run nothing");
+  run->add_option("--registry", registry_path, "SQLite registry file")->capture_default_str();
+  run->add_option("--runs-dir", runs_dir, "directory for run outputs")->capture_default_str();
+
+  auto* validate = app.add_subcommand("validate", "check experiment files and print their resolved config");
+  std::vector<std::string> validate_files;
+  validate->add_option("files", validate_files, "experiment TOML files")->required()->check(CLI::ExistingFile);
+  validate->add_option("--set", overrides, "override a key: section.key=value")->allow_extra_args(false);
+
+  auto* plugins = app.add_subcommand("plugins", "list plugins, or show one's parameters");
+  std::vector<std::string> plugin_args;
+  std::vector<std::string> plugin_path;
+  plugins->add_option("args", plugin_args, "'list' (default) or 'show NAME'");
+  plugins->add_option("--plugin-path", plugin_path, "extra plugin directories or libraries");
+
+  auto* leaderboard = app.add_subcommand("leaderboard", "print the leaderboard of a benchmark");
+  std::string benchmark, format = "md";
+  leaderboard->add_option("--benchmark", benchmark, "benchmark name (default: every benchmark)");
+  leaderboard->add_option("--format", format, "md or csv")->check(CLI::IsMember({"md", "csv"}))->capture_default_str();
+  leaderboard->add_option("--registry", registry_path, "SQLite registry file")->capture_default_str();
+
+  auto* runs = app.add_subcommand("runs", "list recorded runs, newest first");
+  std::string status;
+  runs->add_option("--benchmark", benchmark, "only runs of this benchmark");
+  runs->add_option("--status", status, "only runs in this status")
+      ->check(CLI::IsMember({"QUEUED", "RUNNING", "FINISHED", "FAILED", "KILLED"}));
+  runs->add_option("--registry", registry_path, "SQLite registry file")->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+
+  try {
+    if (*run) return cmd_run(run_file, overrides, dry_run, asg::RunOptions{registry_path, runs_dir});
+    if (*validate) return cmd_validate(validate_files, overrides);
+    if (*plugins) {
+      if (plugin_args.empty() || (plugin_args.size() == 1 && plugin_args[0] == "list")) return cmd_plugins("", plugin_path);
+      if (plugin_args.size() == 2 && plugin_args[0] == "show") return cmd_plugins(plugin_args[1], plugin_path);
+      throw asg::config_error("usage: asg plugins [list] | asg plugins show NAME");
+    }
+    if (*leaderboard) return cmd_leaderboard(benchmark, format, registry_path);
+    if (*runs) return cmd_runs(benchmark, status, registry_path);
+  } catch (const asg::Error& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return asg::exit_code_for(e.kind());
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}

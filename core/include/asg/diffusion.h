@@ -1,0 +1,103 @@
+// Noise schedules and the parameterisation algebra shared by training (core) and samplers (plugins).
+//
+// Conventions (DDPM, Ho et al. 2020; v-parameterisation, Salimans & Ho 2022):
+//   x_t = sqrt(abar_t) * x_0 + sqrt(1 - abar_t) * eps,  t in [0, T)
+//   v   = sqrt(abar_t) * eps - sqrt(1 - abar_t) * x_0
+// abar is kept in float64 and gathered per sample, then cast to the data's dtype and device.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <string>
+#include <utility>
+
+#include "asg/error.h"
+
+namespace asg {
+
+enum class Prediction { Epsilon, V, X0 };
+
+inline Prediction parse_prediction(const std::string& name) {
+  if (name == "eps") return Prediction::Epsilon;
+  if (name == "v") return Prediction::V;
+  if (name == "x0") return Prediction::X0;
+  throw config_error("unknown prediction '" + name + "' (valid: eps, v, x0)");
+}
+
+class NoiseSchedule {
+ public:
+  // kind: "cosine" (Nichol & Dhariwal 2021, s = 0.008, betas clipped to 0.999), "linear"
+  // (betas 1e-4 .. 0.02, DDPM), "scaled_linear" (sqrt-space 0.00085 .. 0.012, Stable Diffusion/ModelScope).
+  NoiseSchedule(const std::string& kind, int64_t num_timesteps, Prediction prediction)
+      : kind_(kind), num_timesteps_(num_timesteps), prediction_(prediction) {
+    auto opts = torch::TensorOptions().dtype(torch::kFloat64);
+    torch::Tensor betas;
+    if (kind == "cosine") {
+      const double s = 0.008;
+      auto steps = torch::arange(num_timesteps + 1, opts) / static_cast<double>(num_timesteps);
+      auto f = torch::cos((steps + s) / (1 + s) * (M_PI / 2)).pow(2);
+      auto abar = f / f[0];
+      betas = (1 - abar.slice(0, 1) / abar.slice(0, 0, num_timesteps)).clamp_max(0.999);
+    } else if (kind == "linear") {
+      betas = torch::linspace(1e-4, 0.02, num_timesteps, opts);
+    } else if (kind == "scaled_linear") {
+      betas = torch::linspace(std::sqrt(0.00085), std::sqrt(0.012), num_timesteps, opts).pow(2);
+    } else {
+      throw config_error("unknown noise schedule '" + kind + "' (valid: cosine, linear, scaled_linear)");
+    }
+    alphas_cumprod_ = torch::cumprod(1 - betas, 0);
+  }
+
+  int64_t num_timesteps() const { return num_timesteps_; }
+  Prediction prediction() const { return prediction_; }
+  const std::string& kind() const { return kind_; }
+  const torch::Tensor& alphas_cumprod() const { return alphas_cumprod_; }  // float64 [T]
+
+  // abar for each sample, shaped to broadcast against `like` ([B, ...]).
+  torch::Tensor abar(const torch::Tensor& t, const torch::Tensor& like) const {
+    auto a = alphas_cumprod_.index_select(0, t.to(torch::kCPU).to(torch::kLong)).to(like.options());
+    std::vector<int64_t> shape(like.dim(), 1);
+    shape[0] = like.size(0);
+    return a.view(shape);
+  }
+
+  torch::Tensor add_noise(const torch::Tensor& x0, const torch::Tensor& eps, const torch::Tensor& t) const {
+    auto a = abar(t, x0);
+    return a.sqrt() * x0 + (1 - a).sqrt() * eps;
+  }
+
+  // What the network is trained to output.
+  torch::Tensor target(const torch::Tensor& x0, const torch::Tensor& eps, const torch::Tensor& t) const {
+    switch (prediction_) {
+      case Prediction::Epsilon: return eps;
+      case Prediction::X0: return x0;
+      case Prediction::V: {
+        auto a = abar(t, x0);
+        return a.sqrt() * eps - (1 - a).sqrt() * x0;
+      }
+    }
+    throw internal_error("unhandled prediction");
+  }
+
+  // Converts a network output at x_t into (x0, eps).
+  std::pair<torch::Tensor, torch::Tensor> to_x0_eps(const torch::Tensor& out, const torch::Tensor& x_t,
+                                                    const torch::Tensor& t) const {
+    auto a = abar(t, x_t);
+    auto sa = a.sqrt(), s1a = (1 - a).sqrt();
+    switch (prediction_) {
+      case Prediction::Epsilon: return {(x_t - s1a * out) / sa, out};
+      case Prediction::X0: return {out, (x_t - sa * out) / s1a};
+      case Prediction::V: return {sa * x_t - s1a * out, s1a * x_t + sa * out};
+    }
+    throw internal_error("unhandled prediction");
+  }
+
+ private:
+  std::string kind_;
+  int64_t num_timesteps_;
+  Prediction prediction_;
+  torch::Tensor alphas_cumprod_;
+};
+
+}  // namespace asg

@@ -1,0 +1,70 @@
+// Experiment files: TOML composition, validation and canonical hashing.
+//
+// An experiment names one plugin per slot and sets its parameters:
+//
+//   base = ["base/tiny.toml"]          # optional; paths relative to this file, merged in order
+//   name = "quickstart"
+//   [dataset]      plugin = "synthetic_stickers"   (+ the plugin's parameters)
+//   [text_encoder] plugin = "word_embedding"
+//   [backbone]     plugin = "unet3d"
+//   [temporal]     plugin = "temporal_conv"
+//   [sampler]      plugin = "ddim"
+//   [[metrics]]    plugin = "caption_accuracy"     (one table per metric)
+//   [train] [eval] [diffusion] [runtime] [benchmark]   core sections, see core_sections()
+//
+// Composition: bases first (recursively), then the file, then `--set a.b=value` overrides. Tables merge
+// key by key; scalars and arrays (including [[metrics]]) replace. A table holding `__replace__ = true`
+// replaces the inherited table instead of merging into it.
+//
+// Validation happens before any plugin object is created: every key must be declared by the plugin's
+// (or core section's) schema with a value of the right type and range. Errors are asg::Error(Config)
+// and read "file:line:col: [section] key = value: problem (what is valid). Did you mean 'x'?".
+//
+// The resolved config (every key, defaults filled in) is printed as canonical TOML: sorted keys, one
+// formatting. Its sha256, excluding the free-text `name` and `description`, is the config hash.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "asg/params.h"
+#include "asg/plugin_catalog.h"
+
+namespace asg {
+
+struct PluginSlot {
+  std::string section;  // "backbone", "metrics[0]", ...
+  PluginKind kind;
+  std::string plugin;
+  Params params;
+  const PluginRecord* record = nullptr;  // owned by the catalog
+};
+
+struct Experiment {
+  std::filesystem::path file;
+  std::string name;
+  std::string description;
+  std::vector<PluginSlot> slots;  // dataset, text_encoder, backbone, temporal, sampler, metrics[i]...
+  Params train, eval, diffusion, runtime, benchmark;
+  std::string resolved_toml;  // canonical resolved config
+  std::string config_hash;    // sha256 of resolved_toml without name/description
+
+  const PluginSlot& slot(const std::string& section) const;
+  std::vector<const PluginSlot*> metric_slots() const;
+};
+
+struct CoreSection {
+  std::string name;
+  std::string doc;
+  std::vector<ParamSpec> params;
+};
+// Schemas of the core sections ([train], [eval], [diffusion], [runtime], [benchmark]).
+const std::vector<CoreSection>& core_sections();
+
+// Reads `file` with its bases and overrides, loads plugins from the search path (including the
+// experiment's [runtime].plugin_path) into `catalog`, and validates everything.
+Experiment load_experiment(const std::filesystem::path& file, const std::vector<std::string>& overrides,
+                           PluginCatalog& catalog);
+
+}  // namespace asg

@@ -1,0 +1,41 @@
+// Backbone plugins: the denoising network of a video diffusion model.
+//
+// Contract
+// - forward(x, t, text) takes the noisy clip x [B, C, T, H, W] (C = BackboneContext::channels, values
+//   roughly in [-1, 1]), the diffusion timestep t as float [B] in [0, num_timesteps), and the text
+//   encoding, and returns a tensor of x's shape: the prediction in the parameterisation the
+//   experiment's [diffusion].prediction names (the core does the conversion; the backbone need not know).
+// - Temporal mixing goes through BackboneContext::make_temporal, called once per insertion point while
+//   the backbone is constructed, and the result registered as a submodule. This is what lets an
+//   experiment swap STI / temporal conv / none without touching the backbone.
+// - A backbone is a torch::nn::Module: every parameter is registered, so the core can move it to a
+//   device, optimise, EMA and checkpoint it.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+
+#include "asg/kinds/temporal.h"
+#include "asg/kinds/text_encoder.h"
+
+namespace asg {
+
+struct BackboneContext {
+  int64_t channels = 4;  // RGBA
+  int64_t frames = 0;
+  int64_t height = 0;
+  int64_t width = 0;
+  int64_t text_dim = 0;  // TextEncoder::dim()
+  int64_t num_timesteps = 1000;
+  // Builds the experiment's temporal module for one insertion point.
+  std::function<std::shared_ptr<TemporalModule>(const TemporalContext&)> make_temporal;
+};
+
+class Backbone : public torch::nn::Module {
+ public:
+  virtual torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const TextEmbedding& text) = 0;  // required
+};
+
+}  // namespace asg

@@ -1,0 +1,34 @@
+// Animated GIF encode/decode with transparency (giflib). No torch: frames are 8-bit RGBA buffers.
+//
+// Writing: every frame is a full canvas with its own exact palette when it has at most 255 distinct
+// opaque colours (flat stickers), otherwise a 255-colour median-cut palette (giflib's quantizer).
+// Pixels with alpha < 128 become the transparent index (GIF alpha is 1-bit). Frames use
+// disposal "restore to background", so transparent areas stay transparent in browsers.
+//
+// Reading composites each frame onto an RGBA canvas honouring sub-rectangles, the transparent index
+// and the disposal modes, so frames come back exactly as a browser would show them.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <vector>
+
+namespace asg {
+
+struct RgbaFrame {
+  std::vector<uint8_t> rgba;  // width * height * 4, row-major
+  int32_t duration_ms = 100;
+};
+
+struct Animation {
+  int32_t width = 0;
+  int32_t height = 0;
+  int32_t loop_count = 0;  // 0 = forever; -1 = no loop extension (play once)
+  std::vector<RgbaFrame> frames;
+};
+
+// asg::Error(Data) naming the file on any failure.
+void write_gif(const std::filesystem::path& path, const Animation& animation);
+Animation read_gif(const std::filesystem::path& path);
+
+}  // namespace asg

@@ -1,0 +1,84 @@
+// The diffusion model the core trains and samples: text encoder + backbone, the DDPM objective,
+// AdamW with warm-up, gradient clipping and an EMA of the weights. Torch code; include only where needed.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "asg/diffusion.h"
+#include "asg/kinds/backbone.h"
+#include "asg/kinds/dataset.h"
+#include "asg/kinds/sampler.h"
+#include "asg/kinds/text_encoder.h"
+#include "asg/params.h"
+
+namespace asg {
+
+// Straight RGBA [B, T, 4, H, W] in [0,1]  <->  model space [B, 4, T, H, W] in [-1,1], premultiplied
+// (so a transparent pixel is (-1,-1,-1,-1) whatever colour the file stored there).
+torch::Tensor to_model_space(const torch::Tensor& rgba);
+torch::Tensor from_model_space(const torch::Tensor& x);
+
+// Stacks stickers into a straight-RGBA batch [B, T, 4, H, W].
+torch::Tensor stack_frames(const std::vector<Sticker>& stickers);
+
+// splitmix64 of (seed, tag): independent, reproducible seeds for data order, noise, sampling, ...
+uint64_t derive_seed(uint64_t seed, const std::string& tag);
+
+struct TrainOptions {
+  double lr = 1e-3;
+  double weight_decay = 0;
+  int64_t warmup_steps = 0;
+  double ema_decay = 0;
+  double caption_dropout = 0;
+  double grad_clip = 0;
+  static TrainOptions from(const Params& train);
+};
+
+struct StepResult {
+  double loss = 0;
+  double grad_norm = 0;
+  double lr = 0;
+};
+
+class DiffusionTrainer {
+ public:
+  DiffusionTrainer(std::shared_ptr<TextEncoder> text_encoder, std::shared_ptr<Backbone> backbone,
+                   NoiseSchedule schedule, TrainOptions options, torch::Device device, uint64_t seed);
+
+  // One optimisation step on a batch of model-space clips [B, C, T, H, W] with their captions.
+  StepResult step(const torch::Tensor& x0, const std::vector<std::string>& captions);
+
+  // Copies the EMA weights into the model (no-op without EMA); call before sampling.
+  void use_ema_weights();
+
+  // Generates clips for captions; returns straight RGBA [B, T, 4, H, W] on the CPU.
+  // clip_shape is [C, T, H, W]. Initial noise is drawn on the CPU from `generator`, so the same seed
+  // gives the same noise on every device.
+  torch::Tensor sample(Sampler& sampler, const std::vector<std::string>& captions, const std::vector<int64_t>& clip_shape,
+                       at::Generator generator, const std::function<void(int64_t, int64_t)>& on_step);
+
+  void save_checkpoint(const std::string& path, int64_t step);
+  int64_t step_count() const { return steps_; }
+  const NoiseSchedule& schedule() const { return schedule_; }
+  std::vector<torch::Tensor> trainable_parameters() const { return params_; }
+  int64_t parameter_count() const;
+  torch::optim::AdamW& optimizer() { return *optimizer_; }
+
+ private:
+  std::shared_ptr<TextEncoder> text_encoder_;
+  std::shared_ptr<Backbone> backbone_;
+  NoiseSchedule schedule_;
+  TrainOptions options_;
+  torch::Device device_;
+  at::Generator generator_;  // timesteps, noise and caption dropout
+  std::vector<torch::Tensor> params_;
+  std::vector<torch::Tensor> ema_;
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  int64_t steps_ = 0;
+};
+
+}  // namespace asg

@@ -1,0 +1,516 @@
+#include "asg/experiment.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "asg/util.h"
+
+namespace asg {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kReplaceKey = "__replace__";
+
+// Where each key and value came from: "file:line:col" per dotted path, or the --set that put it
+// there. toml++ does not copy source positions when nodes are copied, so composition records them
+// from every file as it is parsed; later files overwrite earlier entries, as their values do.
+struct Origins {
+  std::map<std::string, std::string> overridden;  // dotted key -> "--set a.b=v"
+  std::map<std::string, std::string> values;      // dotted key -> position of the value
+  std::map<std::string, std::string> keys;        // dotted key -> position of the key
+  std::map<std::string, fs::path> dirs;            // dotted key -> directory of the file that set it
+
+  static std::string position(const toml::source_region& src) {
+    if (!src.path) return "";
+    return fmt::format("{}:{}:{}", *src.path, src.begin.line, src.begin.column);
+  }
+  void record(const toml::table& table, const std::string& prefix) {
+    for (auto&& [key, value] : table) {
+      std::string dotted = prefix + std::string(key.str());
+      keys[dotted] = position(key.source());
+      values[dotted] = position(value.source());
+      if (value.source().path) dirs[dotted] = fs::path(*value.source().path).parent_path();
+      if (auto t = value.as_table()) record(*t, dotted + ".");
+      if (auto a = value.as_array()) {
+        for (size_t i = 0; i < a->size(); ++i) {
+          std::string item = fmt::format("{}.{}", dotted, i);
+          values[item] = position(a->get(i)->source());
+          if (a->get(i)->source().path) dirs[item] = fs::path(*a->get(i)->source().path).parent_path();
+          if (auto t = a->get(i)->as_table()) record(*t, item + ".");
+        }
+      }
+    }
+  }
+  std::string lookup(const std::map<std::string, std::string>& where, const std::string& dotted) const {
+    for (const auto& [key, text] : overridden)
+      if (dotted == key || dotted.rfind(key + ".", 0) == 0) return "command line " + text;
+    auto it = where.find(dotted);
+    return it != where.end() && !it->second.empty() ? it->second : fallback;
+  }
+  std::string where(const std::string& dotted) const { return lookup(values, dotted); }
+  // Relative paths in a value are relative to the file that set it (the working directory for --set).
+  fs::path dir_of(const std::string& dotted) const {
+    for (const auto& [key, text] : overridden)
+      if (dotted == key || dotted.rfind(key + ".", 0) == 0) return fs::current_path();
+    auto it = dirs.find(dotted);
+    return it != dirs.end() ? it->second : fs::current_path();
+  }
+  std::string where_key(const std::string& dotted) const { return lookup(keys, dotted); }
+  std::string fallback = "<config>";
+};
+
+std::string node_text(const toml::node& node) {
+  std::ostringstream ss;
+  if (auto s = node.as_string()) {
+    ss << '"' << s->get() << '"';
+  } else if (node.is_table()) {
+    ss << "{...}";
+  } else {
+    node.visit([&](auto&& n) { ss << toml::toml_formatter(n, toml::format_flags::none); });
+  }
+  std::string out = ss.str();
+  if (out.size() > 60) out = out.substr(0, 57) + "...";
+  return out;
+}
+
+const char* node_type_name(const toml::node& node) {
+  switch (node.type()) {
+    case toml::node_type::string: return "string";
+    case toml::node_type::integer: return "int";
+    case toml::node_type::floating_point: return "float";
+    case toml::node_type::boolean: return "bool";
+    case toml::node_type::array: return "array";
+    case toml::node_type::table: return "table";
+    default: return "date/time";
+  }
+}
+
+// ---- composition ------------------------------------------------------------------------------
+
+void merge_into(toml::table& dst, const toml::table& src) {
+  for (auto&& [key, value] : src) {
+    if (auto src_table = value.as_table()) {
+      bool replace = src_table->contains(kReplaceKey);
+      auto dst_node = dst.get(key);
+      if (!replace && dst_node && dst_node->is_table()) {
+        merge_into(*dst_node->as_table(), *src_table);
+        continue;
+      }
+      toml::table copy = *src_table;
+      copy.erase(kReplaceKey);
+      dst.insert_or_assign(key, std::move(copy));
+    } else {
+      value.visit([&](auto&& n) { dst.insert_or_assign(key, n); });
+    }
+  }
+}
+
+toml::table parse_toml_file(const fs::path& file) {
+  if (!fs::exists(file)) throw config_error(fmt::format("{}: experiment file does not exist", file.string()));
+  try {
+    return toml::parse_file(file.string());
+  } catch (const toml::parse_error& e) {
+    const auto& b = e.source().begin;
+    throw config_error(fmt::format("{}:{}:{}: TOML syntax error: {}", file.string(), b.line, b.column, e.description()));
+  }
+}
+
+toml::table compose_file(const fs::path& file, std::vector<fs::path>& stack, Origins& origins) {
+  fs::path canonical = fs::weakly_canonical(file);
+  if (std::find(stack.begin(), stack.end(), canonical) != stack.end()) {
+    std::vector<std::string> chain;
+    for (const auto& p : stack) chain.push_back(p.string());
+    chain.push_back(canonical.string());
+    throw config_error(fmt::format("{}: circular base inheritance: {}", file.string(), join(chain, " -> ")));
+  }
+  stack.push_back(canonical);
+  toml::table own = parse_toml_file(file);
+  toml::table merged;
+  if (auto base = own.get("base")) {
+    auto arr = base->as_array();
+    std::string where = fmt::format("{}:{}:{}", file.string(), base->source().begin.line, base->source().begin.column);
+    if (!arr) throw config_error(fmt::format("{}: base must be an array of relative paths, e.g. base = [\"base.toml\"]", where));
+    for (auto&& item : *arr) {
+      auto s = item.as_string();
+      if (!s) throw config_error(fmt::format("{}: base entries must be strings (paths relative to this file), got {}", where, node_text(item)));
+      fs::path base_file = file.parent_path() / s->get();
+      if (!fs::exists(base_file))
+        throw config_error(fmt::format("{}: base file '{}' does not exist (looked for {})", where, s->get(), base_file.string()));
+      merge_into(merged, compose_file(base_file, stack, origins));
+    }
+    own.erase("base");
+  }
+  origins.record(own, "");
+  merge_into(merged, own);
+  stack.pop_back();
+  return merged;
+}
+
+void apply_override(toml::table& root, const std::string& text, Origins& origins) {
+  auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw config_error(fmt::format("--set '{}': expected section.key=value, e.g. --set train.steps=100", text));
+  std::string dotted = text.substr(0, eq), raw = text.substr(eq + 1);
+  std::vector<std::string> parts;
+  std::stringstream ss(dotted);
+  for (std::string p; std::getline(ss, p, '.');) {
+    if (p.empty()) throw config_error(fmt::format("--set '{}': empty key segment in '{}'", text, dotted));
+    parts.push_back(p);
+  }
+  // Values are TOML (3, 0.5, true, "x", [1, 2]); anything that does not parse is taken as a bare string.
+  toml::table holder;
+  try {
+    holder = toml::parse("v = " + raw);
+  } catch (const toml::parse_error&) {
+    holder.insert_or_assign("v", raw);
+  }
+  toml::table* t = &root;
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    auto child = t->get(parts[i]);
+    if (!child) {
+      t->insert_or_assign(parts[i], toml::table{});
+      child = t->get(parts[i]);
+    }
+    if (auto arr = child->as_array(); arr && i + 2 < parts.size() + 1) {
+      // metrics.0.key: index into an array of tables
+      size_t index = 0;
+      try { index = std::stoul(parts[i + 1]); } catch (...) {
+        throw config_error(fmt::format("--set '{}': '{}' is an array; address an element by index, e.g. {}.0.key", text, parts[i], parts[i]));
+      }
+      if (index >= arr->size() || !arr->get(index)->is_table())
+        throw config_error(fmt::format("--set '{}': {} has {} entries (valid indices 0..{})", text, parts[i], arr->size(), arr->size() == 0 ? 0 : arr->size() - 1));
+      t = arr->get(index)->as_table();
+      ++i;
+      if (i + 1 >= parts.size()) throw config_error(fmt::format("--set '{}': missing key after index", text));
+      continue;
+    }
+    if (!child->is_table())
+      throw config_error(fmt::format("--set '{}': '{}' is a {} value, not a table", text, parts[i], node_type_name(*child)));
+    t = child->as_table();
+  }
+  holder.get("v")->visit([&](auto&& n) { t->insert_or_assign(parts.back(), n); });
+  origins.overridden[dotted] = "--set " + text;
+}
+
+// ---- validation -------------------------------------------------------------------------------
+
+ParamValue convert(const ParamSpec& spec, const toml::node& node, const std::string& where, const std::string& section,
+                   const fs::path& file_dir) {
+  auto fail = [&](const std::string& problem, const std::string& hint = "") {
+    std::string valid = fmt::format("{}{}", param_type_name(spec.type),
+                                    spec.constraint_text().empty() ? "" : ", " + spec.constraint_text());
+    return config_error(fmt::format("{}: [{}] {} = {}: {} (valid: {}).{}", where, section, spec.key, node_text(node),
+                                    problem, valid, hint));
+  };
+  auto check_range = [&](double v) {
+    if ((spec.min && v < *spec.min) || (spec.max && v > *spec.max)) throw fail("out of range");
+  };
+  auto check_choice = [&](const std::string& v) {
+    if (!spec.choices.empty() && std::find(spec.choices.begin(), spec.choices.end(), v) == spec.choices.end())
+      throw fail("not an allowed value", did_you_mean(v, spec.choices));
+  };
+  auto as_int = [&](const toml::node& n) -> int64_t {
+    if (auto i = n.as_integer()) { check_range(static_cast<double>(i->get())); return i->get(); }
+    throw fail(fmt::format("expected an integer, got {}", node_type_name(n)));
+  };
+  auto as_float = [&](const toml::node& n) -> double {
+    double v;
+    if (auto i = n.as_integer()) v = static_cast<double>(i->get());
+    else if (auto f = n.as_floating_point()) v = f->get();
+    else throw fail(fmt::format("expected a number, got {}", node_type_name(n)));
+    if (!std::isfinite(v)) throw fail("must be finite");
+    check_range(v);
+    return v;
+  };
+  auto as_string = [&](const toml::node& n) -> std::string {
+    if (auto s = n.as_string()) { check_choice(s->get()); return s->get(); }
+    throw fail(fmt::format("expected a string, got {}", node_type_name(n)));
+  };
+  auto as_array = [&]() -> const toml::array& {
+    auto a = node.as_array();
+    if (!a) throw fail(fmt::format("expected an array, got {}", node_type_name(node)));
+    auto n = static_cast<int64_t>(a->size());
+    if ((spec.min_length && n < *spec.min_length) || (spec.max_length && n > *spec.max_length))
+      throw fail(fmt::format("has {} items", n));
+    return *a;
+  };
+  switch (spec.type) {
+    case ParamType::Int: return as_int(node);
+    case ParamType::Float: return as_float(node);
+    case ParamType::Bool:
+      if (auto b = node.as_boolean()) return b->get();
+      throw fail(fmt::format("expected true or false, got {}", node_type_name(node)));
+    case ParamType::String: return as_string(node);
+    case ParamType::Path: {
+      std::string s = as_string(node);
+      if (s.empty()) return s;
+      fs::path p = fs::path(s).is_absolute() ? fs::path(s) : file_dir / s;
+      if (!fs::exists(p)) throw fail(fmt::format("file not found (looked for {})", p.lexically_normal().string()));
+      return fs::absolute(p).lexically_normal().string();
+    }
+    case ParamType::IntList: {
+      std::vector<int64_t> out;
+      for (auto&& e : as_array()) out.push_back(as_int(e));
+      return out;
+    }
+    case ParamType::FloatList: {
+      std::vector<double> out;
+      for (auto&& e : as_array()) out.push_back(as_float(e));
+      return out;
+    }
+    case ParamType::StringList: {
+      std::vector<std::string> out;
+      for (auto&& e : as_array()) out.push_back(as_string(e));
+      return out;
+    }
+  }
+  throw internal_error("unhandled param type");
+}
+
+// Validates `table` against `specs`; `skip` lists keys handled elsewhere (e.g. "plugin").
+Params validate_table(const toml::table& table, const std::vector<ParamSpec>& specs, const std::string& section,
+                      const std::string& owner, const std::string& table_where, const std::string& dotted_prefix,
+                      const Origins& origins, const std::set<std::string>& skip = {}) {
+  std::vector<std::string> valid_keys;
+  for (const auto& s : specs) valid_keys.push_back(s.key);
+  for (auto&& [key, value] : table) {
+    std::string k(key.str());
+    if (skip.count(k)) continue;
+    if (std::none_of(specs.begin(), specs.end(), [&](const ParamSpec& s) { return s.key == k; })) {
+      throw config_error(fmt::format("{}: [{}] unknown key '{}' for {} (valid keys: {}).{}",
+                                     origins.where_key(dotted_prefix + k), section, k, owner,
+                                     valid_keys.empty() ? "none" : join(valid_keys, ", "), did_you_mean(k, valid_keys)));
+    }
+  }
+  std::map<std::string, ParamValue> values;
+  for (const auto& spec : specs) {
+    if (auto node = table.get(spec.key)) {
+      values[spec.key] = convert(spec, *node, origins.where(dotted_prefix + spec.key), section,
+                                 origins.dir_of(dotted_prefix + spec.key));
+    } else if (spec.required) {
+      throw config_error(fmt::format("{}: [{}] missing required key '{}' for {}: {} ({})", table_where, section,
+                                     spec.key, owner, spec.doc, param_type_name(spec.type)));
+    } else {
+      values[spec.key] = spec.default_value;
+    }
+  }
+  return Params(owner, std::move(values));
+}
+
+struct PutValue {
+  toml::table& t;
+  const std::string& key;
+  void operator()(int64_t x) const { t.insert_or_assign(key, x); }
+  void operator()(double x) const { t.insert_or_assign(key, x); }
+  void operator()(bool x) const { t.insert_or_assign(key, x); }
+  void operator()(const std::string& x) const { t.insert_or_assign(key, x); }
+  template <typename E>
+  void operator()(const std::vector<E>& xs) const {
+    toml::array a;
+    for (const auto& x : xs) a.push_back(x);
+    t.insert_or_assign(key, std::move(a));
+  }
+};
+
+void put_value(toml::table& t, const std::string& key, const ParamValue& v) { std::visit(PutValue{t, key}, v); }
+
+toml::table params_table(const Params& p) {
+  toml::table t;
+  for (const auto& [k, v] : p.values()) put_value(t, k, v);
+  return t;
+}
+
+std::string to_toml_text(const toml::table& t) {
+  std::ostringstream ss;
+  ss << toml::toml_formatter(t, toml::format_flags::indentation | toml::format_flags::allow_literal_strings) << "\n";
+  return ss.str();
+}
+
+struct SlotDef {
+  const char* section;
+  PluginKind kind;
+};
+constexpr SlotDef kSingleSlots[] = {{"dataset", PluginKind::Dataset},     {"text_encoder", PluginKind::TextEncoder},
+                                    {"backbone", PluginKind::Backbone},   {"temporal", PluginKind::Temporal},
+                                    {"sampler", PluginKind::Sampler}};
+
+}  // namespace
+
+const std::vector<CoreSection>& core_sections() {
+  static const std::vector<CoreSection> sections = {
+      {"train", "optimisation of the backbone (and a trainable text encoder) with the DDPM objective",
+       {int_param("steps", 1000, "optimizer steps; 0 evaluates the untrained model").range(0, 1e9),
+        int_param("batch_size", 16, "clips per step").range(1, 65536),
+        float_param("lr", 1e-3, "AdamW peak learning rate").range(0, 10),
+        float_param("weight_decay", 0.0, "AdamW decoupled weight decay").range(0, 10),
+        int_param("warmup_steps", 50, "linear learning-rate warm-up steps").range(0, 1e9),
+        float_param("ema_decay", 0.995, "EMA of weights used for sampling; 0 disables EMA").range(0, 1),
+        float_param("caption_dropout", 0.1, "probability of training on the empty caption (enables guidance)").range(0, 1),
+        float_param("grad_clip", 1.0, "max global gradient norm; 0 disables clipping").range(0, 1e6),
+        int_param("log_every", 25, "steps between loss records in the registry").range(1, 1e9),
+        int_param("checkpoint_every", 0, "steps between checkpoints; 0 = only the final one").range(0, 1e9)}},
+      {"eval", "sampling and metric evaluation after training",
+       {int_param("num_samples", 32, "clips generated for evaluation (one per test-split caption)").range(1, 1e7),
+        int_param("batch_size", 32, "clips per sampling batch").range(1, 65536),
+        string_param("split", "test", "dataset split whose captions prompt the samples").one_of({"train", "validation", "test"}),
+        int_param("save_gifs", 16, "sample GIFs written to the run directory").range(0, 1e6),
+        int_param("gif_scale", 8, "nearest-neighbour upscaling of saved GIFs (display only)").range(1, 64)}},
+      {"diffusion", "forward process and parameterisation (shared by training and sampling)",
+       {int_param("timesteps", 1000, "number of diffusion steps T").range(2, 100000),
+        string_param("schedule", "cosine", "noise schedule").one_of({"cosine", "linear", "scaled_linear"}),
+        string_param("prediction", "v", "what the backbone predicts").one_of({"eps", "v", "x0"})}},
+      {"runtime", "where and how the run executes",
+       {int_param("seed", 0, "run seed; every generator is derived from it").range(0, 9.2e18),
+        int_param("threads", 0, "intra-op CPU threads; 0 = all cores").range(0, 4096),
+        string_param("device", "cpu", "compute device").one_of({"cpu", "cuda", "auto"}),
+        bool_param("deterministic", true, "seed everything and use deterministic algorithms"),
+        string_list_param("plugin_path", {}, "extra plugin directories or libraries (relative to the experiment file)")}},
+      {"benchmark", "the leaderboard this run belongs to",
+       {string_param("name", "", "benchmark name; empty = on no leaderboard"),
+        string_param("rank_by", "", "metric key that orders the leaderboard; empty = the first metric")}},
+  };
+  return sections;
+}
+
+const PluginSlot& Experiment::slot(const std::string& section) const {
+  for (const auto& s : slots)
+    if (s.section == section) return s;
+  throw internal_error("experiment has no slot " + section);
+}
+
+std::vector<const PluginSlot*> Experiment::metric_slots() const {
+  std::vector<const PluginSlot*> out;
+  for (const auto& s : slots)
+    if (s.kind == PluginKind::Metric) out.push_back(&s);
+  return out;
+}
+
+Experiment load_experiment(const fs::path& file, const std::vector<std::string>& overrides, PluginCatalog& catalog) {
+  std::vector<fs::path> stack;
+  Origins origins;
+  origins.fallback = file.string();
+  toml::table root = compose_file(file, stack, origins);
+  for (const auto& o : overrides) apply_override(root, o, origins);
+  const std::string file_where = file.string();
+
+  // Top-level keys.
+  std::vector<std::string> top_keys = {"name", "description", "metrics"};
+  for (const auto& s : kSingleSlots) top_keys.push_back(s.section);
+  for (const auto& s : core_sections()) top_keys.push_back(s.name);
+  for (auto&& [key, value] : root) {
+    std::string k(key.str());
+    if (std::find(top_keys.begin(), top_keys.end(), k) == top_keys.end()) {
+      throw config_error(fmt::format("{}: unknown top-level key '{}' (valid: base, {}).{}", origins.where_key(k), k,
+                                     join(top_keys, ", "), did_you_mean(k, top_keys)));
+    }
+    if (k != "name" && k != "description" && k != "metrics" && !value.is_table()) {
+      throw config_error(fmt::format("{}: '{}' must be a table ([{}]), got {}", origins.where(k), k, k, node_type_name(value)));
+    }
+  }
+
+  Experiment exp;
+  exp.file = file;
+  exp.name = root["name"].value_or(file.stem().string());
+  exp.description = root["description"].value_or(std::string());
+
+  // Core sections first: [runtime].plugin_path decides which plugins exist.
+  toml::table resolved;
+  auto core_params = [&](const CoreSection& section) {
+    const toml::table empty;
+    const toml::table* t = root[section.name].as_table();
+    return validate_table(t ? *t : empty, section.params, section.name, "[" + section.name + "]",
+                          file_where, section.name + ".", origins);
+  };
+  for (const auto& section : core_sections()) {
+    Params p = core_params(section);
+    resolved.insert_or_assign(section.name, params_table(p));
+    if (section.name == "train") exp.train = p;
+    else if (section.name == "eval") exp.eval = p;
+    else if (section.name == "diffusion") exp.diffusion = p;
+    else if (section.name == "runtime") exp.runtime = p;
+    else if (section.name == "benchmark") exp.benchmark = p;
+  }
+
+  std::vector<fs::path> extra;
+  for (const auto& entry : exp.runtime.strs("plugin_path")) {
+    fs::path p(entry);
+    extra.push_back(p.is_absolute() ? p : origins.dir_of("runtime.plugin_path") / p);
+  }
+  catalog.load_path(PluginCatalog::search_path(extra));
+
+  auto resolve_slot = [&](const toml::table& t, const std::string& section, const std::string& dotted, PluginKind kind,
+                          const std::string& where) {
+    auto plugin_node = t.get("plugin");
+    auto known = catalog.names(kind);
+    if (!plugin_node || !plugin_node->is_string()) {
+      throw config_error(fmt::format("{}: [{}] needs plugin = \"<name>\" naming a {} plugin (known: {})", where, section,
+                                     kind_name(kind), known.empty() ? "none" : join(known, ", ")));
+    }
+    std::string name = plugin_node->as_string()->get();
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      throw config_error(fmt::format("{}: [{}] plugin = \"{}\": unknown {} plugin (known: {}).{}",
+                                     origins.where(dotted + "plugin"), section, name, kind_name(kind),
+                                     known.empty() ? "none" : join(known, ", "), did_you_mean(name, known)));
+    }
+    const PluginRecord& record = catalog.find(kind, name);
+    std::string owner = fmt::format("{} '{}'", kind_name(kind), name);
+    Params params = validate_table(t, record.factory.params, section, owner, where, dotted, origins, {"plugin"});
+    toml::table out = params_table(params);
+    out.insert_or_assign("plugin", name);
+    return std::make_pair(PluginSlot{section, kind, name, std::move(params), &record}, std::move(out));
+  };
+
+  for (const auto& def : kSingleSlots) {
+    auto node = root.get(def.section);
+    if (!node) {
+      auto known = catalog.names(def.kind);
+      throw config_error(fmt::format("{}: missing [{}] table: add one with plugin = \"<name>\" (known {} plugins: {})",
+                                     file_where, def.section, kind_name(def.kind), known.empty() ? "none" : join(known, ", ")));
+    }
+    auto [slot, table] = resolve_slot(*node->as_table(), def.section, std::string(def.section) + ".", def.kind,
+                                      origins.where(def.section));
+    exp.slots.push_back(std::move(slot));
+    resolved.insert_or_assign(def.section, std::move(table));
+  }
+
+  auto metrics_node = root.get("metrics");
+  if (!metrics_node || !metrics_node->is_array() || metrics_node->as_array()->empty()) {
+    throw config_error(fmt::format("{}: no metrics: add at least one [[metrics]] table with plugin = \"<name>\" (known: {})",
+                                   metrics_node ? origins.where("metrics") : file_where,
+                                   join(catalog.names(PluginKind::Metric), ", ")));
+  }
+  toml::array resolved_metrics;
+  std::set<std::string> seen_metrics;
+  size_t index = 0;
+  for (auto&& item : *metrics_node->as_array()) {
+    std::string section = fmt::format("metrics[{}]", index);
+    if (!item.is_table())
+      throw config_error(fmt::format("{}: each metrics entry must be a table ([[metrics]]), got {}",
+                                     origins.where(fmt::format("metrics.{}", index)), node_type_name(item)));
+    auto [slot, table] = resolve_slot(*item.as_table(), section, fmt::format("metrics.{}.", index), PluginKind::Metric,
+                                      origins.where(fmt::format("metrics.{}", index)));
+    if (!seen_metrics.insert(slot.plugin).second)
+      throw config_error(fmt::format("{}: metric '{}' is listed twice", origins.where(fmt::format("metrics.{}", index)), slot.plugin));
+    exp.slots.push_back(std::move(slot));
+    resolved_metrics.push_back(std::move(table));
+    ++index;
+  }
+  resolved.insert_or_assign("metrics", std::move(resolved_metrics));
+
+  exp.config_hash = sha256_hex(to_toml_text(resolved));
+  toml::table with_meta = resolved;
+  with_meta.insert_or_assign("name", exp.name);
+  if (!exp.description.empty()) with_meta.insert_or_assign("description", exp.description);
+  exp.resolved_toml = to_toml_text(with_meta);
+  return exp;
+}
+
+}  // namespace asg

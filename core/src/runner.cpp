@@ -1,0 +1,427 @@
+#include "asg/runner.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include "asg/interrupt.h"
+#include "asg/kinds/metric.h"
+#include "asg/media/gif.h"
+#include "asg/progress.h"
+#include "asg/trainer.h"
+#include "asg/util.h"
+
+namespace asg {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Console + run.log. Lines before the run directory exists are buffered.
+class RunLog {
+ public:
+  void open(const fs::path& file) {
+    out_.open(file, std::ios::app);
+    for (const auto& l : pending_) out_ << l << '\n';
+    pending_.clear();
+    out_.flush();
+  }
+  void info(const std::string& line) {
+    fmt::print("{}\n", line);
+    std::fflush(stdout);
+    file_only(line);
+  }
+  void file_only(const std::string& line) {
+    if (out_.is_open()) {
+      out_ << line << '\n';
+      out_.flush();
+    } else {
+      pending_.push_back(line);
+    }
+  }
+
+ private:
+  std::ofstream out_;
+  std::vector<std::string> pending_;
+};
+
+std::string run_command(const std::string& cmd) {
+  std::array<char, 256> buf{};
+  std::string out;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return out;
+  while (fgets(buf.data(), buf.size(), pipe)) out += buf.data();
+  pclose(pipe);
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+torch::Device resolve_device(const std::string& requested) {
+  if (requested == "cuda" || requested == "auto") {
+    if (torch::cuda::is_available()) return torch::Device(torch::kCUDA, 0);
+    if (requested == "cuda")
+      throw config_error("[runtime] device = \"cuda\": no CUDA device is available to this build of LibTorch (valid here: "
+                         "\"cpu\", or \"auto\" to use CUDA only when present)");
+  }
+  return torch::Device(torch::kCPU);
+}
+
+// Frames of clip i of a straight-RGBA batch [B, T, 4, H, W] as 8-bit frames, upscaled `scale` times.
+Animation to_animation(const torch::Tensor& clip, int32_t duration_ms, int64_t scale) {
+  auto u8 = (clip * 255).round().clamp(0, 255).to(torch::kUInt8);  // [T, 4, H, W]
+  if (scale > 1) u8 = u8.repeat_interleave(scale, 2).repeat_interleave(scale, 3);
+  u8 = u8.permute({0, 2, 3, 1}).contiguous();  // [T, H, W, 4]
+  Animation anim;
+  anim.height = static_cast<int32_t>(u8.size(1));
+  anim.width = static_cast<int32_t>(u8.size(2));
+  for (int64_t t = 0; t < u8.size(0); ++t) {
+    auto f = u8[t];
+    RgbaFrame frame;
+    frame.rgba.assign(f.data_ptr<uint8_t>(), f.data_ptr<uint8_t>() + f.numel());
+    frame.duration_ms = duration_ms;
+    anim.frames.push_back(std::move(frame));
+  }
+  return anim;
+}
+
+// Tiles clips [N, T, 4, H, W] into a grid clip [T, 4, rows*H, cols*W] with 1-pixel transparent gutters.
+torch::Tensor tile(const torch::Tensor& clips, int64_t cols) {
+  int64_t n = clips.size(0), t = clips.size(1), h = clips.size(3), w = clips.size(4);
+  int64_t rows = (n + cols - 1) / cols;
+  auto grid = torch::zeros({t, 4, rows * (h + 1), cols * (w + 1)});
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t r = i / cols, c = i % cols;
+    grid.narrow(2, r * (h + 1), h).narrow(3, c * (w + 1), w).copy_(clips[i]);
+  }
+  return grid;
+}
+
+std::string slug(const std::string& caption) {
+  std::string out;
+  for (char c : caption) {
+    if (std::isalnum(static_cast<unsigned char>(c))) out += static_cast<char>(std::tolower(c));
+    else if (!out.empty() && out.back() != '-') out += '-';
+    if (out.size() >= 48) break;
+  }
+  while (!out.empty() && out.back() == '-') out.pop_back();
+  return out.empty() ? "unconditional" : out;
+}
+
+struct BuiltExperiment {
+  std::shared_ptr<Dataset> dataset;
+  DatasetInfo info;
+  std::shared_ptr<TextEncoder> text_encoder;
+  std::shared_ptr<Backbone> backbone;
+  std::shared_ptr<Sampler> sampler;
+  std::vector<std::pair<const PluginSlot*, std::shared_ptr<Metric>>> metrics;
+};
+
+BuiltExperiment build(const Experiment& exp, const NoiseSchedule& schedule) {
+  BuiltExperiment b;
+  const PluginSlot& ds = exp.slot("dataset");
+  // Created through the slots' records, which own their library (see keep_library_alive).
+  auto create = [](const PluginSlot& slot, auto tag, auto&&... args) {
+    using Interface = typename decltype(tag)::type;
+    const auto& fn = std::get<typename CreatorFor<Interface>::type>(slot.record->factory.create);
+    std::shared_ptr<Interface> obj = fn(slot.params, args...);
+    if (!obj) throw plugin_error(fmt::format("{} plugin '{}' returned no object", kind_name(slot.kind), slot.plugin));
+    return keep_library_alive(std::move(obj), slot.record->library);
+  };
+  b.dataset = create(ds, std::type_identity<Dataset>{});
+  b.info = b.dataset->info();
+  const std::string split = exp.eval.str("split");
+  Split eval_split = split == "train" ? Split::Train : split == "validation" ? Split::Validation : Split::Test;
+  if (exp.train.integer("steps") > 0 && b.dataset->size(Split::Train) == 0)
+    throw config_error(fmt::format("{}: [dataset] plugin '{}' has an empty train split but [train] steps = {}",
+                                   exp.file.string(), ds.plugin, exp.train.integer("steps")));
+  if (b.dataset->size(eval_split) == 0)
+    throw config_error(fmt::format("{}: [eval] split = \"{}\": dataset '{}' has no samples in that split", exp.file.string(),
+                                   split, ds.plugin));
+  b.text_encoder = create(exp.slot("text_encoder"), std::type_identity<TextEncoder>{});
+
+  const PluginSlot& temporal = exp.slot("temporal");
+  BackboneContext ctx;
+  ctx.channels = 4;
+  ctx.frames = b.info.frames;
+  ctx.height = b.info.height;
+  ctx.width = b.info.width;
+  ctx.text_dim = b.text_encoder->dim();
+  ctx.num_timesteps = schedule.num_timesteps();
+  ctx.make_temporal = [&temporal, create](const TemporalContext& tc) {
+    return create(temporal, std::type_identity<TemporalModule>{}, tc);
+  };
+  b.backbone = create(exp.slot("backbone"), std::type_identity<Backbone>{}, ctx);
+  b.sampler = create(exp.slot("sampler"), std::type_identity<Sampler>{});
+  MetricContext mctx{b.info, ds.plugin};
+  for (const PluginSlot* m : exp.metric_slots()) b.metrics.emplace_back(m, create(*m, std::type_identity<Metric>{}, mctx));
+  return b;
+}
+
+void check_rank_by(const Experiment& exp) {
+  const std::string& rank_by = exp.benchmark.str("rank_by");
+  if (rank_by.empty()) return;
+  std::vector<std::string> names;
+  for (const PluginSlot* m : exp.metric_slots()) {
+    if (rank_by == m->plugin || rank_by.rfind(m->plugin + ".", 0) == 0) return;
+    names.push_back(m->plugin);
+  }
+  throw config_error(fmt::format("{}: [benchmark] rank_by = \"{}\": not a key of any configured metric (metric keys are "
+                                 "'<metric>' or '<metric>.<part>' for metrics: {}).{}",
+                                 exp.file.string(), rank_by, join(names, ", "), did_you_mean(rank_by, names)));
+}
+
+}  // namespace
+
+std::string host_info_json(const std::string& device, int64_t threads) {
+  nlohmann::json j;
+  std::string cpu;
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      cpu = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  j["hostname"] = host;
+  j["cpu"] = cpu;
+  j["cores"] = std::thread::hardware_concurrency();
+  j["threads"] = threads;
+  j["torch"] = fmt::format("{}.{}.{}", TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR, TORCH_VERSION_PATCH);
+  j["device"] = device;
+  j["cuda_available"] = torch::cuda::is_available();
+  j["asg_plugin_api"] = fmt::format("{}.{}", kPluginApiMajor, kPluginApiMinor);
+  return j.dump();
+}
+
+GitState git_state(const fs::path& dir) {
+  GitState g;
+  std::string d = shell_quote(dir.empty() ? "." : dir.string());
+  g.commit = run_command("git -C " + d + " rev-parse HEAD 2>/dev/null");
+  if (!g.commit.empty()) g.dirty = !run_command("git -C " + d + " status --porcelain --untracked-files=no 2>/dev/null").empty();
+  return g;
+}
+
+RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
+  RunLog log;
+  check_rank_by(exp);
+
+  // ---- runtime set-up and plugin construction: nothing is recorded until this succeeds ----------
+  const uint64_t seed = static_cast<uint64_t>(exp.runtime.integer("seed"));
+  const bool deterministic = exp.runtime.boolean("deterministic");
+  const torch::Device device = resolve_device(exp.runtime.str("device"));
+  int64_t threads = exp.runtime.integer("threads");
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  torch::set_num_threads(static_cast<int>(threads));
+  if (deterministic) {
+    setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", 0);
+    at::globalContext().setDeterministicAlgorithms(true, false);
+    at::globalContext().setDeterministicCuDNN(true);
+    at::globalContext().setBenchmarkCuDNN(false);
+  }
+  torch::manual_seed(derive_seed(seed, "init"));  // parameter initialisation inside the plugins
+
+  NoiseSchedule schedule(exp.diffusion.str("schedule"), exp.diffusion.integer("timesteps"),
+                         parse_prediction(exp.diffusion.str("prediction")));
+  BuiltExperiment built = build(exp, schedule);
+  DiffusionTrainer trainer(built.text_encoder, built.backbone, schedule, TrainOptions::from(exp.train), device,
+                           derive_seed(seed, "train.noise"));
+
+  // ---- record the run -------------------------------------------------------------------------
+  Registry registry(options.registry_path);
+  GitState git = git_state(exp.file.parent_path());
+  NewRun record;
+  record.name = exp.name;
+  record.experiment_path = exp.file.string();
+  record.benchmark = exp.benchmark.str("name");
+  record.rank_by = exp.benchmark.str("rank_by");
+  record.config_hash = exp.config_hash;
+  record.config_text = exp.resolved_toml;
+  record.seed = static_cast<int64_t>(seed);
+  record.git_commit = git.commit;
+  record.git_dirty = git.dirty;
+  record.host_json = host_info_json(device.str(), threads);
+  RunOutcome outcome;
+  outcome.run_id = registry.create_run(record);
+  outcome.run_dir = options.runs_dir / outcome.run_id;
+  const std::string& run_id = outcome.run_id;
+
+  std::vector<PluginUse> uses;
+  for (const auto& slot : exp.slots) {
+    uses.push_back(PluginUse{slot.section, kind_name(slot.kind), slot.plugin, slot.record->factory.version,
+                             slot.record->library_path.string(), slot.record->library_sha256});
+  }
+
+  std::vector<MetricPoint> pending;  // flushed in one transaction every log_every steps
+  auto flush = [&] {
+    registry.log_metrics(run_id, pending);
+    pending.clear();
+  };
+  auto add_artifact = [&](const fs::path& file) {
+    registry.add_artifact(run_id, Artifact{fs::relative(file, outcome.run_dir).string(), sha256_file(file),
+                                           static_cast<int64_t>(fs::file_size(file))});
+  };
+
+  try {
+    registry.record_plugins(run_id, uses);
+    fs::create_directories(outcome.run_dir / "checkpoints");
+    fs::create_directories(outcome.run_dir / "samples");
+    log.open(outcome.run_dir / "run.log");
+    write_text_file_atomic(outcome.run_dir / "config.toml", exp.resolved_toml);
+    registry.mark_running(run_id);
+
+    log.info(fmt::format("run {} ({}): {} | config {} | seed {} | {} threads on {}{}", run_id, exp.name,
+                         exp.file.string(), exp.config_hash.substr(0, 12), seed, threads, device.str(),
+                         deterministic ? " | deterministic" : ""));
+    for (const auto& u : uses) log.file_only(fmt::format("plugin {} = {} {} ({})", u.slot, u.name, u.version, u.library));
+    log.info(fmt::format("model: {} trainable parameters; data: {} frames of {}x{} RGBA", trainer.parameter_count(),
+                         built.info.frames, built.info.height, built.info.width));
+
+    // ---- training ------------------------------------------------------------------------------
+    const int64_t steps = exp.train.integer("steps");
+    const int64_t batch_size = exp.train.integer("batch_size");
+    const int64_t log_every = exp.train.integer("log_every");
+    const int64_t checkpoint_every = exp.train.integer("checkpoint_every");
+    if (steps > 0) {
+      const int64_t train_size = built.dataset->size(Split::Train);
+      at::Generator order_gen = at::detail::createCPUGenerator(derive_seed(seed, "train.order"));
+      torch::Tensor order;
+      int64_t cursor = train_size;
+      Progress progress("train", steps, [&](const std::string& l) { log.file_only(l); });
+      double loss_avg = 0;
+      int64_t in_avg = 0;
+      for (int64_t step = 1; step <= steps; ++step) {
+        throw_if_interrupted();
+        std::vector<Sticker> stickers;
+        std::vector<std::string> captions;
+        for (int64_t i = 0; i < batch_size; ++i) {
+          if (cursor >= train_size) {  // a new epoch: a fresh permutation
+            order = torch::randperm(train_size, order_gen, torch::kLong);
+            cursor = 0;
+          }
+          stickers.push_back(built.dataset->get(Split::Train, order[cursor++].item<int64_t>()));
+          captions.push_back(stickers.back().caption);
+        }
+        StepResult r = trainer.step(to_model_space(stack_frames(stickers)), captions);
+        if (!std::isfinite(r.loss))
+          throw data_error(fmt::format("training diverged: loss is {} at step {} (lower [train] lr or enable grad_clip)", r.loss, step));
+        loss_avg += r.loss;
+        ++in_avg;
+        if (step % log_every == 0 || step == steps) {
+          pending.push_back({"train/loss", step, loss_avg / in_avg, now_ms()});
+          pending.push_back({"train/lr", step, r.lr, now_ms()});
+          if (exp.train.real("grad_clip") > 0) pending.push_back({"train/grad_norm", step, r.grad_norm, now_ms()});
+          flush();
+          loss_avg = 0;
+          in_avg = 0;
+        }
+        progress.update(step, fmt::format("loss {:.4f}", r.loss));
+        if (checkpoint_every > 0 && step % checkpoint_every == 0 && step != steps)
+          trainer.save_checkpoint((outcome.run_dir / "checkpoints" / fmt::format("step_{:07}.pt", step)).string(), step);
+      }
+      progress.finish();
+      fs::path ckpt = outcome.run_dir / "checkpoints" / "final.pt";
+      trainer.save_checkpoint(ckpt.string(), steps);
+      add_artifact(ckpt);
+      trainer.use_ema_weights();
+    } else {
+      log.info("train: steps = 0, evaluating the untrained model");
+    }
+
+    // ---- sampling and evaluation ---------------------------------------------------------------
+    const int64_t num_samples = exp.eval.integer("num_samples");
+    const int64_t eval_batch = exp.eval.integer("batch_size");
+    const int64_t save_gifs = exp.eval.integer("save_gifs");
+    const int64_t gif_scale = exp.eval.integer("gif_scale");
+    const std::string split_name = exp.eval.str("split");
+    const Split split = split_name == "train" ? Split::Train : split_name == "validation" ? Split::Validation : Split::Test;
+    const int64_t split_size = built.dataset->size(split);
+    const int32_t frame_ms = built.info.fps > 0 ? static_cast<int32_t>(std::lround(1000.0 / built.info.fps)) : 100;
+    at::Generator sample_gen = at::detail::createCPUGenerator(derive_seed(seed, "eval.sample"));
+    const std::vector<int64_t> clip_shape = {4, built.info.frames, built.info.height, built.info.width};
+    const int64_t batches = (num_samples + eval_batch - 1) / eval_batch;
+    Progress progress("sample", batches * built.sampler->num_steps(), [&](const std::string& l) { log.file_only(l); });
+    std::vector<torch::Tensor> kept;  // for the grid
+    std::string captions_txt;
+    for (int64_t start = 0, b = 0; start < num_samples; start += eval_batch, ++b) {
+      int64_t n = std::min(eval_batch, num_samples - start);
+      std::vector<Sticker> refs;
+      std::vector<std::string> captions;
+      for (int64_t i = 0; i < n; ++i) {
+        refs.push_back(built.dataset->get(split, (start + i) % split_size));
+        captions.push_back(refs.back().caption);
+      }
+      torch::Tensor clips = trainer.sample(*built.sampler, captions, clip_shape, sample_gen, [&](int64_t i, int64_t) {
+        throw_if_interrupted();
+        progress.update(b * built.sampler->num_steps() + i);
+      });
+      for (auto& [slot, metric] : built.metrics) metric->update(clips, refs);
+      for (int64_t i = 0; i < n; ++i) {
+        int64_t index = start + i;
+        if (index >= save_gifs) break;
+        fs::path gif = outcome.run_dir / "samples" / fmt::format("{:04}_{}.gif", index, slug(captions[i]));
+        write_gif(gif, to_animation(clips[i], frame_ms, gif_scale));
+        add_artifact(gif);
+        captions_txt += fmt::format("{}\t{}\n", gif.filename().string(), captions[i]);
+        if (kept.size() < 16) kept.push_back(clips[i]);
+      }
+    }
+    progress.finish();
+    if (!kept.empty()) {
+      fs::path grid = outcome.run_dir / "samples" / "grid.gif";
+      write_gif(grid, to_animation(tile(torch::stack(kept), 4), frame_ms, std::max<int64_t>(1, gif_scale / 2)));
+      add_artifact(grid);
+      write_text_file_atomic(outcome.run_dir / "samples" / "captions.txt", captions_txt);
+      add_artifact(outcome.run_dir / "samples" / "captions.txt");
+    }
+
+    // ---- results -------------------------------------------------------------------------------
+    nlohmann::json metrics_json = nlohmann::json::object();
+    for (auto& [slot, metric] : built.metrics) {
+      for (const MetricValue& v : metric->compute()) {
+        if (v.key != slot->plugin && v.key.rfind(slot->plugin + ".", 0) != 0)
+          throw internal_error(fmt::format("metric '{}' reported key '{}'; keys must be '{}' or start with '{}.'",
+                                           slot->plugin, v.key, slot->plugin, slot->plugin));
+        outcome.results.push_back(ResultValue{v.key, v.value, v.higher_is_better});
+        pending.push_back({"eval/" + v.key, steps, v.value, now_ms()});
+        metrics_json[v.key] = v.value;
+        log.info(fmt::format("  {:<32} {:>10.4f}  ({} is better)", v.key, v.value, v.higher_is_better ? "higher" : "lower"));
+      }
+    }
+    flush();
+    registry.set_results(run_id, outcome.results);
+    write_text_file_atomic(outcome.run_dir / "metrics.json", metrics_json.dump(2) + "\n");
+    add_artifact(outcome.run_dir / "metrics.json");
+    add_artifact(outcome.run_dir / "config.toml");
+    registry.mark_ended(run_id, RunStatus::Finished);
+    log.info(fmt::format("run {} FINISHED; outputs in {}", run_id, outcome.run_dir.string()));
+  } catch (const std::exception& e) {
+    const auto* err = dynamic_cast<const Error*>(&e);
+    bool killed = err && err->kind() == ErrorKind::Interrupted;
+    try {
+      flush();  // keep whatever history was logged
+      registry.mark_ended(run_id, killed ? RunStatus::Killed : RunStatus::Failed, e.what());
+    } catch (const std::exception& inner) {
+      fmt::print(stderr, "asg: could not record the end of run {}: {}\n", run_id, inner.what());
+    }
+    log.file_only(fmt::format("run {} {}: {}", run_id, killed ? "KILLED" : "FAILED", e.what()));
+    throw;
+  }
+  return outcome;
+}
+
+}  // namespace asg

@@ -1,0 +1,197 @@
+#include "asg/trainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+
+#include "asg/error.h"
+
+namespace asg {
+
+torch::Tensor to_model_space(const torch::Tensor& rgba) {
+  // [B, T, 4, H, W] straight -> premultiplied -> [B, 4, T, H, W] in [-1, 1]
+  auto alpha = rgba.narrow(2, 3, 1);
+  auto premultiplied = torch::cat({rgba.narrow(2, 0, 3) * alpha, alpha}, 2);
+  return (premultiplied * 2 - 1).permute({0, 2, 1, 3, 4}).contiguous();
+}
+
+torch::Tensor from_model_space(const torch::Tensor& x) {
+  auto y = ((x.permute({0, 2, 1, 3, 4}) + 1) / 2).clamp(0, 1);
+  auto alpha = y.narrow(2, 3, 1);
+  auto rgb = (y.narrow(2, 0, 3) / alpha.clamp_min(1e-3)).clamp(0, 1);
+  rgb = torch::where(alpha > 1e-3, rgb, torch::zeros_like(rgb));
+  return torch::cat({rgb, alpha}, 2).contiguous();
+}
+
+torch::Tensor stack_frames(const std::vector<Sticker>& stickers) {
+  std::vector<torch::Tensor> frames;
+  frames.reserve(stickers.size());
+  for (const auto& s : stickers) frames.push_back(s.frames);
+  return torch::stack(frames);
+}
+
+uint64_t derive_seed(uint64_t seed, const std::string& tag) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a of the tag
+  for (unsigned char c : tag) h = (h ^ c) * 1099511628211ull;
+  uint64_t z = seed + 0x9e3779b97f4a7c15ull * (h | 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return (z ^ (z >> 31)) & 0x7fffffffffffffffull;  // torch seeds are used as signed in places
+}
+
+TrainOptions TrainOptions::from(const Params& train) {
+  TrainOptions o;
+  o.lr = train.real("lr");
+  o.weight_decay = train.real("weight_decay");
+  o.warmup_steps = train.integer("warmup_steps");
+  o.ema_decay = train.real("ema_decay");
+  o.caption_dropout = train.real("caption_dropout");
+  o.grad_clip = train.real("grad_clip");
+  return o;
+}
+
+DiffusionTrainer::DiffusionTrainer(std::shared_ptr<TextEncoder> text_encoder, std::shared_ptr<Backbone> backbone,
+                                   NoiseSchedule schedule, TrainOptions options, torch::Device device, uint64_t seed)
+    : text_encoder_(std::move(text_encoder)),
+      backbone_(std::move(backbone)),
+      schedule_(std::move(schedule)),
+      options_(options),
+      device_(device),
+      generator_(at::detail::createCPUGenerator(seed)) {
+  backbone_->to(device_);
+  text_encoder_->to(device_);
+  for (auto& p : backbone_->parameters()) params_.push_back(p);
+  for (auto& p : text_encoder_->parameters()) {
+    if (text_encoder_->frozen()) p.requires_grad_(false);
+    else params_.push_back(p);
+  }
+  if (options_.ema_decay > 0) {
+    torch::NoGradGuard no_grad;
+    for (auto& p : params_) ema_.push_back(p.detach().clone());
+  }
+  optimizer_ = std::make_unique<torch::optim::AdamW>(
+      params_, torch::optim::AdamWOptions(options_.lr).weight_decay(options_.weight_decay));
+}
+
+int64_t DiffusionTrainer::parameter_count() const {
+  int64_t n = 0;
+  for (const auto& p : params_) n += p.numel();
+  return n;
+}
+
+namespace {
+
+TextEmbedding concat_text(const TextEmbedding& a, const TextEmbedding& b) {
+  // Token sequences may differ in length; pad the shorter with masked-out zeros.
+  int64_t la = a.tokens.size(1), lb = b.tokens.size(1), l = std::max(la, lb);
+  auto pad = [&](const TextEmbedding& e) {
+    int64_t extra = l - e.tokens.size(1);
+    if (extra == 0) return std::make_pair(e.tokens, e.mask);
+    auto tok = torch::cat({e.tokens, torch::zeros({e.tokens.size(0), extra, e.tokens.size(2)}, e.tokens.options())}, 1);
+    auto mask = torch::cat({e.mask, torch::zeros({e.mask.size(0), extra}, e.mask.options())}, 1);
+    return std::make_pair(tok, mask);
+  };
+  auto [ta, ma] = pad(a);
+  auto [tb, mb] = pad(b);
+  return TextEmbedding{torch::cat({ta, tb}), torch::cat({ma, mb}), torch::cat({a.pooled, b.pooled})};
+}
+
+class GuidedDenoiser final : public Denoiser {
+ public:
+  GuidedDenoiser(Backbone& backbone, const NoiseSchedule& schedule, TextEmbedding cond, TextEmbedding uncond)
+      : backbone_(backbone), schedule_(schedule), cond_(std::move(cond)), uncond_(std::move(uncond)),
+        both_(concat_text(cond_, uncond_)) {}
+
+  torch::Tensor predict(const torch::Tensor& x_t, int64_t t, double scale) override {
+    auto tt = torch::full({x_t.size(0)}, static_cast<double>(t), x_t.options());
+    if (scale == 1.0) return backbone_.forward(x_t, tt, cond_);
+    if (scale == 0.0) return backbone_.forward(x_t, tt, uncond_);
+    auto out = backbone_.forward(torch::cat({x_t, x_t}), torch::cat({tt, tt}), both_);
+    auto parts = out.chunk(2);
+    return parts[1] + scale * (parts[0] - parts[1]);
+  }
+  const NoiseSchedule& schedule() const override { return schedule_; }
+
+ private:
+  Backbone& backbone_;
+  const NoiseSchedule& schedule_;
+  TextEmbedding cond_, uncond_, both_;
+};
+
+}  // namespace
+
+StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<std::string>& captions) {
+  const int64_t batch = x0_in.size(0);
+  if (static_cast<int64_t>(captions.size()) != batch) throw internal_error("captions and clips differ in number");
+  // All randomness from the trainer's own CPU generator: reproducible on every device.
+  auto drop = torch::rand({batch}, generator_);
+  auto dropped = drop.accessor<float, 1>();
+  std::vector<std::string> used(captions);
+  for (int64_t i = 0; i < batch; ++i)
+    if (dropped[i] < options_.caption_dropout) used[i].clear();
+  auto t = torch::randint(0, schedule_.num_timesteps(), {batch}, generator_, torch::kLong);
+  auto eps = torch::randn(x0_in.sizes(), generator_, torch::kFloat).to(device_);
+  auto x0 = x0_in.to(device_);
+
+  auto x_t = schedule_.add_noise(x0, eps, t);
+  auto text = text_encoder_->encode(used);
+  auto out = backbone_->forward(x_t, t.to(torch::kFloat).to(device_), text);
+  auto loss = torch::mse_loss(out, schedule_.target(x0, eps, t));
+
+  optimizer_->zero_grad();
+  loss.backward();
+  double grad_norm = 0;
+  if (options_.grad_clip > 0) grad_norm = torch::nn::utils::clip_grad_norm_(params_, options_.grad_clip);
+  double lr = options_.lr;
+  if (options_.warmup_steps > 0) lr *= std::min(1.0, static_cast<double>(steps_ + 1) / options_.warmup_steps);
+  for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+  optimizer_->step();
+  ++steps_;
+
+  if (!ema_.empty()) {
+    // Warm-up of the decay keeps short runs from sampling with mostly-initial weights.
+    double decay = std::min(options_.ema_decay, (1.0 + steps_) / (10.0 + steps_));
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < params_.size(); ++i) ema_[i].mul_(decay).add_(params_[i].detach(), 1 - decay);
+  }
+  return StepResult{loss.item<double>(), grad_norm, lr};
+}
+
+void DiffusionTrainer::use_ema_weights() {
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < ema_.size(); ++i) params_[i].copy_(ema_[i]);
+}
+
+torch::Tensor DiffusionTrainer::sample(Sampler& sampler, const std::vector<std::string>& captions,
+                                       const std::vector<int64_t>& clip_shape, at::Generator generator,
+                                       const std::function<void(int64_t, int64_t)>& on_step) {
+  torch::NoGradGuard no_grad;
+  backbone_->eval();
+  text_encoder_->eval();
+  const int64_t batch = static_cast<int64_t>(captions.size());
+  TextEmbedding cond = text_encoder_->encode(captions);
+  TextEmbedding uncond = text_encoder_->encode(std::vector<std::string>(captions.size(), ""));
+  GuidedDenoiser denoiser(*backbone_, schedule_, cond, uncond);
+  std::vector<int64_t> shape = {batch};
+  shape.insert(shape.end(), clip_shape.begin(), clip_shape.end());
+  auto noise = torch::randn(shape, generator, torch::kFloat).to(device_);
+  auto x0 = sampler.sample(denoiser, noise, generator, on_step);
+  backbone_->train();
+  text_encoder_->train();
+  return from_model_space(x0).to(torch::kCPU);
+}
+
+void DiffusionTrainer::save_checkpoint(const std::string& path, int64_t step) {
+  torch::serialize::OutputArchive archive;
+  for (const auto& item : backbone_->named_parameters()) archive.write("backbone." + item.key(), item.value());
+  for (const auto& item : backbone_->named_buffers()) archive.write("backbone." + item.key(), item.value(), true);
+  for (const auto& item : text_encoder_->named_parameters()) archive.write("text_encoder." + item.key(), item.value());
+  for (size_t i = 0; i < ema_.size(); ++i) archive.write("ema." + std::to_string(i), ema_[i], true);
+  archive.write("step", torch::tensor(step), true);
+  torch::serialize::OutputArchive optimizer_state;
+  optimizer_->save(optimizer_state);
+  archive.write("optimizer", optimizer_state);
+  archive.save_to(path);
+}
+
+}  // namespace asg

@@ -1,0 +1,127 @@
+// The run registry: one SQLite file that records every run, its provenance, metric history, final
+// results and artifacts, and renders the benchmark leaderboard.
+//
+// Concurrency: WAL journal, a busy timeout, and short write transactions (BEGIN IMMEDIATE), so several
+// `asg run` processes can share one registry. Each Registry object holds one connection; use it from
+// one thread at a time.
+//
+// Schema evolution: PRAGMA user_version holds the schema version. Opening an older file migrates it
+// forward under an exclusive write transaction; opening a file written by a newer ASG Lab is refused.
+//
+// Lifecycle: QUEUED -> RUNNING -> FINISHED | FAILED | KILLED. Terminal states are final; a run keeps
+// whatever metric history it logged before failing.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+struct sqlite3;
+
+namespace asg {
+
+enum class RunStatus { Queued, Running, Finished, Failed, Killed };
+const char* status_name(RunStatus status);
+RunStatus parse_status(const std::string& name);
+
+struct NewRun {
+  std::string name;
+  std::string experiment_path;
+  std::string benchmark;  // "" = on no leaderboard
+  std::string rank_by;    // metric key that orders the leaderboard ("" = first metric)
+  std::string config_hash;
+  std::string config_text;
+  int64_t seed = 0;
+  std::string git_commit;
+  bool git_dirty = false;
+  std::string host_json;
+  std::string run_dir;
+  std::optional<std::string> parent_run_id;
+  int64_t attempt = 1;
+};
+
+struct RunRecord : NewRun {
+  std::string id;
+  RunStatus status = RunStatus::Queued;
+  int64_t created_ms = 0;
+  std::optional<int64_t> started_ms, ended_ms;
+  std::string error;
+};
+
+struct PluginUse {
+  std::string slot;  // "backbone", "metrics[0]"
+  std::string kind;
+  std::string name;
+  std::string version;
+  std::string library;
+  std::string library_sha256;
+};
+
+struct MetricPoint {
+  std::string key;
+  int64_t step = 0;
+  double value = 0;
+  int64_t time_ms = 0;
+};
+
+struct ResultValue {
+  std::string key;
+  double value = 0;
+  bool higher_is_better = true;
+};
+
+struct Artifact {
+  std::string path;  // relative to the run directory
+  std::string sha256;
+  int64_t bytes = 0;
+};
+
+int64_t now_ms();
+
+class Registry {
+ public:
+  static constexpr int kSchemaVersion = 1;
+
+  // Opens (creating if needed) and migrates. asg::Error(Registry) naming the file on failure.
+  explicit Registry(const std::filesystem::path& path);
+  ~Registry();
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  int schema_version() const;
+
+  std::string create_run(const NewRun& run);  // returns the new run id; status QUEUED
+  void mark_running(const std::string& run_id);
+  // FINISHED, FAILED or KILLED; `error` is the failure message (empty for FINISHED).
+  void mark_ended(const std::string& run_id, RunStatus status, const std::string& error = "");
+
+  void record_plugins(const std::string& run_id, const std::vector<PluginUse>& plugins);
+  void log_metrics(const std::string& run_id, const std::vector<MetricPoint>& points);  // one transaction
+  void set_results(const std::string& run_id, const std::vector<ResultValue>& results);
+  void add_artifact(const std::string& run_id, const Artifact& artifact);
+
+  std::optional<RunRecord> find_run(const std::string& run_id) const;
+  // Newest first; `benchmark` empty = all.
+  std::vector<RunRecord> list_runs(const std::string& benchmark = "", std::optional<RunStatus> status = {}) const;
+  std::vector<PluginUse> plugins(const std::string& run_id) const;
+  std::vector<MetricPoint> metric_history(const std::string& run_id, const std::string& key = "") const;
+  std::vector<ResultValue> results(const std::string& run_id) const;  // in recorded order
+  std::vector<Artifact> artifacts(const std::string& run_id) const;
+
+ private:
+  void exec(const std::string& sql) const;
+  void migrate();
+  std::filesystem::path path_;
+  sqlite3* db_ = nullptr;
+};
+
+enum class LeaderboardFormat { Markdown, Csv };
+
+// One row per FINISHED run of the benchmark, best first by the benchmark's rank metric.
+// asg::Error(Config) if the benchmark has no finished runs (listing the benchmarks that do).
+std::string render_leaderboard(const Registry& registry, const std::string& benchmark, LeaderboardFormat format);
+
+}  // namespace asg

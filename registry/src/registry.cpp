@@ -1,0 +1,385 @@
+#include "asg/registry.h"
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include <chrono>
+#include <cmath>
+#include <random>
+
+#include "asg/error.h"
+
+namespace asg {
+
+namespace {
+
+// Index i migrates schema version i to i + 1. Append only; never edit a shipped migration.
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE runs (
+  id              TEXT PRIMARY KEY,
+  name            TEXT NOT NULL,
+  experiment_path TEXT NOT NULL,
+  benchmark       TEXT NOT NULL DEFAULT '',
+  rank_by         TEXT NOT NULL DEFAULT '',
+  status          TEXT NOT NULL CHECK (status IN ('QUEUED','RUNNING','FINISHED','FAILED','KILLED')),
+  created_ms      INTEGER NOT NULL,
+  started_ms      INTEGER,
+  ended_ms        INTEGER,
+  config_hash     TEXT NOT NULL,
+  config_text     TEXT NOT NULL,
+  seed            INTEGER NOT NULL,
+  git_commit      TEXT NOT NULL DEFAULT '',
+  git_dirty       INTEGER NOT NULL DEFAULT 0,
+  host_json       TEXT NOT NULL DEFAULT '{}',
+  run_dir         TEXT NOT NULL DEFAULT '',
+  parent_run_id   TEXT REFERENCES runs(id),
+  attempt         INTEGER NOT NULL DEFAULT 1,
+  error           TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX runs_benchmark ON runs(benchmark, status);
+CREATE INDEX runs_config_hash ON runs(config_hash);
+CREATE TABLE run_plugins (
+  run_id         TEXT NOT NULL REFERENCES runs(id),
+  slot           TEXT NOT NULL,
+  kind           TEXT NOT NULL,
+  name           TEXT NOT NULL,
+  version        TEXT NOT NULL,
+  library        TEXT NOT NULL,
+  library_sha256 TEXT NOT NULL,
+  PRIMARY KEY (run_id, slot)
+);
+CREATE TABLE metric_history (
+  run_id  TEXT NOT NULL REFERENCES runs(id),
+  key     TEXT NOT NULL,
+  step    INTEGER NOT NULL,
+  value   REAL,
+  time_ms INTEGER NOT NULL
+);
+CREATE INDEX metric_history_run ON metric_history(run_id, key, step);
+CREATE TABLE results (
+  run_id           TEXT NOT NULL REFERENCES runs(id),
+  key              TEXT NOT NULL,
+  value            REAL,
+  higher_is_better INTEGER NOT NULL,
+  ordinal          INTEGER NOT NULL,
+  PRIMARY KEY (run_id, key)
+);
+CREATE TABLE artifacts (
+  run_id TEXT NOT NULL REFERENCES runs(id),
+  path   TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  bytes  INTEGER NOT NULL,
+  PRIMARY KEY (run_id, path)
+);
+)sql",
+};
+static_assert(std::size(kMigrations) == Registry::kSchemaVersion);
+
+class Statement {
+ public:
+  Statement(sqlite3* db, const std::string& sql, const std::string& file) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt_, nullptr) != SQLITE_OK)
+      throw registry_error(fmt::format("{}: cannot prepare statement: {}", file, sqlite3_errmsg(db)));
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement& bind(int i, const std::string& v) { sqlite3_bind_text(stmt_, i, v.c_str(), -1, SQLITE_TRANSIENT); return *this; }
+  Statement& bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); return *this; }
+  Statement& bind(int i, double v) { sqlite3_bind_double(stmt_, i, v); return *this; }
+  Statement& bind_null(int i) { sqlite3_bind_null(stmt_, i); return *this; }
+  // true while a row is available
+  bool step(const std::string& file) {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    throw registry_error(fmt::format("{}: {}", file, sqlite3_errmsg(db_)));
+  }
+  void reset() { sqlite3_reset(stmt_); sqlite3_clear_bindings(stmt_); }
+  std::string text(int col) const {
+    auto p = sqlite3_column_text(stmt_, col);
+    return p ? reinterpret_cast<const char*>(p) : "";
+  }
+  int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+  double real(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL ? std::nan("") : sqlite3_column_double(stmt_, col); }
+  bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+std::string new_run_id() {
+  auto now = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::random_device rd;
+  return fmt::format("{:04}{:02}{:02}-{:02}{:02}{:02}-{:06x}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                     tm.tm_min, tm.tm_sec, rd() & 0xffffff);
+}
+
+constexpr const char* kRunColumns =
+    "id, name, experiment_path, benchmark, rank_by, status, created_ms, started_ms, ended_ms, config_hash, "
+    "config_text, seed, git_commit, git_dirty, host_json, run_dir, parent_run_id, attempt, error";
+
+RunRecord read_run(const Statement& s) {
+  RunRecord r;
+  r.id = s.text(0);
+  r.name = s.text(1);
+  r.experiment_path = s.text(2);
+  r.benchmark = s.text(3);
+  r.rank_by = s.text(4);
+  r.status = parse_status(s.text(5));
+  r.created_ms = s.integer(6);
+  if (!s.is_null(7)) r.started_ms = s.integer(7);
+  if (!s.is_null(8)) r.ended_ms = s.integer(8);
+  r.config_hash = s.text(9);
+  r.config_text = s.text(10);
+  r.seed = s.integer(11);
+  r.git_commit = s.text(12);
+  r.git_dirty = s.integer(13) != 0;
+  r.host_json = s.text(14);
+  r.run_dir = s.text(15);
+  if (!s.is_null(16)) r.parent_run_id = s.text(16);
+  r.attempt = s.integer(17);
+  r.error = s.text(18);
+  return r;
+}
+
+}  // namespace
+
+const char* status_name(RunStatus status) {
+  switch (status) {
+    case RunStatus::Queued: return "QUEUED";
+    case RunStatus::Running: return "RUNNING";
+    case RunStatus::Finished: return "FINISHED";
+    case RunStatus::Failed: return "FAILED";
+    case RunStatus::Killed: return "KILLED";
+  }
+  return "?";
+}
+
+RunStatus parse_status(const std::string& name) {
+  for (auto s : {RunStatus::Queued, RunStatus::Running, RunStatus::Finished, RunStatus::Failed, RunStatus::Killed})
+    if (name == status_name(s)) return s;
+  throw registry_error("unknown run status '" + name + "' (valid: QUEUED, RUNNING, FINISHED, FAILED, KILLED)");
+}
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+Registry::Registry(const std::filesystem::path& path) : path_(path) {
+  std::error_code ec;
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
+  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
+    std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw registry_error(fmt::format("{}: cannot open registry: {}", path.string(), msg));
+  }
+  try {
+    sqlite3_busy_timeout(db_, 10000);
+    exec("PRAGMA foreign_keys = ON");
+    // WAL lets readers (a leaderboard) run beside a writer (a training run). Not valid on network file
+    // systems; SQLite then keeps the old journal mode, which is still correct, only less concurrent.
+    exec("PRAGMA journal_mode = WAL");
+    exec("PRAGMA synchronous = NORMAL");
+    migrate();
+  } catch (...) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw;
+  }
+}
+
+Registry::~Registry() { sqlite3_close(db_); }
+
+void Registry::exec(const std::string& sql) const {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : sqlite3_errmsg(db_);
+    sqlite3_free(err);
+    if (msg.find("file is not a database") != std::string::npos)
+      throw registry_error(fmt::format("{}: not an ASG Lab registry (not a SQLite database)", path_.string()));
+    throw registry_error(fmt::format("{}: {}", path_.string(), msg));
+  }
+}
+
+int Registry::schema_version() const {
+  Statement s(db_, "PRAGMA user_version", path_.string());
+  s.step(path_.string());
+  return static_cast<int>(s.integer(0));
+}
+
+void Registry::migrate() {
+  // Fast path without a write lock.
+  int version = schema_version();
+  if (version > kSchemaVersion) {
+    throw registry_error(fmt::format("{}: registry schema version {} is newer than this asg supports ({}); it was "
+                                     "written by a newer ASG Lab. Use that version, or --registry another file.",
+                                     path_.string(), version, kSchemaVersion));
+  }
+  if (version == kSchemaVersion) return;
+  // Re-read under the write lock: a concurrent first open may have migrated meanwhile.
+  exec("BEGIN IMMEDIATE");
+  try {
+    version = schema_version();
+    for (int v = version; v < kSchemaVersion; ++v) exec(kMigrations[v]);
+    if (version < kSchemaVersion) exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion));
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+std::string Registry::create_run(const NewRun& run) {
+  std::string id = new_run_id();
+  Statement s(db_,
+              "INSERT INTO runs (id, name, experiment_path, benchmark, rank_by, status, created_ms, config_hash, "
+              "config_text, seed, git_commit, git_dirty, host_json, run_dir, parent_run_id, attempt) "
+              "VALUES (?1, ?2, ?3, ?4, ?5, 'QUEUED', ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+              path_.string());
+  s.bind(1, id).bind(2, run.name).bind(3, run.experiment_path).bind(4, run.benchmark).bind(5, run.rank_by);
+  s.bind(6, now_ms()).bind(7, run.config_hash).bind(8, run.config_text).bind(9, run.seed).bind(10, run.git_commit);
+  s.bind(11, static_cast<int64_t>(run.git_dirty)).bind(12, run.host_json).bind(13, run.run_dir);
+  if (run.parent_run_id) s.bind(14, *run.parent_run_id); else s.bind_null(14);
+  s.bind(15, run.attempt);
+  s.step(path_.string());
+  return id;
+}
+
+void Registry::mark_running(const std::string& run_id) {
+  Statement s(db_, "UPDATE runs SET status = 'RUNNING', started_ms = ?2 WHERE id = ?1 AND status = 'QUEUED'", path_.string());
+  s.bind(1, run_id).bind(2, now_ms());
+  s.step(path_.string());
+  if (sqlite3_changes(db_) != 1) throw registry_error(fmt::format("{}: run {} is not QUEUED", path_.string(), run_id));
+}
+
+void Registry::mark_ended(const std::string& run_id, RunStatus status, const std::string& error) {
+  if (status != RunStatus::Finished && status != RunStatus::Failed && status != RunStatus::Killed)
+    throw internal_error("mark_ended needs a terminal status");
+  Statement s(db_,
+              "UPDATE runs SET status = ?2, ended_ms = ?3, error = ?4 WHERE id = ?1 AND status IN ('QUEUED','RUNNING')",
+              path_.string());
+  s.bind(1, run_id).bind(2, std::string(status_name(status))).bind(3, now_ms()).bind(4, error);
+  s.step(path_.string());
+  if (sqlite3_changes(db_) != 1)
+    throw registry_error(fmt::format("{}: run {} has already ended; terminal states are final", path_.string(), run_id));
+}
+
+void Registry::record_plugins(const std::string& run_id, const std::vector<PluginUse>& plugins) {
+  exec("BEGIN IMMEDIATE");
+  try {
+    Statement s(db_, "INSERT INTO run_plugins VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", path_.string());
+    for (const auto& p : plugins) {
+      s.bind(1, run_id).bind(2, p.slot).bind(3, p.kind).bind(4, p.name).bind(5, p.version).bind(6, p.library).bind(7, p.library_sha256);
+      s.step(path_.string());
+      s.reset();
+    }
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+void Registry::log_metrics(const std::string& run_id, const std::vector<MetricPoint>& points) {
+  if (points.empty()) return;
+  exec("BEGIN IMMEDIATE");
+  try {
+    Statement s(db_, "INSERT INTO metric_history VALUES (?1, ?2, ?3, ?4, ?5)", path_.string());
+    for (const auto& p : points) {
+      s.bind(1, run_id).bind(2, p.key).bind(3, p.step).bind(5, p.time_ms ? p.time_ms : now_ms());
+      if (std::isfinite(p.value)) s.bind(4, p.value); else s.bind_null(4);
+      s.step(path_.string());
+      s.reset();
+    }
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+void Registry::set_results(const std::string& run_id, const std::vector<ResultValue>& results) {
+  exec("BEGIN IMMEDIATE");
+  try {
+    Statement s(db_, "INSERT OR REPLACE INTO results VALUES (?1, ?2, ?3, ?4, ?5)", path_.string());
+    int64_t ordinal = 0;
+    for (const auto& r : results) {
+      s.bind(1, run_id).bind(2, r.key).bind(4, static_cast<int64_t>(r.higher_is_better)).bind(5, ordinal++);
+      if (std::isfinite(r.value)) s.bind(3, r.value); else s.bind_null(3);
+      s.step(path_.string());
+      s.reset();
+    }
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+void Registry::add_artifact(const std::string& run_id, const Artifact& a) {
+  Statement s(db_, "INSERT OR REPLACE INTO artifacts VALUES (?1, ?2, ?3, ?4)", path_.string());
+  s.bind(1, run_id).bind(2, a.path).bind(3, a.sha256).bind(4, a.bytes);
+  s.step(path_.string());
+}
+
+std::optional<RunRecord> Registry::find_run(const std::string& run_id) const {
+  Statement s(db_, fmt::format("SELECT {} FROM runs WHERE id = ?1", kRunColumns), path_.string());
+  s.bind(1, run_id);
+  if (!s.step(path_.string())) return std::nullopt;
+  return read_run(s);
+}
+
+std::vector<RunRecord> Registry::list_runs(const std::string& benchmark, std::optional<RunStatus> status) const {
+  Statement s(db_,
+              fmt::format("SELECT {} FROM runs WHERE (?1 = '' OR benchmark = ?1) AND (?2 = '' OR status = ?2) "
+                          "ORDER BY created_ms DESC, id DESC",
+                          kRunColumns),
+              path_.string());
+  s.bind(1, benchmark).bind(2, std::string(status ? status_name(*status) : ""));
+  std::vector<RunRecord> out;
+  while (s.step(path_.string())) out.push_back(read_run(s));
+  return out;
+}
+
+std::vector<PluginUse> Registry::plugins(const std::string& run_id) const {
+  Statement s(db_, "SELECT slot, kind, name, version, library, library_sha256 FROM run_plugins WHERE run_id = ?1 ORDER BY rowid",
+              path_.string());
+  s.bind(1, run_id);
+  std::vector<PluginUse> out;
+  while (s.step(path_.string())) out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5)});
+  return out;
+}
+
+std::vector<MetricPoint> Registry::metric_history(const std::string& run_id, const std::string& key) const {
+  Statement s(db_,
+              "SELECT key, step, value, time_ms FROM metric_history WHERE run_id = ?1 AND (?2 = '' OR key = ?2) "
+              "ORDER BY rowid",
+              path_.string());
+  s.bind(1, run_id).bind(2, key);
+  std::vector<MetricPoint> out;
+  while (s.step(path_.string())) out.push_back({s.text(0), s.integer(1), s.real(2), s.integer(3)});
+  return out;
+}
+
+std::vector<ResultValue> Registry::results(const std::string& run_id) const {
+  Statement s(db_, "SELECT key, value, higher_is_better FROM results WHERE run_id = ?1 ORDER BY ordinal", path_.string());
+  s.bind(1, run_id);
+  std::vector<ResultValue> out;
+  while (s.step(path_.string())) out.push_back({s.text(0), s.real(1), s.integer(2) != 0});
+  return out;
+}
+
+std::vector<Artifact> Registry::artifacts(const std::string& run_id) const {
+  Statement s(db_, "SELECT path, sha256, bytes FROM artifacts WHERE run_id = ?1 ORDER BY path", path_.string());
+  s.bind(1, run_id);
+  std::vector<Artifact> out;
+  while (s.step(path_.string())) out.push_back({s.text(0), s.text(1), s.integer(2)});
+  return out;
+}
+
+}  // namespace asg

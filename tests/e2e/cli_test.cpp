@@ -1,0 +1,254 @@
+// End-to-end: the real `asg` binary on a reduced quickstart, checked through the SQLite registry it
+// writes and the GIFs it leaves in the run directory.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "asg/error.h"
+#include "asg/media/gif.h"
+#include "asg/registry.h"
+#include "asg/util.h"
+#include "test_paths.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int code;
+  std::string output;
+};
+
+std::string quote(const std::string& s) { return "'" + s + "'"; }
+
+Result run_asg(const std::string& args, const fs::path& cwd) {
+  fs::path out = cwd / "asg-output.txt";
+  std::string cmd = fmt::format("cd {} && {} {} > {} 2>&1", quote(cwd.string()), quote(asg::testing::asg_binary().string()), args,
+                                quote(out.string()));
+  int status = std::system(cmd.c_str());
+  return Result{WIFEXITED(status) ? WEXITSTATUS(status) : -1, asg::read_text_file(out)};
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = asg::testing::make_temp_dir("e2e");
+    // A reduced quickstart: the real experiment file with a tiny model and budget.
+    std::ofstream(dir_ / "tiny.toml") << fmt::format(R"(
+base = ["{}"]
+name = "tiny"
+[backbone]
+channels = [8, 16]
+[text_encoder]
+dim = 16
+[sampler]
+steps = 4
+[train]
+steps = 30
+batch_size = 4
+log_every = 5
+[eval]
+num_samples = 6
+batch_size = 3
+save_gifs = 4
+gif_scale = 2
+[runtime]
+threads = 1
+[benchmark]
+name = "e2e-bench"
+)",
+                                                     (asg::testing::source_dir() / "experiments" / "quickstart.toml").string());
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path registry() const { return dir_ / "runs" / "registry.sqlite"; }
+  fs::path dir_;
+};
+
+}  // namespace
+
+TEST_F(CliTest, ReducedQuickstartRecordsTheRunAndWritesPlayableGifs) {
+  Result r = run_asg("run tiny.toml", dir_);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("FINISHED"), std::string::npos);
+
+  asg::Registry reg(registry());
+  auto runs = reg.list_runs();
+  ASSERT_EQ(runs.size(), 1u);
+  const auto& run = runs[0];
+  EXPECT_EQ(run.status, asg::RunStatus::Finished);
+  EXPECT_EQ(run.name, "tiny");
+  EXPECT_EQ(run.benchmark, "e2e-bench");
+  EXPECT_EQ(run.config_hash.size(), 64u);
+  EXPECT_NE(run.host_json.find("\"torch\""), std::string::npos);
+  fs::path run_dir = dir_ / "runs" / run.id;
+  EXPECT_EQ(asg::read_text_file(run_dir / "config.toml"), run.config_text);
+
+  // The hash recorded is the one `asg validate` prints for the same file.
+  Result v = run_asg("validate tiny.toml", dir_);
+  ASSERT_EQ(v.code, 0) << v.output;
+  EXPECT_NE(v.output.find("config hash " + run.config_hash), std::string::npos);
+
+  auto plugins = reg.plugins(run.id);
+  ASSERT_EQ(plugins.size(), 7u);  // dataset, text_encoder, backbone, temporal, sampler, 2 metrics
+  EXPECT_EQ(plugins[2].slot, "backbone");
+  EXPECT_EQ(plugins[2].name, "unet3d");
+  for (const auto& p : plugins) EXPECT_EQ(p.library_sha256, asg::sha256_file(p.library)) << p.library;
+
+  auto loss = reg.metric_history(run.id, "train/loss");
+  ASSERT_EQ(loss.size(), 6u);  // every 5 of 30 steps
+  EXPECT_EQ(loss.back().step, 30);
+  std::map<std::string, double> results;
+  for (const auto& x : reg.results(run.id)) results[x.key] = x.value;
+  EXPECT_TRUE(results.count("caption_accuracy"));
+  EXPECT_TRUE(results.count("frechet_pixel"));
+  EXPECT_GE(results["caption_accuracy"], 0.0);
+  EXPECT_LE(results["caption_accuracy"], 1.0);
+
+  int gifs = 0;
+  for (const auto& a : reg.artifacts(run.id)) {
+    fs::path file = run_dir / a.path;
+    ASSERT_TRUE(fs::exists(file)) << a.path;
+    EXPECT_EQ(asg::sha256_file(file), a.sha256) << a.path;
+    EXPECT_EQ(static_cast<int64_t>(fs::file_size(file)), a.bytes);
+    if (file.extension() != ".gif") continue;
+    ++gifs;
+    auto anim = asg::read_gif(file);
+    EXPECT_EQ(anim.frames.size(), 8u) << a.path;
+    EXPECT_EQ(anim.loop_count, 0);
+    EXPECT_EQ(anim.frames[0].duration_ms, 250);  // 4 fps
+    if (a.path != "samples/grid.gif") {
+      EXPECT_EQ(anim.width, 32);
+      EXPECT_EQ(anim.height, 32);
+    }
+  }
+  EXPECT_EQ(gifs, 5);  // 4 samples + grid
+  EXPECT_TRUE(fs::exists(run_dir / "checkpoints" / "final.pt"));
+  EXPECT_TRUE(fs::exists(run_dir / "run.log"));
+
+  Result lb = run_asg("leaderboard --benchmark e2e-bench", dir_);
+  ASSERT_EQ(lb.code, 0) << lb.output;
+  EXPECT_NE(lb.output.find("| 1 | " + run.id + " | tiny |"), std::string::npos) << lb.output;
+  EXPECT_NE(lb.output.find(run.config_hash.substr(0, 12)), std::string::npos);
+  Result csv = run_asg("leaderboard --format csv", dir_);
+  EXPECT_EQ(csv.code, 0);
+  EXPECT_NE(csv.output.find(run.config_hash), std::string::npos);
+}
+
+TEST_F(CliTest, SameConfigOnTheSameMachineGivesTheSameNumbers) {
+  ASSERT_EQ(run_asg("run tiny.toml --set train.steps=10", dir_).code, 0);
+  ASSERT_EQ(run_asg("run tiny.toml --set train.steps=10", dir_).code, 0);
+  asg::Registry reg(registry());
+  auto runs = reg.list_runs();
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0].config_hash, runs[1].config_hash);
+  auto a = reg.metric_history(runs[0].id, "train/loss"), b = reg.metric_history(runs[1].id, "train/loss");
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].value, b[i].value) << "step " << a[i].step;
+  auto ra = reg.results(runs[0].id), rb = reg.results(runs[1].id);
+  ASSERT_EQ(ra.size(), rb.size());
+  for (size_t i = 0; i < ra.size(); ++i) EXPECT_EQ(ra[i].value, rb[i].value) << ra[i].key;
+}
+
+TEST_F(CliTest, InvalidExperimentExitsTwoAndRecordsNothing) {
+  ASSERT_EQ(run_asg("run tiny.toml --set train.steps=0 --set eval.num_samples=2", dir_).code, 0);
+  std::ofstream(dir_ / "bad.toml") << "base = [\"tiny.toml\"]\n[backbone]\nchanels = [8]\n";
+  Result r = run_asg("run bad.toml", dir_);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find((dir_ / "bad.toml").string() + ":3:1: [backbone] unknown key 'chanels'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Did you mean 'channels'?"), std::string::npos);
+  // A plugin refusing the data is also caught before anything is recorded.
+  Result m = run_asg("run tiny.toml --set metrics.1.pool=3", dir_);
+  EXPECT_EQ(m.code, 2) << m.output;
+  EXPECT_NE(m.output.find("frechet_pixel pool = 3 must divide the frame size 16x16"), std::string::npos) << m.output;
+  asg::Registry reg(registry());
+  EXPECT_EQ(reg.list_runs().size(), 1u);  // only the first, valid run
+}
+
+TEST_F(CliTest, AFailingRunIsRecordedFailedWithItsHistory) {
+  std::ofstream(dir_ / "fail.toml") << fmt::format(R"(
+base = ["tiny.toml"]
+[[metrics]]
+plugin = "fail_on_compute"
+[runtime]
+plugin_path = ["{}"]
+)",
+                                                   asg::testing::test_plugin_dir("fail_on_compute").string());
+  Result r = run_asg("run fail.toml --set train.steps=10", dir_);
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("fail_on_compute: deliberate failure for the test"), std::string::npos) << r.output;
+  asg::Registry reg(registry());
+  auto runs = reg.list_runs();
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].status, asg::RunStatus::Failed);
+  EXPECT_EQ(runs[0].error, "fail_on_compute: deliberate failure for the test");
+  EXPECT_EQ(reg.metric_history(runs[0].id, "train/loss").size(), 2u);
+  Result lb = run_asg("leaderboard --benchmark e2e-bench", dir_);
+  EXPECT_EQ(lb.code, 2);  // failed runs are not on the leaderboard
+  Result listing = run_asg("runs --status FAILED", dir_);
+  EXPECT_NE(listing.output.find(runs[0].id), std::string::npos);
+}
+
+TEST_F(CliTest, SigtermMarksTheRunKilledAndKeepsItsHistory) {
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (chdir(dir_.c_str()) != 0) _exit(99);
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    execl(asg::testing::asg_binary().c_str(), "asg", "run", "tiny.toml", "--set", "train.steps=100000", "--set",
+          "train.log_every=1", nullptr);
+    _exit(98);
+  }
+  // Wait until the run is training and has logged some history.
+  bool ready = false;
+  for (int i = 0; i < 600 && !ready; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (!fs::exists(registry())) continue;
+    try {
+      asg::Registry reg(registry());
+      auto runs = reg.list_runs();
+      ready = !runs.empty() && reg.metric_history(runs[0].id, "train/loss").size() >= 3;
+    } catch (const asg::Error&) {
+    }
+  }
+  ASSERT_TRUE(ready);
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  asg::Registry reg(registry());
+  auto runs = reg.list_runs();
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].status, asg::RunStatus::Killed);
+  EXPECT_EQ(runs[0].error, "terminated by SIGTERM");
+  EXPECT_GE(reg.metric_history(runs[0].id, "train/loss").size(), 3u);
+}
+
+TEST_F(CliTest, BadFlagsAndNamesGetClearErrors) {
+  Result r = run_asg("run tiny.toml --no-such-flag", dir_);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("--no-such-flag"), std::string::npos) << r.output;
+  r = run_asg("run missing.toml", dir_);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("missing.toml"), std::string::npos) << r.output;
+  r = run_asg("leaderboard --format xml", dir_);
+  EXPECT_EQ(r.code, 2);
+  r = run_asg("plugins show unet", dir_);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("Did you mean 'unet3d'?"), std::string::npos) << r.output;
+  r = run_asg("leaderboard", dir_);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("no registry here yet"), std::string::npos) << r.output;
+  r = run_asg("plugins", dir_);
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.output.find("temporal_conv"), std::string::npos);
+}

@@ -1,0 +1,49 @@
+// Reaching the plugin a plugin test links directly (its objects, not the .so): every plugin library
+// exports asg_plugin_entry through BOOST_DLL_ALIAS, which is a data symbol holding the entry's address.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "asg/plugin.h"
+
+extern "C" const void* asg_plugin_entry;
+
+namespace asg::testing {
+
+inline const std::vector<Factory>& factories_under_test() {
+  static const std::vector<Factory> factories = [] {
+    auto entry = reinterpret_cast<PluginEntry*>(const_cast<void*>(asg_plugin_entry));
+    return entry()->factories();
+  }();
+  return factories;
+}
+
+inline const Factory& factory_under_test(const std::string& name) {
+  for (const auto& f : factories_under_test())
+    if (f.name == name) return f;
+  throw std::runtime_error("no factory " + name + " in the plugin under test");
+}
+
+// The factory's defaults with some values replaced.
+inline Params params_for(const std::string& name, const std::map<std::string, ParamValue>& overrides = {}) {
+  const Factory& f = factory_under_test(name);
+  Params defaults = default_params(name, f.params);
+  auto values = defaults.values();
+  for (const auto& [k, v] : overrides) {
+    if (!values.count(k)) throw std::runtime_error("test sets undeclared parameter " + k);
+    values[k] = v;
+  }
+  return Params(name, values);
+}
+
+template <typename Interface, typename... Args>
+std::shared_ptr<Interface> make_under_test(const std::string& name, const std::map<std::string, ParamValue>& overrides,
+                                           Args&&... args) {
+  const Factory& f = factory_under_test(name);
+  return std::get<typename CreatorFor<Interface>::type>(f.create)(params_for(name, overrides), std::forward<Args>(args)...);
+}
+
+}  // namespace asg::testing
