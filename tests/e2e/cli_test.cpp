@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "asg/error.h"
@@ -253,4 +254,31 @@ TEST_F(CliTest, BadFlagsAndNamesGetClearErrors) {
   r = run_asg("plugins", dir_);
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.output.find("temporal_conv"), std::string::npos);
+}
+
+TEST_F(CliTest, EveryPluginReadmeDocumentsItsCurrentParameters) {
+  // Each plugin folder's README carries the parameter table `asg plugins show` prints from the plugin.
+  int checked = 0;
+  for (const char* root : {"datasets", "plugins", "metrics"}) {
+    for (const auto& entry : fs::recursive_directory_iterator(asg::testing::source_dir() / root)) {
+      if (entry.path().filename() != "CMakeLists.txt") continue;
+      std::string cmake = asg::read_text_file(entry.path());
+      auto at = cmake.find("asg_add_plugin(");
+      if (at == std::string::npos) continue;
+      std::string name = cmake.substr(at + 15, cmake.find_first_of(" )", at + 15) - (at + 15));
+      fs::path readme = entry.path().parent_path() / "README.md";
+      ASSERT_TRUE(fs::exists(readme)) << "plugin " << name << " has no README.md";
+      std::string text = asg::read_text_file(readme);
+      Result show = run_asg("plugins show " + name, dir_);
+      ASSERT_EQ(show.code, 0) << show.output;
+      std::istringstream lines(show.output);
+      for (std::string line; std::getline(lines, line);) {
+        if (line.rfind("| ", 0) == 0) {
+          EXPECT_NE(text.find(line), std::string::npos) << readme << " lacks the row: " << line;
+        }
+      }
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, 8);
 }

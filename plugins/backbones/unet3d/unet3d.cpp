@@ -1,8 +1,10 @@
 // unet3d: a small text-conditioned UNet for video diffusion in pixel space, in the factorised style of
 // ModelScope's UNet3DConditionModel: 2D ResNet blocks applied per frame, each followed by the
 // experiment's temporal module (temporal conv, STI, none), which mixes information across frames.
-// Conditioning: sinusoidal timestep embedding + pooled text embedding, injected into every ResNet block
-// as a per-channel scale and shift (FiLM).
+// Conditioning: sinusoidal timestep embedding + pooled text embedding (+ frame index), injected into every
+// ResNet block as a per-channel scale and shift (FiLM); and per-frame cross-attention from pixels to the
+// caption tokens at the coarser levels, which is what lets word order ("from left to right") steer
+// where each frame draws the sprite.
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -52,17 +54,58 @@ struct ResBlockImpl : torch::nn::Module {
 };
 TORCH_MODULE(ResBlock);
 
-// A ResNet block followed by the temporal module at that point.
+// Per-frame cross-attention from pixels to caption tokens (the spatial transformer's cross-attention
+// of SD/ModelScope, without the self-attention). The pooled caption is appended as one extra token, so
+// the empty caption (no tokens) attends to the learned unconditional embedding. Output projection starts
+// at zero: the block starts as the identity.
+struct CrossAttentionImpl : torch::nn::Module {
+  CrossAttentionImpl(int64_t channels, int64_t text_dim, int64_t heads, int64_t groups) : heads(heads) {
+    norm = register_module("norm", torch::nn::GroupNorm(norm_groups(groups, channels), channels));
+    to_q = register_module("to_q", torch::nn::Linear(torch::nn::LinearOptions(channels, channels).bias(false)));
+    to_k = register_module("to_k", torch::nn::Linear(torch::nn::LinearOptions(text_dim, channels).bias(false)));
+    to_v = register_module("to_v", torch::nn::Linear(torch::nn::LinearOptions(text_dim, channels).bias(false)));
+    to_out = register_module("to_out", torch::nn::Linear(channels, channels));
+    torch::nn::init::zeros_(to_out->weight);
+    torch::nn::init::zeros_(to_out->bias);
+  }
+  // x [N, C, H, W]; tokens [N, L, D]; mask [N, L] (true = attend)
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& tokens, const torch::Tensor& mask) {
+    const int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3), l = tokens.size(1), dh = c / heads;
+    auto h = norm->forward(x).flatten(2).transpose(1, 2);                      // [N, HW, C]
+    auto q = to_q->forward(h).view({n, hw, heads, dh}).transpose(1, 2);        // [N, h, HW, dh]
+    auto k = to_k->forward(tokens).view({n, l, heads, dh}).transpose(1, 2);    // [N, h, L, dh]
+    auto v = to_v->forward(tokens).view({n, l, heads, dh}).transpose(1, 2);
+    auto scores = q.matmul(k.transpose(-1, -2)) / std::sqrt(static_cast<double>(dh));
+    scores = scores.masked_fill(mask.logical_not().view({n, 1, 1, l}), -1e9);
+    auto o = scores.softmax(-1).matmul(v).transpose(1, 2).reshape({n, hw, c});
+    return x + to_out->forward(o).transpose(1, 2).reshape(x.sizes());
+  }
+  int64_t heads;
+  torch::nn::GroupNorm norm{nullptr};
+  torch::nn::Linear to_q{nullptr}, to_k{nullptr}, to_v{nullptr}, to_out{nullptr};
+};
+TORCH_MODULE(CrossAttention);
+
+// Caption tokens for cross-attention, one copy per frame: the tokens plus the pooled embedding.
+struct FrameTokens {
+  torch::Tensor tokens;  // [B*T, L+1, D]
+  torch::Tensor mask;    // [B*T, L+1]
+};
+
+// A ResNet block, optional cross-attention to the caption, then the temporal module at that point.
 struct StageBlockImpl : torch::nn::Module {
-  StageBlockImpl(ResBlock r, std::shared_ptr<TemporalModule> t) {
+  StageBlockImpl(ResBlock r, CrossAttention a, std::shared_ptr<TemporalModule> t) {
     res = register_module("res", r);
+    if (a) attention = register_module("attention", a);
     temporal = register_module("temporal", std::move(t));
   }
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& emb, int64_t frames) {
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& emb, const FrameTokens& text, int64_t frames) {
     auto h = res->forward(x, emb);
+    if (attention) h = attention->forward(h, text.tokens, text.mask);
     return to_frames(temporal->forward(to_video(h, frames)));
   }
   ResBlock res{nullptr};
+  CrossAttention attention{nullptr};
   std::shared_ptr<TemporalModule> temporal;
 };
 TORCH_MODULE(StageBlock);
@@ -88,13 +131,23 @@ class Unet3dImpl final : public Backbone {
     if (frame_embedding_) frame_proj_ = register_module("frame_proj", torch::nn::Linear(base_, emb_dim));
     conv_in_ = register_module("conv_in", torch::nn::Conv2d(torch::nn::Conv2dOptions(ctx.channels, base_, 3).padding(1)));
 
+    const int64_t attention_from = p.integer("attention_from_level");
+    const int64_t heads = p.integer("attention_heads");
+    for (int64_t c : channels)
+      if (c % heads != 0)
+        throw config_error(fmt::format("[backbone] unet3d attention_heads = {} must divide every channels entry ({})", heads, c));
+    size_t current_level = 0;
     auto stage = [&](int64_t in, int64_t out, int64_t h, int64_t w) {
+      CrossAttention attention{nullptr};
+      if (attention_from >= 0 && static_cast<int64_t>(current_level) >= attention_from)
+        attention = CrossAttention(out, ctx.text_dim, heads, groups);
       auto t = ctx.make_temporal(TemporalContext{out, ctx.frames, h, w});
-      return StageBlock(ResBlock(in, out, emb_dim, groups, dropout), std::move(t));
+      return StageBlock(ResBlock(in, out, emb_dim, groups, dropout), attention, std::move(t));
     };
     int64_t h = ctx.height, w = ctx.width, ch = base_;
     std::vector<int64_t> skip_channels;
     for (size_t level = 0; level < channels.size(); ++level) {
+      current_level = level;
       for (int64_t i = 0; i < layers; ++i) {
         down_.push_back(register_module(fmt::format("down{}_{}", level, i), stage(ch, channels[level], h, w)));
         ch = channels[level];
@@ -107,8 +160,10 @@ class Unet3dImpl final : public Backbone {
         w /= 2;
       }
     }
+    current_level = channels.size() - 1;
     mid_ = register_module("mid", stage(ch, ch, h, w));
     for (size_t level = channels.size(); level-- > 0;) {
+      current_level = level;
       for (int64_t i = 0; i < layers; ++i) {
         int64_t skip = skip_channels.back();
         skip_channels.pop_back();
@@ -151,21 +206,24 @@ class Unet3dImpl final : public Backbone {
       emb = emb + frame_proj_->forward(sinusoidal(index));
     }
 
+    FrameTokens text_tokens{
+        torch::cat({text.tokens, text.pooled.unsqueeze(1)}, 1).repeat_interleave(frames_, 0),
+        torch::cat({text.mask, torch::ones({text.mask.size(0), 1}, text.mask.options())}, 1).repeat_interleave(frames_, 0)};
     auto h = conv_in_->forward(to_frames(x));
     std::vector<torch::Tensor> skips;
     size_t d = 0;
     for (size_t level = 0; level <= downsample_.size(); ++level) {
       for (int64_t i = 0; i < layers_; ++i) {
-        h = down_[d++]->forward(h, emb, frames_);
+        h = down_[d++]->forward(h, emb, text_tokens, frames_);
         skips.push_back(h);
       }
       if (level < downsample_.size()) h = downsample_[level]->forward(h);
     }
-    h = mid_->forward(h, emb, frames_);
+    h = mid_->forward(h, emb, text_tokens, frames_);
     size_t u = 0;
     for (int64_t level = 0; level <= upsamples_; ++level) {
       for (int64_t i = 0; i < layers_; ++i) {
-        h = up_[u++]->forward(torch::cat({h, skips.back()}, 1), emb, frames_);
+        h = up_[u++]->forward(torch::cat({h, skips.back()}, 1), emb, text_tokens, frames_);
         skips.pop_back();
       }
       if (level < upsamples_) {
@@ -205,5 +263,8 @@ ASG_PLUGIN_LIBRARY(asg::make_factory<asg::Backbone>(
         asg::int_param("emb_dim", 0, "timestep/text embedding width; 0 = 4 x channels[0]").range(0, 16384),
         asg::float_param("dropout", 0.0, "dropout inside ResNet blocks").range(0, 1),
         asg::bool_param("frame_embedding", true, "add a sinusoidal frame-index embedding to every frame's conditioning"),
+        asg::int_param("attention_from_level", 1, "cross-attention to caption tokens in levels >= this (and mid); -1 = none")
+            .range(-1, 16),
+        asg::int_param("attention_heads", 4, "cross-attention heads (must divide every channels entry)").range(1, 64),
     },
     [](const asg::Params& p, const asg::BackboneContext& ctx) { return std::make_shared<asg::unet::Unet3dImpl>(p, ctx); }))

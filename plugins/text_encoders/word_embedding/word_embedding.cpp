@@ -1,7 +1,9 @@
-// word_embedding: a trainable bag-of-words text encoder with hashed vocabulary.
-// Words (lower-cased alphanumeric runs) map to one of `buckets` learned embeddings through FNV-1a;
-// no tokenizer files or pretrained weights are needed, so it is the honest offline default. It learns
-// from the captions of the training set only.
+// word_embedding: a trainable hashed bag-of-n-grams text encoder (fastText-style features).
+// Words (lower-cased alphanumeric runs) and runs of up to `ngrams` consecutive words map to one of
+// `buckets` learned embeddings through FNV-1a. Word n-grams matter: "from left to right" and "from
+// right to left" are the same bag of words, and only their bigrams tell them apart. No tokenizer files
+// or pretrained weights are needed, so it is the honest offline default; it learns from the training
+// captions only.
 #include <torch/torch.h>
 
 #include <cctype>
@@ -36,15 +38,30 @@ std::vector<std::string> words(const std::string& caption) {
 class WordEmbeddingImpl final : public TextEncoder {
  public:
   explicit WordEmbeddingImpl(const Params& p)
-      : dim_(p.integer("dim")), buckets_(p.integer("buckets")), max_tokens_(p.integer("max_tokens")) {
+      : dim_(p.integer("dim")), buckets_(p.integer("buckets")), max_tokens_(p.integer("max_tokens")), ngrams_(p.integer("ngrams")) {
     // Row 0 is padding; bucket b lives at row b + 1.
     embedding_ = register_module("embedding", torch::nn::Embedding(torch::nn::EmbeddingOptions(buckets_ + 1, dim_).padding_idx(0)));
-    torch::nn::init::normal_(embedding_->weight, 0.0, 0.02);
+    // Unit-variance rows (nn.Embedding's default): the caption must be loud next to the timestep
+    // embedding from the first step, or the backbone learns to ignore it (and samples lose direction).
+    torch::nn::init::normal_(embedding_->weight, 0.0, 1.0);
     { torch::NoGradGuard g; embedding_->weight[0].zero_(); }
     null_ = register_parameter("null", torch::zeros({dim_}));
   }
 
   int64_t dim() const override { return dim_; }
+
+  // The words of a caption, then its bigrams ("left to"), trigrams, ... up to ngrams_.
+  std::vector<std::string> terms(const std::string& caption) const {
+    auto w = words(caption);
+    std::vector<std::string> out(w);
+    for (int64_t n = 2; n <= ngrams_; ++n)
+      for (size_t i = 0; i + n <= w.size(); ++i) {
+        std::string gram = w[i];
+        for (int64_t k = 1; k < n; ++k) gram += " " + w[i + k];
+        out.push_back(gram);
+      }
+    return out;
+  }
 
   int64_t token_id(const std::string& word) const { return 1 + static_cast<int64_t>(fnv1a(word) % static_cast<uint64_t>(buckets_)); }
 
@@ -53,9 +70,9 @@ class WordEmbeddingImpl final : public TextEncoder {
     std::vector<std::vector<int64_t>> ids(captions.size());
     int64_t longest = 1;
     for (size_t i = 0; i < captions.size(); ++i) {
-      for (const auto& w : words(captions[i])) {
+      for (const auto& term : terms(captions[i])) {
         if (static_cast<int64_t>(ids[i].size()) == max_tokens_) break;
-        ids[i].push_back(token_id(w));
+        ids[i].push_back(token_id(term));
       }
       longest = std::max<int64_t>(longest, static_cast<int64_t>(ids[i].size()));
     }
@@ -75,7 +92,7 @@ class WordEmbeddingImpl final : public TextEncoder {
   }
 
  private:
-  int64_t dim_, buckets_, max_tokens_;
+  int64_t dim_, buckets_, max_tokens_, ngrams_;
   torch::nn::Embedding embedding_{nullptr};
   torch::Tensor null_;
 };
@@ -84,10 +101,11 @@ class WordEmbeddingImpl final : public TextEncoder {
 }  // namespace asg::text
 
 ASG_PLUGIN_LIBRARY(asg::make_factory<asg::TextEncoder>(
-    "word_embedding", "1.0.0", "trainable hashed bag-of-words embeddings (offline, no pretrained weights)",
+    "word_embedding", "1.0.0", "trainable hashed bag of word n-grams (offline, no pretrained weights)",
     std::vector<asg::ParamSpec>{
         asg::int_param("dim", 64, "embedding width D").range(1, 8192),
         asg::int_param("buckets", 4096, "hash buckets (vocabulary size); collisions merge words").range(16, 1 << 24),
-        asg::int_param("max_tokens", 32, "words kept per caption").range(1, 4096),
+        asg::int_param("max_tokens", 32, "terms (words, then n-grams) kept per caption").range(1, 4096),
+        asg::int_param("ngrams", 2, "longest word n-gram embedded; 1 = bag of words (blind to word order)").range(1, 8),
     },
     [](const asg::Params& p) { return std::make_shared<asg::text::WordEmbeddingImpl>(p); }))

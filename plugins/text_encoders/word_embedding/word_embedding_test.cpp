@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <map>
 #include <set>
+#include <sstream>
 
 #include "asg/kinds/text_encoder.h"
 #include "plugin_under_test.h"
@@ -13,11 +15,12 @@ TEST(WordEmbedding, ShapesMaskAndPooling) {
   auto enc = make_under_test<asg::TextEncoder>("word_embedding", {{"dim", int64_t{8}}});
   auto e = enc->encode({"a red star", "a blue circle jumping from left to right"});
   EXPECT_EQ(enc->dim(), 8);
-  EXPECT_EQ(e.tokens.sizes(), (std::vector<int64_t>{2, 8, 8}));
-  EXPECT_EQ(e.mask.sum(1)[0].item<int64_t>(), 3);
-  EXPECT_EQ(e.mask.sum(1)[1].item<int64_t>(), 8);
+  // 3 words + 2 bigrams; 8 words + 7 bigrams
+  EXPECT_EQ(e.tokens.sizes(), (std::vector<int64_t>{2, 15, 8}));
+  EXPECT_EQ(e.mask.sum(1)[0].item<int64_t>(), 5);
+  EXPECT_EQ(e.mask.sum(1)[1].item<int64_t>(), 15);
   // Pooled = mean over real tokens only.
-  auto expect = e.tokens[0].narrow(0, 0, 3).mean(0);
+  auto expect = e.tokens[0].narrow(0, 0, 5).mean(0);
   EXPECT_TRUE(torch::allclose(e.pooled[0], expect));
 }
 
@@ -27,6 +30,16 @@ TEST(WordEmbedding, EncodingIsCaseAndPunctuationInsensitiveAndBatchIndependent) 
   auto a = enc->encode({"A Red, STAR!"});
   auto b = enc->encode({"a red star", "something much longer than the other caption here"});
   EXPECT_TRUE(torch::allclose(a.pooled[0], b.pooled[0]));
+}
+
+TEST(WordEmbedding, WordOrderMattersThroughBigramsOnly) {
+  torch::manual_seed(0);
+  auto bigrams = make_under_test<asg::TextEncoder>("word_embedding", {});
+  auto a = bigrams->encode({"a red star jumping from left to right", "a red star jumping from right to left"});
+  EXPECT_GT((a.pooled[0] - a.pooled[1]).abs().max().item<double>(), 1e-4);
+  auto words = make_under_test<asg::TextEncoder>("word_embedding", {{"ngrams", int64_t{1}}});
+  auto b = words->encode({"a red star jumping from left to right", "a red star jumping from right to left"});
+  EXPECT_TRUE(torch::allclose(b.pooled[0], b.pooled[1]));  // a bag of words cannot tell them apart
 }
 
 TEST(WordEmbedding, EmptyCaptionIsTheLearnedNullEmbedding) {
@@ -42,16 +55,29 @@ TEST(WordEmbedding, EmptyCaptionIsTheLearnedNullEmbedding) {
 }
 
 TEST(WordEmbedding, SyntheticVocabularyHasNoHashCollisionsAtDefaultBuckets) {
-  // Every word the synthetic sticker captions use must get its own embedding row.
-  std::vector<std::string> words = {"a",      "jumping", "from",   "to",     "left",   "right",    "top",   "bottom",
-                                    "red",    "green",   "blue",   "yellow", "purple", "orange",   "circle", "square",
-                                    "triangle", "star"};
+  // Every word and bigram of every synthetic sticker caption must get its own embedding row. Tokens come
+  // back in order: the words, then the bigrams.
   torch::manual_seed(0);
   auto enc = make_under_test<asg::TextEncoder>("word_embedding", {});
-  std::set<std::vector<float>> rows;
-  for (const auto& w : words) {
-    auto t = enc->encode({w}).pooled[0].contiguous();
-    rows.insert(std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel()));
-  }
-  EXPECT_EQ(rows.size(), words.size());
+  std::map<std::string, std::vector<float>> rows;
+  for (const char* colour : {"red", "green", "blue", "yellow", "purple", "orange"})
+    for (const char* shape : {"circle", "square", "triangle", "star"})
+      for (const char* dir : {"left to right", "right to left", "bottom to top", "top to bottom"}) {
+        std::string caption = std::string("a ") + colour + " " + shape + " jumping from " + dir;
+        std::vector<std::string> w;
+        std::istringstream in(caption);
+        for (std::string x; in >> x;) w.push_back(x);
+        std::vector<std::string> terms(w);
+        for (size_t i = 0; i + 1 < w.size(); ++i) terms.push_back(w[i] + " " + w[i + 1]);
+        auto tokens = enc->encode({caption}).tokens[0].contiguous();
+        ASSERT_EQ(tokens.size(0), static_cast<int64_t>(terms.size()));
+        for (size_t i = 0; i < terms.size(); ++i) {
+          auto row = tokens[i];
+          rows[terms[i]] = std::vector<float>(row.data_ptr<float>(), row.data_ptr<float>() + row.numel());
+        }
+      }
+  std::set<std::vector<float>> distinct;
+  for (const auto& [term, row] : rows) distinct.insert(row);
+  EXPECT_GT(rows.size(), 60u);
+  EXPECT_EQ(distinct.size(), rows.size());
 }
