@@ -157,7 +157,8 @@ TEST_F(ExperimentTest, UnknownKeySuggestsTheNearestValidKey) {
 TEST_F(ExperimentTest, UnknownPluginKeyNamesThePlugin) {
   auto f = write("e.toml", with_backbone("chanels = [8]\n"));
   EXPECT_EQ(error_of(f), fmt::format("{}:8:1: [backbone] unknown key 'chanels' for backbone 'unet3d' (valid keys: channels, "
-                                     "layers_per_level, groups, emb_dim, dropout, frame_embedding, attention_from_level, attention_heads). Did you mean "
+                                     "layers_per_level, groups, emb_dim, dropout, frame_embedding, coord_channels, attention_from_level, "
+                                     "attention_heads). Did you mean "
                                      "'channels'?",
                                      f));
 }

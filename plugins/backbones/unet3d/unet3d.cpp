@@ -112,7 +112,8 @@ TORCH_MODULE(StageBlock);
 
 class Unet3dImpl final : public Backbone {
  public:
-  Unet3dImpl(const Params& p, const BackboneContext& ctx) : frames_(ctx.frames), frame_embedding_(p.boolean("frame_embedding")) {
+  Unet3dImpl(const Params& p, const BackboneContext& ctx)
+      : frames_(ctx.frames), frame_embedding_(p.boolean("frame_embedding")), coord_channels_(p.boolean("coord_channels")) {
     const auto& channels = p.integers("channels");
     const int64_t layers = p.integer("layers_per_level");
     const int64_t groups = p.integer("groups");
@@ -129,7 +130,8 @@ class Unet3dImpl final : public Backbone {
                                                                   torch::nn::Linear(emb_dim, emb_dim)));
     text_proj_ = register_module("text_proj", torch::nn::Linear(ctx.text_dim, emb_dim));
     if (frame_embedding_) frame_proj_ = register_module("frame_proj", torch::nn::Linear(base_, emb_dim));
-    conv_in_ = register_module("conv_in", torch::nn::Conv2d(torch::nn::Conv2dOptions(ctx.channels, base_, 3).padding(1)));
+    const int64_t in_channels = ctx.channels + (coord_channels_ ? 2 : 0);
+    conv_in_ = register_module("conv_in", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, base_, 3).padding(1)));
 
     const int64_t attention_from = p.integer("attention_from_level");
     const int64_t heads = p.integer("attention_heads");
@@ -209,7 +211,16 @@ class Unet3dImpl final : public Backbone {
     FrameTokens text_tokens{
         torch::cat({text.tokens, text.pooled.unsqueeze(1)}, 1).repeat_interleave(frames_, 0),
         torch::cat({text.mask, torch::ones({text.mask.size(0), 1}, text.mask.options())}, 1).repeat_interleave(frames_, 0)};
-    auto h = conv_in_->forward(to_frames(x));
+    auto frames = to_frames(x);
+    if (coord_channels_) {
+      // CoordConv (Liu et al. 2018): x and y in [-1, 1] as two extra input channels. Convolutions are
+      // translation-equivariant; "start at the left edge" needs to know where the left edge is.
+      const int64_t n = frames.size(0), hh = frames.size(2), ww = frames.size(3);
+      auto ys = torch::linspace(-1, 1, hh, frames.options()).view({1, 1, hh, 1}).expand({n, 1, hh, ww});
+      auto xs = torch::linspace(-1, 1, ww, frames.options()).view({1, 1, 1, ww}).expand({n, 1, hh, ww});
+      frames = torch::cat({frames, xs, ys}, 1);
+    }
+    auto h = conv_in_->forward(frames);
     std::vector<torch::Tensor> skips;
     size_t d = 0;
     for (size_t level = 0; level <= downsample_.size(); ++level) {
@@ -237,7 +248,7 @@ class Unet3dImpl final : public Backbone {
 
  private:
   int64_t frames_;
-  bool frame_embedding_;
+  bool frame_embedding_, coord_channels_;
   int64_t base_ = 32, layers_ = 1;
   torch::nn::Sequential time_mlp_{nullptr};
   torch::nn::Linear text_proj_{nullptr}, frame_proj_{nullptr};
@@ -263,6 +274,7 @@ ASG_PLUGIN_LIBRARY(asg::make_factory<asg::Backbone>(
         asg::int_param("emb_dim", 0, "timestep/text embedding width; 0 = 4 x channels[0]").range(0, 16384),
         asg::float_param("dropout", 0.0, "dropout inside ResNet blocks").range(0, 1),
         asg::bool_param("frame_embedding", true, "add a sinusoidal frame-index embedding to every frame's conditioning"),
+        asg::bool_param("coord_channels", true, "append x/y coordinate channels to the input (CoordConv)"),
         asg::int_param("attention_from_level", 1, "cross-attention to caption tokens in levels >= this (and mid); -1 = none")
             .range(-1, 16),
         asg::int_param("attention_heads", 4, "cross-attention heads (must divide every channels entry)").range(1, 64),
