@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <functional>
 #include <cmath>
 #include <random>
 
@@ -222,16 +223,11 @@ void Registry::migrate() {
   }
   if (version == kSchemaVersion) return;
   // Re-read under the write lock: a concurrent first open may have migrated meanwhile.
-  exec("BEGIN IMMEDIATE");
-  try {
+  write_transaction([&] {
     version = schema_version();
     for (int v = version; v < kSchemaVersion; ++v) exec(kMigrations[v]);
     if (version < kSchemaVersion) exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion));
-    exec("COMMIT");
-  } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
-  }
+  });
 }
 
 std::string Registry::create_run(const NewRun& run) {
@@ -269,15 +265,12 @@ void Registry::mark_ended(const std::string& run_id, RunStatus status, const std
     throw registry_error(fmt::format("{}: run {} has already ended; terminal states are final", path_.string(), run_id));
 }
 
-void Registry::record_plugins(const std::string& run_id, const std::vector<PluginUse>& plugins) {
+void Registry::write_transaction(const std::function<void()>& body) {
+  // BEGIN IMMEDIATE takes the write lock up front, so a busy registry waits (busy_timeout) here rather
+  // than failing half-way through the body.
   exec("BEGIN IMMEDIATE");
   try {
-    Statement s(db_, "INSERT INTO run_plugins VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", path_.string());
-    for (const auto& p : plugins) {
-      s.bind(1, run_id).bind(2, p.slot).bind(3, p.kind).bind(4, p.name).bind(5, p.version).bind(6, p.library).bind(7, p.library_sha256);
-      s.step(path_.string());
-      s.reset();
-    }
+    body();
     exec("COMMIT");
   } catch (...) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -285,10 +278,20 @@ void Registry::record_plugins(const std::string& run_id, const std::vector<Plugi
   }
 }
 
+void Registry::record_plugins(const std::string& run_id, const std::vector<PluginUse>& plugins) {
+  write_transaction([&] {
+    Statement s(db_, "INSERT INTO run_plugins VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", path_.string());
+    for (const auto& p : plugins) {
+      s.bind(1, run_id).bind(2, p.slot).bind(3, p.kind).bind(4, p.name).bind(5, p.version).bind(6, p.library).bind(7, p.library_sha256);
+      s.step(path_.string());
+      s.reset();
+    }
+  });
+}
+
 void Registry::log_metrics(const std::string& run_id, const std::vector<MetricPoint>& points) {
   if (points.empty()) return;
-  exec("BEGIN IMMEDIATE");
-  try {
+  write_transaction([&] {
     Statement s(db_, "INSERT INTO metric_history VALUES (?1, ?2, ?3, ?4, ?5)", path_.string());
     for (const auto& p : points) {
       s.bind(1, run_id).bind(2, p.key).bind(3, p.step).bind(5, p.time_ms ? p.time_ms : now_ms());
@@ -296,16 +299,11 @@ void Registry::log_metrics(const std::string& run_id, const std::vector<MetricPo
       s.step(path_.string());
       s.reset();
     }
-    exec("COMMIT");
-  } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
-  }
+  });
 }
 
 void Registry::set_results(const std::string& run_id, const std::vector<ResultValue>& results) {
-  exec("BEGIN IMMEDIATE");
-  try {
+  write_transaction([&] {
     Statement s(db_, "INSERT OR REPLACE INTO results VALUES (?1, ?2, ?3, ?4, ?5)", path_.string());
     int64_t ordinal = 0;
     for (const auto& r : results) {
@@ -314,11 +312,7 @@ void Registry::set_results(const std::string& run_id, const std::vector<ResultVa
       s.step(path_.string());
       s.reset();
     }
-    exec("COMMIT");
-  } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
-  }
+  });
 }
 
 void Registry::add_artifact(const std::string& run_id, const Artifact& a) {

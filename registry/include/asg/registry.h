@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -113,6 +114,7 @@ class Registry {
 
  private:
   void exec(const std::string& sql) const;
+  void write_transaction(const std::function<void()>& body);
   void migrate();
   std::filesystem::path path_;
   sqlite3* db_ = nullptr;
