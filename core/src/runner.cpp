@@ -133,10 +133,17 @@ BuiltExperiment build(const Experiment& exp, const NoiseSchedule& schedule) {
   BuiltExperiment b;
   const PluginSlot& ds = exp.slot("dataset");
   // Created through the slots' records, which own their library (see keep_library_alive).
-  auto create = [](const PluginSlot& slot, auto tag, auto&&... args) {
+  auto create = [&exp](const PluginSlot& slot, auto tag, auto&&... args) {
     using Interface = typename decltype(tag)::type;
     const auto& fn = std::get<typename CreatorFor<Interface>::type>(slot.record->factory.create);
-    std::shared_ptr<Interface> obj = fn(slot.params, args...);
+    std::shared_ptr<Interface> obj;
+    try {
+      obj = fn(slot.params, args...);
+    } catch (const Error& e) {
+      // A plugin refusing its parameters or the data: say which experiment file it came from.
+      if (e.kind() != ErrorKind::Config) throw;
+      throw config_error(fmt::format("{}: {}", exp.file.string(), e.what()));
+    }
     if (!obj) throw plugin_error(fmt::format("{} plugin '{}' returned no object", kind_name(slot.kind), slot.plugin));
     return keep_library_alive(std::move(obj), slot.record->library);
   };

@@ -167,7 +167,8 @@ TEST_F(CliTest, InvalidExperimentExitsTwoAndRecordsNothing) {
   // A plugin refusing the data is also caught before anything is recorded.
   Result m = run_asg("run tiny.toml --set metrics.1.pool=3", dir_);
   EXPECT_EQ(m.code, 2) << m.output;
-  EXPECT_NE(m.output.find("frechet_pixel pool = 3 must divide the frame size 16x16"), std::string::npos) << m.output;
+  EXPECT_NE(m.output.find("error: tiny.toml: [metrics] frechet_pixel pool = 3 must divide the frame size 16x16"), std::string::npos)
+      << m.output;
   asg::Registry reg(registry());
   EXPECT_EQ(reg.list_runs().size(), 1u);  // only the first, valid run
 }
