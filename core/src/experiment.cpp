@@ -179,7 +179,7 @@ void apply_override(toml::table& root, const std::string& text, Origins& origins
       t->insert_or_assign(parts[i], toml::table{});
       child = t->get(parts[i]);
     }
-    if (auto arr = child->as_array(); arr && i + 2 < parts.size() + 1) {
+    if (auto arr = child->as_array()) {
       // metrics.0.key: index into an array of tables
       size_t index = 0;
       try { index = std::stoul(parts[i + 1]); } catch (...) {

@@ -149,8 +149,8 @@ BuiltExperiment build(const Experiment& exp, const NoiseSchedule& schedule) {
   };
   b.dataset = create(ds, std::type_identity<Dataset>{});
   b.info = b.dataset->info();
-  const std::string split = exp.eval.str("split");
-  Split eval_split = split == "train" ? Split::Train : split == "validation" ? Split::Validation : Split::Test;
+  const std::string& split = exp.eval.str("split");
+  const Split eval_split = split_from_name(split);
   if (exp.train.integer("steps") > 0 && b.dataset->size(Split::Train) == 0)
     throw config_error(fmt::format("{}: [dataset] plugin '{}' has an empty train split but [train] steps = {}",
                                    exp.file.string(), ds.plugin, exp.train.integer("steps")));
@@ -354,8 +354,7 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
     const int64_t eval_batch = exp.eval.integer("batch_size");
     const int64_t save_gifs = exp.eval.integer("save_gifs");
     const int64_t gif_scale = exp.eval.integer("gif_scale");
-    const std::string split_name = exp.eval.str("split");
-    const Split split = split_name == "train" ? Split::Train : split_name == "validation" ? Split::Validation : Split::Test;
+    const Split split = split_from_name(exp.eval.str("split"));
     const int64_t split_size = built.dataset->size(split);
     const int32_t frame_ms = built.info.fps > 0 ? static_cast<int32_t>(std::lround(1000.0 / built.info.fps)) : 100;
     at::Generator sample_gen = at::detail::createCPUGenerator(derive_seed(seed, "eval.sample"));

@@ -25,6 +25,10 @@ enum class Split { Train, Validation, Test };
 inline const char* split_name(Split split) {
   return split == Split::Train ? "train" : split == Split::Validation ? "validation" : "test";
 }
+// The inverse of split_name for the names the [eval] schema allows ("train", "validation", "test").
+inline Split split_from_name(const std::string& name) {
+  return name == "train" ? Split::Train : name == "validation" ? Split::Validation : Split::Test;
+}
 
 struct Sticker {
   std::string id;                             // stable identifier, e.g. "test/000042"
