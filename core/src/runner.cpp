@@ -135,17 +135,13 @@ BuiltExperiment build(const Experiment& exp, const NoiseSchedule& schedule) {
   // Created through the slots' records, which own their library (see keep_library_alive).
   auto create = [&exp](const PluginSlot& slot, auto tag, auto&&... args) {
     using Interface = typename decltype(tag)::type;
-    const auto& fn = std::get<typename CreatorFor<Interface>::type>(slot.record->factory.create);
-    std::shared_ptr<Interface> obj;
     try {
-      obj = fn(slot.params, args...);
+      return create_from_record<Interface>(*slot.record, slot.params, args...);
     } catch (const Error& e) {
       // A plugin refusing its parameters or the data: say which experiment file it came from.
       if (e.kind() != ErrorKind::Config) throw;
       throw config_error(fmt::format("{}: {}", exp.file.string(), e.what()));
     }
-    if (!obj) throw plugin_error(fmt::format("{} plugin '{}' returned no object", kind_name(slot.kind), slot.plugin));
-    return keep_library_alive(std::move(obj), slot.record->library);
   };
   b.dataset = create(ds, std::type_identity<Dataset>{});
   b.info = b.dataset->info();
@@ -306,7 +302,7 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
     if (steps > 0) {
       const int64_t train_size = built.dataset->size(Split::Train);
       at::Generator order_gen = at::detail::createCPUGenerator(derive_seed(seed, "train.order"));
-      torch::Tensor order;
+      std::vector<int64_t> order;
       int64_t cursor = train_size;
       Progress progress("train", steps, [&](const std::string& l) { log.file_only(l); });
       double loss_avg = 0;
@@ -317,10 +313,11 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
         std::vector<std::string> captions;
         for (int64_t i = 0; i < batch_size; ++i) {
           if (cursor >= train_size) {  // a new epoch: a fresh permutation
-            order = torch::randperm(train_size, order_gen, torch::kLong);
+            auto perm = torch::randperm(train_size, order_gen, torch::kLong);
+            order.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + train_size);
             cursor = 0;
           }
-          stickers.push_back(built.dataset->get(Split::Train, order[cursor++].item<int64_t>()));
+          stickers.push_back(built.dataset->get(Split::Train, order[cursor++]));
           captions.push_back(stickers.back().caption);
         }
         StepResult r = trainer.step(to_model_space(stack_frames(stickers)), captions);

@@ -71,15 +71,20 @@ std::shared_ptr<T> keep_library_alive(std::shared_ptr<T> object, std::shared_ptr
   return std::shared_ptr<T>(holder, raw);
 }
 
+// Creates an object from a record's factory; the object keeps the record's library mapped.
 template <typename Interface, typename... Args>
-std::shared_ptr<Interface> PluginCatalog::create(const std::string& name, const Params& params, Args&&... args) const {
-  const PluginRecord& record = find(CreatorFor<Interface>::kind, name);
+std::shared_ptr<Interface> create_from_record(const PluginRecord& record, const Params& params, Args&&... args) {
   const auto& fn = std::get<typename CreatorFor<Interface>::type>(record.factory.create);
   std::shared_ptr<Interface> object = fn(params, std::forward<Args>(args)...);
   if (!object)
-    throw plugin_error(std::string(kind_name(CreatorFor<Interface>::kind)) + " '" + name + "' from " +
+    throw plugin_error(std::string(kind_name(CreatorFor<Interface>::kind)) + " '" + record.factory.name + "' from " +
                        record.library_path.string() + " returned no object");
   return keep_library_alive(std::move(object), record.library);
+}
+
+template <typename Interface, typename... Args>
+std::shared_ptr<Interface> PluginCatalog::create(const std::string& name, const Params& params, Args&&... args) const {
+  return create_from_record<Interface>(find(CreatorFor<Interface>::kind, name), params, std::forward<Args>(args)...);
 }
 
 }  // namespace asg
