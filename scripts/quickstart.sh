@@ -9,6 +9,6 @@ cd "$(dirname "$0")/.."
 ./build/asg run experiments/quickstart_untrained.toml
 ./build/asg run experiments/quickstart.toml
 echo
-./build/asg leaderboard --benchmark synthetic-stickers-16px
+./build/asg leaderboard --benchmark synthetic-stickers-v2-16px
 echo
 echo "Samples: runs/<run-id>/samples/*.gif (grid.gif shows 16 at once). Registry: runs/registry.sqlite"

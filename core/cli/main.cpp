@@ -4,6 +4,7 @@
 //   asg validate FILE... [--set k=v]...
 //   asg plugins [list] | asg plugins show NAME
 //   asg leaderboard [--benchmark NAME] [--format md|csv] [--registry PATH]
+//   asg summary --benchmark NAME [--names a,b,...] [--format md|csv] [--registry PATH]
 //   asg runs [--benchmark NAME] [--status S] [--registry PATH]
 //
 // Exit codes: 0 ok; 1 a run or the registry failed; 2 bad input (flags, config, plugins); 130 interrupted.
@@ -131,6 +132,17 @@ int cmd_leaderboard(const std::string& benchmark, const std::string& format, con
   return 0;
 }
 
+int cmd_summary(const std::string& benchmark, const std::vector<std::string>& names, const std::string& format,
+                const fs::path& registry_path) {
+  if (!fs::exists(registry_path))
+    throw asg::config_error(fmt::format("{}: no registry here yet (run an experiment first, or pass --registry PATH)",
+                                        registry_path.string()));
+  asg::Registry registry(registry_path);
+  fmt::print("{}", asg::render_group_summary(registry, benchmark, names,
+                                             format == "csv" ? asg::LeaderboardFormat::Csv : asg::LeaderboardFormat::Markdown));
+  return 0;
+}
+
 int cmd_runs(const std::string& benchmark, const std::string& status, const fs::path& registry_path) {
   if (!fs::exists(registry_path))
     throw asg::config_error(fmt::format("{}: no registry here yet (pass --registry PATH)", registry_path.string()));
@@ -183,6 +195,14 @@ int main(int argc, char** argv) {
   leaderboard->add_option("--format", format, "md or csv")->check(CLI::IsMember({"md", "csv"}))->capture_default_str();
   leaderboard->add_option("--registry", registry_path, "SQLite registry file")->capture_default_str();
 
+  auto* summary = app.add_subcommand("summary", "mean ± std of every metric over the runs of each name (seeds of an ablation)");
+  std::vector<std::string> summary_names;
+  summary->add_option("--benchmark", benchmark, "benchmark name")->required();
+  summary->add_option("--names", summary_names, "run names to include, in this order (default: all, best first)")
+      ->delimiter(',');
+  summary->add_option("--format", format, "md or csv")->check(CLI::IsMember({"md", "csv"}))->capture_default_str();
+  summary->add_option("--registry", registry_path, "SQLite registry file")->capture_default_str();
+
   auto* runs = app.add_subcommand("runs", "list recorded runs, newest first");
   std::string status;
   runs->add_option("--benchmark", benchmark, "only runs of this benchmark");
@@ -206,6 +226,7 @@ int main(int argc, char** argv) {
       throw asg::config_error("usage: asg plugins [list] | asg plugins show NAME");
     }
     if (*leaderboard) return cmd_leaderboard(benchmark, format, registry_path);
+    if (*summary) return cmd_summary(benchmark, summary_names, format, registry_path);
     if (*runs) return cmd_runs(benchmark, status, registry_path);
   } catch (const asg::Error& e) {
     fmt::print(stderr, "error: {}\n", e.what());

@@ -355,8 +355,15 @@ const std::vector<CoreSection>& core_sections() {
         float_param("ema_decay", 0.995, "EMA of weights used for sampling; 0 disables EMA").range(0, 1),
         float_param("caption_dropout", 0.1, "probability of training on the empty caption (enables guidance)").range(0, 1),
         float_param("grad_clip", 1.0, "max global gradient norm; 0 disables clipping").range(0, 1e6),
+        float_param("high_noise_fraction", 0.0, "share of each batch trained at high-noise timesteps (see high_noise_shift)")
+            .range(0, 1),
+        float_param("high_noise_shift", 1.0, "those timesteps are drawn as if the schedule's SNR were divided by shift^2; "
+                                             "sampling keeps the schedule")
+            .range(1, 1000),
         int_param("log_every", 25, "steps between loss records in the registry").range(1, 1e9),
-        int_param("checkpoint_every", 0, "steps between checkpoints; 0 = only the final one").range(0, 1e9)}},
+        int_param("checkpoint_every", 0, "steps between checkpoints; 0 = only the final one").range(0, 1e9),
+        path_param("init_checkpoint", "", "start from the weights this checkpoint samples with (its EMA); with steps = 0, "
+                                          "evaluate it")}},
       {"eval", "sampling and metric evaluation after training",
        {int_param("num_samples", 32, "clips generated for evaluation (one per test-split caption)").range(1, 1e7),
         int_param("batch_size", 32, "clips per sampling batch").range(1, 65536),
@@ -366,7 +373,9 @@ const std::vector<CoreSection>& core_sections() {
       {"diffusion", "forward process and parameterisation (shared by training and sampling)",
        {int_param("timesteps", 1000, "number of diffusion steps T").range(2, 100000),
         string_param("schedule", "cosine", "noise schedule").one_of({"cosine", "linear", "scaled_linear"}),
-        string_param("prediction", "v", "what the backbone predicts").one_of({"eps", "v", "x0"})}},
+        string_param("prediction", "v", "what the backbone predicts").one_of({"eps", "v", "x0"}),
+        float_param("shift", 1.0, "log-SNR shift: every step's SNR is divided by shift^2 (>1 = more noise; simple diffusion)")
+            .range(0.01, 100)}},
       {"runtime", "where and how the run executes",
        {int_param("seed", 0, "run seed; every generator is derived from it").range(0, 9.2e18),
         int_param("threads", 0, "intra-op CPU threads; 0 = all cores").range(0, 4096),

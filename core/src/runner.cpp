@@ -17,6 +17,7 @@
 #include "asg/progress.h"
 #include "asg/trainer.h"
 #include "asg/util.h"
+#include "asg/vocabulary.h"
 
 namespace asg {
 
@@ -129,12 +130,26 @@ struct BuiltExperiment {
   std::vector<std::pair<const PluginSlot*, std::shared_ptr<Metric>>> metrics;
 };
 
-BuiltExperiment build(const Experiment& exp, const NoiseSchedule& schedule) {
+// A metric that interprets labels needs them from the vocabulary it was written for.
+void check_vocabulary(const Experiment& exp, const PluginSlot& metric, const PluginSlot& dataset, const DatasetInfo& info) {
+  const Vocabulary& required = metric.record->factory.required_vocabulary;
+  if (required.name.empty() || vocabulary_satisfies(info.vocabulary, required)) return;
+  throw config_error(fmt::format(
+      "{}: [{}] metric '{}' requires labels from the vocabulary {} (or a newer {}.x); [dataset] plugin '{}' provides {}. "
+      "Pick a dataset that announces that vocabulary, or drop the metric.",
+      exp.file.string(), metric.section, metric.plugin, required.text(), required.version.substr(0, required.version.find('.')),
+      dataset.plugin, info.vocabulary.name.empty() ? std::string("no vocabulary") : "vocabulary " + info.vocabulary.text()));
+}
+
+// Every slot draws its initial weights from its own stream of the run seed (see ScopedGlobalSeed), so
+// the temporal module an experiment picks cannot shift the backbone's or the text encoder's weights.
+BuiltExperiment build(const Experiment& exp, const NoiseSchedule& schedule, uint64_t seed) {
   BuiltExperiment b;
   const PluginSlot& ds = exp.slot("dataset");
   // Created through the slots' records, which own their library (see keep_library_alive).
-  auto create = [&exp](const PluginSlot& slot, auto tag, auto&&... args) {
+  auto create = [&exp, seed](const PluginSlot& slot, auto tag, const std::string& stream, auto&&... args) {
     using Interface = typename decltype(tag)::type;
+    ScopedGlobalSeed init_seed(derive_seed(seed, "init." + stream));
     try {
       return create_from_record<Interface>(*slot.record, slot.params, args...);
     } catch (const Error& e) {
@@ -143,7 +158,7 @@ BuiltExperiment build(const Experiment& exp, const NoiseSchedule& schedule) {
       throw config_error(fmt::format("{}: {}", exp.file.string(), e.what()));
     }
   };
-  b.dataset = create(ds, std::type_identity<Dataset>{});
+  b.dataset = create(ds, std::type_identity<Dataset>{}, "dataset");
   b.info = b.dataset->info();
   const std::string& split = exp.eval.str("split");
   const Split eval_split = split_from_name(split);
@@ -153,7 +168,8 @@ BuiltExperiment build(const Experiment& exp, const NoiseSchedule& schedule) {
   if (b.dataset->size(eval_split) == 0)
     throw config_error(fmt::format("{}: [eval] split = \"{}\": dataset '{}' has no samples in that split", exp.file.string(),
                                    split, ds.plugin));
-  b.text_encoder = create(exp.slot("text_encoder"), std::type_identity<TextEncoder>{});
+  for (const PluginSlot* m : exp.metric_slots()) check_vocabulary(exp, *m, ds, b.info);
+  b.text_encoder = create(exp.slot("text_encoder"), std::type_identity<TextEncoder>{}, "text_encoder");
 
   const PluginSlot& temporal = exp.slot("temporal");
   BackboneContext ctx;
@@ -164,12 +180,19 @@ BuiltExperiment build(const Experiment& exp, const NoiseSchedule& schedule) {
   ctx.text_dim = b.text_encoder->dim();
   ctx.num_timesteps = schedule.num_timesteps();
   ctx.make_temporal = [&temporal, create](const TemporalContext& tc) {
-    return create(temporal, std::type_identity<TemporalModule>{}, tc);
+    try {
+      return create(temporal, std::type_identity<TemporalModule>{}, "temporal." + tc.name, tc);
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::Config) throw;
+      throw config_error(fmt::format("{} (temporal insertion point '{}': {} channels, {} frames, {}x{})", e.what(), tc.name,
+                                     tc.channels, tc.frames, tc.height, tc.width));
+    }
   };
-  b.backbone = create(exp.slot("backbone"), std::type_identity<Backbone>{}, ctx);
-  b.sampler = create(exp.slot("sampler"), std::type_identity<Sampler>{});
+  b.backbone = create(exp.slot("backbone"), std::type_identity<Backbone>{}, "backbone", ctx);
+  b.sampler = create(exp.slot("sampler"), std::type_identity<Sampler>{}, "sampler");
   MetricContext mctx{b.info, ds.plugin};
-  for (const PluginSlot* m : exp.metric_slots()) b.metrics.emplace_back(m, create(*m, std::type_identity<Metric>{}, mctx));
+  for (const PluginSlot* m : exp.metric_slots())
+    b.metrics.emplace_back(m, create(*m, std::type_identity<Metric>{}, m->section, mctx));
   return b;
 }
 
@@ -236,13 +259,17 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
     at::globalContext().setDeterministicCuDNN(true);
     at::globalContext().setBenchmarkCuDNN(false);
   }
-  torch::manual_seed(derive_seed(seed, "init"));  // parameter initialisation inside the plugins
-
   NoiseSchedule schedule(exp.diffusion.str("schedule"), exp.diffusion.integer("timesteps"),
-                         parse_prediction(exp.diffusion.str("prediction")));
-  BuiltExperiment built = build(exp, schedule);
+                         parse_prediction(exp.diffusion.str("prediction")), exp.diffusion.real("shift"));
+  BuiltExperiment built = build(exp, schedule, seed);
   DiffusionTrainer trainer(built.text_encoder, built.backbone, schedule, TrainOptions::from(exp.train), device,
                            derive_seed(seed, "train.noise"));
+  const std::string& init_checkpoint = exp.train.str("init_checkpoint");
+  std::string init_checkpoint_sha256;
+  if (!init_checkpoint.empty()) {
+    trainer.load_weights(init_checkpoint);
+    init_checkpoint_sha256 = sha256_file(init_checkpoint);
+  }
 
   // ---- record the run -------------------------------------------------------------------------
   Registry registry(options.registry_path);
@@ -291,6 +318,8 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
                          exp.file.string(), exp.config_hash.substr(0, 12), seed, threads, device.str(),
                          deterministic ? " | deterministic" : ""));
     for (const auto& u : uses) log.file_only(fmt::format("plugin {} = {} {} ({})", u.slot, u.name, u.version, u.library));
+    if (!init_checkpoint.empty())
+      log.info(fmt::format("weights from {} (sha256 {})", init_checkpoint, init_checkpoint_sha256));
     log.info(fmt::format("model: {} trainable parameters; data: {} frames of {}x{} RGBA", trainer.parameter_count(),
                          built.info.frames, built.info.height, built.info.width));
 
@@ -343,7 +372,8 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
       add_artifact(ckpt);
       trainer.use_ema_weights();
     } else {
-      log.info("train: steps = 0, evaluating the untrained model");
+      log.info(init_checkpoint.empty() ? "train: steps = 0, evaluating the untrained model"
+                                       : "train: steps = 0, evaluating the checkpoint's weights");
     }
 
     // ---- sampling and evaluation ---------------------------------------------------------------

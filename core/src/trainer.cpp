@@ -2,7 +2,11 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <cmath>
+#include <set>
 
 #include "asg/error.h"
 
@@ -39,6 +43,19 @@ uint64_t derive_seed(uint64_t seed, const std::string& tag) {
   return (z ^ (z >> 31)) & 0x7fffffffffffffffull;  // torch seeds are used as signed in places
 }
 
+ScopedGlobalSeed::ScopedGlobalSeed(uint64_t seed) {
+  auto generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  saved_state_ = generator.get_state();
+  generator.set_current_seed(seed);
+}
+
+ScopedGlobalSeed::~ScopedGlobalSeed() {
+  auto generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  generator.set_state(saved_state_);
+}
+
 TrainOptions TrainOptions::from(const Params& train) {
   TrainOptions o;
   o.lr = train.real("lr");
@@ -47,6 +64,8 @@ TrainOptions TrainOptions::from(const Params& train) {
   o.ema_decay = train.real("ema_decay");
   o.caption_dropout = train.real("caption_dropout");
   o.grad_clip = train.real("grad_clip");
+  o.high_noise_fraction = train.real("high_noise_fraction");
+  o.high_noise_shift = train.real("high_noise_shift");
   return o;
 }
 
@@ -60,15 +79,24 @@ DiffusionTrainer::DiffusionTrainer(std::shared_ptr<TextEncoder> text_encoder, st
       generator_(at::detail::createCPUGenerator(seed)) {
   backbone_->to(device_);
   text_encoder_->to(device_);
-  for (auto& p : backbone_->parameters()) params_.push_back(p);
-  for (auto& p : text_encoder_->parameters()) {
-    if (text_encoder_->frozen()) p.requires_grad_(false);
-    else params_.push_back(p);
+  for (auto& item : backbone_->named_parameters()) {
+    params_.push_back(item.value());
+    param_names_.push_back("backbone." + item.key());
+  }
+  for (auto& item : text_encoder_->named_parameters()) {
+    if (text_encoder_->frozen()) {
+      item.value().requires_grad_(false);
+    } else {
+      params_.push_back(item.value());
+      param_names_.push_back("text_encoder." + item.key());
+    }
   }
   if (options_.ema_decay > 0) {
     torch::NoGradGuard no_grad;
     for (auto& p : params_) ema_.push_back(p.detach().clone());
   }
+  if (options_.high_noise_fraction > 0 && options_.high_noise_shift != 1)
+    shifted_timesteps_ = schedule_.shifted_timesteps(options_.high_noise_shift);
   optimizer_ = std::make_unique<torch::optim::AdamW>(
       params_, torch::optim::AdamWOptions(options_.lr).weight_decay(options_.weight_decay));
 }
@@ -130,6 +158,10 @@ StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<
   for (int64_t i = 0; i < batch; ++i)
     if (dropped[i] < options_.caption_dropout) used[i].clear();
   auto t = torch::randint(0, schedule_.num_timesteps(), {batch}, generator_, torch::kLong);
+  if (shifted_timesteps_.defined()) {
+    auto high = torch::rand({batch}, generator_) < options_.high_noise_fraction;
+    t = torch::where(high, shifted_timesteps_.index_select(0, t), t);
+  }
   auto eps = torch::randn(x0_in.sizes(), generator_, torch::kFloat).to(device_);
   auto x0 = x0_in.to(device_);
 
@@ -186,12 +218,48 @@ void DiffusionTrainer::save_checkpoint(const std::string& path, int64_t step) {
   for (const auto& item : backbone_->named_parameters()) archive.write("backbone." + item.key(), item.value());
   for (const auto& item : backbone_->named_buffers()) archive.write("backbone." + item.key(), item.value(), true);
   for (const auto& item : text_encoder_->named_parameters()) archive.write("text_encoder." + item.key(), item.value());
-  for (size_t i = 0; i < ema_.size(); ++i) archive.write("ema." + std::to_string(i), ema_[i], true);
+  for (size_t i = 0; i < ema_.size(); ++i) archive.write("ema." + param_names_[i], ema_[i], true);
   archive.write("step", torch::tensor(step), true);
   torch::serialize::OutputArchive optimizer_state;
   optimizer_->save(optimizer_state);
   archive.write("optimizer", optimizer_state);
   archive.save_to(path);
+}
+
+}  // namespace asg
+
+namespace asg {
+
+void DiffusionTrainer::load_weights(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    throw config_error(fmt::format("{}: not a checkpoint LibTorch can read ({})", path, e.what_without_backtrace()));
+  }
+  const auto names = archive.keys();
+  const std::set<std::string> keys(names.begin(), names.end());
+  torch::NoGradGuard no_grad;
+  auto load = [&](const std::string& key, const std::string& fallback, torch::Tensor& into) {
+    const std::string& use = keys.count(key) ? key : fallback;
+    if (!keys.count(use))
+      throw config_error(fmt::format("{}: the checkpoint has no tensor '{}' (it was saved from a different model; compare the "
+                                     "experiment it came from)",
+                                     path, fallback));
+    torch::Tensor t;
+    archive.read(use, t);
+    if (t.sizes() != into.sizes())
+      throw config_error(fmt::format("{}: tensor '{}' has shape {} in the checkpoint but {} in this model", path, use,
+                                     fmt::format("{}", t.sizes()), fmt::format("{}", into.sizes())));
+    into.copy_(t);
+  };
+  auto load_module = [&](torch::nn::Module& module, const std::string& prefix) {
+    for (auto& item : module.named_parameters()) load("ema." + prefix + item.key(), prefix + item.key(), item.value());
+    for (auto& item : module.named_buffers()) load(prefix + item.key(), prefix + item.key(), item.value());
+  };
+  load_module(*backbone_, "backbone.");
+  load_module(*text_encoder_, "text_encoder.");
+  for (size_t i = 0; i < ema_.size(); ++i) ema_[i].copy_(params_[i]);
 }
 
 }  // namespace asg

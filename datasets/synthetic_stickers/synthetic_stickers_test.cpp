@@ -3,6 +3,9 @@
 
 #include "asg/kinds/dataset.h"
 #include "plugin_under_test.h"
+#include "sprite_vocabulary.h"
+
+#include <set>
 
 using asg::testing::make_under_test;
 
@@ -30,7 +33,9 @@ TEST(SyntheticStickers, InfoAndSplitSizesFollowParameters) {
   EXPECT_EQ(info.height, 24);
   EXPECT_EQ(info.width, 24);
   EXPECT_EQ(ds->size(asg::Split::Test), 7);
-  EXPECT_EQ(info.label_keys, (std::vector<std::string>{"colour", "shape", "direction"}));
+  EXPECT_EQ(info.label_keys, (std::vector<std::string>{"colour", "shape", "direction", "hold_frames", "jump"}));
+  EXPECT_EQ(info.vocabulary.name, "sprite-vocabulary");
+  EXPECT_EQ(info.vocabulary.version, asg::synthetic::kVocabularyVersion);
 }
 
 TEST(SyntheticStickers, SamplesAreDeterministicAndIndependentOfAccessOrder) {
@@ -67,19 +72,75 @@ TEST(SyntheticStickers, FramesAreRgbaOnTransparencyInTheCaptionedColour) {
   EXPECT_TRUE((opaque - expected).abs().max().item<double>() < 1e-6);
 }
 
-TEST(SyntheticStickers, MotionIsInDiscreteJumpsInTheLabelledDirection) {
-  auto ds = make({{"frames", int64_t{8}}, {"hold_frames", int64_t{2}}});
-  for (int64_t i = 0; i < 24; ++i) {
+TEST(SyntheticStickers, MotionIsOneSpriteJumpingEqualStepsInTheLabelledDirection) {
+  auto ds = make();
+  for (int64_t i = 0; i < 64; ++i) {
     auto s = ds->get(asg::Split::Train, i);
-    // Frames come in pairs that are identical (the sprite holds), and consecutive pairs differ (it jumps).
-    for (int64_t t = 0; t < 8; t += 2) EXPECT_TRUE(torch::equal(s.frames[t], s.frames[t + 1])) << s.caption;
-    auto [x0, y0] = centroid(s.frames, 0);
-    auto [x1, y1] = centroid(s.frames, 7);
     const auto& dir = s.labels.at("direction");
-    double along = (dir == "right" || dir == "left") ? x1 - x0 : y1 - y0;
-    double sign = (dir == "right" || dir == "down") ? 1.0 : -1.0;
-    EXPECT_GT(sign * along, 3) << s.caption;
+    const int64_t hold = std::stoi(s.labels.at("hold_frames")), jump = std::stoi(s.labels.at("jump"));
+    EXPECT_TRUE(hold == 2 || hold == 3) << s.caption;
+    EXPECT_TRUE(jump >= 2 && jump <= 4) << s.caption;
+    const bool horizontal = dir == "right" || dir == "left";
+    const double sign = (dir == "right" || dir == "down") ? 1.0 : -1.0;
+    int64_t jumps = 0, run = 1;
+    for (int64_t t = 1; t < 8; ++t) {
+      auto [x0, y0] = centroid(s.frames, t - 1);
+      auto [x1, y1] = centroid(s.frames, t);
+      double along = sign * (horizontal ? x1 - x0 : y1 - y0), cross = horizontal ? y1 - y0 : x1 - x0;
+      EXPECT_NEAR(cross, 0.0, 1e-9) << s.caption;
+      if (along == 0) {
+        ++run;
+        EXPECT_TRUE(torch::equal(s.frames[t], s.frames[t - 1])) << s.caption;  // holds are exact
+        continue;
+      }
+      EXPECT_NEAR(along, static_cast<double>(jump), 1e-9) << s.caption << " frame " << t;
+      EXPECT_LE(run, hold) << s.caption;  // no position is held longer than the clip's hold
+      if (jumps > 0) {
+        EXPECT_EQ(run, hold) << s.caption;  // inner holds are complete
+      }
+      ++jumps;
+      run = 1;
+      // The sprite is the same mask, translated: same pixel count.
+      EXPECT_EQ(s.frames[t][3].sum().item<double>(), s.frames[t - 1][3].sum().item<double>()) << s.caption;
+    }
+    EXPECT_GE(jumps, 2) << s.caption;
   }
+}
+
+TEST(SyntheticStickers, APositionIsNotAFunctionOfFrameIndexAndCaption) {
+  // Starts, jump sizes, hold lengths and phases vary per clip: for one caption, the sprite's position
+  // in a given frame takes many values, so only frames that agree with each other trace the path.
+  auto ds = make({{"colours", std::vector<std::string>{"red"}},
+                  {"shapes", std::vector<std::string>{"square"}},
+                  {"directions", std::vector<std::string>{"right"}}});
+  std::set<double> first_x, last_x;
+  std::set<std::string> holds, jumps;
+  for (int64_t i = 0; i < 200; ++i) {
+    auto s = ds->get(asg::Split::Train, i);
+    first_x.insert(centroid(s.frames, 0).first);
+    last_x.insert(centroid(s.frames, 7).first);
+    holds.insert(s.labels.at("hold_frames"));
+    jumps.insert(s.labels.at("jump"));
+  }
+  EXPECT_GE(first_x.size(), 3u);
+  EXPECT_GE(last_x.size(), 3u);
+  EXPECT_EQ(holds, (std::set<std::string>{"2", "3"}));
+  EXPECT_EQ(jumps, (std::set<std::string>{"2", "3", "4"}));
+}
+
+TEST(SyntheticStickers, RefusesMotionThatDoesNotFitTheCanvas) {
+  try {
+    make({{"jump", std::vector<int64_t>{4, 6}}});
+    FAIL() << "expected a config error";
+  } catch (const asg::Error& e) {
+    EXPECT_EQ(e.kind(), asg::ErrorKind::Config);
+    EXPECT_STREQ(e.what(),
+                 "[dataset] the motion does not fit the canvas: a 8px sprite (sprite_scale = 0.45) leaves 8px of travel on a 16px "
+                 "canvas, but 8 frames with hold_frames min 2 make 5 positions, and jump min 4 needs 16px (valid: lower "
+                 "sprite_scale or jump min, raise hold_frames min, or use a larger size)");
+  }
+  EXPECT_THROW(make({{"hold_frames", std::vector<int64_t>{3, 2}}}), asg::Error);
+  EXPECT_NO_THROW(make({{"jump", std::vector<int64_t>{4, 6}}, {"size", int64_t{32}}}));
 }
 
 TEST(SyntheticStickers, AllAttributeValuesOccur) {

@@ -10,7 +10,7 @@ namespace {
 
 asg::MetricContext context() {
   asg::MetricContext ctx;
-  ctx.data = asg::DatasetInfo{4, 8, 8, 4.0, {}};
+  ctx.data = asg::DatasetInfo{4, 8, 8, 4.0, {}, {}};
   return ctx;
 }
 

@@ -42,7 +42,7 @@ const fs::path kProbe = test_plugin_dir("lifetime") / "asg_dataset_lifetime_prob
 TEST(PluginCatalog, LoadsTheBuiltPluginsWithMetadata) {
   asg::PluginCatalog catalog;
   catalog.load_path(asg::PluginCatalog::search_path({}));
-  EXPECT_EQ(catalog.names(asg::PluginKind::Temporal), (std::vector<std::string>{"none", "temporal_conv"}));
+  EXPECT_EQ(catalog.names(asg::PluginKind::Temporal), (std::vector<std::string>{"none", "sti", "temporal_attention", "temporal_conv"}));
   const auto& rec = catalog.find(asg::PluginKind::Backbone, "unet3d");
   EXPECT_EQ(rec.factory.version, "1.0.0");
   EXPECT_EQ(rec.library_sha256.size(), 64u);
@@ -131,7 +131,8 @@ TEST(PluginCatalog, UnknownNameListsKnownOnesAndTheNearest) {
     FAIL();
   } catch (const asg::Error& e) {
     EXPECT_EQ(e.kind(), asg::ErrorKind::Config);
-    EXPECT_STREQ(e.what(), "unknown temporal plugin 'temporal_cnv' (known temporal plugins: none, temporal_conv). Did you mean "
+    EXPECT_STREQ(e.what(), "unknown temporal plugin 'temporal_cnv' (known temporal plugins: none, sti, temporal_attention, temporal_conv). "
+                           "Did you mean "
                            "'temporal_conv'?");
   }
 }

@@ -16,26 +16,15 @@
 #include "asg/media/gif.h"
 #include "asg/registry.h"
 #include "asg/util.h"
+#include "asg_cli.h"
 #include "test_paths.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int code;
-  std::string output;
-};
-
-std::string quote(const std::string& s) { return "'" + s + "'"; }
-
-Result run_asg(const std::string& args, const fs::path& cwd) {
-  fs::path out = cwd / "asg-output.txt";
-  std::string cmd = fmt::format("cd {} && {} {} > {} 2>&1", quote(cwd.string()), quote(asg::testing::asg_binary().string()), args,
-                                quote(out.string()));
-  int status = std::system(cmd.c_str());
-  return Result{WIFEXITED(status) ? WEXITSTATUS(status) : -1, asg::read_text_file(out)};
-}
+using Result = asg::testing::CliResult;
+using asg::testing::run_asg;
 
 class CliTest : public ::testing::Test {
  protected:
@@ -169,6 +158,26 @@ TEST_F(CliTest, InvalidExperimentExitsTwoAndRecordsNothing) {
   EXPECT_EQ(m.code, 2) << m.output;
   EXPECT_NE(m.output.find("error: tiny.toml: [metrics] frechet_pixel pool = 3 must divide the frame size 16x16"), std::string::npos)
       << m.output;
+  // A temporal module that cannot work at an insertion point names the key, the value and the point.
+  Result t = run_asg("run tiny.toml --set temporal.plugin=temporal_attention --set temporal.heads=3", dir_);
+  EXPECT_EQ(t.code, 2) << t.output;
+  EXPECT_NE(t.output.find("error: tiny.toml: [temporal] temporal_attention heads = 3 does not divide the 8 channels at "
+                          "insertion point 'down0_0' (valid: a divisor of every level's channels, e.g. 1) (temporal "
+                          "insertion point 'down0_0': 8 channels, 8 frames, 16x16)"),
+            std::string::npos)
+      << t.output;
+  // A metric that needs the sprite vocabulary refuses a dataset that does not provide it.
+  std::ofstream(dir_ / "novocab.toml") << fmt::format(
+      "base = [\"tiny.toml\"]\n[dataset]\n__replace__ = true\nplugin = \"lifetime_probe\"\n"
+      "[runtime]\nplugin_path = [\"{}\"]\n",
+      asg::testing::test_plugin_dir("lifetime").string());
+  Result v = run_asg("run novocab.toml", dir_);
+  EXPECT_EQ(v.code, 2) << v.output;
+  EXPECT_NE(v.output.find("error: novocab.toml: [metrics[0]] metric 'caption_accuracy' requires labels from the vocabulary "
+                          "sprite-vocabulary 1.0.0 (or a newer 1.x); [dataset] plugin 'lifetime_probe' provides no "
+                          "vocabulary."),
+            std::string::npos)
+      << v.output;
   asg::Registry reg(registry());
   EXPECT_EQ(reg.list_runs().size(), 1u);  // only the first, valid run
 }

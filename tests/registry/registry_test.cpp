@@ -214,3 +214,44 @@ TEST_F(RegistryTest, LeaderboardRanksFinishedRunsOfOneBenchmark) {
                                                       "runs: another-benchmark, bench)");
   }
 }
+
+TEST_F(RegistryTest, GroupSummaryGivesMeanAndSampleStdPerRunName) {
+  asg::Registry reg(path_);
+  auto finish = [&](const std::string& name, int64_t seed, double acc, const std::string& benchmark = "bench") {
+    auto r = run(name, benchmark);
+    r.seed = seed;
+    r.rank_by = "acc";
+    std::string id = reg.create_run(r);
+    reg.mark_running(id);
+    reg.set_results(id, {{"acc", acc, true}, {"fd", 10 * acc, false}});
+    reg.mark_ended(id, asg::RunStatus::Finished);
+  };
+  finish("arm-a", 0, 0.5);
+  finish("arm-a", 1, 0.7);
+  finish("arm-a", 2, 0.9);
+  finish("arm-b", 0, 0.95);
+  finish("arm-c", 0, 0.1, "another-benchmark");
+  std::string failed = reg.create_run(run("arm-a"));
+  reg.mark_ended(failed, asg::RunStatus::Failed, "boom");  // not counted
+
+  std::string md = asg::render_group_summary(reg, "bench", {}, asg::LeaderboardFormat::Markdown);
+  EXPECT_NE(md.find("| name | runs | seeds | wall min | acc ↑ | fd ↓ |"), std::string::npos) << md;
+  // mean 0.7, sample std 0.2 (population std would be 0.163)
+  EXPECT_NE(md.find("| arm-a | 3 | 0 1 2 | 0.0 | 0.7000 ± 0.2000 | 7.0000 ± 2.0000 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| arm-b | 1 | 0 | 0.0 | 0.9500 | 9.5000 |"), std::string::npos) << md;
+  EXPECT_LT(md.find("arm-b"), md.find("arm-a"));  // best mean first
+  EXPECT_EQ(md.find("arm-c"), std::string::npos);
+
+  // Names select and order the groups; CSV keeps full precision.
+  std::string csv = asg::render_group_summary(reg, "bench", {"arm-a", "arm-b"}, asg::LeaderboardFormat::Csv);
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "name,runs,seeds,wall min,acc,fd");
+  EXPECT_LT(csv.find("arm-a"), csv.find("arm-b"));
+  EXPECT_NE(csv.find("arm-a,3,0 1 2,0.0,0.7 ± 0.2,7 ± 2"), std::string::npos) << csv;
+
+  try {
+    asg::render_group_summary(reg, "bench", {"arm-a", "arm-x"}, asg::LeaderboardFormat::Markdown);
+    FAIL();
+  } catch (const asg::Error& e) {
+    EXPECT_EQ(std::string(e.what()), "no finished runs named arm-x in benchmark 'bench' (run names there: arm-a, arm-b)");
+  }
+}

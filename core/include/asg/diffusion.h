@@ -29,8 +29,13 @@ class NoiseSchedule {
  public:
   // kind: "cosine" (Nichol & Dhariwal 2021, s = 0.008, betas clipped to 0.999), "linear"
   // (betas 1e-4 .. 0.02, DDPM), "scaled_linear" (sqrt-space 0.00085 .. 0.012, Stable Diffusion/ModelScope).
-  NoiseSchedule(const std::string& kind, int64_t num_timesteps, Prediction prediction)
-      : kind_(kind), num_timesteps_(num_timesteps), prediction_(prediction) {
+  // shift: the resolution shift of Hoogeboom et al. 2023 ("simple diffusion"; SD3's `shift` is the same
+  // idea): every timestep's log-SNR is lowered by 2 ln(shift), so shift > 1 spends more of training and
+  // sampling at high noise, where a small, redundant image (a big sprite in 8 identical-looking frames)
+  // is otherwise already decided. shift = 1 is the unshifted schedule.
+  NoiseSchedule(const std::string& kind, int64_t num_timesteps, Prediction prediction, double shift = 1.0)
+      : kind_(kind), num_timesteps_(num_timesteps), prediction_(prediction), shift_(shift) {
+    if (!(shift > 0)) throw config_error("noise schedule shift must be > 0, got " + std::to_string(shift));
     auto opts = torch::TensorOptions().dtype(torch::kFloat64);
     torch::Tensor betas;
     if (kind == "cosine") {
@@ -47,12 +52,37 @@ class NoiseSchedule {
       throw config_error("unknown noise schedule '" + kind + "' (valid: cosine, linear, scaled_linear)");
     }
     alphas_cumprod_ = torch::cumprod(1 - betas, 0);
+    if (shift != 1.0) {
+      // abar / (1 - abar) is the SNR; divide it by shift^2 (log-SNR - 2 ln shift).
+      auto snr = alphas_cumprod_ / (1 - alphas_cumprod_) / (shift * shift);
+      alphas_cumprod_ = snr / (1 + snr);
+    }
   }
 
   int64_t num_timesteps() const { return num_timesteps_; }
   Prediction prediction() const { return prediction_; }
   const std::string& kind() const { return kind_; }
+  double shift() const { return shift_; }
   const torch::Tensor& alphas_cumprod() const { return alphas_cumprod_; }  // float64 [T]
+
+  // For every timestep u, the timestep whose log-SNR is closest to log-SNR(u) - 2 ln(factor): drawing u
+  // uniformly and training on the result trains as if the schedule were shifted by `factor`, while
+  // sampling keeps this schedule. [T] int64.
+  torch::Tensor shifted_timesteps(double factor) const {
+    auto log_snr = (alphas_cumprod_ / (1 - alphas_cumprod_)).log();  // decreasing in t
+    auto acc = log_snr.accessor<double, 1>();
+    auto out = torch::empty({num_timesteps_}, torch::kLong);
+    auto o = out.accessor<int64_t, 1>();
+    const double delta = 2 * std::log(factor);
+    int64_t t = 0;
+    for (int64_t u = 0; u < num_timesteps_; ++u) {
+      const double target = acc[u] - delta;
+      t = std::max(t, u);  // targets decrease with u: the answer never moves back
+      while (t + 1 < num_timesteps_ && std::fabs(acc[t + 1] - target) <= std::fabs(acc[t] - target)) ++t;
+      o[u] = t;
+    }
+    return out;
+  }
 
   // abar for each sample, shaped to broadcast against `like` ([B, ...]).
   torch::Tensor abar(const torch::Tensor& t, const torch::Tensor& like) const {
@@ -97,6 +127,7 @@ class NoiseSchedule {
   std::string kind_;
   int64_t num_timesteps_;
   Prediction prediction_;
+  double shift_ = 1.0;
   torch::Tensor alphas_cumprod_;
 };
 

@@ -39,12 +39,15 @@
 
 #include "asg/error.h"
 #include "asg/params.h"
+#include "asg/vocabulary.h"
 
 namespace asg {
 
 // Bump the major on any incompatible change of this header or a kind interface; bump the minor when
 // something is appended compatibly (an old plugin still works with a newer host).
-inline constexpr uint32_t kPluginApiMajor = 1;
+// 2.0: Factory::required_vocabulary, DatasetInfo::vocabulary, TemporalContext::name and
+//      TemporalModule::identity_at_init().
+inline constexpr uint32_t kPluginApiMajor = 2;
 inline constexpr uint32_t kPluginApiMinor = 0;
 
 enum class PluginKind { Dataset, TextEncoder, Backbone, Temporal, Sampler, Metric };
@@ -78,8 +81,17 @@ struct Factory {
   std::string summary;  // one line
   std::vector<ParamSpec> params;
   Creator create;
+  // Metrics that read dataset labels: the vocabulary the labels must come from (see asg/vocabulary.h).
+  // Empty name = no requirement.
+  Vocabulary required_vocabulary;
 
   PluginKind kind() const { return static_cast<PluginKind>(create.index()); }
+  // Declares the label vocabulary this plugin requires of the dataset, e.g.
+  //   make_factory<Metric>(...).requires_vocabulary("sprite-vocabulary", "1.0.0")
+  Factory&& requires_vocabulary(std::string name, std::string version) && {
+    required_vocabulary = Vocabulary{std::move(name), std::move(version)};
+    return std::move(*this);
+  }
 };
 
 template <typename Interface> struct CreatorFor;
@@ -93,7 +105,7 @@ template <> struct CreatorFor<Metric> { using type = CreateMetric; static conste
 template <typename Interface, typename Fn>
 Factory make_factory(std::string name, std::string version, std::string summary, std::vector<ParamSpec> params, Fn&& fn) {
   return Factory{std::move(name), std::move(version), std::move(summary), std::move(params),
-                 Creator(typename CreatorFor<Interface>::type(std::forward<Fn>(fn)))};
+                 Creator(typename CreatorFor<Interface>::type(std::forward<Fn>(fn))), {}};
 }
 
 // What a library was built with. Strings point to static storage in the library.

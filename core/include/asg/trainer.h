@@ -28,6 +28,22 @@ torch::Tensor stack_frames(const std::vector<Sticker>& stickers);
 // splitmix64 of (seed, tag): independent, reproducible seeds for data order, noise, sampling, ...
 uint64_t derive_seed(uint64_t seed, const std::string& tag);
 
+// While alive, the global CPU generator (what torch::nn layers draw their initial weights from) runs
+// from `seed`; the destructor puts back the exact state it had before. The core wraps the construction
+// of every plugin slot (and of every temporal insertion point) in one of these, so that each draws its
+// initial weights from its own stream: adding, removing or swapping one slot's module cannot shift the
+// weights of any other.
+class ScopedGlobalSeed {
+ public:
+  explicit ScopedGlobalSeed(uint64_t seed);
+  ~ScopedGlobalSeed();
+  ScopedGlobalSeed(const ScopedGlobalSeed&) = delete;
+  ScopedGlobalSeed& operator=(const ScopedGlobalSeed&) = delete;
+
+ private:
+  torch::Tensor saved_state_;
+};
+
 struct TrainOptions {
   double lr = 1e-3;
   double weight_decay = 0;
@@ -35,6 +51,11 @@ struct TrainOptions {
   double ema_decay = 0;
   double caption_dropout = 0;
   double grad_clip = 0;
+  // A share of every batch trains at timesteps drawn as if the schedule's log-SNR were lowered by
+  // 2 ln(high_noise_shift) (NoiseSchedule::shifted_timesteps); sampling is unchanged. The caption decides
+  // where a sprite goes only at high noise, so this is where motion direction is learned.
+  double high_noise_fraction = 0;
+  double high_noise_shift = 1;
   static TrainOptions from(const Params& train);
 };
 
@@ -61,7 +82,13 @@ class DiffusionTrainer {
   torch::Tensor sample(Sampler& sampler, const std::vector<std::string>& captions, const std::vector<int64_t>& clip_shape,
                        at::Generator generator, const std::function<void(int64_t, int64_t)>& on_step);
 
+  // Checkpoint: "backbone.<name>", "text_encoder.<name>" (weights and buffers), "ema.<same names>" (the
+  // EMA weights, when EMA is on), "step", and the optimizer state.
   void save_checkpoint(const std::string& path, int64_t step);
+  // Loads the weights a checkpoint samples with (its EMA weights where it has them, else its raw
+  // weights) into the model and resets the EMA to them. Every parameter and buffer must be present with
+  // the same shape: asg::Error(Config) naming the file and the first tensor that does not fit.
+  void load_weights(const std::string& path);
   int64_t step_count() const { return steps_; }
   const NoiseSchedule& schedule() const { return schedule_; }
   std::vector<torch::Tensor> trainable_parameters() const { return params_; }
@@ -75,7 +102,9 @@ class DiffusionTrainer {
   TrainOptions options_;
   torch::Device device_;
   at::Generator generator_;  // timesteps, noise and caption dropout
+  torch::Tensor shifted_timesteps_;  // NoiseSchedule::shifted_timesteps(high_noise_shift), if used
   std::vector<torch::Tensor> params_;
+  std::vector<std::string> param_names_;  // "backbone.<name>" / "text_encoder.<name>", aligned with params_
   std::vector<torch::Tensor> ema_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   int64_t steps_ = 0;

@@ -8,7 +8,7 @@ using asg::testing::make_under_test;
 
 TEST(TemporalConv, StartsAsIdentityWithModelScopeStructure) {
   torch::manual_seed(0);
-  auto m = make_under_test<asg::TemporalModule>("temporal_conv", {}, asg::TemporalContext{16, 8, 4, 4});
+  auto m = make_under_test<asg::TemporalModule>("temporal_conv", {}, asg::TemporalContext{"test", 16, 8, 4, 4});
   auto x = torch::randn({2, 16, 8, 4, 4});
   EXPECT_TRUE(torch::equal(m->forward(x), x));
   // Four GroupNorm-SiLU-Conv3d(3,1,1) layers; only the last conv is zero.
@@ -17,7 +17,7 @@ TEST(TemporalConv, StartsAsIdentityWithModelScopeStructure) {
     if (p.key().find("weight") != std::string::npos && p.value().dim() == 5) {
       ++convs;
       EXPECT_EQ(p.value().sizes().slice(2), (std::vector<int64_t>{3, 1, 1})) << p.key();
-      EXPECT_EQ(p.value().abs().sum().item<double>() == 0, p.key().rfind("conv4", 0) == 0) << p.key();
+      EXPECT_EQ(p.value().abs().sum().item<double>() == 0, p.key().find("conv4") != std::string::npos) << p.key();
     }
   }
   EXPECT_EQ(convs, 4);
@@ -25,7 +25,7 @@ TEST(TemporalConv, StartsAsIdentityWithModelScopeStructure) {
 
 TEST(TemporalConv, MixesInformationAcrossNeighbouringFrames) {
   torch::manual_seed(0);
-  auto m = make_under_test<asg::TemporalModule>("temporal_conv", {}, asg::TemporalContext{8, 6, 5, 5});
+  auto m = make_under_test<asg::TemporalModule>("temporal_conv", {}, asg::TemporalContext{"test", 8, 6, 5, 5});
   { torch::NoGradGuard g; for (auto& p : m->parameters()) if (p.dim() == 5) p.normal_(0, 0.3); }
   auto x = torch::zeros({1, 8, 6, 5, 5});
   auto base = m->forward(x);
@@ -38,6 +38,23 @@ TEST(TemporalConv, MixesInformationAcrossNeighbouringFrames) {
 }
 
 TEST(TemporalConv, NarrowLayersUseCompatibleGroupCount) {
-  auto m = make_under_test<asg::TemporalModule>("temporal_conv", {}, asg::TemporalContext{12, 4, 2, 2});
+  auto m = make_under_test<asg::TemporalModule>("temporal_conv", {}, asg::TemporalContext{"test", 12, 4, 2, 2});
   EXPECT_EQ(m->forward(torch::randn({1, 12, 4, 2, 2})).sizes(), (std::vector<int64_t>{1, 12, 4, 2, 2}));
+}
+
+TEST(TemporalConv, MatchesAConv3dStackWithTheSameWeights) {
+  // The stack runs its (3,1,1) convs as (3,1) conv2d over [B, C, T, H*W]; it must equal Conv3d.
+  torch::manual_seed(1);
+  auto m = make_under_test<asg::TemporalModule>("temporal_conv", {{"layers", int64_t{2}}, {"groups", int64_t{4}}},
+                                                asg::TemporalContext{"test", 8, 5, 3, 4});
+  { torch::NoGradGuard g; for (auto& p : m->parameters()) p.normal_(0, 0.3); }
+  auto params = m->named_parameters();
+  auto x = torch::randn({2, 8, 5, 3, 4});
+  auto h = x;
+  for (int i = 1; i <= 2; ++i) {
+    auto pre = "stack.norm" + std::to_string(i), conv = "stack.conv" + std::to_string(i);
+    h = torch::silu(torch::group_norm(h, 4, params[pre + ".weight"], params[pre + ".bias"]));
+    h = torch::conv3d(h, params[conv + ".weight"], params[conv + ".bias"], 1, torch::IntArrayRef{1, 0, 0});
+  }
+  EXPECT_TRUE(torch::allclose(m->forward(x), x + h, 1e-5, 1e-5));
 }

@@ -126,4 +126,11 @@ enum class LeaderboardFormat { Markdown, Csv };
 // asg::Error(Config) if the benchmark has no finished runs (listing the benchmarks that do).
 std::string render_leaderboard(const Registry& registry, const std::string& benchmark, LeaderboardFormat format);
 
+// Runs of the benchmark grouped by run name (an ablation's arms run over several seeds): one row per name
+// with the number of runs, their seeds, the mean wall time, and for every metric "mean ± std" (sample
+// standard deviation, n - 1; no ± for a single run). Rows are ordered by the mean of the rank metric.
+// `names`, if not empty, selects the groups and their order. asg::Error(Config) if nothing matches.
+std::string render_group_summary(const Registry& registry, const std::string& benchmark, const std::vector<std::string>& names,
+                                 LeaderboardFormat format);
+
 }  // namespace asg

@@ -9,6 +9,8 @@
 // - caption is the text prompt. labels are optional structured attributes of the caption (e.g.
 //   colour = "red"); metrics that check caption following declare which keys they need, and the core
 //   refuses the combination before training if the dataset does not announce them in info().label_keys.
+// - When labels come from a shared, versioned vocabulary (e.g. the sprite vocabulary of the synthetic
+//   stickers), info().vocabulary names it and its version; metrics that interpret labels require one.
 // - get() must be safe to call concurrently from several threads.
 // - Errors in the underlying data (a malformed file) are asg::Error(Data) naming the file.
 #pragma once
@@ -18,6 +20,8 @@
 #include <map>
 #include <string>
 #include <vector>
+
+#include "asg/vocabulary.h"
 
 namespace asg {
 
@@ -44,6 +48,7 @@ struct DatasetInfo {
   int64_t width = 0;
   double fps = 0;                       // nominal frame rate
   std::vector<std::string> label_keys;  // attribute keys every sticker's labels has
+  Vocabulary vocabulary;                // where the label values come from; empty name = none
 };
 
 class Dataset {

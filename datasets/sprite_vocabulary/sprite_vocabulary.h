@@ -1,6 +1,12 @@
-// Geometry of the synthetic stickers: the shapes, the palette and the caption vocabulary.
-// Shared by the synthetic_stickers dataset (which draws them) and the caption_accuracy metric (which
-// measures them), so the two can never disagree. No torch.
+// The sprite vocabulary: the shapes, the palette, the motion directions and the geometry of the
+// synthetic stickers. One small library, versioned on its own, shared by the dataset that draws
+// sprites (synthetic_stickers) and the metric that measures them (caption_accuracy), so the two can
+// never disagree. A dataset announces the vocabulary it uses (DatasetInfo::vocabulary) and a metric
+// declares the vocabulary it requires (Factory::requires_vocabulary); the core refuses a mismatch
+// before anything is trained. No torch.
+//
+// Versioning: bump the minor when something is added (a colour, a shape), the major when an existing
+// name, colour value, geometry or caption phrase changes meaning.
 #pragma once
 
 #include <array>
@@ -10,6 +16,9 @@
 #include <vector>
 
 namespace asg::synthetic {
+
+inline constexpr const char* kVocabularyName = "sprite-vocabulary";
+inline constexpr const char* kVocabularyVersion = "1.0.0";
 
 enum class Shape { Circle, Square, Triangle, Star };
 enum class Direction { Left, Right, Up, Down };

@@ -1,4 +1,4 @@
-#include "sprite_geometry.h"
+#include "sprite_vocabulary.h"
 
 #include <algorithm>
 #include <cmath>

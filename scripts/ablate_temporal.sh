@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The temporal ablation: every arm in experiments/ablations/temporal/ (none, temporal_conv,
+# temporal_attention, sti) over several seeds, then one table with mean ± std of every metric.
+#
+#   ./scripts/ablate_temporal.sh [--seeds "0 1 2"] [--registry runs/ablations.sqlite] [--runs-dir runs/ablations]
+#                                [--arms "none temporal_conv temporal_attention sti"] [--set key=value]...
+#
+# Runs already FINISHED in the registry (same arm, same seed, same config hash) are skipped, so an
+# interrupted sweep picks up where it stopped. Assumes a build (./scripts/build.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seeds="0 1 2"
+arms="none temporal_conv temporal_attention sti"
+registry=runs/ablations.sqlite
+runs_dir=runs/ablations
+overrides=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seeds) seeds="$2"; shift 2 ;;
+    --arms) arms="$2"; shift 2 ;;
+    --registry) registry="$2"; shift 2 ;;
+    --runs-dir) runs_dir="$2"; shift 2 ;;
+    --set) overrides+=(--set "$2"); shift 2 ;;
+    *) echo "ablate_temporal.sh: unknown argument '$1' (valid: --seeds, --arms, --registry, --runs-dir, --set)" >&2; exit 2 ;;
+  esac
+done
+asg=./build/asg
+[ -x "$asg" ] || { echo "ablate_temporal.sh: $asg not found; run ./scripts/build.sh first" >&2; exit 2; }
+
+names=()
+for arm in $arms; do
+  file=experiments/ablations/temporal/$arm.toml
+  [ -f "$file" ] || { echo "ablate_temporal.sh: no arm '$arm' ($file does not exist)" >&2; exit 2; }
+  names+=("ablation-temporal-$arm")
+  for seed in $seeds; do
+    # The config hash of this arm and seed, to skip what is already recorded.
+    hash=$("$asg" run "$file" --dry-run --set "runtime.seed=$seed" "${overrides[@]}" | sed -n '1s/.*config hash \([0-9a-f]*\).*/\1/p')
+    if [ -f "$registry" ] && "$asg" runs --status FINISHED --registry "$registry" | grep -q " ${hash:0:12} "; then
+      echo "== $arm seed $seed: already finished (config ${hash:0:12}), skipped"
+      continue
+    fi
+    echo "== $arm seed $seed"
+    "$asg" run "$file" --set "runtime.seed=$seed" "${overrides[@]}" --registry "$registry" --runs-dir "$runs_dir"
+  done
+done
+benchmark=$("$asg" run "experiments/ablations/temporal/${arms%% *}.toml" --dry-run "${overrides[@]}" | sed -n "/^\[benchmark\]/,/^\[/s/^name = ['\"]\(.*\)['\"]$/\1/p" | head -n1)
+echo
+"$asg" summary --benchmark "$benchmark" --names "$(IFS=,; echo "${names[*]}")" --registry "$registry"
