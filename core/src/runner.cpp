@@ -146,12 +146,16 @@ void check_vocabulary(const Experiment& exp, const PluginSlot& metric, const Plu
 BuiltExperiment build(const Experiment& exp, const NoiseSchedule& schedule, uint64_t seed) {
   BuiltExperiment b;
   const PluginSlot& ds = exp.slot("dataset");
-  // Created through the slots' records, which own their library (see keep_library_alive).
-  auto create = [&exp, seed](const PluginSlot& slot, auto tag, const std::string& stream, auto&&... args) {
+  // Created through the slots' records, which own their library (see keep_library_alive), each from
+  // its own seed stream.
+  auto construct = [seed](const PluginSlot& slot, auto tag, const std::string& stream, auto&&... args) {
     using Interface = typename decltype(tag)::type;
     ScopedGlobalSeed init_seed(derive_seed(seed, "init." + stream));
+    return create_from_record<Interface>(*slot.record, slot.params, args...);
+  };
+  auto create = [&exp, construct](const PluginSlot& slot, auto tag, const std::string& stream, auto&&... args) {
     try {
-      return create_from_record<Interface>(*slot.record, slot.params, args...);
+      return construct(slot, tag, stream, args...);
     } catch (const Error& e) {
       // A plugin refusing its parameters or the data: say which experiment file it came from.
       if (e.kind() != ErrorKind::Config) throw;
@@ -179,9 +183,9 @@ BuiltExperiment build(const Experiment& exp, const NoiseSchedule& schedule, uint
   ctx.width = b.info.width;
   ctx.text_dim = b.text_encoder->dim();
   ctx.num_timesteps = schedule.num_timesteps();
-  ctx.make_temporal = [&temporal, create](const TemporalContext& tc) {
+  ctx.make_temporal = [&temporal, construct](const TemporalContext& tc) {
     try {
-      return create(temporal, std::type_identity<TemporalModule>{}, "temporal." + tc.name, tc);
+      return construct(temporal, std::type_identity<TemporalModule>{}, "temporal." + tc.name, tc);
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::Config) throw;
       throw config_error(fmt::format("{} (temporal insertion point '{}': {} channels, {} frames, {}x{})", e.what(), tc.name,

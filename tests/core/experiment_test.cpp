@@ -149,8 +149,9 @@ TEST_F(ExperimentTest, HashIgnoresFormattingOrderAndNameButNotValues) {
 TEST_F(ExperimentTest, UnknownKeySuggestsTheNearestValidKey) {
   auto f = write("e.toml", std::string(kMinimal) + "[train]\nstesp = 5\n");
   EXPECT_EQ(error_of(f), fmt::format("{}:15:1: [train] unknown key 'stesp' for [train] (valid keys: steps, batch_size, lr, "
-                                     "weight_decay, warmup_steps, ema_decay, caption_dropout, grad_clip, log_every, "
-                                     "checkpoint_every). Did you mean 'steps'?",
+                                     "weight_decay, warmup_steps, ema_decay, caption_dropout, grad_clip, "
+                                     "high_noise_fraction, high_noise_shift, log_every, checkpoint_every, init_checkpoint). "
+                                     "Did you mean 'steps'?",
                                      f));
 }
 
@@ -226,7 +227,8 @@ TEST_F(ExperimentTest, OverrideErrorsNameTheCommandLine) {
   auto f = write("e.toml", kMinimal);
   EXPECT_EQ(error_of(f, {"train.stepz=5"}),
             "command line --set train.stepz=5: [train] unknown key 'stepz' for [train] (valid keys: steps, batch_size, lr, "
-            "weight_decay, warmup_steps, ema_decay, caption_dropout, grad_clip, log_every, checkpoint_every). Did you mean "
+            "weight_decay, warmup_steps, ema_decay, caption_dropout, grad_clip, high_noise_fraction, high_noise_shift, "
+            "log_every, checkpoint_every, init_checkpoint). Did you mean "
             "'steps'?");
   EXPECT_EQ(error_of(f, {"train.steps=-3"}),
             "command line --set train.steps=-3: [train] steps = -3: out of range (valid: int, 0 <= x <= 1000000000).");

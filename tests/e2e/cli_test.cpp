@@ -163,7 +163,7 @@ TEST_F(CliTest, InvalidExperimentExitsTwoAndRecordsNothing) {
   EXPECT_EQ(t.code, 2) << t.output;
   EXPECT_NE(t.output.find("error: tiny.toml: [temporal] temporal_attention heads = 3 does not divide the 8 channels at "
                           "insertion point 'down0_0' (valid: a divisor of every level's channels, e.g. 1) (temporal "
-                          "insertion point 'down0_0': 8 channels, 8 frames, 16x16)"),
+                          "insertion point 'down0_0': 8 channels, 8 frames, 16x16)\n"),
             std::string::npos)
       << t.output;
   // A metric that needs the sprite vocabulary refuses a dataset that does not provide it.

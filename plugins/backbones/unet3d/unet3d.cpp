@@ -118,10 +118,7 @@ TORCH_MODULE(StageBlock);
 class Unet3dImpl final : public Backbone {
  public:
   Unet3dImpl(const Params& p, const BackboneContext& ctx)
-      : frames_(ctx.frames),
-        frame_embedding_(p.boolean("frame_embedding")),
-        frame_text_mlp_(p.boolean("frame_text_mlp")),
-        coord_channels_(p.boolean("coord_channels")) {
+      : frames_(ctx.frames), frame_embedding_(p.boolean("frame_embedding")), coord_channels_(p.boolean("coord_channels")) {
     const auto& channels = p.integers("channels");
     const int64_t layers = p.integer("layers_per_level");
     const int64_t groups = p.integer("groups");
@@ -138,9 +135,6 @@ class Unet3dImpl final : public Backbone {
                                                                   torch::nn::Linear(emb_dim, emb_dim)));
     text_proj_ = register_module("text_proj", torch::nn::Linear(ctx.text_dim, emb_dim));
     if (frame_embedding_) frame_proj_ = register_module("frame_proj", torch::nn::Linear(base_, emb_dim));
-    if (frame_text_mlp_)
-      frame_text_ = register_module("frame_text", torch::nn::Sequential(torch::nn::Linear(base_ + ctx.text_dim, emb_dim),
-                                                                        torch::nn::SiLU(), torch::nn::Linear(emb_dim, emb_dim)));
     const int64_t in_channels = ctx.channels + (coord_channels_ ? 2 : 0);
     conv_in_ = register_module("conv_in", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, base_, 3).padding(1)));
 
@@ -220,12 +214,7 @@ class Unet3dImpl final : public Backbone {
       auto index = torch::arange(frames_, x.options()).repeat({x.size(0)});
       emb = emb + frame_proj_->forward(sinusoidal(index));
     }
-    if (frame_text_mlp_) {
-      // Which frame, jointly with the caption, through a hidden layer: "from right to left" must turn frame
-      // order around, a product of caption and frame index that a sum of their embeddings cannot express.
-      auto index = torch::arange(frames_, x.options()).repeat({x.size(0)});
-      emb = emb + frame_text_->forward(torch::cat({sinusoidal(index), text.pooled.repeat_interleave(frames_, 0)}, 1));
-    }
+
 
     ClipTokens text_tokens{torch::cat({text.tokens, text.pooled.unsqueeze(1)}, 1),
                            torch::cat({text.mask, torch::ones({text.mask.size(0), 1}, text.mask.options())}, 1)};
@@ -266,9 +255,9 @@ class Unet3dImpl final : public Backbone {
 
  private:
   int64_t frames_;
-  bool frame_embedding_, frame_text_mlp_, coord_channels_;
+  bool frame_embedding_, coord_channels_;
   int64_t base_ = 32, layers_ = 1;
-  torch::nn::Sequential time_mlp_{nullptr}, frame_text_{nullptr};
+  torch::nn::Sequential time_mlp_{nullptr};
   torch::nn::Linear text_proj_{nullptr}, frame_proj_{nullptr};
   torch::nn::Conv2d conv_in_{nullptr}, conv_out_{nullptr};
   std::vector<StageBlock> down_, up_;
@@ -292,7 +281,6 @@ ASG_PLUGIN_LIBRARY(asg::make_factory<asg::Backbone>(
         asg::int_param("emb_dim", 0, "timestep/text embedding width; 0 = 4 x channels[0]").range(0, 16384),
         asg::float_param("dropout", 0.0, "dropout inside ResNet blocks").range(0, 1),
         asg::bool_param("frame_embedding", true, "add a sinusoidal frame-index embedding to every frame's conditioning"),
-        asg::bool_param("frame_text_mlp", false, "add an MLP of (frame index, pooled caption) to every frame's conditioning"),
         asg::bool_param("coord_channels", true, "append x/y coordinate channels to the input (CoordConv)"),
         asg::int_param("attention_from_level", 1, "cross-attention to caption tokens in levels >= this (and mid); -1 = none")
             .range(-1, 16),
