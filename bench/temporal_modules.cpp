@@ -40,11 +40,7 @@ struct Variant {
 };
 
 const asg::PluginCatalog& catalog() {
-  static const asg::PluginCatalog c = [] {
-    asg::PluginCatalog loaded;
-    loaded.load_path(asg::PluginCatalog::search_path({}));
-    return loaded;
-  }();
+  static const asg::PluginCatalog c = asg::PluginCatalog::discover();
   return c;
 }
 

@@ -120,8 +120,7 @@ int main(int argc, char** argv) {
   }
   if (threads > 0) torch::set_num_threads(threads);
 
-  asg::PluginCatalog catalog;
-  catalog.load_path(asg::PluginCatalog::search_path({}));
+  auto catalog = asg::PluginCatalog::discover();
   auto dataset = catalog.create<asg::Dataset>("synthetic_stickers", defaults(catalog, asg::PluginKind::Dataset, "synthetic_stickers"));
   std::vector<asg::Sticker> stickers;
   std::vector<std::string> captions;

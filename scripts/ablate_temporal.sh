@@ -29,10 +29,14 @@ asg=./build/asg
 
 names=()
 for arm in $arms; do
-  file=experiments/ablations/temporal/$arm.toml
-  [ -f "$file" ] || { echo "ablate_temporal.sh: no arm '$arm' ($file does not exist)" >&2; exit 2; }
+  [ -f "experiments/ablations/temporal/$arm.toml" ] ||
+    { echo "ablate_temporal.sh: no arm '$arm' (experiments/ablations/temporal/$arm.toml does not exist)" >&2; exit 2; }
   names+=("ablation-temporal-$arm")
-  for seed in $seeds; do
+done
+# Seed-major order: if the sweep is stopped, every arm has the same number of finished seeds.
+for seed in $seeds; do
+  for arm in $arms; do
+    file=experiments/ablations/temporal/$arm.toml
     # The config hash of this arm and seed, to skip what is already recorded.
     hash=$("$asg" run "$file" --dry-run --set "runtime.seed=$seed" "${overrides[@]}" | sed -n '1s/.*config hash \([0-9a-f]*\).*/\1/p')
     if [ -f "$registry" ] && "$asg" runs --status FINISHED --registry "$registry" | grep -q " ${hash:0:12} "; then

@@ -35,9 +35,7 @@ std::string format_time(int64_t ms) {
 }
 
 int cmd_plugins(const std::string& show, const std::vector<std::string>& extra_path) {
-  asg::PluginCatalog catalog;
-  std::vector<fs::path> extra(extra_path.begin(), extra_path.end());
-  catalog.load_path(asg::PluginCatalog::search_path(extra));
+  auto catalog = asg::PluginCatalog::discover(std::vector<fs::path>(extra_path.begin(), extra_path.end()));
   if (!show.empty()) {
     const asg::PluginRecord* p = catalog.find_any_kind(show);
     if (!p) {

@@ -66,6 +66,12 @@ std::vector<fs::path> PluginCatalog::search_path(const std::vector<fs::path>& ex
   return out;
 }
 
+PluginCatalog PluginCatalog::discover(const std::vector<fs::path>& extra) {
+  PluginCatalog catalog;
+  catalog.load_path(search_path(extra));
+  return catalog;
+}
+
 void PluginCatalog::load_path(const std::vector<fs::path>& path) {
   for (const auto& entry : path) {
     std::error_code ec;

@@ -266,6 +266,8 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
   NoiseSchedule schedule(exp.diffusion.str("schedule"), exp.diffusion.integer("timesteps"),
                          parse_prediction(exp.diffusion.str("prediction")), exp.diffusion.real("shift"));
   BuiltExperiment built = build(exp, schedule, seed);
+  // What plugins draw from the global generator while training (dropout masks) follows the run seed too.
+  torch::manual_seed(derive_seed(seed, "train.global"));
   DiffusionTrainer trainer(built.text_encoder, built.backbone, schedule, TrainOptions::from(exp.train), device,
                            derive_seed(seed, "train.noise"));
   const std::string& init_checkpoint = exp.train.str("init_checkpoint");

@@ -218,6 +218,7 @@ void DiffusionTrainer::save_checkpoint(const std::string& path, int64_t step) {
   for (const auto& item : backbone_->named_parameters()) archive.write("backbone." + item.key(), item.value());
   for (const auto& item : backbone_->named_buffers()) archive.write("backbone." + item.key(), item.value(), true);
   for (const auto& item : text_encoder_->named_parameters()) archive.write("text_encoder." + item.key(), item.value());
+  for (const auto& item : text_encoder_->named_buffers()) archive.write("text_encoder." + item.key(), item.value(), true);
   for (size_t i = 0; i < ema_.size(); ++i) archive.write("ema." + param_names_[i], ema_[i], true);
   archive.write("step", torch::tensor(step), true);
   torch::serialize::OutputArchive optimizer_state;
@@ -225,10 +226,6 @@ void DiffusionTrainer::save_checkpoint(const std::string& path, int64_t step) {
   archive.write("optimizer", optimizer_state);
   archive.save_to(path);
 }
-
-}  // namespace asg
-
-namespace asg {
 
 void DiffusionTrainer::load_weights(const std::string& path) {
   torch::serialize::InputArchive archive;

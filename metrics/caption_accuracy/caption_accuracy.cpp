@@ -10,9 +10,10 @@
 //   direction  least-squares slope of the mask centroid over time; the dominant axis and its sign,
 //              "none" if the sprite moves less than min_travel pixels over the clip
 //   path       the frames trace one coherent path in the captioned direction: every frame has a sprite;
-//              along the captioned direction no frame steps back by more than still_tolerance; there
-//              is at least one jump (a step > still_tolerance) and all jumps agree within
-//              jump_tolerance; on the other axis the sprite stays within cross_tolerance
+//              along the captioned direction each step between frames is either a hold (within
+//              still_tolerance of 0) or a jump (at least min_jump forward), with at least one jump, all
+//              jumps within jump_tolerance of each other; on the other axis the sprite stays within
+//              cross_tolerance. Steps back and sub-jump drift (what noise and smeared sprites do) fail
 //   identity   every frame has a sprite, and every frame on its own is judged the same colour and the
 //              same shape (a sprite that changes colour or shape mid-clip fails)
 //   motion     how far the sprite travels along the captioned axis (max - min of its centroid) as a
@@ -94,6 +95,7 @@ class CaptionAccuracy final : public Metric {
       : min_travel_(p.real("min_travel")),
         max_soft_(p.real("max_soft_fraction")),
         still_tol_(p.real("still_tolerance")),
+        min_jump_(p.real("min_jump")),
         jump_tol_(p.real("jump_tolerance")),
         cross_tol_(p.real("cross_tolerance")) {
     for (const char* key : {"colour", "shape", "direction"}) {
@@ -212,8 +214,10 @@ class CaptionAccuracy final : public Metric {
     double jump_min = 1e30, jump_max = -1e30;
     for (size_t t = 1; t < along.size(); ++t) {
       double step = along[t] - along[t - 1];
-      if (step < -still_tol_) return false;  // stepped back
-      if (step > still_tol_) jump_min = std::min(jump_min, step), jump_max = std::max(jump_max, step);
+      if (std::fabs(step) <= still_tol_) continue;  // holds
+      if (step < min_jump_) return false;           // stepped back, or drifted less than a jump
+      jump_min = std::min(jump_min, step);
+      jump_max = std::max(jump_max, step);
     }
     if (jump_max < 0) return false;  // never jumped
     if (jump_max - jump_min > jump_tol_) return false;
@@ -330,7 +334,7 @@ class CaptionAccuracy final : public Metric {
   }
 
  private:
-  double min_travel_, max_soft_, still_tol_, jump_tol_, cross_tol_;
+  double min_travel_, max_soft_, still_tol_, min_jump_, jump_tol_, cross_tol_;
   double colour_ = 0, shape_ = 0, direction_ = 0, path_ = 0, identity_ = 0, all_ = 0, motion_ = 0, clean_ = 0;
   int64_t count_ = 0;
 };
@@ -346,6 +350,7 @@ ASG_PLUGIN_LIBRARY(
             asg::float_param("min_travel", 1.0, "pixels the sprite must travel over the clip to count as moving").range(0, 1e6),
             asg::float_param("max_soft_fraction", 0.02, "share of half-transparent pixels a clean frame may have").range(0, 1),
             asg::float_param("still_tolerance", 0.5, "path: centroid steps up to this many pixels count as holding still").range(0, 1e6),
+            asg::float_param("min_jump", 1.5, "path: smallest forward step that counts as a jump, in pixels (data: 2-4)").range(0, 1e6),
             asg::float_param("jump_tolerance", 1.0, "path: largest minus smallest jump of one clip, in pixels").range(0, 1e6),
             asg::float_param("cross_tolerance", 1.0, "path: drift allowed across the direction of motion, in pixels").range(0, 1e6),
         },

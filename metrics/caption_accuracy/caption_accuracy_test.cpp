@@ -127,6 +127,20 @@ TEST(CaptionAccuracy, UnevenJumpsAreNoPath) {
   EXPECT_EQ(run_one(uneven, "blue", "square", "right")["caption_accuracy.path"], 0.0);
 }
 
+TEST(CaptionAccuracy, NoiseAndSubJumpDriftAreNoPath) {
+  // Speckle noise: a "sprite" in every frame whose centroid jitters around the centre.
+  torch::manual_seed(1);
+  auto noise = torch::rand({8, 4, 16, 16});
+  EXPECT_EQ(run_one(noise, "red", "square", "right")["caption_accuracy.path"], 0.0);
+  // A sprite that creeps one pixel per frame moves the right way but never jumps.
+  auto creep = torch::zeros({8, 4, 16, 16});
+  auto c = clip("square", "red", 1, 0, 0, 8);  // the first position, held
+  for (int t = 0; t < 8; ++t) creep[t].narrow(2, t, 16 - t).copy_(c[t].narrow(2, 0, 16 - t));
+  auto r = run_one(creep, "red", "square", "right");
+  EXPECT_EQ(r["caption_accuracy.direction"], 1.0);
+  EXPECT_EQ(r["caption_accuracy.path"], 0.0);
+}
+
 TEST(CaptionAccuracy, ASpriteThatChangesColourOrShapeMidwayFailsIdentity) {
   auto recoloured = clip("triangle", "yellow", 0, 1);
   recoloured.narrow(0, 4, 4).copy_(clip("triangle", "purple", 0, 1).narrow(0, 4, 4));

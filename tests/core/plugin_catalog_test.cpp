@@ -40,8 +40,7 @@ const fs::path kProbe = test_plugin_dir("lifetime") / "asg_dataset_lifetime_prob
 }  // namespace
 
 TEST(PluginCatalog, LoadsTheBuiltPluginsWithMetadata) {
-  asg::PluginCatalog catalog;
-  catalog.load_path(asg::PluginCatalog::search_path({}));
+  auto catalog = asg::PluginCatalog::discover();
   EXPECT_EQ(catalog.names(asg::PluginKind::Temporal), (std::vector<std::string>{"none", "sti", "temporal_attention", "temporal_conv"}));
   const auto& rec = catalog.find(asg::PluginKind::Backbone, "unet3d");
   EXPECT_EQ(rec.factory.version, "1.0.0");
@@ -124,8 +123,7 @@ TEST(PluginCatalog, RefusesLibrariesThatAreNotPlugins) {
 }
 
 TEST(PluginCatalog, UnknownNameListsKnownOnesAndTheNearest) {
-  asg::PluginCatalog catalog;
-  catalog.load_path(asg::PluginCatalog::search_path({}));
+  auto catalog = asg::PluginCatalog::discover();
   try {
     catalog.find(asg::PluginKind::Temporal, "temporal_cnv");
     FAIL();

@@ -24,8 +24,7 @@ std::map<std::string, double> evaluate(const asg::PluginCatalog& catalog, const 
 }  // namespace
 
 TEST(RealPlugins, CaptionAccuracyIsExactOnRealSyntheticStickers) {
-  asg::PluginCatalog catalog;
-  catalog.load_path(asg::PluginCatalog::search_path({}));
+  auto catalog = asg::PluginCatalog::discover();
   auto ds = catalog.create<asg::Dataset>(
       "synthetic_stickers", asg::default_params("ds", catalog.find(asg::PluginKind::Dataset, "synthetic_stickers").factory.params));
   std::vector<asg::Sticker> refs;
@@ -43,8 +42,7 @@ TEST(RealPlugins, CaptionAccuracyIsExactOnRealSyntheticStickers) {
 }
 
 TEST(RealPlugins, ModelSpaceConversionRoundTripsStickers) {
-  asg::PluginCatalog catalog;
-  catalog.load_path(asg::PluginCatalog::search_path({}));
+  auto catalog = asg::PluginCatalog::discover();
   auto ds = catalog.create<asg::Dataset>(
       "synthetic_stickers", asg::default_params("ds", catalog.find(asg::PluginKind::Dataset, "synthetic_stickers").factory.params));
   auto clips = asg::stack_frames({ds->get(asg::Split::Train, 0), ds->get(asg::Split::Train, 1)});

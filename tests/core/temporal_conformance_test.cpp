@@ -12,11 +12,7 @@
 namespace {
 
 const asg::PluginCatalog& catalog() {
-  static const asg::PluginCatalog c = [] {
-    asg::PluginCatalog loaded;
-    loaded.load_path(asg::PluginCatalog::search_path({}));
-    return loaded;
-  }();
+  static const asg::PluginCatalog c = asg::PluginCatalog::discover();
   return c;
 }
 

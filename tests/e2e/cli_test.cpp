@@ -146,6 +146,34 @@ TEST_F(CliTest, SameConfigOnTheSameMachineGivesTheSameNumbers) {
   for (size_t i = 0; i < ra.size(); ++i) EXPECT_EQ(ra[i].value, rb[i].value) << ra[i].key;
 }
 
+TEST_F(CliTest, ACheckpointEvaluatedWithoutTrainingReproducesItsRun) {
+  // Train, then evaluate the run's final checkpoint with steps = 0: the weights it samples with are its
+  // EMA, so the numbers are the trained run's, exactly.
+  ASSERT_EQ(run_asg("run tiny.toml --set train.steps=10", dir_).code, 0);
+  asg::Registry reg(registry());
+  auto trained = reg.list_runs().front();
+  fs::path checkpoint = dir_ / "runs" / trained.id / "checkpoints" / "final.pt";
+  Result r = run_asg("run tiny.toml --set train.steps=0 --set train.init_checkpoint=" + checkpoint.string(), dir_);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("weights from " + checkpoint.string() + " (sha256 " + asg::sha256_file(checkpoint) + ")"),
+            std::string::npos)
+      << r.output;
+  auto evaluated = reg.list_runs().front();
+  auto a = reg.results(trained.id), b = reg.results(evaluated.id);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].value, b[i].value) << a[i].key;
+
+  // A file that is not a checkpoint, and a checkpoint of another model: exit 2, nothing recorded.
+  std::ofstream(dir_ / "junk.pt") << "not a checkpoint";
+  Result junk = run_asg("run tiny.toml --set train.init_checkpoint=junk.pt", dir_);
+  EXPECT_EQ(junk.code, 2);
+  EXPECT_NE(junk.output.find("junk.pt: not a checkpoint LibTorch can read"), std::string::npos) << junk.output;
+  Result other = run_asg("run tiny.toml --set 'backbone.channels=[8, 8]' --set train.init_checkpoint=" + checkpoint.string(), dir_);
+  EXPECT_EQ(other.code, 2);
+  EXPECT_NE(other.output.find("in the checkpoint but"), std::string::npos) << other.output;
+  EXPECT_EQ(reg.list_runs().size(), 2u);
+}
+
 TEST_F(CliTest, InvalidExperimentExitsTwoAndRecordsNothing) {
   ASSERT_EQ(run_asg("run tiny.toml --set train.steps=0 --set eval.num_samples=2", dir_).code, 0);
   std::ofstream(dir_ / "bad.toml") << "base = [\"tiny.toml\"]\n[backbone]\nchanels = [8]\n";
@@ -281,6 +309,10 @@ TEST_F(CliTest, EveryPluginReadmeDocumentsItsCurrentParameters) {
       std::string text = asg::read_text_file(readme);
       Result show = run_asg("plugins show " + name, dir_);
       ASSERT_EQ(show.code, 0) << show.output;
+      // First line: "<kind> <name> <version>"; the README's title names the same version.
+      std::string version = show.output.substr(0, show.output.find('\n'));
+      version = version.substr(version.rfind(' ') + 1);
+      EXPECT_NE(text.find("version " + version + ")"), std::string::npos) << readme << " does not say version " << version;
       std::istringstream lines(show.output);
       for (std::string line; std::getline(lines, line);) {
         if (line.rfind("| ", 0) == 0) {

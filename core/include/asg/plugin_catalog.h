@@ -38,6 +38,8 @@ class PluginCatalog {
 
   // Directories and files to search: the build dir, $ASG_PLUGIN_PATH, then `extra`.
   static std::vector<std::filesystem::path> search_path(const std::vector<std::filesystem::path>& extra);
+  // A catalog with every plugin on search_path(extra) loaded: what `asg` sees.
+  static PluginCatalog discover(const std::vector<std::filesystem::path>& extra = {});
 
   // Loads every plugin library on `path`. Missing entries are errors.
   void load_path(const std::vector<std::filesystem::path>& path);

@@ -271,7 +271,7 @@ class Unet3dImpl final : public Backbone {
 }  // namespace asg::unet
 
 ASG_PLUGIN_LIBRARY(asg::make_factory<asg::Backbone>(
-    "unet3d", "1.0.0", "small text-conditioned factorised 3D UNet (2D ResNet per frame + temporal module slot)",
+    "unet3d", "1.1.0", "small text-conditioned factorised 3D UNet (2D ResNet per frame + temporal module slot)",
     std::vector<asg::ParamSpec>{
         asg::int_list_param("channels", {32, 64}, "channels per resolution level (each further level halves H and W)")
             .range(4, 4096)
