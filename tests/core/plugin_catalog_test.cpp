@@ -43,7 +43,7 @@ TEST(PluginCatalog, LoadsTheBuiltPluginsWithMetadata) {
   auto catalog = asg::PluginCatalog::discover();
   EXPECT_EQ(catalog.names(asg::PluginKind::Temporal), (std::vector<std::string>{"none", "sti", "temporal_attention", "temporal_conv"}));
   const auto& rec = catalog.find(asg::PluginKind::Backbone, "unet3d");
-  EXPECT_EQ(rec.factory.version, "1.0.0");
+  EXPECT_EQ(rec.factory.version, "1.1.0");
   EXPECT_EQ(rec.library_sha256.size(), 64u);
   EXPECT_EQ(rec.library_path.filename(), "asg_backbone_unet3d.so");
   EXPECT_FALSE(rec.factory.params.empty());
