@@ -1,5 +1,5 @@
 // The Fréchet distance between Gaussians fitted to two feature sets: the algebra shared by FVD, FID
-// and our weight-free pixel FD. Conventions follow ../shared/notes/metrics.md (section 1):
+// and our weight-free pixel FD. Conventions follow the reference implementations (docs/metrics.md):
 //
 //   FD = ||mu1 - mu2||^2 + tr(S1) + tr(S2) - 2 tr( (S1 S2)^(1/2) )
 //

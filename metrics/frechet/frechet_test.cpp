@@ -1,4 +1,4 @@
-// Test vectors from ../shared/notes/metrics.md, section 8.
+// Test vectors from the metric specification this project follows (its conventions are in docs/metrics.md).
 #include "frechet.h"
 
 #include <gtest/gtest.h>
