@@ -78,6 +78,9 @@ class SyntheticStickers final : public Dataset {
     colours_ = checked(p.strs("colours"), colour_names, "colours");
     shapes_ = checked(p.strs("shapes"), shape_names(), "shapes");
     directions_ = checked(p.strs("directions"), direction_names(), "directions");
+    if (hold_.second >= frames_)
+      throw config_error(fmt::format("[dataset] hold_frames max = {} leaves no jump in {} frames (valid: max < frames)",
+                                     hold_.second, frames_));
     // The hardest clip to fit: the largest sprite, the shortest hold with the most positions, the
     // smallest jump. If that fits, every clip has at least one valid jump size and start.
     const int64_t largest = std::lround(size_ * sprite_scale_) + 1;

@@ -140,6 +140,7 @@ TEST(SyntheticStickers, RefusesMotionThatDoesNotFitTheCanvas) {
                  "sprite_scale or jump min, raise hold_frames min, or use a larger size)");
   }
   EXPECT_THROW(make({{"hold_frames", std::vector<int64_t>{3, 2}}}), asg::Error);
+  EXPECT_THROW(make({{"hold_frames", std::vector<int64_t>{2, 8}}}), asg::Error);  // a clip that never jumps
   EXPECT_NO_THROW(make({{"jump", std::vector<int64_t>{4, 6}}, {"size", int64_t{32}}}));
 }
 
