@@ -107,7 +107,8 @@ class CaptionAccuracy final : public Metric {
     }
   }
 
-  std::vector<FrameView> view(const torch::Tensor& clip) const {
+  // Per-frame mask statistics; the shape template search (the costly part) only when `with_shapes`.
+  std::vector<FrameView> view(const torch::Tensor& clip, bool with_shapes = true) const {
     auto c = clip.to(torch::kFloat32).contiguous();
     const int64_t T = c.size(0), H = c.size(2), W = c.size(3);
     auto acc = c.accessor<float, 4>();
@@ -131,7 +132,7 @@ class CaptionAccuracy final : public Metric {
       if (f.area == 0) continue;
       f.x /= f.area;
       f.y /= f.area;
-      if (!f.has_sprite()) continue;
+      if (!f.has_sprite() || !with_shapes) continue;
       for (int s = 0; s < 4; ++s) f.shape_iou[s] = best_iou(static_cast<syn::Shape>(s), mask, W, H, f.area, f.x, f.y);
     }
     return frames;
@@ -303,7 +304,7 @@ class CaptionAccuracy final : public Metric {
       if (!ref.frames.defined())
         throw data_error(fmt::format("caption_accuracy: reference {} has no frames (needed for the motion amount)", ref.id));
       const std::string captioned = label("direction");
-      Judgement j = judge(generated[i], captioned, span_along(view(ref.frames), captioned));
+      Judgement j = judge(generated[i], captioned, span_along(view(ref.frames, /*with_shapes=*/false), captioned));
       bool colour = j.colour == label("colour"), shape = j.shape == label("shape"), dir = j.direction == captioned;
       colour_ += colour;
       shape_ += shape;
