@@ -18,8 +18,8 @@ packages=(
   libboost-dev libtomlplusplus-dev libcli11-dev libfmt-dev nlohmann-json3-dev libsqlite3-dev libssl-dev
   # sticker media
   libgif-dev libwebp-dev
-  # tests
-  libgtest-dev
+  # tests; python3-torch runs the Python side of bench/vs_python.cpp (the same LibTorch 1.13)
+  libgtest-dev python3-torch
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <thread>
 
+#include "asg/build.h"
 #include "asg/interrupt.h"
 #include "asg/kinds/metric.h"
 #include "asg/media/gif.h"
@@ -121,85 +122,6 @@ std::string slug(const std::string& caption) {
   return out.empty() ? "unconditional" : out;
 }
 
-struct BuiltExperiment {
-  std::shared_ptr<Dataset> dataset;
-  DatasetInfo info;
-  std::shared_ptr<TextEncoder> text_encoder;
-  std::shared_ptr<Backbone> backbone;
-  std::shared_ptr<Sampler> sampler;
-  std::vector<std::pair<const PluginSlot*, std::shared_ptr<Metric>>> metrics;
-};
-
-// A metric that interprets labels needs them from the vocabulary it was written for.
-void check_vocabulary(const Experiment& exp, const PluginSlot& metric, const PluginSlot& dataset, const DatasetInfo& info) {
-  const Vocabulary& required = metric.record->factory.required_vocabulary;
-  if (required.name.empty() || vocabulary_satisfies(info.vocabulary, required)) return;
-  throw config_error(fmt::format(
-      "{}: [{}] metric '{}' requires labels from the vocabulary {} (or a newer {}.x); [dataset] plugin '{}' provides {}. "
-      "Pick a dataset that announces that vocabulary, or drop the metric.",
-      exp.file.string(), metric.section, metric.plugin, required.text(), required.version.substr(0, required.version.find('.')),
-      dataset.plugin, info.vocabulary.name.empty() ? std::string("no vocabulary") : "vocabulary " + info.vocabulary.text()));
-}
-
-// Every slot draws its initial weights from its own stream of the run seed (see ScopedGlobalSeed), so
-// the temporal module an experiment picks cannot shift the backbone's or the text encoder's weights.
-BuiltExperiment build(const Experiment& exp, const NoiseSchedule& schedule, uint64_t seed) {
-  BuiltExperiment b;
-  const PluginSlot& ds = exp.slot("dataset");
-  // Created through the slots' records, which own their library (see keep_library_alive), each from
-  // its own seed stream.
-  auto construct = [seed](const PluginSlot& slot, auto tag, const std::string& stream, auto&&... args) {
-    using Interface = typename decltype(tag)::type;
-    ScopedGlobalSeed init_seed(derive_seed(seed, "init." + stream));
-    return create_from_record<Interface>(*slot.record, slot.params, args...);
-  };
-  auto create = [&exp, construct](const PluginSlot& slot, auto tag, const std::string& stream, auto&&... args) {
-    try {
-      return construct(slot, tag, stream, args...);
-    } catch (const Error& e) {
-      // A plugin refusing its parameters or the data: say which experiment file it came from.
-      if (e.kind() != ErrorKind::Config) throw;
-      throw config_error(fmt::format("{}: {}", exp.file.string(), e.what()));
-    }
-  };
-  b.dataset = create(ds, std::type_identity<Dataset>{}, "dataset");
-  b.info = b.dataset->info();
-  const std::string& split = exp.eval.str("split");
-  const Split eval_split = split_from_name(split);
-  if (exp.train.integer("steps") > 0 && b.dataset->size(Split::Train) == 0)
-    throw config_error(fmt::format("{}: [dataset] plugin '{}' has an empty train split but [train] steps = {}",
-                                   exp.file.string(), ds.plugin, exp.train.integer("steps")));
-  if (b.dataset->size(eval_split) == 0)
-    throw config_error(fmt::format("{}: [eval] split = \"{}\": dataset '{}' has no samples in that split", exp.file.string(),
-                                   split, ds.plugin));
-  for (const PluginSlot* m : exp.metric_slots()) check_vocabulary(exp, *m, ds, b.info);
-  b.text_encoder = create(exp.slot("text_encoder"), std::type_identity<TextEncoder>{}, "text_encoder");
-
-  const PluginSlot& temporal = exp.slot("temporal");
-  BackboneContext ctx;
-  ctx.channels = 4;
-  ctx.frames = b.info.frames;
-  ctx.height = b.info.height;
-  ctx.width = b.info.width;
-  ctx.text_dim = b.text_encoder->dim();
-  ctx.num_timesteps = schedule.num_timesteps();
-  ctx.make_temporal = [&temporal, construct](const TemporalContext& tc) {
-    try {
-      return construct(temporal, std::type_identity<TemporalModule>{}, "temporal." + tc.name, tc);
-    } catch (const Error& e) {
-      if (e.kind() != ErrorKind::Config) throw;
-      throw config_error(fmt::format("{} (temporal insertion point '{}': {} channels, {} frames, {}x{})", e.what(), tc.name,
-                                     tc.channels, tc.frames, tc.height, tc.width));
-    }
-  };
-  b.backbone = create(exp.slot("backbone"), std::type_identity<Backbone>{}, "backbone", ctx);
-  b.sampler = create(exp.slot("sampler"), std::type_identity<Sampler>{}, "sampler");
-  MetricContext mctx{b.info, ds.plugin};
-  for (const PluginSlot* m : exp.metric_slots())
-    b.metrics.emplace_back(m, create(*m, std::type_identity<Metric>{}, m->section, mctx));
-  return b;
-}
-
 void check_rank_by(const Experiment& exp) {
   const std::string& rank_by = exp.benchmark.str("rank_by");
   if (rank_by.empty()) return;
@@ -257,15 +179,15 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
   int64_t threads = exp.runtime.integer("threads");
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   torch::set_num_threads(static_cast<int>(threads));
+  const std::string malloc_policy = keep_freed_memory_for_reuse();
   if (deterministic) {
     setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", 0);
     at::globalContext().setDeterministicAlgorithms(true, false);
     at::globalContext().setDeterministicCuDNN(true);
     at::globalContext().setBenchmarkCuDNN(false);
   }
-  NoiseSchedule schedule(exp.diffusion.str("schedule"), exp.diffusion.integer("timesteps"),
-                         parse_prediction(exp.diffusion.str("prediction")), exp.diffusion.real("shift"));
-  BuiltExperiment built = build(exp, schedule, seed);
+  NoiseSchedule schedule = noise_schedule(exp);
+  BuiltExperiment built = build_experiment(exp, schedule, seed);
   // What plugins draw from the global generator while training (dropout masks) follows the run seed too.
   torch::manual_seed(derive_seed(seed, "train.global"));
   DiffusionTrainer trainer(built.text_encoder, built.backbone, schedule, TrainOptions::from(exp.train), device,
@@ -324,6 +246,7 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
                          exp.file.string(), exp.config_hash.substr(0, 12), seed, threads, device.str(),
                          deterministic ? " | deterministic" : ""));
     for (const auto& u : uses) log.file_only(fmt::format("plugin {} = {} {} ({})", u.slot, u.name, u.version, u.library));
+    log.file_only(malloc_policy);
     if (!init_checkpoint.empty())
       log.info(fmt::format("weights from {} (sha256 {})", init_checkpoint, init_checkpoint_sha256));
     log.info(fmt::format("model: {} trainable parameters; data: {} frames of {}x{} RGBA", trainer.parameter_count(),

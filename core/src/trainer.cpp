@@ -9,6 +9,7 @@
 #include <set>
 
 #include "asg/error.h"
+#include "asg/flat_parameters.h"
 
 namespace asg {
 
@@ -91,14 +92,13 @@ DiffusionTrainer::DiffusionTrainer(std::shared_ptr<TextEncoder> text_encoder, st
       param_names_.push_back("text_encoder." + item.key());
     }
   }
-  if (options_.ema_decay > 0) {
-    torch::NoGradGuard no_grad;
-    for (auto& p : params_) ema_.push_back(p.detach().clone());
-  }
+  if (params_.empty())
+    throw config_error("the model has no trainable parameters (is the text encoder frozen and the backbone empty?)");
+  flat_ = std::make_unique<FlatParameters>(params_);
+  optimizer_ = std::make_unique<FlatAdamW>(*flat_, FlatAdamWOptions{0.9, 0.999, 1e-8, options_.weight_decay});
+  if (options_.ema_decay > 0) ema_ = flat_->data().clone();
   if (options_.high_noise_fraction > 0 && options_.high_noise_shift != 1)
     shifted_timesteps_ = schedule_.shifted_timesteps(options_.high_noise_shift);
-  optimizer_ = std::make_unique<torch::optim::AdamW>(
-      params_, torch::optim::AdamWOptions(options_.lr).weight_decay(options_.weight_decay));
 }
 
 int64_t DiffusionTrainer::parameter_count() const {
@@ -170,28 +170,27 @@ StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<
   auto out = backbone_->forward(x_t, t.to(torch::kFloat).to(device_), text);
   auto loss = torch::mse_loss(out, schedule_.target(x0, eps, t));
 
-  optimizer_->zero_grad();
+  flat_->zero_grad();
   loss.backward();
   double grad_norm = 0;
-  if (options_.grad_clip > 0) grad_norm = torch::nn::utils::clip_grad_norm_(params_, options_.grad_clip);
+  if (options_.grad_clip > 0) grad_norm = flat_->clip_grad_norm(options_.grad_clip);
   double lr = options_.lr;
   if (options_.warmup_steps > 0) lr *= std::min(1.0, static_cast<double>(steps_ + 1) / options_.warmup_steps);
-  for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-  optimizer_->step();
+  optimizer_->step(lr);
   ++steps_;
 
-  if (!ema_.empty()) {
+  if (ema_.defined()) {
     // Warm-up of the decay keeps short runs from sampling with mostly-initial weights.
     double decay = std::min(options_.ema_decay, (1.0 + steps_) / (10.0 + steps_));
     torch::NoGradGuard no_grad;
-    for (size_t i = 0; i < params_.size(); ++i) ema_[i].mul_(decay).add_(params_[i].detach(), 1 - decay);
+    ema_.mul_(decay).add_(flat_->data(), 1 - decay);
   }
   return StepResult{loss.item<double>(), grad_norm, lr};
 }
 
 void DiffusionTrainer::use_ema_weights() {
   torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < ema_.size(); ++i) params_[i].copy_(ema_[i]);
+  if (ema_.defined()) flat_->data().copy_(ema_);
 }
 
 torch::Tensor DiffusionTrainer::sample(Sampler& sampler, const std::vector<std::string>& captions,
@@ -214,16 +213,23 @@ torch::Tensor DiffusionTrainer::sample(Sampler& sampler, const std::vector<std::
 }
 
 void DiffusionTrainer::save_checkpoint(const std::string& path, int64_t step) {
+  // Parameters are slices of one shared buffer: clone each, so the file holds every tensor by itself
+  // under its name rather than pointing into a storage it also carries whole.
+  torch::NoGradGuard no_grad;
   torch::serialize::OutputArchive archive;
-  for (const auto& item : backbone_->named_parameters()) archive.write("backbone." + item.key(), item.value());
+  for (const auto& item : backbone_->named_parameters()) archive.write("backbone." + item.key(), item.value().clone());
   for (const auto& item : backbone_->named_buffers()) archive.write("backbone." + item.key(), item.value(), true);
-  for (const auto& item : text_encoder_->named_parameters()) archive.write("text_encoder." + item.key(), item.value());
+  for (const auto& item : text_encoder_->named_parameters()) archive.write("text_encoder." + item.key(), item.value().clone());
   for (const auto& item : text_encoder_->named_buffers()) archive.write("text_encoder." + item.key(), item.value(), true);
-  for (size_t i = 0; i < ema_.size(); ++i) archive.write("ema." + param_names_[i], ema_[i], true);
+  for (size_t i = 0; ema_.defined() && i < params_.size(); ++i)
+    archive.write("ema." + param_names_[i], flat_->slice(ema_, i).clone(), true);
+  // AdamW's moments by parameter name, so a resumed run can match them to its own parameters.
+  for (size_t i = 0; i < params_.size(); ++i) {
+    archive.write("optimizer.exp_avg." + param_names_[i], flat_->slice(optimizer_->exp_avg(), i).clone(), true);
+    archive.write("optimizer.exp_avg_sq." + param_names_[i], flat_->slice(optimizer_->exp_avg_sq(), i).clone(), true);
+  }
+  archive.write("optimizer.steps", torch::tensor(optimizer_->steps()), true);
   archive.write("step", torch::tensor(step), true);
-  torch::serialize::OutputArchive optimizer_state;
-  optimizer_->save(optimizer_state);
-  archive.write("optimizer", optimizer_state);
   archive.save_to(path);
 }
 
@@ -256,7 +262,7 @@ void DiffusionTrainer::load_weights(const std::string& path) {
   };
   load_module(*backbone_, "backbone.");
   load_module(*text_encoder_, "text_encoder.");
-  for (size_t i = 0; i < ema_.size(); ++i) ema_[i].copy_(params_[i]);
+  if (ema_.defined()) ema_.copy_(flat_->data());
 }
 
 }  // namespace asg

@@ -1,5 +1,7 @@
 #include "asg/util.h"
 
+#include <malloc.h>
+
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
@@ -121,6 +123,14 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep) {
     out += parts[i];
   }
   return out;
+}
+
+std::string keep_freed_memory_for_reuse() {
+  for (const char* tuned : {"MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES"})
+    if (std::getenv(tuned)) return std::string("malloc: left as tuned by the environment (") + tuned + " is set)";
+  const bool ok = mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1 && mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1;
+  return ok ? "malloc: freed memory kept for reuse (trim threshold 1 GiB, mmap threshold 32 MiB)"
+            : "malloc: could not set the trim and mmap thresholds; glibc defaults apply";
 }
 
 }  // namespace asg

@@ -1,5 +1,8 @@
 // The diffusion model the core trains and samples: text encoder + backbone, the DDPM objective,
 // AdamW with warm-up, gradient clipping and an EMA of the weights. Torch code; include only where needed.
+//
+// The trainable parameters live in one flat buffer (asg/flat_parameters.h): the optimizer, clipping and
+// EMA are a dozen ops per step instead of a dozen per parameter tensor, with LibTorch AdamW's arithmetic.
 #pragma once
 
 #include <torch/torch.h>
@@ -9,6 +12,7 @@
 #include <vector>
 
 #include "asg/diffusion.h"
+#include "asg/flat_parameters.h"
 #include "asg/kinds/backbone.h"
 #include "asg/kinds/dataset.h"
 #include "asg/kinds/sampler.h"
@@ -93,7 +97,6 @@ class DiffusionTrainer {
   const NoiseSchedule& schedule() const { return schedule_; }
   std::vector<torch::Tensor> trainable_parameters() const { return params_; }
   int64_t parameter_count() const;
-  torch::optim::AdamW& optimizer() { return *optimizer_; }
 
  private:
   std::shared_ptr<TextEncoder> text_encoder_;
@@ -105,8 +108,9 @@ class DiffusionTrainer {
   torch::Tensor shifted_timesteps_;  // NoiseSchedule::shifted_timesteps(high_noise_shift), if used
   std::vector<torch::Tensor> params_;
   std::vector<std::string> param_names_;  // "backbone.<name>" / "text_encoder.<name>", aligned with params_
-  std::vector<torch::Tensor> ema_;
-  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::unique_ptr<FlatParameters> flat_;  // params_ are views into flat_->data()
+  std::unique_ptr<FlatAdamW> optimizer_;
+  torch::Tensor ema_;  // flat, like flat_->data(); undefined without EMA
   int64_t steps_ = 0;
 };
 

@@ -1,0 +1,40 @@
+// Turning a validated Experiment into live objects: the one place where slots become plugin objects.
+//
+// Every slot draws its initial weights from its own stream of the run seed (derive_seed(seed,
+// "init.<slot>"), "init.temporal.<insertion point>" for each temporal module), so the temporal module an
+// experiment picks cannot shift the backbone's or the text encoder's weights. The run and the benchmarks
+// both build through here, so a benchmark times exactly the model a run trains.
+#pragma once
+
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "asg/diffusion.h"
+#include "asg/experiment.h"
+#include "asg/kinds/backbone.h"
+#include "asg/kinds/dataset.h"
+#include "asg/kinds/metric.h"
+#include "asg/kinds/sampler.h"
+#include "asg/kinds/text_encoder.h"
+
+namespace asg {
+
+struct BuiltExperiment {
+  std::shared_ptr<Dataset> dataset;
+  DatasetInfo info;
+  std::shared_ptr<TextEncoder> text_encoder;
+  std::shared_ptr<Backbone> backbone;
+  std::shared_ptr<Sampler> sampler;
+  std::vector<std::pair<const PluginSlot*, std::shared_ptr<Metric>>> metrics;
+};
+
+// The experiment's [diffusion] noise schedule.
+NoiseSchedule noise_schedule(const Experiment& experiment);
+
+// Creates every plugin object of the experiment, in slot order, each from its own seed stream.
+// Plugins refusing their parameters or the data, an empty split, or a metric whose vocabulary the
+// dataset does not provide: asg::Error(Config) naming the experiment file.
+BuiltExperiment build_experiment(const Experiment& experiment, const NoiseSchedule& schedule, uint64_t seed);
+
+}  // namespace asg
