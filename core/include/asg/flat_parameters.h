@@ -19,6 +19,8 @@
 //   clone() it first (DiffusionTrainer does) so a file holds its own tensors only.
 // - Each parameter's grad is its slice of grad(). Autograd accumulates into it in place (it is defined
 //   and dense, so AccumulateGrad adds rather than replaces). Never assign a new grad tensor.
+// - Build it after the model is on its device and in its dtype: module.to(...) afterwards gives the
+//   parameters new data and silently cuts them loose from the buffer.
 // - Every parameter takes part in every step: one that received no gradient is updated with a zero
 //   gradient (LibTorch's AdamW skips a tensor whose grad is undefined, which here never happens).
 #pragma once
