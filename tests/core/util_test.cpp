@@ -1,0 +1,24 @@
+// Small torch-free helpers of the SDK (asg/util.h).
+#include "asg/util.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+namespace {
+
+TEST(KeepFreedMemoryForReuse, SetsBothThresholdsWhenTheUserDidNot) {
+  for (const char* name : {"MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES"}) unsetenv(name);
+  // mallopt refuses values out of range (an mmap threshold above 32 MiB on 64-bit): the line says so.
+  EXPECT_EQ(asg::keep_freed_memory_for_reuse(),
+            "malloc: freed memory kept for reuse (trim threshold 1 GiB, mmap threshold 32 MiB)");
+}
+
+TEST(KeepFreedMemoryForReuse, LeavesMallocAloneWhenTheEnvironmentTunedIt) {
+  setenv("MALLOC_MMAP_THRESHOLD_", "65536", 1);
+  const std::string line = asg::keep_freed_memory_for_reuse();
+  unsetenv("MALLOC_MMAP_THRESHOLD_");
+  EXPECT_NE(line.find("left as tuned by the environment (MALLOC_MMAP_THRESHOLD_ is set)"), std::string::npos) << line;
+}
+
+}  // namespace
