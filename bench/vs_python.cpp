@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -138,6 +139,7 @@ void check_replicable(const asg::Experiment& exp) {
 }  // namespace
 
 int main(int argc, char** argv) try {
+  std::signal(SIGPIPE, SIG_IGN);  // a replica that died must surface as an error here, not kill us
   fs::path experiment = fs::path(ASG_SOURCE_DIR) / "experiments/quickstart.toml";
   fs::path replica = fs::path(ASG_SOURCE_DIR) / "bench/python/quickstart_step.py";
   std::string python = "/usr/bin/python3";
@@ -154,14 +156,22 @@ int main(int argc, char** argv) try {
       return 2;
     }
     std::string v = argv[++i];
+    auto number = [&](auto parse) {
+      try {
+        return parse(v);
+      } catch (const std::exception&) {
+        throw std::runtime_error(fmt::format("{} {}: not a number", a, v));
+      }
+    };
+    auto integer = [&] { return number([](const std::string& x) { return std::stoi(x); }); };
     if (a == "--experiment") experiment = v;
-    else if (a == "--rounds") rounds = std::stoi(v);
-    else if (a == "--steps-per-round") per_round = std::stoi(v);
-    else if (a == "--threads") threads = std::stoi(v);
+    else if (a == "--rounds") rounds = integer();
+    else if (a == "--steps-per-round") per_round = integer();
+    else if (a == "--threads") threads = integer();
     else if (a == "--styles") styles = split(v, ',');
     else if (a == "--python") python = v;
     else if (a == "--replica") replica = v;
-    else if (a == "--check-target") check_target = std::stod(v);
+    else if (a == "--check-target") check_target = number([](const std::string& x) { return std::stod(x); });
     else {
       fmt::print(stderr, "asg_bench_vs_python: unknown argument '{}' ({})\n", a, usage);
       return 2;

@@ -18,7 +18,6 @@
 #include "asg/progress.h"
 #include "asg/trainer.h"
 #include "asg/util.h"
-#include "asg/vocabulary.h"
 
 namespace asg {
 
