@@ -5,7 +5,13 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <set>
 
 #include "asg/error.h"
@@ -229,40 +235,131 @@ void DiffusionTrainer::save_checkpoint(const std::string& path, int64_t step) {
     archive.write("optimizer.exp_avg_sq." + param_names_[i], flat_->slice(optimizer_->exp_avg_sq(), i).clone(), true);
   }
   archive.write("optimizer.steps", torch::tensor(optimizer_->steps()), true);
+  archive.write("trainer.steps", torch::tensor(steps_), true);
+  {
+    std::lock_guard<std::mutex> lock(generator_.mutex());
+    archive.write("rng.trainer", generator_.get_state(), true);
+  }
+  {
+    auto global = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(global.mutex());
+    archive.write("rng.global", global.get_state(), true);
+  }
   archive.write("step", torch::tensor(step), true);
-  archive.save_to(path);
+
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw data_error(fmt::format("{}: cannot write a checkpoint here ({})", tmp, std::strerror(errno)));
+  int failure = 0;  // errno of the first failed write, fsync or rename
+  try {
+    archive.save_to([&](const void* data, size_t size) -> size_t {
+      const char* p = static_cast<const char*>(data);
+      for (size_t left = size; failure == 0 && left > 0;) {
+        const ssize_t n = ::write(fd, p, left);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) failure = n < 0 ? errno : EIO;
+        else p += n, left -= static_cast<size_t>(n);
+      }
+      return failure == 0 ? size : 0;
+    });
+  } catch (const c10::Error&) {
+    if (failure == 0) failure = EIO;  // LibTorch refused the short write; the reason is ours
+  }
+  if (failure == 0 && ::fsync(fd) != 0) failure = errno;
+  ::close(fd);
+  if (failure == 0 && std::rename(tmp.c_str(), path.c_str()) != 0) failure = errno;
+  if (failure != 0) {
+    std::remove(tmp.c_str());
+    throw data_error(fmt::format("{}: writing the checkpoint failed ({}); the previous checkpoint, if any, is intact", path,
+                                 std::strerror(failure)));
+  }
 }
 
-void DiffusionTrainer::load_weights(const std::string& path) {
-  torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path);
-  } catch (const c10::Error& e) {
-    throw config_error(fmt::format("{}: not a checkpoint LibTorch can read ({})", path, e.what_without_backtrace()));
+namespace {
+
+// A checkpoint file opened for reading by key, with errors that name the file.
+class CheckpointReader {
+ public:
+  explicit CheckpointReader(const std::string& path) : path_(path) {
+    try {
+      archive_.load_from(path);
+    } catch (const c10::Error& e) {
+      throw config_error(fmt::format("{}: not a checkpoint LibTorch can read ({})", path, e.what_without_backtrace()));
+    }
+    for (const auto& k : archive_.keys()) keys_.insert(k);
   }
-  const auto names = archive.keys();
-  const std::set<std::string> keys(names.begin(), names.end());
-  torch::NoGradGuard no_grad;
-  auto load = [&](const std::string& key, const std::string& fallback, torch::Tensor& into) {
-    const std::string& use = keys.count(key) ? key : fallback;
-    if (!keys.count(use))
-      throw config_error(fmt::format("{}: the checkpoint has no tensor '{}' (it was saved from a different model; compare the "
-                                     "experiment it came from)",
-                                     path, fallback));
+  bool has(const std::string& key) const { return keys_.count(key) > 0; }
+  torch::Tensor read(const std::string& key, const std::string& why) {
+    if (!has(key))
+      throw config_error(fmt::format("{}: the checkpoint has no tensor '{}' ({})", path_, key, why));
     torch::Tensor t;
-    archive.read(use, t);
+    archive_.read(key, t);
+    return t;
+  }
+  // Copies `key` (or `fallback` when the file lacks it) into `into`, which must have the same shape.
+  void copy_into(const std::string& key, const std::string& fallback, const torch::Tensor& into, const std::string& why) {
+    const std::string& use = has(key) ? key : fallback;
+    torch::Tensor t = read(use, why);
     if (t.sizes() != into.sizes())
-      throw config_error(fmt::format("{}: tensor '{}' has shape {} in the checkpoint but {} in this model", path, use,
+      throw config_error(fmt::format("{}: tensor '{}' has shape {} in the checkpoint but {} in this model", path_, use,
                                      fmt::format("{}", t.sizes()), fmt::format("{}", into.sizes())));
+    torch::NoGradGuard no_grad;
     into.copy_(t);
-  };
+  }
+
+ private:
+  std::string path_;
+  torch::serialize::InputArchive archive_;
+  std::set<std::string> keys_;
+};
+
+const char* const kOtherModel = "it was saved from a different model; compare the experiment it came from";
+
+}  // namespace
+
+void DiffusionTrainer::load_weights(const std::string& path) {
+  CheckpointReader file(path);
   auto load_module = [&](torch::nn::Module& module, const std::string& prefix) {
-    for (auto& item : module.named_parameters()) load("ema." + prefix + item.key(), prefix + item.key(), item.value());
-    for (auto& item : module.named_buffers()) load(prefix + item.key(), prefix + item.key(), item.value());
+    for (auto& item : module.named_parameters())
+      file.copy_into("ema." + prefix + item.key(), prefix + item.key(), item.value(), kOtherModel);
+    for (auto& item : module.named_buffers()) file.copy_into(prefix + item.key(), prefix + item.key(), item.value(), kOtherModel);
   };
   load_module(*backbone_, "backbone.");
   load_module(*text_encoder_, "text_encoder.");
+  torch::NoGradGuard no_grad;
   if (ema_.defined()) ema_.copy_(flat_->data());
+}
+
+int64_t DiffusionTrainer::load_train_state(const std::string& path) {
+  CheckpointReader file(path);
+  const std::string no_state = "it holds weights only, not a training state to continue from";
+  auto load_module = [&](torch::nn::Module& module, const std::string& prefix) {
+    for (auto& item : module.named_parameters()) file.copy_into(prefix + item.key(), prefix + item.key(), item.value(), kOtherModel);
+    for (auto& item : module.named_buffers()) file.copy_into(prefix + item.key(), prefix + item.key(), item.value(), kOtherModel);
+  };
+  load_module(*backbone_, "backbone.");
+  load_module(*text_encoder_, "text_encoder.");
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (ema_.defined()) file.copy_into("ema." + param_names_[i], "ema." + param_names_[i], flat_->slice(ema_, i), no_state);
+    file.copy_into("optimizer.exp_avg." + param_names_[i], "optimizer.exp_avg." + param_names_[i],
+                   flat_->slice(optimizer_->exp_avg(), i), no_state);
+    file.copy_into("optimizer.exp_avg_sq." + param_names_[i], "optimizer.exp_avg_sq." + param_names_[i],
+                   flat_->slice(optimizer_->exp_avg_sq(), i), no_state);
+  }
+  optimizer_->set_steps(file.read("optimizer.steps", no_state).item<int64_t>());
+  steps_ = file.read("trainer.steps", no_state).item<int64_t>();
+  {
+    auto state = file.read("rng.trainer", no_state);
+    std::lock_guard<std::mutex> lock(generator_.mutex());
+    generator_.set_state(state);
+  }
+  {
+    auto state = file.read("rng.global", no_state);
+    auto global = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(global.mutex());
+    global.set_state(state);
+  }
+  return file.read("step", no_state).item<int64_t>();
 }
 
 }  // namespace asg

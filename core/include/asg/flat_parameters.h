@@ -63,6 +63,8 @@ class FlatAdamW {
   FlatAdamW(FlatParameters& params, FlatAdamWOptions options);
   void step(double lr);
   int64_t steps() const { return steps_; }
+  // Restoring a saved state: copy the moments into exp_avg()/exp_avg_sq() and set the step count.
+  void set_steps(int64_t steps) { steps_ = steps; }
   const torch::Tensor& exp_avg() const { return exp_avg_; }
   const torch::Tensor& exp_avg_sq() const { return exp_avg_sq_; }
 

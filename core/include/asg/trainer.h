@@ -86,9 +86,17 @@ class DiffusionTrainer {
   torch::Tensor sample(Sampler& sampler, const std::vector<std::string>& captions, const std::vector<int64_t>& clip_shape,
                        at::Generator generator, const std::function<void(int64_t, int64_t)>& on_step);
 
-  // Checkpoint: "backbone.<name>", "text_encoder.<name>" (weights and buffers), "ema.<same names>" (the
-  // EMA weights, when EMA is on), "step", and the optimizer state.
+  // Checkpoint, written atomically (temporary file, fsync, rename: a reader or a crash never sees half a
+  // file). Keys: "backbone.<name>", "text_encoder.<name>" (weights and buffers), "ema.<same names>" (the
+  // EMA weights, when EMA is on), "optimizer.exp_avg.<name>" / "optimizer.exp_avg_sq.<name>" /
+  // "optimizer.steps" (AdamW by parameter name), "trainer.steps", "rng.trainer" (timesteps, noise, caption
+  // dropout) and "rng.global" (what layers draw while training, e.g. dropout masks), and "step".
   void save_checkpoint(const std::string& path, int64_t step);
+  // Puts the whole training state of a checkpoint back: weights, buffers, EMA, optimizer moments and step
+  // count, the trainer's step count and both RNG streams. Continuing from it gives, on the same build and
+  // device, bit for bit the steps an uninterrupted trainer would have taken. Returns the checkpoint's
+  // "step". asg::Error(Config) naming the file and the key when anything is missing or shaped differently.
+  int64_t load_train_state(const std::string& path);
   // Loads the weights a checkpoint samples with (its EMA weights where it has them, else its raw
   // weights) into the model and resets the EMA to them. Every parameter and buffer must be present with
   // the same shape: asg::Error(Config) naming the file and the first tensor that does not fit.
