@@ -6,6 +6,7 @@
 //   asg leaderboard [--benchmark NAME] [--format md|csv] [--registry PATH]
 //   asg summary --benchmark NAME [--names a,b,...] [--format md|csv] [--registry PATH]
 //   asg runs [--benchmark NAME] [--status S] [--registry PATH]
+//   asg runs gc [--stale-after-min N] [--registry PATH]
 //
 // Exit codes: 0 ok; 1 a run or the registry failed; 2 bad input (flags, config, plugins); 130 interrupted.
 #include <CLI/CLI.hpp>
@@ -155,6 +156,18 @@ int cmd_runs(const std::string& benchmark, const std::string& status, const fs::
   return 0;
 }
 
+int cmd_runs_gc(double stale_after_min, const fs::path& registry_path) {
+  if (!fs::exists(registry_path))
+    throw asg::config_error(fmt::format("{}: no registry here yet (pass --registry PATH)", registry_path.string()));
+  asg::Registry registry(registry_path);
+  const auto collected = registry.collect_dead_runs(static_cast<int64_t>(stale_after_min * 60000));
+  if (collected.empty())
+    fmt::print("runs gc: {}: every RUNNING run is alive ({} running)\n", registry_path.string(),
+               registry.list_runs("", asg::RunStatus::Running).size());
+  for (const auto& c : collected) fmt::print("runs gc: marked KILLED {} ({}): {}\n", c.id, c.name, c.reason);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -207,6 +220,13 @@ int main(int argc, char** argv) {
   runs->add_option("--status", status, "only runs in this status")
       ->check(CLI::IsMember({"QUEUED", "RUNNING", "FINISHED", "FAILED", "KILLED"}));
   runs->add_option("--registry", registry_path, "SQLite registry file")->capture_default_str();
+  auto* gc = runs->add_subcommand("gc", "mark KILLED the RUNNING runs whose process is gone");
+  double stale_after_min = 30;
+  gc->add_option("--stale-after-min", stale_after_min,
+                 "runs of other hosts (and rows that recorded no process) count as dead after this long without a heartbeat")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  gc->add_option("--registry", registry_path, "SQLite registry file")->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -225,6 +245,7 @@ int main(int argc, char** argv) {
     }
     if (*leaderboard) return cmd_leaderboard(benchmark, format, registry_path);
     if (*summary) return cmd_summary(benchmark, summary_names, format, registry_path);
+    if (*gc) return cmd_runs_gc(stale_after_min, registry_path);
     if (*runs) return cmd_runs(benchmark, status, registry_path);
   } catch (const asg::Error& e) {
     fmt::print(stderr, "error: {}\n", e.what());

@@ -319,6 +319,7 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
     std::vector<torch::Tensor> kept;  // for the grid
     std::string captions_txt;
     for (int64_t start = 0, b = 0; start < num_samples; start += eval_batch, ++b) {
+      registry.heartbeat(run_id);  // sampling logs no metrics; say it is alive (asg runs gc)
       int64_t n = std::min(eval_batch, num_samples - start);
       std::vector<Sticker> refs;
       std::vector<std::string> captions;

@@ -3,7 +3,12 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <functional>
 #include <cmath>
 #include <random>
@@ -74,8 +79,37 @@ CREATE TABLE artifacts (
   PRIMARY KEY (run_id, path)
 );
 )sql",
+    // 1 -> 2: which process runs a RUNNING row, and when it last showed life (asg runs gc).
+    R"sql(
+ALTER TABLE runs ADD COLUMN hostname TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN pid INTEGER;
+ALTER TABLE runs ADD COLUMN pid_start INTEGER;
+ALTER TABLE runs ADD COLUMN heartbeat_ms INTEGER;
+)sql",
 };
 static_assert(std::size(kMigrations) == Registry::kSchemaVersion);
+
+std::string this_host() {
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  return host;
+}
+
+// When process `pid` started, in clock ticks since boot (field 22 of /proc/PID/stat), or nothing if no
+// such process exists. Together with the pid it names a process uniquely: pids are reused, start times
+// are not.
+std::optional<int64_t> process_start(int64_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return std::nullopt;
+  const auto close = line.rfind(')');  // the command name may itself contain spaces and parentheses
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(line.substr(close + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && fields >> field; ++i)
+    if (i == 22) return std::stoll(field);
+  return std::nullopt;
+}
 
 class Statement {
  public:
@@ -247,8 +281,13 @@ std::string Registry::create_run(const NewRun& run) {
 }
 
 void Registry::mark_running(const std::string& run_id) {
-  Statement s(db_, "UPDATE runs SET status = 'RUNNING', started_ms = ?2 WHERE id = ?1 AND status = 'QUEUED'", path_.string());
-  s.bind(1, run_id).bind(2, now_ms());
+  Statement s(db_,
+              "UPDATE runs SET status = 'RUNNING', started_ms = ?2, heartbeat_ms = ?2, hostname = ?3, pid = ?4, pid_start = ?5 "
+              "WHERE id = ?1 AND status = 'QUEUED'",
+              path_.string());
+  const int64_t pid = getpid();
+  s.bind(1, run_id).bind(2, now_ms()).bind(3, this_host()).bind(4, pid);
+  if (auto start = process_start(pid)) s.bind(5, *start); else s.bind_null(5);
   s.step(path_.string());
   if (sqlite3_changes(db_) != 1) throw registry_error(fmt::format("{}: run {} is not QUEUED", path_.string(), run_id));
 }
@@ -289,9 +328,67 @@ void Registry::record_plugins(const std::string& run_id, const std::vector<Plugi
   });
 }
 
+void Registry::heartbeat(const std::string& run_id) {
+  Statement s(db_, "UPDATE runs SET heartbeat_ms = ?2 WHERE id = ?1 AND status = 'RUNNING'", path_.string());
+  s.bind(1, run_id).bind(2, now_ms());
+  s.step(path_.string());
+}
+
+std::vector<CollectedRun> Registry::collect_dead_runs(int64_t stale_after_ms) {
+  struct Running {
+    std::string id, name, host;
+    std::optional<int64_t> pid, pid_start, last_sign;
+  };
+  std::vector<Running> running;
+  {
+    Statement s(db_,
+                "SELECT id, name, hostname, pid, pid_start, COALESCE(heartbeat_ms, started_ms, created_ms) FROM runs "
+                "WHERE status = 'RUNNING' ORDER BY created_ms",
+                path_.string());
+    while (s.step(path_.string())) {
+      Running r{s.text(0), s.text(1), s.text(2), {}, {}, {}};
+      if (!s.is_null(3)) r.pid = s.integer(3);
+      if (!s.is_null(4)) r.pid_start = s.integer(4);
+      if (!s.is_null(5)) r.last_sign = s.integer(5);
+      running.push_back(r);
+    }
+  }
+  const std::string host = this_host();
+  const int64_t now = now_ms();
+  std::vector<CollectedRun> collected;
+  for (const auto& r : running) {
+    std::string reason;
+    if (r.pid && r.host == host) {
+      // On this host the process table is the truth: no waiting for a heartbeat to go stale.
+      const auto start = process_start(*r.pid);
+      if (!start) reason = fmt::format("its process {} on {} is gone", *r.pid, host);
+      else if (r.pid_start && *start != *r.pid_start)
+        reason = fmt::format("its process {} on {} is gone (the pid now belongs to another process)", *r.pid, host);
+    } else {
+      const int64_t age = now - r.last_sign.value_or(now);
+      if (age > stale_after_ms)
+        reason = fmt::format("no sign of life for {:.0f} min (host {}; this is {}, so only the heartbeat can tell)",
+                             age / 60000.0, r.host.empty() ? "not recorded" : r.host, host);
+    }
+    if (reason.empty()) continue;
+    Statement s(db_,
+                "UPDATE runs SET status = 'KILLED', ended_ms = ?2, error = ?3 WHERE id = ?1 AND status = 'RUNNING'",
+                path_.string());
+    s.bind(1, r.id).bind(2, now).bind(3, "found dead by asg runs gc: " + reason);
+    s.step(path_.string());
+    if (sqlite3_changes(db_) == 1) collected.push_back(CollectedRun{r.id, r.name, reason});  // else it ended meanwhile
+  }
+  return collected;
+}
+
 void Registry::log_metrics(const std::string& run_id, const std::vector<MetricPoint>& points) {
   if (points.empty()) return;
   write_transaction([&] {
+    {  // every flush of metrics is also a sign of life
+      Statement beat(db_, "UPDATE runs SET heartbeat_ms = ?2 WHERE id = ?1 AND status = 'RUNNING'", path_.string());
+      beat.bind(1, run_id).bind(2, now_ms());
+      beat.step(path_.string());
+    }
     Statement s(db_, "INSERT INTO metric_history VALUES (?1, ?2, ?3, ?4, ?5)", path_.string());
     for (const auto& p : points) {
       s.bind(1, run_id).bind(2, p.key).bind(3, p.step).bind(5, p.time_ms ? p.time_ms : now_ms());

@@ -274,6 +274,56 @@ TEST_F(CliTest, SigtermMarksTheRunKilledAndKeepsItsHistory) {
   EXPECT_GE(reg.metric_history(runs[0].id, "train/loss").size(), 3u);
 }
 
+TEST_F(CliTest, RunsGcFindsARunKilledWithSigkillAtOnce) {
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (chdir(dir_.c_str()) != 0) _exit(99);
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    execl(asg::testing::asg_binary().c_str(), "asg", "run", "tiny.toml", "--set", "train.steps=100000", "--set",
+          "train.log_every=1", nullptr);
+    _exit(98);
+  }
+  bool ready = false;
+  for (int i = 0; i < 600 && !ready; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (!fs::exists(registry())) continue;
+    try {
+      asg::Registry reg(registry());
+      auto runs = reg.list_runs();
+      ready = !runs.empty() && reg.metric_history(runs[0].id, "train/loss").size() >= 2;
+    } catch (const asg::Error&) {
+    }
+  }
+  ASSERT_TRUE(ready);
+  // While it trains, gc leaves it alone.
+  Result alive = run_asg("runs gc", dir_);
+  EXPECT_EQ(alive.code, 0) << alive.output;
+  EXPECT_NE(alive.output.find("every RUNNING run is alive (1 running)"), std::string::npos) << alive.output;
+  // SIGKILL: no handler runs, the row stays RUNNING ...
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  std::string id;
+  {
+    asg::Registry reg(registry());
+    auto runs = reg.list_runs();
+    ASSERT_EQ(runs.size(), 1u);
+    EXPECT_EQ(runs[0].status, asg::RunStatus::Running);
+    id = runs[0].id;
+  }
+  // ... until gc, which needs no heartbeat timeout on the same host.
+  Result gc = run_asg("runs gc", dir_);
+  EXPECT_EQ(gc.code, 0) << gc.output;
+  EXPECT_NE(gc.output.find("marked KILLED " + id + " (tiny): its process " + std::to_string(pid)), std::string::npos)
+      << gc.output;
+  asg::Registry reg(registry());
+  auto run = reg.find_run(id);
+  EXPECT_EQ(run->status, asg::RunStatus::Killed);
+  EXPECT_GE(reg.metric_history(id, "train/loss").size(), 2u);  // history kept
+}
+
 TEST_F(CliTest, BadFlagsAndNamesGetClearErrors) {
   Result r = run_asg("run tiny.toml --no-such-flag", dir_);
   EXPECT_EQ(r.code, 2);

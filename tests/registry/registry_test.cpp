@@ -6,6 +6,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "asg/error.h"
 #include "test_paths.h"
@@ -141,7 +143,7 @@ TEST_F(RegistryTest, RefusesANewerSchema) {
     FAIL();
   } catch (const asg::Error& e) {
     EXPECT_EQ(e.kind(), asg::ErrorKind::Registry);
-    EXPECT_EQ(std::string(e.what()), path_.string() + ": registry schema version 99 is newer than this asg supports (1); it was "
+    EXPECT_EQ(std::string(e.what()), path_.string() + ": registry schema version 99 is newer than this asg supports (2); it was "
                                                       "written by a newer ASG Lab. Use that version, or --registry another file.");
   }
   EXPECT_EQ(user_version(path_), 99);  // untouched
@@ -254,4 +256,85 @@ TEST_F(RegistryTest, GroupSummaryGivesMeanAndSampleStdPerRunName) {
   } catch (const asg::Error& e) {
     EXPECT_EQ(std::string(e.what()), "no finished runs named arm-x in benchmark 'bench' (run names there: arm-a, arm-b)");
   }
+}
+
+// ---- version 1 files, and finding dead runs (asg runs gc) -------------------------------------------
+
+TEST_F(RegistryTest, MigratesARegistryWrittenByVersion1AndKeepsItsRows) {
+  // tests/data/registry_v1.sqlite was written by asg with schema version 1: one FINISHED quickstart run with
+  // its history, results and plugins, and one row left RUNNING (as a SIGKILL leaves it).
+  fs::create_directories(path_.parent_path());
+  fs::copy_file(asg::testing::source_dir() / "tests/data/registry_v1.sqlite", path_);
+  ASSERT_EQ(user_version(path_), 1);
+  asg::Registry reg(path_);
+  EXPECT_EQ(reg.schema_version(), 2);
+  auto finished = reg.find_run("20261128-165146-04e309");
+  ASSERT_TRUE(finished);
+  EXPECT_EQ(finished->status, asg::RunStatus::Finished);
+  EXPECT_EQ(finished->name, "quickstart");
+  EXPECT_EQ(reg.metric_history("20261128-165146-04e309", "train/loss").size(), 3u);
+  EXPECT_FALSE(reg.results("20261128-165146-04e309").empty());
+  EXPECT_FALSE(reg.plugins("20261128-165146-04e309").empty());
+  // The old RUNNING row recorded no process: only its age can tell, and it is older than a millisecond.
+  auto collected = reg.collect_dead_runs(/*stale_after_ms=*/1);
+  ASSERT_EQ(collected.size(), 1u);
+  EXPECT_EQ(collected[0].id, "20261128-165000-dead01");
+  EXPECT_NE(collected[0].reason.find("host not recorded"), std::string::npos) << collected[0].reason;
+  EXPECT_EQ(reg.find_run("20261128-165000-dead01")->status, asg::RunStatus::Killed);
+  // New runs use the new columns.
+  auto id = reg.create_run(run("after-migration"));
+  reg.mark_running(id);
+  EXPECT_TRUE(reg.collect_dead_runs(1).empty());  // its process (this test) is alive
+}
+
+TEST_F(RegistryTest, GcFindsARunWhoseProcessIsGoneAtOnce) {
+  asg::Registry reg(path_);
+  auto alive = reg.create_run(run("alive"));
+  reg.mark_running(alive);
+  auto dead = reg.create_run(run("dead"));
+  reg.mark_running(dead);
+  // Give "dead" the pid of a child that has exited and been reaped.
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);
+  exec(path_, "UPDATE runs SET pid = " + std::to_string(child) + " WHERE id = '" + dead + "'");
+  // An hour of grace for heartbeats changes nothing on this host: the process table decides.
+  auto collected = reg.collect_dead_runs(3600 * 1000);
+  ASSERT_EQ(collected.size(), 1u);
+  EXPECT_EQ(collected[0].id, dead);
+  EXPECT_EQ(collected[0].name, "dead");
+  EXPECT_NE(collected[0].reason.find("process " + std::to_string(child)), std::string::npos) << collected[0].reason;
+  auto record = reg.find_run(dead);
+  EXPECT_EQ(record->status, asg::RunStatus::Killed);
+  EXPECT_NE(record->error.find("found dead by asg runs gc"), std::string::npos) << record->error;
+  EXPECT_TRUE(record->ended_ms.has_value());
+  EXPECT_EQ(reg.find_run(alive)->status, asg::RunStatus::Running);
+  EXPECT_TRUE(reg.collect_dead_runs(3600 * 1000).empty());  // nothing twice
+}
+
+TEST_F(RegistryTest, GcDoesNotMistakeAReusedPidForTheRun) {
+  asg::Registry reg(path_);
+  auto id = reg.create_run(run("reused"));
+  reg.mark_running(id);
+  // Our pid, but a different start time: the pid was recycled by another process.
+  exec(path_, "UPDATE runs SET pid_start = pid_start + 12345 WHERE id = '" + id + "'");
+  auto collected = reg.collect_dead_runs(3600 * 1000);
+  ASSERT_EQ(collected.size(), 1u);
+  EXPECT_NE(collected[0].reason.find("belongs to another process"), std::string::npos) << collected[0].reason;
+}
+
+TEST_F(RegistryTest, GcJudgesOtherHostsByTheirHeartbeat) {
+  asg::Registry reg(path_);
+  auto quiet = reg.create_run(run("quiet"));
+  reg.mark_running(quiet);
+  auto lively = reg.create_run(run("lively"));
+  reg.mark_running(lively);
+  exec(path_, "UPDATE runs SET hostname = 'node-17', pid = 1");  // pid 1 exists here, but on node-17 it means nothing
+  exec(path_, "UPDATE runs SET heartbeat_ms = heartbeat_ms - 7200000 WHERE id = '" + quiet + "'");
+  reg.log_metrics(lively, {{"train/loss", 1, 0.5, 0}});  // a metric flush is a heartbeat
+  auto collected = reg.collect_dead_runs(3600 * 1000);
+  ASSERT_EQ(collected.size(), 1u);
+  EXPECT_EQ(collected[0].id, quiet);
+  EXPECT_NE(collected[0].reason.find("no sign of life for 120 min (host node-17"), std::string::npos) << collected[0].reason;
+  EXPECT_EQ(reg.find_run(lively)->status, asg::RunStatus::Running);
 }

@@ -81,9 +81,16 @@ struct Artifact {
 
 int64_t now_ms();
 
+// A RUNNING run that `Registry::collect_dead_runs` found dead and marked KILLED.
+struct CollectedRun {
+  std::string id;
+  std::string name;
+  std::string reason;
+};
+
 class Registry {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Opens (creating if needed) and migrates. asg::Error(Registry) naming the file on failure.
   explicit Registry(const std::filesystem::path& path);
@@ -95,7 +102,16 @@ class Registry {
   int schema_version() const;
 
   std::string create_run(const NewRun& run);  // returns the new run id; status QUEUED
+  // Also records which process runs it (host, pid and the pid's start time) and a first heartbeat.
   void mark_running(const std::string& run_id);
+  // A sign of life of a RUNNING run (log_metrics gives one with every flush).
+  void heartbeat(const std::string& run_id);
+  // Marks KILLED every RUNNING run whose process is gone: on this host by its pid and the pid's start
+  // time (a run killed a second ago is found at once, a reused pid is not mistaken for it); on other
+  // hosts, and for rows written before version 2 recorded the process, when its last heartbeat (or
+  // start) is older than stale_after_ms. Returns what it marked, with the reason also stored as the
+  // run's error.
+  std::vector<CollectedRun> collect_dead_runs(int64_t stale_after_ms);
   // FINISHED, FAILED or KILLED; `error` is the failure message (empty for FINISHED).
   void mark_ended(const std::string& run_id, RunStatus status, const std::string& error = "");
 
