@@ -87,14 +87,20 @@ void expect_identical(const std::vector<torch::Tensor>& a, const std::vector<tor
                                           << (a[i] - b[i]).abs().max().item<double>();
 }
 
+// A trainer after three steps, and the checkpoint it wrote then.
+std::unique_ptr<asg::DiffusionTrainer> trained_three_steps(const torch::Tensor& x0, const std::string& file) {
+  auto trainer = make_trainer(1);
+  for (int i = 0; i < 3; ++i) trainer->step(x0, kCaptions);
+  trainer->save_checkpoint(file, 3);
+  return trainer;
+}
+
 TEST(TrainerState, ResumedTrainerContinuesBitForBit) {
   TempDir dir;
   const auto x0 = batch();
   const std::string file = (dir.path() / "step3.pt").string();
 
-  auto original = make_trainer(1);
-  for (int i = 0; i < 3; ++i) original->step(x0, kCaptions);
-  original->save_checkpoint(file, 3);
+  auto original = trained_three_steps(x0, file);
   EXPECT_FALSE(fs::exists(file + ".tmp"));
   std::vector<double> losses;
   for (int i = 0; i < 4; ++i) losses.push_back(original->step(x0, kCaptions).loss);
@@ -115,9 +121,7 @@ TEST(TrainerState, WithoutRestoringTheRngStreamsTheRunDiverges) {
   TempDir dir;
   const auto x0 = batch();
   const std::string file = (dir.path() / "step3.pt").string();
-  auto original = make_trainer(1);
-  for (int i = 0; i < 3; ++i) original->step(x0, kCaptions);
-  original->save_checkpoint(file, 3);
+  auto original = trained_three_steps(x0, file);
   const double next = original->step(x0, kCaptions).loss;
 
   auto weights_only = make_trainer(1);

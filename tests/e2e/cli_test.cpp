@@ -58,6 +58,36 @@ name = "e2e-bench"
   }
   void TearDown() override { fs::remove_all(dir_); }
   fs::path registry() const { return dir_ / "runs" / "registry.sqlite"; }
+
+  // Starts `asg run tiny.toml` with a budget it will not finish and waits until it has logged
+  // `history` training-loss points. Returns its pid, or -1 (after killing it) if it never got there.
+  pid_t start_endless_run(size_t history) {
+    const pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+      if (chdir(dir_.c_str()) != 0) _exit(99);
+      int devnull = open("/dev/null", O_WRONLY);
+      dup2(devnull, 1);
+      dup2(devnull, 2);
+      execl(asg::testing::asg_binary().c_str(), "asg", "run", "tiny.toml", "--set", "train.steps=100000", "--set",
+            "train.log_every=1", nullptr);
+      _exit(98);
+    }
+    for (int i = 0; i < 600; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (!fs::exists(registry())) continue;
+      try {
+        asg::Registry reg(registry());
+        auto runs = reg.list_runs();
+        if (!runs.empty() && reg.metric_history(runs[0].id, "train/loss").size() >= history) return pid;
+      } catch (const asg::Error&) {
+      }
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    return -1;
+  }
+
   fs::path dir_;
 };
 
@@ -237,30 +267,8 @@ plugin_path = ["{}"]
 }
 
 TEST_F(CliTest, SigtermMarksTheRunKilledAndKeepsItsHistory) {
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    if (chdir(dir_.c_str()) != 0) _exit(99);
-    int devnull = open("/dev/null", O_WRONLY);
-    dup2(devnull, 1);
-    dup2(devnull, 2);
-    execl(asg::testing::asg_binary().c_str(), "asg", "run", "tiny.toml", "--set", "train.steps=100000", "--set",
-          "train.log_every=1", nullptr);
-    _exit(98);
-  }
-  // Wait until the run is training and has logged some history.
-  bool ready = false;
-  for (int i = 0; i < 600 && !ready; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (!fs::exists(registry())) continue;
-    try {
-      asg::Registry reg(registry());
-      auto runs = reg.list_runs();
-      ready = !runs.empty() && reg.metric_history(runs[0].id, "train/loss").size() >= 3;
-    } catch (const asg::Error&) {
-    }
-  }
-  ASSERT_TRUE(ready);
+  const pid_t pid = start_endless_run(3);
+  ASSERT_GT(pid, 0) << "the run did not start training";
   kill(pid, SIGTERM);
   int status = 0;
   waitpid(pid, &status, 0);
@@ -275,29 +283,8 @@ TEST_F(CliTest, SigtermMarksTheRunKilledAndKeepsItsHistory) {
 }
 
 TEST_F(CliTest, RunsGcFindsARunKilledWithSigkillAtOnce) {
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    if (chdir(dir_.c_str()) != 0) _exit(99);
-    int devnull = open("/dev/null", O_WRONLY);
-    dup2(devnull, 1);
-    dup2(devnull, 2);
-    execl(asg::testing::asg_binary().c_str(), "asg", "run", "tiny.toml", "--set", "train.steps=100000", "--set",
-          "train.log_every=1", nullptr);
-    _exit(98);
-  }
-  bool ready = false;
-  for (int i = 0; i < 600 && !ready; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (!fs::exists(registry())) continue;
-    try {
-      asg::Registry reg(registry());
-      auto runs = reg.list_runs();
-      ready = !runs.empty() && reg.metric_history(runs[0].id, "train/loss").size() >= 2;
-    } catch (const asg::Error&) {
-    }
-  }
-  ASSERT_TRUE(ready);
+  const pid_t pid = start_endless_run(2);
+  ASSERT_GT(pid, 0) << "the run did not start training";
   // While it trains, gc leaves it alone.
   Result alive = run_asg("runs gc", dir_);
   EXPECT_EQ(alive.code, 0) << alive.output;
