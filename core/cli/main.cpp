@@ -7,6 +7,7 @@
 //   asg summary --benchmark NAME [--names a,b,...] [--format md|csv] [--registry PATH]
 //   asg runs [--benchmark NAME] [--status S] [--registry PATH]
 //   asg runs gc [--stale-after-min N] [--registry PATH]
+//   asg resume RUN_ID [--registry PATH] [--runs-dir DIR]
 //
 // Exit codes: 0 ok; 1 a run or the registry failed; 2 bad input (flags, config, plugins); 130 interrupted.
 #include <CLI/CLI.hpp>
@@ -189,6 +190,12 @@ int main(int argc, char** argv) {
   run->add_option("--registry", registry_path, "SQLite registry file")->capture_default_str();
   run->add_option("--runs-dir", runs_dir, "directory for run outputs")->capture_default_str();
 
+  auto* resume = app.add_subcommand("resume", "continue a KILLED or FAILED run from its latest checkpoint, as a new attempt");
+  std::string resume_id;
+  resume->add_option("run", resume_id, "run id (asg runs lists them)")->required();
+  resume->add_option("--registry", registry_path, "SQLite registry file")->capture_default_str();
+  resume->add_option("--runs-dir", runs_dir, "directory the run's folder is in")->capture_default_str();
+
   auto* validate = app.add_subcommand("validate", "check experiment files and print their resolved config");
   std::vector<std::string> validate_files;
   validate->add_option("files", validate_files, "experiment TOML files")->required()->check(CLI::ExistingFile);
@@ -236,7 +243,12 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (*run) return cmd_run(run_file, overrides, dry_run, asg::RunOptions{registry_path, runs_dir});
+    if (*run) return cmd_run(run_file, overrides, dry_run, asg::RunOptions{registry_path, runs_dir, std::nullopt});
+    if (*resume) {
+      asg::install_interrupt_handlers();
+      (void)asg::resume_run(resume_id, asg::RunOptions{registry_path, runs_dir, std::nullopt});
+      return 0;
+    }
     if (*validate) return cmd_validate(validate_files, overrides);
     if (*plugins) {
       if (plugin_args.empty() || (plugin_args.size() == 1 && plugin_args[0] == "list")) return cmd_plugins("", plugin_path);

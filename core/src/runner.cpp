@@ -9,6 +9,8 @@
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <map>
+#include <regex>
 #include <thread>
 
 #include "asg/build.h"
@@ -197,6 +199,10 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
     trainer.load_weights(init_checkpoint);
     init_checkpoint_sha256 = sha256_file(init_checkpoint);
   }
+  // Resuming: the whole training state, and the data position, from the earlier attempt's checkpoint.
+  int64_t start_step = 0;
+  std::map<std::string, torch::Tensor> resumed_state;
+  if (options.resume) start_step = trainer.load_train_state(options.resume->checkpoint.string(), &resumed_state);
 
   // ---- record the run -------------------------------------------------------------------------
   Registry registry(options.registry_path);
@@ -212,6 +218,10 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
   record.git_commit = git.commit;
   record.git_dirty = git.dirty;
   record.host_json = host_info_json(device.str(), threads);
+  if (options.resume) {
+    record.parent_run_id = options.resume->run_id;
+    record.attempt = options.resume->attempt + 1;
+  }
   RunOutcome outcome;
   outcome.run_id = registry.create_run(record);
   outcome.run_dir = options.runs_dir / outcome.run_id;
@@ -250,6 +260,15 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
       log.info(fmt::format("weights from {} (sha256 {})", init_checkpoint, init_checkpoint_sha256));
     log.info(fmt::format("model: {} trainable parameters; data: {} frames of {}x{} RGBA", trainer.parameter_count(),
                          built.info.frames, built.info.height, built.info.width));
+    if (options.resume) {
+      log.info(fmt::format("resuming run {} (attempt {}) from {} at step {}", options.resume->run_id, record.attempt,
+                           options.resume->checkpoint.string(), start_step));
+      // The earlier attempt's history up to the checkpoint: every step appears once in this run.
+      std::vector<MetricPoint> earlier;
+      for (const auto& p : registry.metric_history(options.resume->run_id))
+        if (p.step <= start_step) earlier.push_back(p);
+      registry.log_metrics(run_id, earlier);
+    }
 
     // ---- training ------------------------------------------------------------------------------
     const int64_t steps = exp.train.integer("steps");
@@ -261,19 +280,37 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
       at::Generator order_gen = at::detail::createCPUGenerator(derive_seed(seed, "train.order"));
       std::vector<int64_t> order;
       int64_t cursor = train_size;
+      torch::Tensor epoch_rng;  // order_gen's state just before this epoch's permutation
+      auto new_epoch = [&] {  // a fresh permutation of the train split
+        epoch_rng = order_gen.get_state();
+        auto perm = torch::randperm(train_size, order_gen, torch::kLong);
+        order.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + train_size);
+        cursor = 0;
+      };
+      if (options.resume) {
+        if (!resumed_state.count("data.epoch_rng") || !resumed_state.count("data.cursor"))
+          throw data_error(fmt::format("{}: the checkpoint has no data position (run.data.epoch_rng, run.data.cursor); it "
+                                       "was not written by `asg run`",
+                                       options.resume->checkpoint.string()));
+        // Replay the epoch's permutation from its seed state, then stand where the run stood.
+        order_gen.set_state(resumed_state.at("data.epoch_rng"));
+        new_epoch();
+        cursor = resumed_state.at("data.cursor").item<int64_t>();
+      }
+      // What a checkpoint needs besides the trainer's state to continue the data order exactly: O(1) in
+      // the size of the data.
+      auto data_position = [&] {
+        return std::map<std::string, torch::Tensor>{{"data.epoch_rng", epoch_rng}, {"data.cursor", torch::tensor(cursor)}};
+      };
       Progress progress("train", steps, [&](const std::string& l) { log.file_only(l); });
       double loss_avg = 0;
       int64_t in_avg = 0;
-      for (int64_t step = 1; step <= steps; ++step) {
+      for (int64_t step = start_step + 1; step <= steps; ++step) {
         throw_if_interrupted();
         std::vector<Sticker> stickers;
         std::vector<std::string> captions;
         for (int64_t i = 0; i < batch_size; ++i) {
-          if (cursor >= train_size) {  // a new epoch: a fresh permutation
-            auto perm = torch::randperm(train_size, order_gen, torch::kLong);
-            order.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + train_size);
-            cursor = 0;
-          }
+          if (cursor >= train_size) new_epoch();
           stickers.push_back(built.dataset->get(Split::Train, order[cursor++]));
           captions.push_back(stickers.back().caption);
         }
@@ -292,11 +329,12 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
         }
         progress.update(step, fmt::format("loss {:.4f}", r.loss));
         if (checkpoint_every > 0 && step % checkpoint_every == 0 && step != steps)
-          trainer.save_checkpoint((outcome.run_dir / "checkpoints" / fmt::format("step_{:07}.pt", step)).string(), step);
+          trainer.save_checkpoint((outcome.run_dir / "checkpoints" / fmt::format("step_{:07}.pt", step)).string(), step,
+                                  data_position());
       }
       progress.finish();
       fs::path ckpt = outcome.run_dir / "checkpoints" / "final.pt";
-      trainer.save_checkpoint(ckpt.string(), steps);
+      trainer.save_checkpoint(ckpt.string(), steps, data_position());
       add_artifact(ckpt);
       trainer.use_ema_weights();
     } else {
@@ -384,6 +422,65 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
     throw;
   }
   return outcome;
+}
+
+RunOutcome resume_run(const std::string& run_id, const RunOptions& options) {
+  if (!fs::exists(options.registry_path))
+    throw config_error(fmt::format("{}: no registry here (pass --registry PATH)", options.registry_path.string()));
+  std::optional<RunRecord> record;
+  {
+    Registry registry(options.registry_path);
+    record = registry.find_run(run_id);
+    if (!record)
+      throw config_error(fmt::format("{}: no run '{}' (asg runs --registry {} lists them)", options.registry_path.string(),
+                                     run_id, options.registry_path.string()));
+    if (record->status == RunStatus::Running || record->status == RunStatus::Queued) {
+      registry.collect_dead_runs(30 * 60 * 1000);  // a run whose process is gone cannot say so itself
+      record = registry.find_run(run_id);
+    }
+  }
+  switch (record->status) {
+    case RunStatus::Finished:
+      throw config_error(fmt::format("run {} FINISHED; there is nothing to resume", run_id));
+    case RunStatus::Running:
+    case RunStatus::Queued:
+      throw config_error(fmt::format("run {} is {} and its process is alive (or, on another host, its heartbeat is recent); "
+                                     "stop it first, or run `asg runs gc` once it is gone",
+                                     run_id, status_name(record->status)));
+    default: break;
+  }
+  const fs::path run_dir = options.runs_dir / run_id;
+  // The latest step checkpoint: step_NNNNNNN.pt, written atomically, so whatever is there is whole.
+  fs::path checkpoint;
+  int64_t latest = -1;
+  const std::regex step_file(R"(step_(\d+)\.pt)");
+  if (fs::is_directory(run_dir / "checkpoints"))
+    for (const auto& entry : fs::directory_iterator(run_dir / "checkpoints")) {
+      std::smatch m;
+      const std::string name = entry.path().filename().string();
+      if (std::regex_match(name, m, step_file) && std::stoll(m[1]) > latest) {
+        latest = std::stoll(m[1]);
+        checkpoint = entry.path();
+      }
+    }
+  if (!fs::exists(run_dir / "config.toml"))
+    throw config_error(fmt::format("run {}: no run folder with its config.toml at {} (pass the --runs-dir it was written to)",
+                                   run_id, run_dir.string()));
+  if (checkpoint.empty())
+    throw config_error(fmt::format("run {}: {} holds no step checkpoint to resume from (the run had [train] checkpoint_every "
+                                   "= 0, or was stopped before the first one); run its experiment again with asg run",
+                                   run_id, (run_dir / "checkpoints").string()));
+  PluginCatalog catalog;
+  Experiment exp = load_experiment(run_dir / "config.toml", {}, catalog);
+  if (exp.config_hash != record->config_hash)
+    throw config_error(fmt::format("run {}: {} has config hash {} but the registry recorded {}; the run folder does not "
+                                   "belong to this run",
+                                   run_id, (run_dir / "config.toml").string(), exp.config_hash.substr(0, 12),
+                                   record->config_hash.substr(0, 12)));
+  exp.file = record->experiment_path;  // the new attempt records the experiment the run came from
+  RunOptions resumed = options;
+  resumed.resume = ResumeFrom{run_id, record->attempt, checkpoint};
+  return run_experiment(exp, resumed);
 }
 
 }  // namespace asg

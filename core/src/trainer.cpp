@@ -218,7 +218,7 @@ torch::Tensor DiffusionTrainer::sample(Sampler& sampler, const std::vector<std::
   return from_model_space(x0).to(torch::kCPU);
 }
 
-void DiffusionTrainer::save_checkpoint(const std::string& path, int64_t step) {
+void DiffusionTrainer::save_checkpoint(const std::string& path, int64_t step, const std::map<std::string, torch::Tensor>& extra) {
   // Parameters are slices of one shared buffer: clone each, so the file holds every tensor by itself
   // under its name rather than pointing into a storage it also carries whole.
   torch::NoGradGuard no_grad;
@@ -245,6 +245,7 @@ void DiffusionTrainer::save_checkpoint(const std::string& path, int64_t step) {
     std::lock_guard<std::mutex> lock(global.mutex());
     archive.write("rng.global", global.get_state(), true);
   }
+  for (const auto& [key, value] : extra) archive.write("run." + key, value, true);
   archive.write("step", torch::tensor(step), true);
 
   const std::string tmp = path + ".tmp";
@@ -289,6 +290,7 @@ class CheckpointReader {
     for (const auto& k : archive_.keys()) keys_.insert(k);
   }
   bool has(const std::string& key) const { return keys_.count(key) > 0; }
+  const std::set<std::string>& keys() const { return keys_; }
   torch::Tensor read(const std::string& key, const std::string& why) {
     if (!has(key))
       throw config_error(fmt::format("{}: the checkpoint has no tensor '{}' ({})", path_, key, why));
@@ -330,7 +332,7 @@ void DiffusionTrainer::load_weights(const std::string& path) {
   if (ema_.defined()) ema_.copy_(flat_->data());
 }
 
-int64_t DiffusionTrainer::load_train_state(const std::string& path) {
+int64_t DiffusionTrainer::load_train_state(const std::string& path, std::map<std::string, torch::Tensor>* extra) {
   CheckpointReader file(path);
   const std::string no_state = "it holds weights only, not a training state to continue from";
   auto load_module = [&](torch::nn::Module& module, const std::string& prefix) {
@@ -359,6 +361,9 @@ int64_t DiffusionTrainer::load_train_state(const std::string& path) {
     std::lock_guard<std::mutex> lock(global.mutex());
     global.set_state(state);
   }
+  if (extra)
+    for (const auto& key : file.keys())
+      if (key.rfind("run.", 0) == 0) (*extra)[key.substr(4)] = file.read(key, no_state);
   return file.read("step", no_state).item<int64_t>();
 }
 

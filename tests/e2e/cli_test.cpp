@@ -59,9 +59,10 @@ name = "e2e-bench"
   void TearDown() override { fs::remove_all(dir_); }
   fs::path registry() const { return dir_ / "runs" / "registry.sqlite"; }
 
-  // Starts `asg run tiny.toml` with a budget it will not finish and waits until it has logged
+  // Starts `asg run tiny.toml` (by default with a budget it will not finish) and waits until it has logged
   // `history` training-loss points. Returns its pid, or -1 (after killing it) if it never got there.
-  pid_t start_endless_run(size_t history) {
+  pid_t start_endless_run(size_t history, std::vector<std::string> budget = {"--set", "train.steps=100000", "--set",
+                                                                             "train.log_every=1"}) {
     const pid_t pid = fork();
     if (pid < 0) return -1;
     if (pid == 0) {
@@ -69,8 +70,12 @@ name = "e2e-bench"
       int devnull = open("/dev/null", O_WRONLY);
       dup2(devnull, 1);
       dup2(devnull, 2);
-      execl(asg::testing::asg_binary().c_str(), "asg", "run", "tiny.toml", "--set", "train.steps=100000", "--set",
-            "train.log_every=1", nullptr);
+      std::vector<std::string> args = {"asg", "run", "tiny.toml"};
+      args.insert(args.end(), budget.begin(), budget.end());
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(asg::testing::asg_binary().c_str(), argv.data());
       _exit(98);
     }
     for (int i = 0; i < 600; ++i) {
@@ -309,6 +314,71 @@ TEST_F(CliTest, RunsGcFindsARunKilledWithSigkillAtOnce) {
   auto run = reg.find_run(id);
   EXPECT_EQ(run->status, asg::RunStatus::Killed);
   EXPECT_GE(reg.metric_history(id, "train/loss").size(), 2u);  // history kept
+}
+
+TEST_F(CliTest, ASigkilledRunResumesToTheSameWeightsAndMetrics) {
+  // 64 training stickers: a new epoch (and a new permutation) every 16 steps, so the data order's own
+  // random stream has to survive the kill too.
+  const std::string budget =
+      "--set train.steps=300 --set train.checkpoint_every=100 --set train.log_every=1 --set dataset.train_size=64";
+  // The reference: the same experiment, never interrupted, in a registry of its own.
+  Result reference = run_asg("run tiny.toml " + budget + " --registry ref.sqlite --runs-dir ref", dir_);
+  ASSERT_EQ(reference.code, 0) << reference.output;
+
+  // Kill -9 the same run after its first checkpoint (step 100), before it ends.
+  const std::vector<std::string> args = {"--set", "train.steps=300", "--set", "train.checkpoint_every=100",
+                                         "--set", "train.log_every=1", "--set", "dataset.train_size=64"};
+  const pid_t pid = start_endless_run(130, args);
+  ASSERT_GT(pid, 0) << "the run did not get past step 130";
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  std::string killed_id;
+  {
+    asg::Registry reg(registry());
+    auto runs = reg.list_runs();
+    ASSERT_EQ(runs.size(), 1u);
+    ASSERT_EQ(runs[0].status, asg::RunStatus::Running) << "the run ended before the kill; make it longer";
+    killed_id = runs[0].id;
+  }
+
+  Result resumed = run_asg("resume " + killed_id, dir_);
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resuming run " + killed_id + " (attempt 2) from"), std::string::npos) << resumed.output;
+
+  asg::Registry reg(registry());
+  EXPECT_EQ(reg.find_run(killed_id)->status, asg::RunStatus::Killed);  // found dead on the way
+  asg::RunRecord attempt;
+  for (const auto& r : reg.list_runs())
+    if (r.id != killed_id) attempt = r;
+  EXPECT_EQ(attempt.status, asg::RunStatus::Finished);
+  EXPECT_EQ(attempt.parent_run_id.value_or(""), killed_id);
+  EXPECT_EQ(attempt.attempt, 2);
+
+  asg::Registry ref_reg(dir_ / "ref.sqlite");
+  const auto ref_run = ref_reg.list_runs().at(0);
+  // Every step once, with the uninterrupted run's values; then the same final metrics, exactly.
+  const auto history = reg.metric_history(attempt.id, "train/loss");
+  const auto ref_history = ref_reg.metric_history(ref_run.id, "train/loss");
+  ASSERT_EQ(history.size(), 300u);
+  ASSERT_EQ(ref_history.size(), 300u);
+  for (size_t i = 0; i < history.size(); ++i) {
+    ASSERT_EQ(history[i].step, static_cast<int64_t>(i + 1));
+    ASSERT_EQ(history[i].value, ref_history[i].value) << "train/loss at step " << i + 1;
+  }
+  const auto results = reg.results(attempt.id), ref_results = ref_reg.results(ref_run.id);
+  ASSERT_EQ(results.size(), ref_results.size());
+  for (size_t i = 0; i < results.size(); ++i) {
+    EXPECT_EQ(results[i].key, ref_results[i].key);
+    EXPECT_EQ(results[i].value, ref_results[i].value) << results[i].key;
+  }
+
+  // Nothing left to resume, and a run that never was: clear refusals.
+  Result again = run_asg("resume " + attempt.id, dir_);
+  EXPECT_EQ(again.code, 2);
+  EXPECT_NE(again.output.find("FINISHED; there is nothing to resume"), std::string::npos) << again.output;
+  Result unknown = run_asg("resume 20990101-000000-000000", dir_);
+  EXPECT_EQ(unknown.code, 2);
+  EXPECT_NE(unknown.output.find("no run '20990101-000000-000000'"), std::string::npos) << unknown.output;
 }
 
 TEST_F(CliTest, BadFlagsAndNamesGetClearErrors) {

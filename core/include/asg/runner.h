@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,9 +12,17 @@
 
 namespace asg {
 
+// Continue an earlier attempt from one of its checkpoints (see resume_run).
+struct ResumeFrom {
+  std::string run_id;                // the attempt being continued
+  int64_t attempt = 1;               // its attempt number; the new one is attempt + 1
+  std::filesystem::path checkpoint;  // a training-state checkpoint it wrote
+};
+
 struct RunOptions {
   std::filesystem::path registry_path = "runs/registry.sqlite";
   std::filesystem::path runs_dir = "runs";
+  std::optional<ResumeFrom> resume;
 };
 
 struct RunOutcome {
@@ -27,6 +36,14 @@ struct RunOutcome {
 // exception the run is marked FAILED (KILLED for an interrupt) with the message, and the exception
 // is rethrown.
 RunOutcome run_experiment(const Experiment& experiment, const RunOptions& options);
+
+// Continues a KILLED or FAILED run (or a RUNNING one whose process is gone, which it first marks KILLED)
+// from the latest step checkpoint in its run folder, as a new run: parent_run_id = the old run, attempt
+// + 1. The experiment is the old run's resolved config.toml (its config hash must match the record). The
+// new run starts with the old one's metric history up to the checkpoint, so the history has every step
+// once. On the same build and device, its weights and metrics are bit for bit those of an uninterrupted
+// run. asg::Error(Config) when there is nothing to resume, naming the run and what is missing.
+RunOutcome resume_run(const std::string& run_id, const RunOptions& options);
 
 // Facts about this machine for the run record (JSON): CPU model, cores, threads, torch version, device.
 std::string host_info_json(const std::string& device, int64_t threads);

@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -91,12 +92,14 @@ class DiffusionTrainer {
   // EMA weights, when EMA is on), "optimizer.exp_avg.<name>" / "optimizer.exp_avg_sq.<name>" /
   // "optimizer.steps" (AdamW by parameter name), "trainer.steps", "rng.trainer" (timesteps, noise, caption
   // dropout) and "rng.global" (what layers draw while training, e.g. dropout masks), and "step".
-  void save_checkpoint(const std::string& path, int64_t step);
+  // `extra` tensors (the run's own state, e.g. its data position) are stored as "run.<key>".
+  void save_checkpoint(const std::string& path, int64_t step, const std::map<std::string, torch::Tensor>& extra = {});
   // Puts the whole training state of a checkpoint back: weights, buffers, EMA, optimizer moments and step
   // count, the trainer's step count and both RNG streams. Continuing from it gives, on the same build and
   // device, bit for bit the steps an uninterrupted trainer would have taken. Returns the checkpoint's
   // "step". asg::Error(Config) naming the file and the key when anything is missing or shaped differently.
-  int64_t load_train_state(const std::string& path);
+  // `extra`, if given, receives the file's "run.<key>" tensors under their keys.
+  int64_t load_train_state(const std::string& path, std::map<std::string, torch::Tensor>* extra = nullptr);
   // Loads the weights a checkpoint samples with (its EMA weights where it has them, else its raw
   // weights) into the model and resets the EMA to them. Every parameter and buffer must be present with
   // the same shape: asg::Error(Config) naming the file and the first tensor that does not fit.
