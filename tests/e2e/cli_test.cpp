@@ -93,6 +93,16 @@ name = "e2e-bench"
     return -1;
   }
 
+  // SIGKILLs the run (no handler can mark it) and returns the id of the one run in the registry, which
+  // must therefore still read RUNNING; "" if it does not.
+  std::string kill_hard(pid_t pid) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    asg::Registry reg(registry());
+    auto runs = reg.list_runs();
+    return runs.size() == 1 && runs[0].status == asg::RunStatus::Running ? runs[0].id : "";
+  }
+
   fs::path dir_;
 };
 
@@ -295,16 +305,8 @@ TEST_F(CliTest, RunsGcFindsARunKilledWithSigkillAtOnce) {
   EXPECT_EQ(alive.code, 0) << alive.output;
   EXPECT_NE(alive.output.find("every RUNNING run is alive (1 running)"), std::string::npos) << alive.output;
   // SIGKILL: no handler runs, the row stays RUNNING ...
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-  std::string id;
-  {
-    asg::Registry reg(registry());
-    auto runs = reg.list_runs();
-    ASSERT_EQ(runs.size(), 1u);
-    EXPECT_EQ(runs[0].status, asg::RunStatus::Running);
-    id = runs[0].id;
-  }
+  const std::string id = kill_hard(pid);
+  ASSERT_FALSE(id.empty()) << "after SIGKILL the registry should hold one RUNNING run";
   // ... until gc, which needs no heartbeat timeout on the same host.
   Result gc = run_asg("runs gc", dir_);
   EXPECT_EQ(gc.code, 0) << gc.output;
@@ -330,16 +332,8 @@ TEST_F(CliTest, ASigkilledRunResumesToTheSameWeightsAndMetrics) {
                                          "--set", "train.log_every=1", "--set", "dataset.train_size=64"};
   const pid_t pid = start_endless_run(130, args);
   ASSERT_GT(pid, 0) << "the run did not get past step 130";
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-  std::string killed_id;
-  {
-    asg::Registry reg(registry());
-    auto runs = reg.list_runs();
-    ASSERT_EQ(runs.size(), 1u);
-    ASSERT_EQ(runs[0].status, asg::RunStatus::Running) << "the run ended before the kill; make it longer";
-    killed_id = runs[0].id;
-  }
+  const std::string killed_id = kill_hard(pid);
+  ASSERT_FALSE(killed_id.empty()) << "the run ended before the kill; make it longer";
 
   Result resumed = run_asg("resume " + killed_id, dir_);
   ASSERT_EQ(resumed.code, 0) << resumed.output;
