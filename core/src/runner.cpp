@@ -266,7 +266,7 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
       // The earlier attempt's history up to the checkpoint: every step appears once in this run.
       std::vector<MetricPoint> earlier;
       for (const auto& p : registry.metric_history(options.resume->run_id))
-        if (p.step <= start_step) earlier.push_back(p);
+        if (p.step <= start_step && p.key.rfind("train/", 0) == 0) earlier.push_back(p);
       registry.log_metrics(run_id, earlier);
     }
 
@@ -306,7 +306,18 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
       double loss_avg = 0;
       int64_t in_avg = 0;
       for (int64_t step = start_step + 1; step <= steps; ++step) {
-        throw_if_interrupted();
+        try {
+          throw_if_interrupted();
+        } catch (const Error&) {
+          // SIGINT/SIGTERM between steps: keep what was trained, so `asg resume` continues from here.
+          if (step - 1 > start_step) {
+            const fs::path file = outcome.run_dir / "checkpoints" / fmt::format("step_{:07}.pt", step - 1);
+            trainer.save_checkpoint(file.string(), step - 1, data_position());
+            log.info(fmt::format("interrupted after step {}: saved {} (asg resume {} continues from it)", step - 1,
+                                 file.string(), run_id));
+          }
+          throw;
+        }
         std::vector<Sticker> stickers;
         std::vector<std::string> captions;
         for (int64_t i = 0; i < batch_size; ++i) {
@@ -450,11 +461,14 @@ RunOutcome resume_run(const std::string& run_id, const RunOptions& options) {
     default: break;
   }
   const fs::path run_dir = options.runs_dir / run_id;
-  // The latest step checkpoint: step_NNNNNNN.pt, written atomically, so whatever is there is whole.
+  // final.pt if training finished, else the latest step_NNNNNNN.pt (every checkpoint_every steps, and on SIGINT/SIGTERM).
+  // Checkpoints are written atomically: whatever is there is whole.
   fs::path checkpoint;
   int64_t latest = -1;
   const std::regex step_file(R"(step_(\d+)\.pt)");
-  if (fs::is_directory(run_dir / "checkpoints"))
+  if (fs::exists(run_dir / "checkpoints" / "final.pt")) {
+    checkpoint = run_dir / "checkpoints" / "final.pt";  // training finished; the run stopped while evaluating
+  } else if (fs::is_directory(run_dir / "checkpoints")) {
     for (const auto& entry : fs::directory_iterator(run_dir / "checkpoints")) {
       std::smatch m;
       const std::string name = entry.path().filename().string();
@@ -463,6 +477,7 @@ RunOutcome resume_run(const std::string& run_id, const RunOptions& options) {
         checkpoint = entry.path();
       }
     }
+  }
   if (!fs::exists(run_dir / "config.toml"))
     throw config_error(fmt::format("run {}: no run folder with its config.toml at {} (pass the --runs-dir it was written to)",
                                    run_id, run_dir.string()));

@@ -294,7 +294,11 @@ TEST_F(CliTest, SigtermMarksTheRunKilledAndKeepsItsHistory) {
   ASSERT_EQ(runs.size(), 1u);
   EXPECT_EQ(runs[0].status, asg::RunStatus::Killed);
   EXPECT_EQ(runs[0].error, "terminated by SIGTERM");
-  EXPECT_GE(reg.metric_history(runs[0].id, "train/loss").size(), 3u);
+  const auto history = reg.metric_history(runs[0].id, "train/loss");
+  ASSERT_GE(history.size(), 3u);
+  // What was trained is kept: a checkpoint of the last step finished (log_every = 1: the last point).
+  const auto checkpoint = dir_ / "runs" / runs[0].id / "checkpoints" / fmt::format("step_{:07}.pt", history.back().step);
+  EXPECT_TRUE(fs::exists(checkpoint)) << checkpoint;
 }
 
 TEST_F(CliTest, RunsGcFindsARunKilledWithSigkillAtOnce) {

@@ -38,11 +38,13 @@ struct RunOutcome {
 RunOutcome run_experiment(const Experiment& experiment, const RunOptions& options);
 
 // Continues a KILLED or FAILED run (or a RUNNING one whose process is gone, which it first marks KILLED)
-// from the latest step checkpoint in its run folder, as a new run: parent_run_id = the old run, attempt
-// + 1. The experiment is the old run's resolved config.toml (its config hash must match the record). The
-// new run starts with the old one's metric history up to the checkpoint, so the history has every step
-// once. On the same build and device, its weights and metrics are bit for bit those of an uninterrupted
-// run. asg::Error(Config) when there is nothing to resume, naming the run and what is missing.
+// from its run folder's final.pt (training was done) or else its latest step checkpoint (written every
+// [train] checkpoint_every steps, and when SIGINT/SIGTERM stops training), as a new run: parent_run_id =
+// the old run, attempt + 1. The experiment is the old run's resolved config.toml (its config hash must
+// match the record). The new run starts with the old one's training history up to the checkpoint, so the
+// history has every step once. On the same build and device, its weights and metrics are bit for bit
+// those of an uninterrupted run. asg::Error(Config) when there is nothing to resume, naming the run and
+// what is missing.
 RunOutcome resume_run(const std::string& run_id, const RunOptions& options);
 
 // Facts about this machine for the run record (JSON): CPU model, cores, threads, torch version, device.
