@@ -298,12 +298,11 @@ class CheckpointReader {
     archive_.read(key, t);
     return t;
   }
-  // Copies `key` (or `fallback` when the file lacks it) into `into`, which must have the same shape.
-  void copy_into(const std::string& key, const std::string& fallback, const torch::Tensor& into, const std::string& why) {
-    const std::string& use = has(key) ? key : fallback;
-    torch::Tensor t = read(use, why);
+  // Copies tensor `key` into `into`, which must have the same shape.
+  void copy_into(const std::string& key, const torch::Tensor& into, const std::string& why) {
+    torch::Tensor t = read(key, why);
     if (t.sizes() != into.sizes())
-      throw config_error(fmt::format("{}: tensor '{}' has shape {} in the checkpoint but {} in this model", path_, use,
+      throw config_error(fmt::format("{}: tensor '{}' has shape {} in the checkpoint but {} in this model", path_, key,
                                      fmt::format("{}", t.sizes()), fmt::format("{}", into.sizes())));
     torch::NoGradGuard no_grad;
     into.copy_(t);
@@ -317,17 +316,22 @@ class CheckpointReader {
 
 const char* const kOtherModel = "it was saved from a different model; compare the experiment it came from";
 
+// A module's parameters and buffers from "<prefix><name>"; with `prefer_ema`, each parameter from its
+// "ema.<prefix><name>" where the file has one.
+void load_module(CheckpointReader& file, torch::nn::Module& module, const std::string& prefix, bool prefer_ema) {
+  for (auto& item : module.named_parameters()) {
+    const std::string ema = "ema." + prefix + item.key();
+    file.copy_into(prefer_ema && file.has(ema) ? ema : prefix + item.key(), item.value(), kOtherModel);
+  }
+  for (auto& item : module.named_buffers()) file.copy_into(prefix + item.key(), item.value(), kOtherModel);
+}
+
 }  // namespace
 
 void DiffusionTrainer::load_weights(const std::string& path) {
   CheckpointReader file(path);
-  auto load_module = [&](torch::nn::Module& module, const std::string& prefix) {
-    for (auto& item : module.named_parameters())
-      file.copy_into("ema." + prefix + item.key(), prefix + item.key(), item.value(), kOtherModel);
-    for (auto& item : module.named_buffers()) file.copy_into(prefix + item.key(), prefix + item.key(), item.value(), kOtherModel);
-  };
-  load_module(*backbone_, "backbone.");
-  load_module(*text_encoder_, "text_encoder.");
+  load_module(file, *backbone_, "backbone.", /*prefer_ema=*/true);
+  load_module(file, *text_encoder_, "text_encoder.", /*prefer_ema=*/true);
   torch::NoGradGuard no_grad;
   if (ema_.defined()) ema_.copy_(flat_->data());
 }
@@ -335,18 +339,12 @@ void DiffusionTrainer::load_weights(const std::string& path) {
 int64_t DiffusionTrainer::load_train_state(const std::string& path, std::map<std::string, torch::Tensor>* extra) {
   CheckpointReader file(path);
   const std::string no_state = "it holds weights only, not a training state to continue from";
-  auto load_module = [&](torch::nn::Module& module, const std::string& prefix) {
-    for (auto& item : module.named_parameters()) file.copy_into(prefix + item.key(), prefix + item.key(), item.value(), kOtherModel);
-    for (auto& item : module.named_buffers()) file.copy_into(prefix + item.key(), prefix + item.key(), item.value(), kOtherModel);
-  };
-  load_module(*backbone_, "backbone.");
-  load_module(*text_encoder_, "text_encoder.");
+  load_module(file, *backbone_, "backbone.", /*prefer_ema=*/false);
+  load_module(file, *text_encoder_, "text_encoder.", /*prefer_ema=*/false);
   for (size_t i = 0; i < params_.size(); ++i) {
-    if (ema_.defined()) file.copy_into("ema." + param_names_[i], "ema." + param_names_[i], flat_->slice(ema_, i), no_state);
-    file.copy_into("optimizer.exp_avg." + param_names_[i], "optimizer.exp_avg." + param_names_[i],
-                   flat_->slice(optimizer_->exp_avg(), i), no_state);
-    file.copy_into("optimizer.exp_avg_sq." + param_names_[i], "optimizer.exp_avg_sq." + param_names_[i],
-                   flat_->slice(optimizer_->exp_avg_sq(), i), no_state);
+    if (ema_.defined()) file.copy_into("ema." + param_names_[i], flat_->slice(ema_, i), no_state);
+    file.copy_into("optimizer.exp_avg." + param_names_[i], flat_->slice(optimizer_->exp_avg(), i), no_state);
+    file.copy_into("optimizer.exp_avg_sq." + param_names_[i], flat_->slice(optimizer_->exp_avg_sq(), i), no_state);
   }
   optimizer_->set_steps(file.read("optimizer.steps", no_state).item<int64_t>());
   steps_ = file.read("trainer.steps", no_state).item<int64_t>();

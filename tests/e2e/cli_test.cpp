@@ -320,6 +320,10 @@ TEST_F(CliTest, RunsGcFindsARunKilledWithSigkillAtOnce) {
   auto run = reg.find_run(id);
   EXPECT_EQ(run->status, asg::RunStatus::Killed);
   EXPECT_GE(reg.metric_history(id, "train/loss").size(), 2u);  // history kept
+  // It never wrote a checkpoint (checkpoint_every = 0): resume says so and what to do instead.
+  Result resume = run_asg("resume " + id, dir_);
+  EXPECT_EQ(resume.code, 2) << resume.output;
+  EXPECT_NE(resume.output.find("holds no step checkpoint to resume from"), std::string::npos) << resume.output;
 }
 
 TEST_F(CliTest, ASigkilledRunResumesToTheSameWeightsAndMetrics) {
