@@ -46,8 +46,8 @@ const asg::PluginCatalog& catalog() {
 
 std::shared_ptr<asg::TemporalModule> make(const Variant& v, const Size& s) {
   torch::manual_seed(0);
-  const auto& rec = catalog().find(asg::PluginKind::Temporal, v.module);
-  auto values = asg::default_params(v.module, rec.factory.params).values();
+  const auto& rec = catalog().find("temporal", v.module);
+  auto values = asg::default_params(v.module, rec->factory.params).values();
   for (const auto& [k, val] : v.overrides) values[k] = val;
   return catalog().create<asg::TemporalModule>(v.module, asg::Params(v.module, values),
                                                asg::TemporalContext{"bench", s.channels, s.frames, s.height, s.width});
@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
   torch::set_num_threads(threads);
 
   std::vector<Variant> variants;
-  for (const auto& name : catalog().names(asg::PluginKind::Temporal))
+  for (const auto& name : catalog().names("temporal"))
     if (modules.empty() || std::find(modules.begin(), modules.end(), name) != modules.end()) variants.push_back({name, name, {}});
   if (modules.empty() || std::find(modules.begin(), modules.end(), "sti") != modules.end())
     variants.push_back({"sti/naive-attention", "sti", {{"attention_backend", std::string("naive")}}});

@@ -25,25 +25,25 @@ struct Model {
   std::shared_ptr<asg::Backbone> backbone;
 };
 
-asg::Params defaults(const asg::PluginCatalog& c, asg::PluginKind kind, const std::string& name) {
-  return asg::default_params(name, c.find(kind, name).factory.params);
+asg::Params defaults(const asg::PluginCatalog& c, const std::string& kind, const std::string& name) {
+  return asg::default_params(name, c.find(kind, name)->factory.params);
 }
 
 Model build(const asg::PluginCatalog& catalog, const asg::DatasetInfo& info) {
   torch::manual_seed(1234);  // identical initial weights for both sides
   Model m;
-  m.text = catalog.create<asg::TextEncoder>("word_embedding", defaults(catalog, asg::PluginKind::TextEncoder, "word_embedding"));
+  m.text = catalog.create<asg::TextEncoder>("word_embedding", defaults(catalog, "text_encoder", "word_embedding"));
   asg::BackboneContext ctx;
   ctx.channels = 4;
   ctx.frames = info.frames;
   ctx.height = info.height;
   ctx.width = info.width;
   ctx.text_dim = m.text->dim();
-  auto temporal_params = defaults(catalog, asg::PluginKind::Temporal, "temporal_conv");
+  auto temporal_params = defaults(catalog, "temporal", "temporal_conv");
   ctx.make_temporal = [&](const asg::TemporalContext& tc) {
     return catalog.create<asg::TemporalModule>("temporal_conv", temporal_params, tc);
   };
-  m.backbone = catalog.create<asg::Backbone>("unet3d", defaults(catalog, asg::PluginKind::Backbone, "unet3d"), ctx);
+  m.backbone = catalog.create<asg::Backbone>("unet3d", defaults(catalog, "backbone", "unet3d"), ctx);
   return m;
 }
 
@@ -121,7 +121,7 @@ int main(int argc, char** argv) {
   if (threads > 0) torch::set_num_threads(threads);
 
   auto catalog = asg::PluginCatalog::discover();
-  auto dataset = catalog.create<asg::Dataset>("synthetic_stickers", defaults(catalog, asg::PluginKind::Dataset, "synthetic_stickers"));
+  auto dataset = catalog.create<asg::Dataset>("synthetic_stickers", defaults(catalog, "dataset", "synthetic_stickers"));
   std::vector<asg::Sticker> stickers;
   std::vector<std::string> captions;
   for (int64_t i = 0; i < 16; ++i) {

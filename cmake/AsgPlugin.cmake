@@ -2,16 +2,20 @@
 #
 # Builds one plugin library, asg_<kind>_<name>.so, into the build's plugin directory, where `asg`
 # finds it without configuration. Nothing else in the tree has to be edited to add a plugin: a folder
-# with a CMakeLists.txt calling this helper is enough (the parent globs for them).
+# with a CMakeLists.txt calling this helper is enough (the parent globs for them). KIND names the file;
+# the kind the loader sees is the one the factory declares (make_factory<Interface>).
+#
+# The library is compiled with hidden visibility and linked with cmake/asg_plugin.map, so it exports
+# only `asg_plugin_entry`.
 #
 # TESTS: GoogleTest sources for this plugin. They are built into one test binary that links the
 # plugin's objects directly (no dlopen), plus asg::testing, and is registered with ctest.
-set(ASG_PLUGIN_KINDS dataset text_encoder backbone temporal sampler metric)
+set(ASG_PLUGIN_VERSION_SCRIPT ${CMAKE_CURRENT_LIST_DIR}/asg_plugin.map)
 
 function(asg_add_plugin name)
   cmake_parse_arguments(PARSE_ARGV 1 ARG "" "KIND" "SOURCES;LIBRARIES;TESTS")
-  if(NOT ARG_KIND IN_LIST ASG_PLUGIN_KINDS)
-    message(FATAL_ERROR "asg_add_plugin(${name}): KIND '${ARG_KIND}' is not one of: ${ASG_PLUGIN_KINDS}")
+  if(NOT ARG_KIND MATCHES "^[a-z][a-z0-9_]*$")
+    message(FATAL_ERROR "asg_add_plugin(${name}): KIND '${ARG_KIND}' must be a kind name such as dataset, backbone, metric")
   endif()
   if(NOT ARG_SOURCES)
     message(FATAL_ERROR "asg_add_plugin(${name}): SOURCES is empty")
@@ -20,10 +24,13 @@ function(asg_add_plugin name)
   # The plugin code is an object library so the tests can link it without going through dlopen.
   add_library(${target}_objects OBJECT ${ARG_SOURCES})
   target_link_libraries(${target}_objects PUBLIC asg::sdk ${ARG_LIBRARIES})
-  asg_use_torch_pch(${target}_objects)
+  set_target_properties(${target}_objects PROPERTIES CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
+  asg_use_torch_pch(${target}_objects HIDDEN)
 
   add_library(${target} MODULE $<TARGET_OBJECTS:${target}_objects>)
   target_link_libraries(${target} PRIVATE ${target}_objects)
+  target_link_options(${target} PRIVATE "LINKER:--version-script=${ASG_PLUGIN_VERSION_SCRIPT}")
+  set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS ${ASG_PLUGIN_VERSION_SCRIPT})
   set_target_properties(${target} PROPERTIES
     PREFIX ""
     LIBRARY_OUTPUT_DIRECTORY ${ASG_PLUGIN_OUTPUT_DIR})

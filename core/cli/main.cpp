@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -42,14 +43,21 @@ int cmd_plugins(const std::string& show, const std::vector<std::string>& extra_p
     const asg::PluginRecord* p = catalog.find_any_kind(show);
     if (!p) {
       std::vector<std::string> all;
-      for (const auto& r : catalog.plugins()) all.push_back(r.factory.name);
+      for (const auto& r : catalog.plugins()) all.push_back(r->factory.name);
       throw asg::config_error(fmt::format("no plugin named '{}' (known: {}).{}", show, asg::join(all, ", "),
                                           asg::did_you_mean(show, all)));
     }
-    for (const auto& r : catalog.plugins()) {
+    for (const auto& plugin : catalog.plugins()) {
+      const asg::PluginRecord& r = *plugin;
       if (r.factory.name != show) continue;
-      fmt::print("{} {} {}\n  {}\n  library: {}\n  sha256:  {}\n\n", asg::kind_name(r.factory.kind()), r.factory.name,
-                 r.factory.version, r.factory.summary, r.library_path.string(), r.library_sha256);
+      fmt::print("{} {} {}\n  {}\n  library: {}\n  sha256:  {}\n  built against: ASG Lab {}\n", r.factory.kind,
+                 r.factory.name, r.factory.version, r.factory.summary, r.library_path.string(), r.library_sha256,
+                 r.sdk_version.empty() ? "(not recorded: plugin API 3.0)" : r.sdk_version);
+      const asg::Requirements& needs = r.factory.requirements;
+      if (!needs.label_keys.empty()) fmt::print("  requires dataset label keys: {}\n", asg::join(needs.label_keys, ", "));
+      if (!needs.vocabulary.name.empty()) fmt::print("  requires dataset vocabulary: {}\n", needs.vocabulary.text());
+      if (needs.min_frames > 0) fmt::print("  requires clips of at least {} frames\n", needs.min_frames);
+      fmt::print("\n");
       if (r.factory.params.empty()) {
         fmt::print("  (no parameters)\n\n");
         continue;
@@ -64,11 +72,15 @@ int cmd_plugins(const std::string& show, const std::vector<std::string>& extra_p
     return 0;
   }
   fmt::print("{:<13} {:<22} {:<8} {:<16} {}\n", "KIND", "NAME", "VERSION", "SHA256", "LIBRARY");
-  for (asg::PluginKind kind : asg::kAllPluginKinds) {
+  // Known kinds in their order, then any kind this asg has no slot for (a plugin built for a newer one).
+  std::vector<std::string> kinds = asg::known_plugin_kinds();
+  for (const auto& r : catalog.plugins())
+    if (std::find(kinds.begin(), kinds.end(), r->factory.kind) == kinds.end()) kinds.push_back(r->factory.kind);
+  for (const auto& kind : kinds) {
     for (const auto& r : catalog.plugins()) {
-      if (r.factory.kind() != kind) continue;
-      fmt::print("{:<13} {:<22} {:<8} {:<16} {}\n", asg::kind_name(kind), r.factory.name, r.factory.version,
-                 r.library_sha256.substr(0, 16), r.library_path.string());
+      if (r->factory.kind != kind) continue;
+      fmt::print("{:<13} {:<22} {:<8} {:<16} {}\n", kind, r->factory.name, r->factory.version,
+                 r->library_sha256.substr(0, 16), r->library_path.string());
     }
   }
   fmt::print("\nsearched: {}\n", [&] {
@@ -174,7 +186,7 @@ int cmd_runs_gc(double stale_after_min, const fs::path& registry_path) {
 int main(int argc, char** argv) {
   CLI::App app{"asg: ASG Lab, animated sticker generation experiments"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "asg 0.1.0 (plugin API " + std::to_string(asg::kPluginApiMajor) + "." +
+  app.set_version_flag("--version", std::string("asg ") + ASG_VERSION + " (plugin API " + std::to_string(asg::kPluginApiMajor) + "." +
                                         std::to_string(asg::kPluginApiMinor) + ")");
 
   std::string registry_path = "runs/registry.sqlite";

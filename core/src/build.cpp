@@ -2,25 +2,43 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <type_traits>
 
 #include "asg/trainer.h"
 #include "asg/util.h"
+#include "asg/plugin_catalog.h"
 #include "asg/vocabulary.h"
 
 namespace asg {
 
 namespace {
 
-// A metric that interprets labels needs them from the vocabulary it was written for.
-void check_vocabulary(const Experiment& exp, const PluginSlot& metric, const PluginSlot& dataset, const DatasetInfo& info) {
-  const Vocabulary& required = metric.record->factory.required_vocabulary;
-  if (required.name.empty() || vocabulary_satisfies(info.vocabulary, required)) return;
-  throw config_error(fmt::format(
-      "{}: [{}] metric '{}' requires labels from the vocabulary {} (or a newer {}.x); [dataset] plugin '{}' provides {}. "
-      "Pick a dataset that announces that vocabulary, or drop the metric.",
-      exp.file.string(), metric.section, metric.plugin, required.text(), required.version.substr(0, required.version.find('.')),
-      dataset.plugin, info.vocabulary.name.empty() ? std::string("no vocabulary") : "vocabulary " + info.vocabulary.text()));
+// What one slot's plugin declared it needs from the dataset (Factory::requirements), checked against
+// what the dataset announced. The message is the core's: file, section and plugin, then what is missing
+// and what the dataset offers.
+void check_requirements(const Experiment& exp, const PluginSlot& slot, const PluginSlot& dataset, const DatasetInfo& info) {
+  const Requirements& needs = slot.record->factory.requirements;
+  auto fail = [&](const std::string& requirement, const std::string& provided) {
+    throw config_error(fmt::format("{}: {} requires {}; [dataset] plugin '{}' provides {}. Pick a dataset that provides "
+                                   "it, or another {} plugin.",
+                                   exp.file.string(), slot.label(), requirement, dataset.plugin, provided, slot.kind));
+  };
+  if (!needs.label_keys.empty()) {
+    std::vector<std::string> missing;
+    for (const auto& key : needs.label_keys)
+      if (std::find(info.label_keys.begin(), info.label_keys.end(), key) == info.label_keys.end()) missing.push_back(key);
+    if (!missing.empty())
+      fail(fmt::format("the label keys {} (missing: {})", join(needs.label_keys, ", "), join(missing, ", ")),
+           info.label_keys.empty() ? std::string("no labels") : "the label keys " + join(info.label_keys, ", "));
+  }
+  const Vocabulary& vocabulary = needs.vocabulary;
+  if (!vocabulary.name.empty() && !vocabulary_satisfies(info.vocabulary, vocabulary))
+    fail(fmt::format("labels from the vocabulary {} (or a newer {}.x)", vocabulary.text(),
+                     vocabulary.version.substr(0, vocabulary.version.find('.'))),
+         info.vocabulary.name.empty() ? std::string("no vocabulary") : "vocabulary " + info.vocabulary.text());
+  if (needs.min_frames > 0 && info.frames < needs.min_frames)
+    fail(fmt::format("clips of at least {} frames", needs.min_frames), fmt::format("{} frames", info.frames));
 }
 
 }  // namespace
@@ -30,26 +48,35 @@ NoiseSchedule noise_schedule(const Experiment& exp) {
                        parse_prediction(exp.diffusion.str("prediction")), exp.diffusion.real("shift"));
 }
 
+void check_plugin_requirements(const Experiment& exp, const DatasetInfo& info) {
+  const PluginSlot& dataset = exp.slot("dataset");
+  for (const auto& slot : exp.slots) check_requirements(exp, slot, dataset, info);
+}
+
 BuiltExperiment build_experiment(const Experiment& exp, const NoiseSchedule& schedule, uint64_t seed) {
   BuiltExperiment b;
   const PluginSlot& ds = exp.slot("dataset");
-  // Created through the slots' records, which own their library (see keep_library_alive), each from
-  // its own seed stream.
-  auto construct = [seed](const PluginSlot& slot, auto tag, const std::string& stream, auto&&... args) {
+  // Each slot's library is opened once (checked against the sha256 it was validated with) and every
+  // object created from it keeps it mapped (see keep_library_alive). Each object draws its initial
+  // weights from its own seed stream.
+  auto construct = [seed](const PluginSlot& slot, const LoadedPlugin& plugin, auto tag, const std::string& stream,
+                          const auto& context) {
     using Interface = typename decltype(tag)::type;
     ScopedGlobalSeed init_seed(derive_seed(seed, "init." + stream));
-    return create_from_record<Interface>(*slot.record, slot.params, args...);
+    return create_plugin<Interface>(plugin, slot.params, context);
   };
-  auto create = [&exp, construct](const PluginSlot& slot, auto tag, const std::string& stream, auto&&... args) {
+  // A plugin refusing its parameters or the data: the core says which file, section and plugin.
+  auto create = [&exp, construct](const PluginSlot& slot, auto tag, const std::string& stream, const auto& context) {
+    auto plugin = load_plugin(*slot.record);
     try {
-      return construct(slot, tag, stream, args...);
+      return construct(slot, *plugin, tag, stream, context);
     } catch (const Error& e) {
-      // A plugin refusing its parameters or the data: say which experiment file it came from.
-      if (e.kind() != ErrorKind::Config) throw;
-      throw config_error(fmt::format("{}: {}", exp.file.string(), e.what()));
+      // Already prefixed: a temporal module refusing an insertion point while the backbone is built.
+      if (e.kind() != ErrorKind::Config || std::string_view(e.what()).starts_with(exp.file.string() + ": ")) throw;
+      throw config_error(fmt::format("{}: {}: {}", exp.file.string(), slot.label(), e.what()));
     }
   };
-  b.dataset = create(ds, std::type_identity<Dataset>{}, "dataset");
+  b.dataset = create(ds, std::type_identity<Dataset>{}, "dataset", NoContext{});
   b.info = b.dataset->info();
   const std::string& split = exp.eval.str("split");
   const Split eval_split = split_from_name(split);
@@ -59,10 +86,11 @@ BuiltExperiment build_experiment(const Experiment& exp, const NoiseSchedule& sch
   if (b.dataset->size(eval_split) == 0)
     throw config_error(fmt::format("{}: [eval] split = \"{}\": dataset '{}' has no samples in that split", exp.file.string(),
                                    split, ds.plugin));
-  for (const PluginSlot* m : exp.metric_slots()) check_vocabulary(exp, *m, ds, b.info);
-  b.text_encoder = create(exp.slot("text_encoder"), std::type_identity<TextEncoder>{}, "text_encoder");
+  check_plugin_requirements(exp, b.info);
+  b.text_encoder = create(exp.slot("text_encoder"), std::type_identity<TextEncoder>{}, "text_encoder", NoContext{});
 
   const PluginSlot& temporal = exp.slot("temporal");
+  std::shared_ptr<const LoadedPlugin> temporal_plugin = load_plugin(*temporal.record);
   BackboneContext ctx;
   ctx.channels = 4;
   ctx.frames = b.info.frames;
@@ -70,17 +98,18 @@ BuiltExperiment build_experiment(const Experiment& exp, const NoiseSchedule& sch
   ctx.width = b.info.width;
   ctx.text_dim = b.text_encoder->dim();
   ctx.num_timesteps = schedule.num_timesteps();
-  ctx.make_temporal = [&temporal, construct](const TemporalContext& tc) {
+  ctx.make_temporal = [&exp, &temporal, temporal_plugin, construct](const TemporalContext& tc) {
     try {
-      return construct(temporal, std::type_identity<TemporalModule>{}, "temporal." + tc.name, tc);
+      return construct(temporal, *temporal_plugin, std::type_identity<TemporalModule>{}, "temporal." + tc.name, tc);
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::Config) throw;
-      throw config_error(fmt::format("{} (temporal insertion point '{}': {} channels, {} frames, {}x{})", e.what(), tc.name,
-                                     tc.channels, tc.frames, tc.height, tc.width));
+      throw config_error(fmt::format("{}: {}: {} (temporal insertion point '{}': {} channels, {} frames, {}x{})",
+                                     exp.file.string(), temporal.label(), e.what(), tc.name, tc.channels, tc.frames,
+                                     tc.height, tc.width));
     }
   };
   b.backbone = create(exp.slot("backbone"), std::type_identity<Backbone>{}, "backbone", ctx);
-  b.sampler = create(exp.slot("sampler"), std::type_identity<Sampler>{}, "sampler");
+  b.sampler = create(exp.slot("sampler"), std::type_identity<Sampler>{}, "sampler", NoContext{});
   MetricContext mctx{b.info, ds.plugin};
   for (const PluginSlot* m : exp.metric_slots())
     b.metrics.emplace_back(m, create(*m, std::type_identity<Metric>{}, m->section, mctx));

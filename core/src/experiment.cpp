@@ -336,11 +336,10 @@ std::string to_toml_text(const toml::table& t) {
 
 struct SlotDef {
   const char* section;
-  PluginKind kind;
+  const char* kind;
 };
-constexpr SlotDef kSingleSlots[] = {{"dataset", PluginKind::Dataset},     {"text_encoder", PluginKind::TextEncoder},
-                                    {"backbone", PluginKind::Backbone},   {"temporal", PluginKind::Temporal},
-                                    {"sampler", PluginKind::Sampler}};
+constexpr SlotDef kSingleSlots[] = {{"dataset", "dataset"},   {"text_encoder", "text_encoder"}, {"backbone", "backbone"},
+                                    {"temporal", "temporal"}, {"sampler", "sampler"}};
 
 }  // namespace
 
@@ -398,7 +397,7 @@ const PluginSlot& Experiment::slot(const std::string& section) const {
 std::vector<const PluginSlot*> Experiment::metric_slots() const {
   std::vector<const PluginSlot*> out;
   for (const auto& s : slots)
-    if (s.kind == PluginKind::Metric) out.push_back(&s);
+    if (s.kind == "metric") out.push_back(&s);
   return out;
 }
 
@@ -455,26 +454,26 @@ Experiment load_experiment(const fs::path& file, const std::vector<std::string>&
   }
   catalog.load_path(PluginCatalog::search_path(extra));
 
-  auto resolve_slot = [&](const toml::table& t, const std::string& section, const std::string& dotted, PluginKind kind,
+  auto resolve_slot = [&](const toml::table& t, const std::string& section, const std::string& dotted, const std::string& kind,
                           const std::string& where) {
     auto plugin_node = t.get("plugin");
     auto known = catalog.names(kind);
     if (!plugin_node || !plugin_node->is_string()) {
       throw config_error(fmt::format("{}: [{}] needs plugin = \"<name>\" naming a {} plugin (known: {})", where, section,
-                                     kind_name(kind), known.empty() ? "none" : join(known, ", ")));
+                                     kind, known.empty() ? "none" : join(known, ", ")));
     }
     std::string name = plugin_node->as_string()->get();
     if (std::find(known.begin(), known.end(), name) == known.end()) {
       throw config_error(fmt::format("{}: [{}] plugin = \"{}\": unknown {} plugin (known: {}).{}",
-                                     origins.where(dotted + "plugin"), section, name, kind_name(kind),
+                                     origins.where(dotted + "plugin"), section, name, kind,
                                      known.empty() ? "none" : join(known, ", "), did_you_mean(name, known)));
     }
-    const PluginRecord& record = catalog.find(kind, name);
-    std::string owner = fmt::format("{} '{}'", kind_name(kind), name);
-    Params params = validate_table(t, record.factory.params, section, owner, where, dotted, origins, {"plugin"});
+    std::shared_ptr<const PluginRecord> record = catalog.find(kind, name);
+    std::string owner = fmt::format("{} '{}'", kind, name);
+    Params params = validate_table(t, record->factory.params, section, owner, where, dotted, origins, {"plugin"});
     toml::table out = params_table(params);
     out.insert_or_assign("plugin", name);
-    return std::make_pair(PluginSlot{section, kind, name, std::move(params), &record}, std::move(out));
+    return std::make_pair(PluginSlot{section, kind, name, std::move(params), std::move(record)}, std::move(out));
   };
 
   for (const auto& def : kSingleSlots) {
@@ -482,7 +481,7 @@ Experiment load_experiment(const fs::path& file, const std::vector<std::string>&
     if (!node) {
       auto known = catalog.names(def.kind);
       throw config_error(fmt::format("{}: missing [{}] table: add one with plugin = \"<name>\" (known {} plugins: {})",
-                                     file_where, def.section, kind_name(def.kind), known.empty() ? "none" : join(known, ", ")));
+                                     file_where, def.section, def.kind, known.empty() ? "none" : join(known, ", ")));
     }
     auto [slot, table] = resolve_slot(*node->as_table(), def.section, std::string(def.section) + ".", def.kind,
                                       origins.where(def.section));
@@ -494,7 +493,7 @@ Experiment load_experiment(const fs::path& file, const std::vector<std::string>&
   if (!metrics_node || !metrics_node->is_array() || metrics_node->as_array()->empty()) {
     throw config_error(fmt::format("{}: no metrics: add at least one [[metrics]] table with plugin = \"<name>\" (known: {})",
                                    metrics_node ? origins.where("metrics") : file_where,
-                                   join(catalog.names(PluginKind::Metric), ", ")));
+                                   join(catalog.names("metric"), ", ")));
   }
   toml::array resolved_metrics;
   std::set<std::string> seen_metrics;
@@ -504,7 +503,7 @@ Experiment load_experiment(const fs::path& file, const std::vector<std::string>&
     if (!item.is_table())
       throw config_error(fmt::format("{}: each metrics entry must be a table ([[metrics]]), got {}",
                                      origins.where(fmt::format("metrics.{}", index)), node_type_name(item)));
-    auto [slot, table] = resolve_slot(*item.as_table(), section, fmt::format("metrics.{}.", index), PluginKind::Metric,
+    auto [slot, table] = resolve_slot(*item.as_table(), section, fmt::format("metrics.{}.", index), "metric",
                                       origins.where(fmt::format("metrics.{}", index)));
     if (!seen_metrics.insert(slot.plugin).second)
       throw config_error(fmt::format("{}: metric '{}' is listed twice", origins.where(fmt::format("metrics.{}", index)), slot.plugin));

@@ -229,7 +229,7 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
 
   std::vector<PluginUse> uses;
   for (const auto& slot : exp.slots) {
-    uses.push_back(PluginUse{slot.section, kind_name(slot.kind), slot.plugin, slot.record->factory.version,
+    uses.push_back(PluginUse{slot.section, slot.kind, slot.plugin, slot.record->factory.version,
                              slot.record->library_path.string(), slot.record->library_sha256});
   }
 

@@ -36,17 +36,17 @@ class SampleRng {
 
 std::vector<std::string> checked(const std::vector<std::string>& values, const std::vector<std::string>& allowed,
                                  const char* key) {
-  if (values.empty()) throw config_error(fmt::format("[dataset] {} must not be empty (valid items: {})", key, fmt::join(allowed, ", ")));
+  if (values.empty()) throw config_error(fmt::format("{} must not be empty (valid items: {})", key, fmt::join(allowed, ", ")));
   for (const auto& v : values)
     if (std::find(allowed.begin(), allowed.end(), v) == allowed.end())
-      throw config_error(fmt::format("[dataset] {} contains '{}' (valid items: {})", key, v, fmt::join(allowed, ", ")));
+      throw config_error(fmt::format("{} contains '{}' (valid items: {})", key, v, fmt::join(allowed, ", ")));
   return values;
 }
 
 // A [lo, hi] pair from an int-list parameter of length 2, checked to be ordered.
 std::pair<int64_t, int64_t> ordered_pair(const Params& p, const char* key) {
   const auto& v = p.integers(key);
-  if (v[0] > v[1]) throw config_error(fmt::format("[dataset] {} = [{}, {}]: expected [min, max] with min <= max", key, v[0], v[1]));
+  if (v[0] > v[1]) throw config_error(fmt::format("{} = [{}, {}]: expected [min, max] with min <= max", key, v[0], v[1]));
   return {v[0], v[1]};
 }
 
@@ -79,7 +79,7 @@ class SyntheticStickers final : public Dataset {
     shapes_ = checked(p.strs("shapes"), shape_names(), "shapes");
     directions_ = checked(p.strs("directions"), direction_names(), "directions");
     if (hold_.second >= frames_)
-      throw config_error(fmt::format("[dataset] hold_frames max = {} leaves no jump in {} frames (valid: max < frames)",
+      throw config_error(fmt::format("hold_frames max = {} leaves no jump in {} frames (valid: max < frames)",
                                      hold_.second, frames_));
     // The hardest clip to fit: the largest sprite, the shortest hold with the most positions, the
     // smallest jump. If that fits, every clip has at least one valid jump size and start.
@@ -87,7 +87,7 @@ class SyntheticStickers final : public Dataset {
     const int64_t most_positions = Path{hold_.first, random_phase_ ? hold_.first - 1 : 0}.positions(frames_);
     if (largest >= size_ || jump_.first * (most_positions - 1) > size_ - largest)
       throw config_error(fmt::format(
-          "[dataset] the motion does not fit the canvas: a {}px sprite (sprite_scale = {}) leaves {}px of travel on a {}px "
+          "the motion does not fit the canvas: a {}px sprite (sprite_scale = {}) leaves {}px of travel on a {}px "
           "canvas, but {} frames with hold_frames min {} make {} positions, and jump min {} needs {}px (valid: lower "
           "sprite_scale or jump min, raise hold_frames min, or use a larger size)",
           largest, sprite_scale_, std::max<int64_t>(0, size_ - largest), size_, frames_, hold_.first, most_positions,

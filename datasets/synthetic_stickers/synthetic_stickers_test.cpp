@@ -135,7 +135,7 @@ TEST(SyntheticStickers, RefusesMotionThatDoesNotFitTheCanvas) {
   } catch (const asg::Error& e) {
     EXPECT_EQ(e.kind(), asg::ErrorKind::Config);
     EXPECT_STREQ(e.what(),
-                 "[dataset] the motion does not fit the canvas: a 8px sprite (sprite_scale = 0.45) leaves 8px of travel on a 16px "
+                 "the motion does not fit the canvas: a 8px sprite (sprite_scale = 0.45) leaves 8px of travel on a 16px "
                  "canvas, but 8 frames with hold_frames min 2 make 5 positions, and jump min 4 needs 16px (valid: lower "
                  "sprite_scale or jump min, raise hold_frames min, or use a larger size)");
   }
@@ -173,7 +173,7 @@ TEST(SyntheticStickers, RejectsUnknownVocabularyAndOutOfRangeIndex) {
     FAIL() << "expected an error";
   } catch (const asg::Error& e) {
     EXPECT_EQ(e.kind(), asg::ErrorKind::Config);
-    EXPECT_STREQ(e.what(), "[dataset] colours contains 'magenta' (valid items: red, green, blue, yellow, purple, orange)");
+    EXPECT_STREQ(e.what(), "colours contains 'magenta' (valid items: red, green, blue, yellow, purple, orange)");
   }
   auto ds = make({{"test_size", int64_t{4}}});
   EXPECT_THROW(ds->get(asg::Split::Test, 4), asg::Error);

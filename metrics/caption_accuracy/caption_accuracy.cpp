@@ -98,13 +98,7 @@ class CaptionAccuracy final : public Metric {
         min_jump_(p.real("min_jump")),
         jump_tol_(p.real("jump_tolerance")),
         cross_tol_(p.real("cross_tolerance")) {
-    for (const char* key : {"colour", "shape", "direction"}) {
-      const auto& keys = ctx.data.label_keys;
-      if (std::find(keys.begin(), keys.end(), key) == keys.end())
-        throw config_error(fmt::format("[metrics] caption_accuracy needs dataset labels colour, shape and direction; dataset "
-                                       "'{}' provides: {}",
-                                       ctx.dataset_name, keys.empty() ? "none" : fmt::format("{}", fmt::join(keys, ", "))));
-    }
+    (void)ctx;  // the label keys and vocabulary it needs are declared on the factory and checked by the core
   }
 
   // Per-frame mask statistics; the shape template search (the costly part) only when `with_shapes`.
@@ -356,4 +350,5 @@ ASG_PLUGIN_LIBRARY(
             asg::float_param("cross_tolerance", 1.0, "path: drift allowed across the direction of motion, in pixels").range(0, 1e6),
         },
         [](const asg::Params& p, const asg::MetricContext& ctx) { return std::make_shared<asg::metrics::CaptionAccuracy>(p, ctx); })
+        .requires_label_keys({"colour", "shape", "direction"})
         .requires_vocabulary(asg::synthetic::kVocabularyName, asg::synthetic::kVocabularyVersion))

@@ -171,15 +171,9 @@ TEST(CaptionAccuracy, EmptyOrNoisyFramesFail) {
   EXPECT_EQ(run_one(noisy, "green", "circle", "right")["caption_accuracy.clean"], 0.0);
 }
 
-TEST(CaptionAccuracy, RefusesDatasetsWithoutTheLabels) {
-  asg::MetricContext ctx;
-  ctx.data.label_keys = {"colour"};
-  ctx.dataset_name = "my_gifs";
-  try {
-    make_under_test<asg::Metric>("caption_accuracy", {}, ctx);
-    FAIL();
-  } catch (const asg::Error& e) {
-    EXPECT_EQ(e.kind(), asg::ErrorKind::Config);
-    EXPECT_STREQ(e.what(), "[metrics] caption_accuracy needs dataset labels colour, shape and direction; dataset 'my_gifs' provides: colour");
-  }
+TEST(CaptionAccuracy, DeclaresTheLabelsAndVocabularyItNeedsForTheCoreToCheck) {
+  const asg::Requirements& needs = asg::testing::factory_under_test("caption_accuracy").requirements;
+  EXPECT_EQ(needs.label_keys, (std::vector<std::string>{"colour", "shape", "direction"}));
+  EXPECT_EQ(needs.vocabulary.name, asg::synthetic::kVocabularyName);
+  EXPECT_EQ(needs.vocabulary.version, asg::synthetic::kVocabularyVersion);
 }

@@ -23,7 +23,7 @@ class FrechetPixel final : public Metric {
   FrechetPixel(const Params& p, const MetricContext& ctx)
       : pool_(p.integer("pool")), convention_(frechet::parse_covariance(p.str("covariance"))) {
     if (ctx.data.height % pool_ != 0 || ctx.data.width % pool_ != 0)
-      throw config_error(fmt::format("[metrics] frechet_pixel pool = {} must divide the frame size {}x{} (exact area averages)",
+      throw config_error(fmt::format("pool = {} must divide the frame size {}x{} (exact area averages)",
                                      pool_, ctx.data.height, ctx.data.width));
   }
 

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "asg/kinds/dataset.h"
+#include "new_kind.h"
 #include "test_paths.h"
 
 namespace fs = std::filesystem;
@@ -41,12 +42,12 @@ const fs::path kProbe = test_plugin_dir("lifetime") / "asg_dataset_lifetime_prob
 
 TEST(PluginCatalog, LoadsTheBuiltPluginsWithMetadata) {
   auto catalog = asg::PluginCatalog::discover();
-  EXPECT_EQ(catalog.names(asg::PluginKind::Temporal), (std::vector<std::string>{"none", "sti", "temporal_attention", "temporal_conv"}));
-  const auto& rec = catalog.find(asg::PluginKind::Backbone, "unet3d");
-  EXPECT_EQ(rec.factory.version, "1.1.0");
-  EXPECT_EQ(rec.library_sha256.size(), 64u);
-  EXPECT_EQ(rec.library_path.filename(), "asg_backbone_unet3d.so");
-  EXPECT_FALSE(rec.factory.params.empty());
+  EXPECT_EQ(catalog.names("temporal"), (std::vector<std::string>{"none", "sti", "temporal_attention", "temporal_conv"}));
+  const auto& rec = catalog.find("backbone", "unet3d");
+  EXPECT_EQ(rec->factory.version, "1.1.0");
+  EXPECT_EQ(rec->library_sha256.size(), 64u);
+  EXPECT_EQ(rec->library_path.filename(), "asg_backbone_unet3d.so");
+  EXPECT_FALSE(rec->factory.params.empty());
 }
 
 TEST(PluginCatalog, SearchPathIsBuildDirThenEnvironmentThenExtra) {
@@ -65,8 +66,13 @@ TEST(PluginCatalog, ObjectsKeepTheirLibraryMappedUntilTheyDie) {
   {
     asg::PluginCatalog catalog;
     catalog.load_path({test_plugin_dir("lifetime")});
+    // Describing a library (what validating an experiment needs) does not keep it loaded.
+    EXPECT_FALSE(mapped(kProbe));
+    auto record = catalog.find("dataset", "lifetime_probe");
+    EXPECT_EQ(record->factory.version, "0.1.0");
+    EXPECT_FALSE(record->factory.create) << "a description must not hold code of a closed library";
+    dataset = catalog.create<asg::Dataset>("lifetime_probe", asg::default_params("probe", record->factory.params));
     EXPECT_TRUE(mapped(kProbe));
-    dataset = catalog.create<asg::Dataset>("lifetime_probe", asg::default_params("probe", catalog.find(asg::PluginKind::Dataset, "lifetime_probe").factory.params));
   }  // the catalog and its references to the library are gone
   ASSERT_TRUE(mapped(kProbe)) << "the library was unloaded while an object it created was alive";
   EXPECT_EQ(dataset->info().frames, 3);  // a virtual call into the library's code
@@ -96,6 +102,89 @@ TEST(PluginCatalog, RefusesAnotherBuildFingerprintNamingBothSides) {
                         host.cxx11_abi, host.cxx_standard));
 }
 
+TEST(PluginCatalog, RefusesOtherSdkHeadersUnderTheSameApiVersionNamingBothHashes) {
+  auto lib = fs::canonical(test_plugin_dir("sdk_hash_mismatch") / "asg_dataset_other_sdk_headers.so");
+  EXPECT_EQ(load_error({test_plugin_dir("sdk_hash_mismatch")}),
+            fmt::format("{}: SDK header mismatch: the plugin was compiled against SDK headers with sha256 "
+                        "0000000000000000000000000000000000000000000000000000000000000bad, this asg against {}, both "
+                        "claiming plugin API {}.{}. An SDK header changed without a plugin API version bump; rebuild the "
+                        "plugin against this ASG Lab's headers.",
+                        lib.string(), ASG_SDK_HEADERS_SHA256, asg::kPluginApiMajor, asg::kPluginApiMinor));
+  EXPECT_EQ(std::string(ASG_SDK_HEADERS_SHA256).size(), 64u);
+}
+
+TEST(PluginCatalog, ExceptionWhileListingFactoriesIsALoadErrorNamingTheLibrary) {
+  auto lib = fs::canonical(test_plugin_dir("throwing_factories") / "asg_dataset_throwing_factories.so");
+  EXPECT_EQ(load_error({test_plugin_dir("throwing_factories")}),
+            lib.string() + ": the library threw while listing its plugins: could not read my model table");
+}
+
+TEST(PluginCatalog, PluginBuiltAgainstAnOlderMinorLoadsAndWorks) {
+  asg::PluginCatalog catalog;
+  catalog.load_path({test_plugin_dir("older_minor")});
+  auto record = catalog.find("dataset", "older_minor");
+  EXPECT_EQ(record->sdk_version, "") << "3.0 headers end before sdk_version; the loader must not read past struct_size";
+  auto dataset = catalog.create<asg::Dataset>("older_minor", asg::Params("older_minor", {}));
+  EXPECT_EQ(dataset->info().frames, 2);
+  EXPECT_EQ(dataset->get(asg::Split::Test, 0).caption, "an old plugin");
+}
+
+TEST(PluginCatalog, CurrentPluginsRecordTheSdkVersionTheyWereBuiltAgainst) {
+  auto catalog = asg::PluginCatalog::discover();
+  EXPECT_EQ(catalog.find("backbone", "unet3d")->sdk_version, ASG_VERSION);
+}
+
+TEST(PluginCatalog, ANewKindNeedsNoChangeToTheAbi) {
+  asg::PluginCatalog catalog;
+  catalog.load_path({test_plugin_dir("new_kind")});
+  EXPECT_EQ(catalog.names("widget"), std::vector<std::string>{"doubler"});
+  auto widget = catalog.create<asg::testing::Widget>("doubler", asg::default_params("doubler", catalog.find("widget", "doubler")->factory.params),
+                                                     asg::testing::WidgetContext{10});
+  EXPECT_EQ(widget->apply(5), 2 * 5 + 1 + 10);
+  // A kind is found by its name; the same plugin name under another kind is another plugin.
+  EXPECT_THROW(catalog.find("dataset", "doubler"), asg::Error);
+}
+
+TEST(PluginCatalog, PluginsExportOnlyTheirEntryPoint) {
+  for (const auto& entry : fs::directory_iterator(asg::testing::plugin_dir())) {
+    if (entry.path().extension() != ".so") continue;
+    // Defined dynamic symbols, without the version node the linker script adds.
+    std::string cmd = "nm -D --defined-only " + entry.path().string() + " | awk '$2 != \"A\" {print $3}'";
+    FILE* pipe = popen(cmd.c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    std::vector<std::string> symbols;
+    char line[4096];
+    while (fgets(line, sizeof(line), pipe)) {
+      std::string s(line);
+      while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+      if (!s.empty()) symbols.push_back(s);
+    }
+    ASSERT_EQ(pclose(pipe), 0) << cmd;
+    EXPECT_EQ(symbols, std::vector<std::string>{"asg_plugin_entry"}) << entry.path();
+  }
+}
+
+TEST(PluginCatalog, ALibraryChangedAfterItWasDescribedIsRefused) {
+  auto dir = asg::testing::make_temp_dir("changed");
+  fs::copy_file(kProbe, dir / "asg_dataset_lifetime_probe.so");
+  asg::PluginCatalog catalog;
+  catalog.load_path({dir});
+  auto record = catalog.find("dataset", "lifetime_probe");
+  std::ofstream(dir / "asg_dataset_lifetime_probe.so", std::ios::app) << "appended";
+  try {
+    asg::load_plugin(*record);
+    ADD_FAILURE() << "expected a refusal";
+  } catch (const asg::Error& e) {
+    EXPECT_EQ(e.kind(), asg::ErrorKind::PluginLoad);
+    EXPECT_EQ(std::string(e.what()).rfind((fs::canonical(dir) / "asg_dataset_lifetime_probe.so").string() +
+                                              ": the library of dataset plugin 'lifetime_probe' changed since it was described",
+                                          0),
+              0u)
+        << e.what();
+  }
+  fs::remove_all(dir);
+}
+
 TEST(PluginCatalog, DuplicateNamesNameBothLibraries) {
   auto a = fs::canonical(kProbe);
   auto b = fs::canonical(test_plugin_dir("duplicate") / "asg_dataset_lifetime_probe_copy.so");
@@ -106,7 +195,7 @@ TEST(PluginCatalog, DuplicateNamesNameBothLibraries) {
 TEST(PluginCatalog, LoadingTheSameLibraryTwiceIsNotADuplicate) {
   asg::PluginCatalog catalog;
   catalog.load_path({test_plugin_dir("lifetime"), kProbe});
-  EXPECT_EQ(catalog.names(asg::PluginKind::Dataset).size(), 1u);
+  EXPECT_EQ(catalog.names("dataset").size(), 1u);
 }
 
 TEST(PluginCatalog, RefusesLibrariesThatAreNotPlugins) {
@@ -125,7 +214,7 @@ TEST(PluginCatalog, RefusesLibrariesThatAreNotPlugins) {
 TEST(PluginCatalog, UnknownNameListsKnownOnesAndTheNearest) {
   auto catalog = asg::PluginCatalog::discover();
   try {
-    catalog.find(asg::PluginKind::Temporal, "temporal_cnv");
+    catalog.find("temporal", "temporal_cnv");
     FAIL();
   } catch (const asg::Error& e) {
     EXPECT_EQ(e.kind(), asg::ErrorKind::Config);

@@ -12,8 +12,8 @@ namespace {
 std::map<std::string, double> evaluate(const asg::PluginCatalog& catalog, const std::string& metric,
                                        const std::shared_ptr<asg::Dataset>& ds, const torch::Tensor& clips,
                                        const std::vector<asg::Sticker>& refs) {
-  const auto& rec = catalog.find(asg::PluginKind::Metric, metric);
-  auto m = catalog.create<asg::Metric>(metric, asg::default_params(metric, rec.factory.params),
+  const auto& rec = catalog.find("metric", metric);
+  auto m = catalog.create<asg::Metric>(metric, asg::default_params(metric, rec->factory.params),
                                        asg::MetricContext{ds->info(), "synthetic_stickers"});
   m->update(clips, refs);
   std::map<std::string, double> out;
@@ -26,7 +26,7 @@ std::map<std::string, double> evaluate(const asg::PluginCatalog& catalog, const 
 TEST(RealPlugins, CaptionAccuracyIsExactOnRealSyntheticStickers) {
   auto catalog = asg::PluginCatalog::discover();
   auto ds = catalog.create<asg::Dataset>(
-      "synthetic_stickers", asg::default_params("ds", catalog.find(asg::PluginKind::Dataset, "synthetic_stickers").factory.params));
+      "synthetic_stickers", asg::default_params("ds", catalog.find("dataset", "synthetic_stickers")->factory.params));
   std::vector<asg::Sticker> refs;
   for (int64_t i = 0; i < 256; ++i) refs.push_back(ds->get(asg::Split::Test, i));
   auto clips = asg::stack_frames(refs);
@@ -44,7 +44,7 @@ TEST(RealPlugins, CaptionAccuracyIsExactOnRealSyntheticStickers) {
 TEST(RealPlugins, ModelSpaceConversionRoundTripsStickers) {
   auto catalog = asg::PluginCatalog::discover();
   auto ds = catalog.create<asg::Dataset>(
-      "synthetic_stickers", asg::default_params("ds", catalog.find(asg::PluginKind::Dataset, "synthetic_stickers").factory.params));
+      "synthetic_stickers", asg::default_params("ds", catalog.find("dataset", "synthetic_stickers")->factory.params));
   auto clips = asg::stack_frames({ds->get(asg::Split::Train, 0), ds->get(asg::Split::Train, 1)});
   auto x = asg::to_model_space(clips);
   EXPECT_EQ(x.sizes(), (std::vector<int64_t>{2, 4, 8, 16, 16}));

@@ -16,15 +16,15 @@ const asg::PluginCatalog& catalog() {
   return c;
 }
 
-std::vector<std::string> temporal_modules() { return catalog().names(asg::PluginKind::Temporal); }
+std::vector<std::string> temporal_modules() { return catalog().names("temporal"); }
 
 // An insertion point like the quickstart's first level, small enough to be quick.
 const asg::TemporalContext kPoint{"conformance", 16, 6, 4, 4};
 
 std::shared_ptr<asg::TemporalModule> make(const std::string& name, uint64_t seed = 0) {
   torch::manual_seed(seed);
-  const auto& record = catalog().find(asg::PluginKind::Temporal, name);
-  return catalog().create<asg::TemporalModule>(name, asg::default_params(name, record.factory.params), kPoint);
+  const auto& record = catalog().find("temporal", name);
+  return catalog().create<asg::TemporalModule>(name, asg::default_params(name, record->factory.params), kPoint);
 }
 
 // Moves every parameter away from its initial value, so that zero-initialised gates (which stop

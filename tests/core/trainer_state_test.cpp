@@ -33,9 +33,9 @@ const asg::PluginCatalog& catalog() {
   return c;
 }
 
-asg::Params params_of(asg::PluginKind kind, const std::string& name, std::map<std::string, asg::ParamValue> changes) {
+asg::Params params_of(const std::string& kind, const std::string& name, std::map<std::string, asg::ParamValue> changes) {
   const auto& record = catalog().find(kind, name);
-  auto values = asg::default_params(name, record.factory.params).values();
+  auto values = asg::default_params(name, record->factory.params).values();
   for (auto& [k, v] : changes) values[k] = v;
   return asg::Params(name, values);
 }
@@ -43,7 +43,7 @@ asg::Params params_of(asg::PluginKind kind, const std::string& name, std::map<st
 // A small unet3d with dropout, so the global generator (dropout masks) matters too.
 std::unique_ptr<asg::DiffusionTrainer> make_trainer(uint64_t init_seed) {
   torch::manual_seed(init_seed);
-  auto text = catalog().create<asg::TextEncoder>("word_embedding", params_of(asg::PluginKind::TextEncoder, "word_embedding",
+  auto text = catalog().create<asg::TextEncoder>("word_embedding", params_of("text_encoder", "word_embedding",
                                                                               {{"dim", int64_t{16}}, {"buckets", int64_t{64}}}));
   asg::BackboneContext ctx;
   ctx.channels = 4;
@@ -51,12 +51,12 @@ std::unique_ptr<asg::DiffusionTrainer> make_trainer(uint64_t init_seed) {
   ctx.height = 8;
   ctx.width = 8;
   ctx.text_dim = text->dim();
-  auto temporal_params = params_of(asg::PluginKind::Temporal, "temporal_conv", {});
+  auto temporal_params = params_of("temporal", "temporal_conv", {});
   ctx.make_temporal = [&](const asg::TemporalContext& tc) {
     return catalog().create<asg::TemporalModule>("temporal_conv", temporal_params, tc);
   };
   auto backbone = catalog().create<asg::Backbone>(
-      "unet3d", params_of(asg::PluginKind::Backbone, "unet3d", {{"channels", std::vector<int64_t>{8, 16}}, {"dropout", 0.2}}), ctx);
+      "unet3d", params_of("backbone", "unet3d", {{"channels", std::vector<int64_t>{8, 16}}, {"dropout", 0.2}}), ctx);
   asg::TrainOptions o;
   o.lr = 3e-3;
   o.weight_decay = 0.01;

@@ -229,26 +229,27 @@ TEST_F(CliTest, InvalidExperimentExitsTwoAndRecordsNothing) {
   // A plugin refusing the data is also caught before anything is recorded.
   Result m = run_asg("run tiny.toml --set metrics.1.pool=3", dir_);
   EXPECT_EQ(m.code, 2) << m.output;
-  EXPECT_NE(m.output.find("error: tiny.toml: [metrics] frechet_pixel pool = 3 must divide the frame size 16x16"), std::string::npos)
+  EXPECT_NE(m.output.find("error: tiny.toml: [metrics[1]] metric 'frechet_pixel': pool = 3 must divide the frame size 16x16"),
+            std::string::npos)
       << m.output;
   // A temporal module that cannot work at an insertion point names the key, the value and the point.
   Result t = run_asg("run tiny.toml --set temporal.plugin=temporal_attention --set temporal.heads=3", dir_);
   EXPECT_EQ(t.code, 2) << t.output;
-  EXPECT_NE(t.output.find("error: tiny.toml: [temporal] temporal_attention heads = 3 does not divide the 8 channels at "
+  EXPECT_NE(t.output.find("error: tiny.toml: [temporal] temporal 'temporal_attention': heads = 3 does not divide the 8 channels at "
                           "insertion point 'down0_0' (valid: a divisor of every level's channels, e.g. 1) (temporal "
                           "insertion point 'down0_0': 8 channels, 8 frames, 16x16)\n"),
             std::string::npos)
       << t.output;
-  // A metric that needs the sprite vocabulary refuses a dataset that does not provide it.
+  // A metric's declared requirements are checked by the core, which names file, section and plugin.
   std::ofstream(dir_ / "novocab.toml") << fmt::format(
       "base = [\"tiny.toml\"]\n[dataset]\n__replace__ = true\nplugin = \"lifetime_probe\"\n"
       "[runtime]\nplugin_path = [\"{}\"]\n",
       asg::testing::test_plugin_dir("lifetime").string());
   Result v = run_asg("run novocab.toml", dir_);
   EXPECT_EQ(v.code, 2) << v.output;
-  EXPECT_NE(v.output.find("error: novocab.toml: [metrics[0]] metric 'caption_accuracy' requires labels from the vocabulary "
-                          "sprite-vocabulary 1.0.0 (or a newer 1.x); [dataset] plugin 'lifetime_probe' provides no "
-                          "vocabulary."),
+  EXPECT_NE(v.output.find("error: novocab.toml: [metrics[0]] metric 'caption_accuracy' requires the label keys colour, "
+                          "shape, direction (missing: colour, shape, direction); [dataset] plugin 'lifetime_probe' provides "
+                          "no labels. Pick a dataset that provides it, or another metric plugin.\n"),
             std::string::npos)
       << v.output;
   asg::Registry reg(registry());

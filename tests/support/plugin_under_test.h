@@ -39,11 +39,14 @@ inline Params params_for(const std::string& name, const std::map<std::string, Pa
   return Params(name, values);
 }
 
-template <typename Interface, typename... Args>
+// Creates the plugin through its factory's type-erased create function, as the loader does.
+template <typename Interface>
 std::shared_ptr<Interface> make_under_test(const std::string& name, const std::map<std::string, ParamValue>& overrides,
-                                           Args&&... args) {
+                                           const typename PluginKindTraits<Interface>::Context& context = {}) {
   const Factory& f = factory_under_test(name);
-  return std::get<typename CreatorFor<Interface>::type>(f.create)(params_for(name, overrides), std::forward<Args>(args)...);
+  if (f.kind != PluginKindTraits<Interface>::name)
+    throw std::runtime_error("plugin " + name + " is a " + f.kind + ", not a " + PluginKindTraits<Interface>::name);
+  return std::static_pointer_cast<Interface>(f.create(params_for(name, overrides), &context));
 }
 
 }  // namespace asg::testing

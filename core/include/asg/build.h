@@ -32,6 +32,10 @@ struct BuiltExperiment {
 // The experiment's [diffusion] noise schedule.
 NoiseSchedule noise_schedule(const Experiment& experiment);
 
+// Checks what every slot's plugin declared it requires (Factory::requirements) against the dataset's
+// info; asg::Error(Config) prefixed with the file, the section and the plugin.
+void check_plugin_requirements(const Experiment& experiment, const DatasetInfo& info);
+
 // Creates every plugin object of the experiment, in slot order, each from its own seed stream.
 // Plugins refusing their parameters or the data, an empty split, or a metric whose vocabulary the
 // dataset does not provide: asg::Error(Config) naming the experiment file.

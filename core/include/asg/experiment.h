@@ -25,6 +25,7 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -35,10 +36,15 @@ namespace asg {
 
 struct PluginSlot {
   std::string section;  // "backbone", "metrics[0]", ...
-  PluginKind kind;
+  std::string kind;     // "backbone", "metric", ...
   std::string plugin;
   Params params;
-  const PluginRecord* record = nullptr;  // owned by the catalog
+  // The plugin's description (version, schema, requirements, library and its sha256). Shared, so the
+  // experiment outlives the catalog it was validated with; no library stays loaded for it.
+  std::shared_ptr<const PluginRecord> record;
+
+  // "[metrics[0]] metric 'caption_accuracy'": how the core prefixes what it says about this slot.
+  std::string label() const { return "[" + section + "] " + kind + " '" + plugin + "'"; }
 };
 
 struct Experiment {
@@ -62,8 +68,9 @@ struct CoreSection {
 // Schemas of the core sections ([train], [eval], [diffusion], [runtime], [benchmark]).
 const std::vector<CoreSection>& core_sections();
 
-// Reads `file` with its bases and overrides, loads plugins from the search path (including the
-// experiment's [runtime].plugin_path) into `catalog`, and validates everything.
+// Reads `file` with its bases and overrides, describes the plugins on the search path (including the
+// experiment's [runtime].plugin_path) into `catalog`, and validates everything. No plugin library stays
+// loaded and no plugin object is created.
 Experiment load_experiment(const std::filesystem::path& file, const std::vector<std::string>& overrides,
                            PluginCatalog& catalog);
 

@@ -1,16 +1,28 @@
 // The plugin ABI: what a plugin library exports and what the loader checks before using it.
 //
-// A plugin library (built with asg_add_plugin() in CMake) exports exactly one entry, `asg_plugin_entry`,
-// through BOOST_DLL_ALIAS. It is a function returning a pointer to a PluginHeader, a plain C-layout
-// struct the loader can read safely whatever the library was built with:
+// A plugin library (built with asg_add_plugin() in CMake) exports exactly one symbol, `asg_plugin_entry`
+// (plugins are compiled with hidden visibility and linked with a version script that keeps only it). It
+// is a function returning a pointer to a PluginHeader, a plain C-layout struct the loader can read
+// safely whatever the library was built with:
 //
-//   1. api_major/api_minor: the plugin API this library was compiled against. The loader requires an
-//      equal major and a minor not newer than its own; otherwise it refuses the library, naming both.
-//   2. the build fingerprint (Torch version, compiler, _GLIBCXX_USE_CXX11_ABI, C++ standard). Plugins
-//      exchange C++ objects (torch::Tensor, std::string, torch::nn::Module) with the host, which is only
-//      sound when both sides were built alike; any difference is refused, naming both sides.
-//   3. only then does the loader call `factories()`, which returns the library's factories: kind, name,
-//      version, one-line summary, parameter schema, and a typed create function.
+//   1. api_major/api_minor/struct_size: the plugin API this library was compiled against and the size of
+//      its header. The loader requires an equal major and a minor not newer than its own. Fields are only
+//      ever appended to PluginHeader (a minor bump); the loader reads a field only if struct_size covers
+//      it, so a plugin built against an older minor still loads.
+//   2. the build fingerprint: Torch version, compiler, _GLIBCXX_USE_CXX11_ABI, C++ standard, and the
+//      sha256 of the SDK's public headers. Plugins exchange C++ objects (torch::Tensor, std::string,
+//      torch::nn::Module) with the host, which is only sound when both sides were built alike; any
+//      difference is refused, naming both sides. The header hash catches an SDK header edited without
+//      a version bump; it is compared when both sides claim the same API minor (an older minor's
+//      headers differ by construction and are covered by the append-only rule).
+//   3. only then does the loader call `factories()`, which returns the library's factories: kind,
+//      name, version, one-line summary, parameter schema, what the plugin requires of the others, and
+//      a type-erased create function. An exception thrown while listing is a load error naming the
+//      library.
+//
+// Kinds are named by strings ("dataset", "backbone", ...). Each kind's interface header (asg/kinds/)
+// specialises PluginKindTraits with its name and the context its factories receive, so adding a kind
+// is one new header plus its name in the core's list of known kinds; nothing here changes.
 //
 // Writing a plugin: implement the interface of its kind (asg/kinds/<kind>.h), then end the .cpp with
 //
@@ -18,6 +30,11 @@
 //       asg::make_factory<asg::Backbone>("unet3d", "1.0.0", "small 3D UNet", unet3d_params(),
 //                                        [](const asg::Params& p, const asg::BackboneContext& ctx) {
 //                                          return std::make_shared<Unet3dImpl>(p, ctx); }))
+//
+// Requirements: a factory may declare what it needs from the other plugins of an experiment, e.g.
+//   make_factory<Metric>(...).requires_label_keys({"colour", "shape"}).requires_vocabulary("sprite-vocabulary", "1.0.0")
+// The core checks them before anything is recorded and writes the error, prefixed with file, section
+// and plugin; plugins do not repeat these checks.
 //
 // Lifetime: every object a factory creates is handed out by the loader in a shared_ptr that also owns the
 // library, so the code of an object can never be unmapped while the object lives. Plugins must not
@@ -34,95 +51,95 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <variant>
+#include <type_traits>
 #include <vector>
 
 #include "asg/error.h"
 #include "asg/params.h"
+#include "asg/plugin_kind.h"
+#include "asg/version.h"
 #include "asg/vocabulary.h"
 
 namespace asg {
 
 // Bump the major on any incompatible change of this header or a kind interface; bump the minor when
 // something is appended compatibly (an old plugin still works with a newer host).
-// 2.0: Factory::required_vocabulary, DatasetInfo::vocabulary, TemporalContext::name and
-//      TemporalModule::identity_at_init().
-inline constexpr uint32_t kPluginApiMajor = 2;
-inline constexpr uint32_t kPluginApiMinor = 0;
+// 3.0: kinds named by strings, type-erased factories, declared requirements, SDK header hash.
+// 3.1: PluginHeader::sdk_version appended.
+inline constexpr uint32_t kPluginApiMajor = 3;
+inline constexpr uint32_t kPluginApiMinor = 1;
 
-enum class PluginKind { Dataset, TextEncoder, Backbone, Temporal, Sampler, Metric };
-inline constexpr PluginKind kAllPluginKinds[] = {PluginKind::Dataset, PluginKind::TextEncoder, PluginKind::Backbone,
-                                                 PluginKind::Temporal, PluginKind::Sampler, PluginKind::Metric};
-const char* kind_name(PluginKind kind);  // "dataset", "text_encoder", ...
+// The create function as the loader sees it: parameters and a pointer to the kind's context (a
+// NoContext for kinds without one) in, the object as its interface type out.
+using ErasedCreate = std::function<std::shared_ptr<void>(const Params&, const void* context)>;
 
-// Interfaces, one header each under asg/kinds/.
-class Dataset;
-class TextEncoder;
-class Backbone;
-class TemporalModule;
-class Sampler;
-class Metric;
-struct BackboneContext;
-struct TemporalContext;
-struct MetricContext;
+// What a plugin needs from the others of its experiment. The core checks every field before anything
+// is recorded.
+struct Requirements {
+  std::vector<std::string> label_keys;  // the dataset must announce each in DatasetInfo::label_keys
+  Vocabulary vocabulary;                // labels from this vocabulary (same major, minor >=); empty = any
+  int64_t min_frames = 0;               // the dataset's clips have at least this many frames
 
-using CreateDataset = std::function<std::shared_ptr<Dataset>(const Params&)>;
-using CreateTextEncoder = std::function<std::shared_ptr<TextEncoder>(const Params&)>;
-using CreateBackbone = std::function<std::shared_ptr<Backbone>(const Params&, const BackboneContext&)>;
-using CreateTemporal = std::function<std::shared_ptr<TemporalModule>(const Params&, const TemporalContext&)>;
-using CreateSampler = std::function<std::shared_ptr<Sampler>(const Params&)>;
-using CreateMetric = std::function<std::shared_ptr<Metric>(const Params&, const MetricContext&)>;
-// Alternative order matches PluginKind.
-using Creator = std::variant<CreateDataset, CreateTextEncoder, CreateBackbone, CreateTemporal, CreateSampler, CreateMetric>;
+  bool empty() const { return label_keys.empty() && vocabulary.name.empty() && min_frames == 0; }
+};
 
 struct Factory {
+  std::string kind;     // PluginKindTraits<Interface>::name
   std::string name;     // unique within its kind across all loaded libraries, [a-z0-9_]+
   std::string version;  // semantic version; bump when outputs change for the same parameters
   std::string summary;  // one line
   std::vector<ParamSpec> params;
-  Creator create;
-  // Metrics that read dataset labels: the vocabulary the labels must come from (see asg/vocabulary.h).
-  // Empty name = no requirement.
-  Vocabulary required_vocabulary;
+  ErasedCreate create;
+  Requirements requirements;
 
-  PluginKind kind() const { return static_cast<PluginKind>(create.index()); }
-  // Declares the label vocabulary this plugin requires of the dataset, e.g.
-  //   make_factory<Metric>(...).requires_vocabulary("sprite-vocabulary", "1.0.0")
-  Factory&& requires_vocabulary(std::string name, std::string version) && {
-    required_vocabulary = Vocabulary{std::move(name), std::move(version)};
+  Factory&& requires_label_keys(std::vector<std::string> keys) && {
+    requirements.label_keys = std::move(keys);
+    return std::move(*this);
+  }
+  Factory&& requires_vocabulary(std::string vocabulary, std::string vocabulary_version) && {
+    requirements.vocabulary = Vocabulary{std::move(vocabulary), std::move(vocabulary_version)};
+    return std::move(*this);
+  }
+  Factory&& requires_min_frames(int64_t frames) && {
+    requirements.min_frames = frames;
     return std::move(*this);
   }
 };
 
-template <typename Interface> struct CreatorFor;
-template <> struct CreatorFor<Dataset> { using type = CreateDataset; static constexpr PluginKind kind = PluginKind::Dataset; };
-template <> struct CreatorFor<TextEncoder> { using type = CreateTextEncoder; static constexpr PluginKind kind = PluginKind::TextEncoder; };
-template <> struct CreatorFor<Backbone> { using type = CreateBackbone; static constexpr PluginKind kind = PluginKind::Backbone; };
-template <> struct CreatorFor<TemporalModule> { using type = CreateTemporal; static constexpr PluginKind kind = PluginKind::Temporal; };
-template <> struct CreatorFor<Sampler> { using type = CreateSampler; static constexpr PluginKind kind = PluginKind::Sampler; };
-template <> struct CreatorFor<Metric> { using type = CreateMetric; static constexpr PluginKind kind = PluginKind::Metric; };
-
+// `fn` is called as fn(params) for kinds without a context, fn(params, context) otherwise, and returns
+// a shared_ptr to (a class derived from) Interface.
 template <typename Interface, typename Fn>
 Factory make_factory(std::string name, std::string version, std::string summary, std::vector<ParamSpec> params, Fn&& fn) {
-  return Factory{std::move(name), std::move(version), std::move(summary), std::move(params),
-                 Creator(typename CreatorFor<Interface>::type(std::forward<Fn>(fn))), {}};
+  using Context = typename PluginKindTraits<Interface>::Context;
+  ErasedCreate create = [fn = std::forward<Fn>(fn)](const Params& p, const void* context) -> std::shared_ptr<void> {
+    std::shared_ptr<Interface> object;
+    if constexpr (std::is_same_v<Context, NoContext>) object = fn(p);
+    else object = fn(p, *static_cast<const Context*>(context));
+    return object;  // points at the Interface subobject; the loader casts back to Interface
+  };
+  return Factory{PluginKindTraits<Interface>::name, std::move(name), std::move(version), std::move(summary),
+                 std::move(params), std::move(create), {}};
 }
 
 // What a library was built with. Strings point to static storage in the library.
 struct BuildFingerprint {
-  const char* torch_version;  // "1.13.0"
-  const char* compiler;       // "GCC 12.2.0"
-  int32_t cxx11_abi;          // _GLIBCXX_USE_CXX11_ABI
-  int64_t cxx_standard;       // __cplusplus
+  const char* torch_version;       // "1.13.0"
+  const char* compiler;            // "GCC 12.2.0"
+  int32_t cxx11_abi;               // _GLIBCXX_USE_CXX11_ABI
+  int64_t cxx_standard;            // __cplusplus
+  const char* sdk_headers_sha256;  // ASG_SDK_HEADERS_SHA256: the SDK's public headers it was compiled with
 };
 
-// C layout, append-only. The loader reads api_major/api_minor/struct_size first.
+// C layout, append-only. The loader reads api_major/api_minor/struct_size first, and a later field
+// only when struct_size covers it.
 struct PluginHeader {
   uint32_t api_major;
   uint32_t api_minor;
   uint32_t struct_size;
   BuildFingerprint fingerprint;
   std::vector<Factory> (*factories)();
+  // 3.1
+  const char* sdk_version;  // ASG_VERSION of the SDK the plugin was built against
 };
 
 #define ASG_STRINGIFY_IMPL(x) #x
@@ -135,12 +152,13 @@ struct PluginHeader {
 #define ASG_COMPILER_ID "unknown"
 #endif
 
+#define ASG_TORCH_VERSION_STRING \
+  ASG_STRINGIFY(TORCH_VERSION_MAJOR) "." ASG_STRINGIFY(TORCH_VERSION_MINOR) "." ASG_STRINGIFY(TORCH_VERSION_PATCH)
+
 // Evaluated in the translation unit that calls it, so a plugin records its own build and the host its own.
-#define ASG_BUILD_FINGERPRINT                                                                     \
-  ::asg::BuildFingerprint {                                                                       \
-    ASG_STRINGIFY(TORCH_VERSION_MAJOR) "." ASG_STRINGIFY(TORCH_VERSION_MINOR) "." ASG_STRINGIFY(  \
-        TORCH_VERSION_PATCH),                                                                     \
-        ASG_COMPILER_ID, _GLIBCXX_USE_CXX11_ABI, __cplusplus                                      \
+#define ASG_BUILD_FINGERPRINT                                                                       \
+  ::asg::BuildFingerprint {                                                                         \
+    ASG_TORCH_VERSION_STRING, ASG_COMPILER_ID, _GLIBCXX_USE_CXX11_ABI, __cplusplus, ASG_SDK_HEADERS_SHA256 \
   }
 
 using PluginEntry = const PluginHeader*();
@@ -154,7 +172,7 @@ inline constexpr const char* kPluginEntrySymbol = "asg_plugin_entry";
   std::vector<::asg::Factory> asg_plugin_factories_() { return {__VA_ARGS__}; }                     \
   const ::asg::PluginHeader asg_plugin_header_{::asg::kPluginApiMajor, ::asg::kPluginApiMinor,      \
                                                sizeof(::asg::PluginHeader), ASG_BUILD_FINGERPRINT,  \
-                                               &asg_plugin_factories_};                             \
+                                               &asg_plugin_factories_, ASG_VERSION};                \
   const ::asg::PluginHeader* asg_plugin_entry_impl() { return &asg_plugin_header_; }                \
   }                                                                                                 \
   BOOST_DLL_ALIAS(asg_plugin_entry_impl, asg_plugin_entry)

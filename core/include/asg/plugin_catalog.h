@@ -1,12 +1,17 @@
-// PluginCatalog: finds, loads, checks and indexes plugin libraries; creates plugin objects.
+// PluginCatalog: finds, checks and describes plugin libraries; creates plugin objects.
 //
 // Search path, in order: the build's plugin directory, each entry of $ASG_PLUGIN_PATH (':'-separated),
 // then [runtime].plugin_path of the experiment. An entry is a directory (every asg_*.so in it is loaded)
 // or a library file. Loading a library checks its API version and build fingerprint before anything
 // else; a plugin name that two libraries define for the same kind is an error naming both libraries.
 //
-// Objects created through the catalog own a reference to their library (see keep_library_alive), so
-// the catalog may be destroyed before them.
+// Describing does not keep libraries loaded: the catalog copies each factory's description (kind, name,
+// version, schema, requirements, library path and sha256) into a PluginRecord and closes the library
+// again. Validating an experiment needs only those records. Objects are created through a LoadedPlugin,
+// which opens the library again and checks that it is still the file that was described (same sha256).
+//
+// Objects created from a LoadedPlugin own a reference to its library (see keep_library_alive), so the
+// catalog and the LoadedPlugin may be destroyed before them.
 #pragma once
 
 #include <filesystem>
@@ -21,16 +26,32 @@ namespace asg {
 
 struct PluginLibrary;  // an open library; defined in plugin_catalog.cpp
 
+// The kinds experiments have slots for, in the order `asg plugins` lists them. The loader describes
+// plugins of any kind (a kind is a string; see asg/plugin.h); a kind not in this list is listed after
+// these, and experiments cannot use it until the core gives it a slot.
+const std::vector<std::string>& known_plugin_kinds();
+
+// One factory of a library, as described at load time. Owns no library: `factory.create` is empty.
 struct PluginRecord {
-  // Declared first so it is destroyed last: the factory's std::function code lives in the library.
-  std::shared_ptr<const PluginLibrary> library;
   Factory factory;
-  std::filesystem::path library_path;
+  std::filesystem::path library_path;  // canonical
   std::string library_sha256;
+  std::string sdk_version;  // ASG_VERSION the plugin was built against ("" for plugin API 3.0 libraries)
+};
+
+// A record whose library is open: factory.create may be called.
+struct LoadedPlugin {
+  std::shared_ptr<const PluginLibrary> library;  // declared first so it is destroyed last
+  Factory factory;
+  PluginRecord record;
 };
 
 // The host's own fingerprint, to compare plugins against.
 BuildFingerprint host_fingerprint();
+
+// Opens the record's library again, checks it is the file that was described, and finds the factory.
+// asg::Error(PluginLoad) naming the library if it changed or disappeared.
+std::shared_ptr<const LoadedPlugin> load_plugin(const PluginRecord& record);
 
 class PluginCatalog {
  public:
@@ -38,26 +59,32 @@ class PluginCatalog {
 
   // Directories and files to search: the build dir, $ASG_PLUGIN_PATH, then `extra`.
   static std::vector<std::filesystem::path> search_path(const std::vector<std::filesystem::path>& extra);
-  // A catalog with every plugin on search_path(extra) loaded: what `asg` sees.
+  // A catalog with every plugin on search_path(extra) described: what `asg` sees.
   static PluginCatalog discover(const std::vector<std::filesystem::path>& extra = {});
 
-  // Loads every plugin library on `path`. Missing entries are errors.
+  // Describes every plugin library on `path`. Missing entries are errors.
   void load_path(const std::vector<std::filesystem::path>& path);
-  // Loads one library file (asg::Error(PluginLoad) naming the file on any refusal).
+  // Describes one library file (asg::Error(PluginLoad) naming the file on any refusal).
   void load_library(const std::filesystem::path& file);
 
   // The plugin of that kind and name; asg::Error(Config) listing the known names and the nearest one.
-  const PluginRecord& find(PluginKind kind, const std::string& name) const;
+  // The record is shared, so whoever holds it (an Experiment's slots) cannot be left dangling.
+  std::shared_ptr<const PluginRecord> find(const std::string& kind, const std::string& name) const;
+  template <typename Interface>
+  std::shared_ptr<const PluginRecord> find(const std::string& name) const {
+    return find(PluginKindTraits<Interface>::name, name);
+  }
   const PluginRecord* find_any_kind(const std::string& name) const;  // for `asg plugins show`
-  std::vector<std::string> names(PluginKind kind) const;
-  const std::vector<PluginRecord>& plugins() const { return plugins_; }
+  std::vector<std::string> names(const std::string& kind) const;
+  const std::vector<std::shared_ptr<const PluginRecord>>& plugins() const { return plugins_; }
   const std::vector<std::filesystem::path>& searched() const { return searched_; }
 
-  template <typename Interface, typename... Args>
-  std::shared_ptr<Interface> create(const std::string& name, const Params& params, Args&&... args) const;
+  // Loads the plugin and creates an object; `context` is the kind's context (none for kinds without one).
+  template <typename Interface, typename... Context>
+  std::shared_ptr<Interface> create(const std::string& name, const Params& params, const Context&... context) const;
 
  private:
-  std::vector<PluginRecord> plugins_;
+  std::vector<std::shared_ptr<const PluginRecord>> plugins_;
   std::vector<std::filesystem::path> searched_;
 };
 
@@ -73,20 +100,20 @@ std::shared_ptr<T> keep_library_alive(std::shared_ptr<T> object, std::shared_ptr
   return std::shared_ptr<T>(holder, raw);
 }
 
-// Creates an object from a record's factory; the object keeps the record's library mapped.
-template <typename Interface, typename... Args>
-std::shared_ptr<Interface> create_from_record(const PluginRecord& record, const Params& params, Args&&... args) {
-  const auto& fn = std::get<typename CreatorFor<Interface>::type>(record.factory.create);
-  std::shared_ptr<Interface> object = fn(params, std::forward<Args>(args)...);
-  if (!object)
-    throw plugin_error(std::string(kind_name(CreatorFor<Interface>::kind)) + " '" + record.factory.name + "' from " +
-                       record.library_path.string() + " returned no object");
-  return keep_library_alive(std::move(object), record.library);
+// Calls the factory with the kind's context; the object keeps the plugin's library mapped.
+std::shared_ptr<void> create_erased(const LoadedPlugin& plugin, const std::string& kind, const Params& params,
+                                    const void* context);
+
+template <typename Interface>
+std::shared_ptr<Interface> create_plugin(const LoadedPlugin& plugin, const Params& params,
+                                         const typename PluginKindTraits<Interface>::Context& context = {}) {
+  return std::static_pointer_cast<Interface>(create_erased(plugin, PluginKindTraits<Interface>::name, params, &context));
 }
 
-template <typename Interface, typename... Args>
-std::shared_ptr<Interface> PluginCatalog::create(const std::string& name, const Params& params, Args&&... args) const {
-  return create_from_record<Interface>(find(CreatorFor<Interface>::kind, name), params, std::forward<Args>(args)...);
+template <typename Interface, typename... Context>
+std::shared_ptr<Interface> PluginCatalog::create(const std::string& name, const Params& params,
+                                                 const Context&... context) const {
+  return create_plugin<Interface>(*load_plugin(*find<Interface>(name)), params, context...);
 }
 
 }  // namespace asg

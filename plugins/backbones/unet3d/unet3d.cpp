@@ -127,7 +127,7 @@ class Unet3dImpl final : public Backbone {
     const int64_t emb_dim = p.integer("emb_dim") > 0 ? p.integer("emb_dim") : 4 * base_;
     int64_t downscale = int64_t(1) << (channels.size() - 1);
     if (ctx.height % downscale != 0 || ctx.width % downscale != 0)
-      throw config_error(fmt::format("[backbone] unet3d with {} levels needs height and width divisible by {}, data are {}x{} "
+      throw config_error(fmt::format("{} levels needs height and width divisible by {}, data are {}x{} "
                                      "(use fewer channels entries or another [dataset] size)",
                                      channels.size(), downscale, ctx.height, ctx.width));
 
@@ -142,7 +142,7 @@ class Unet3dImpl final : public Backbone {
     const int64_t heads = p.integer("attention_heads");
     for (int64_t c : channels)
       if (c % heads != 0)
-        throw config_error(fmt::format("[backbone] unet3d attention_heads = {} must divide every channels entry ({})", heads, c));
+        throw config_error(fmt::format("attention_heads = {} must divide every channels entry ({})", heads, c));
     size_t current_level = 0;
     auto stage = [&](const std::string& name, int64_t in, int64_t out, int64_t h, int64_t w) {
       CrossAttention attention{nullptr};

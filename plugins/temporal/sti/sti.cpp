@@ -63,7 +63,7 @@ class StiImpl final : public TemporalModule {
         fusion_kind_(p.str("fusion")) {
     const int64_t c = ctx.channels;
     if (downsample_ && (ctx.height % 2 != 0 || ctx.width % 2 != 0))
-      throw config_error(fmt::format("[temporal] sti downsample = true needs an even height and width, but insertion point '{}' "
+      throw config_error(fmt::format("downsample = true needs an even height and width, but insertion point '{}' "
                                      "is {}x{} (valid there: downsample = false)",
                                      ctx.name, ctx.height, ctx.width));
     attention_options_.backend = nn::parse_attention_backend(p.str("attention_backend"));

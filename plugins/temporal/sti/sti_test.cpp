@@ -108,7 +108,7 @@ TEST(Sti, DownsamplingAnOddSizeIsRefusedNamingTheKeyAndThePoint) {
   } catch (const asg::Error& e) {
     EXPECT_EQ(e.kind(), asg::ErrorKind::Config);
     EXPECT_STREQ(e.what(),
-                 "[temporal] sti downsample = true needs an even height and width, but insertion point 'mid' is 5x4 (valid "
+                 "downsample = true needs an even height and width, but insertion point 'mid' is 5x4 (valid "
                  "there: downsample = false)");
   }
   EXPECT_NO_THROW(make({{"downsample", false}}, 5, 4));

@@ -60,7 +60,7 @@ class TemporalAttentionImpl final : public TemporalModule {
   TemporalAttentionImpl(const Params& p, const TemporalContext& ctx) : position_(p.str("position")) {
     const int64_t c = ctx.channels, heads = p.integer("heads");
     if (c % heads != 0)
-      throw config_error(fmt::format("[temporal] temporal_attention heads = {} does not divide the {} channels at insertion "
+      throw config_error(fmt::format("heads = {} does not divide the {} channels at insertion "
                                      "point '{}' (valid: a divisor of every level's channels, e.g. {})",
                                      heads, c, ctx.name, std::gcd(c, heads)));
     nn::AttentionOptions options;

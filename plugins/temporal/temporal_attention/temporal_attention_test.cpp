@@ -83,7 +83,7 @@ TEST(TemporalAttention, HeadsThatDoNotDivideTheChannelsAreRefusedNamingThePoint)
   } catch (const asg::Error& e) {
     EXPECT_EQ(e.kind(), asg::ErrorKind::Config);
     EXPECT_STREQ(e.what(),
-                 "[temporal] temporal_attention heads = 5 does not divide the 24 channels at insertion point 'down0_0' "
+                 "heads = 5 does not divide the 24 channels at insertion point 'down0_0' "
                  "(valid: a divisor of every level's channels, e.g. 1)");
   }
 }

@@ -12,6 +12,8 @@
 //   device, optimise, EMA and checkpoint it.
 #pragma once
 
+#include "asg/plugin_kind.h"
+
 #include <torch/torch.h>
 
 #include <functional>
@@ -36,6 +38,12 @@ struct BackboneContext {
 class Backbone : public torch::nn::Module {
  public:
   virtual torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const TextEmbedding& text) = 0;  // required
+};
+
+template <>
+struct PluginKindTraits<Backbone> {
+  static constexpr const char* name = "backbone";
+  using Context = BackboneContext;
 };
 
 }  // namespace asg

@@ -15,6 +15,8 @@
 // - Errors in the underlying data (a malformed file) are asg::Error(Data) naming the file.
 #pragma once
 
+#include "asg/plugin_kind.h"
+
 #include <torch/torch.h>
 
 #include <map>
@@ -57,6 +59,12 @@ class Dataset {
   virtual DatasetInfo info() const = 0;                             // required
   virtual int64_t size(Split split) const = 0;                      // required; 0 if the split is empty
   virtual Sticker get(Split split, int64_t index) const = 0;        // required; 0 <= index < size(split)
+};
+
+template <>
+struct PluginKindTraits<Dataset> {
+  static constexpr const char* name = "dataset";
+  using Context = NoContext;
 };
 
 }  // namespace asg

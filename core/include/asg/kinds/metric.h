@@ -13,6 +13,8 @@
 // - The README of every metric states the convention it follows (see docs/metrics.md).
 #pragma once
 
+#include "asg/plugin_kind.h"
+
 #include <torch/torch.h>
 
 #include <string>
@@ -38,6 +40,12 @@ class Metric {
   virtual ~Metric() = default;
   virtual void update(const torch::Tensor& generated, const std::vector<Sticker>& references) = 0;  // required
   virtual std::vector<MetricValue> compute() = 0;                                                     // required
+};
+
+template <>
+struct PluginKindTraits<Metric> {
+  static constexpr const char* name = "metric";
+  using Context = MetricContext;
 };
 
 }  // namespace asg

@@ -10,6 +10,8 @@
 // - on_step(i, n) is called after each of n steps (progress reporting; may throw asg::Error(Interrupted)).
 #pragma once
 
+#include "asg/plugin_kind.h"
+
 #include <torch/torch.h>
 
 #include <functional>
@@ -33,6 +35,12 @@ class Sampler {
   virtual int64_t num_steps() const = 0;  // required: number of denoiser evaluations per sample
   virtual torch::Tensor sample(Denoiser& model, const torch::Tensor& x_T, at::Generator generator,
                                const std::function<void(int64_t, int64_t)>& on_step) = 0;  // required
+};
+
+template <>
+struct PluginKindTraits<Sampler> {
+  static constexpr const char* name = "sampler";
+  using Context = NoContext;
 };
 
 }  // namespace asg

@@ -23,6 +23,8 @@
 //   weights are bit-identical whichever temporal module an experiment picks.
 #pragma once
 
+#include "asg/plugin_kind.h"
+
 #include <torch/torch.h>
 
 #include <string>
@@ -42,6 +44,12 @@ class TemporalModule : public torch::nn::Module {
   virtual torch::Tensor forward(const torch::Tensor& x) = 0;  // required
   // True if forward(x) == x for freshly constructed parameters (see the contract above).
   virtual bool identity_at_init() const { return true; }
+};
+
+template <>
+struct PluginKindTraits<TemporalModule> {
+  static constexpr const char* name = "temporal";
+  using Context = TemporalContext;
 };
 
 }  // namespace asg

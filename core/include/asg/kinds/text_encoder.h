@@ -10,6 +10,8 @@
 // - Deterministic for the same captions and parameters.
 #pragma once
 
+#include "asg/plugin_kind.h"
+
 #include <torch/torch.h>
 
 #include <string>
@@ -28,6 +30,12 @@ class TextEncoder : public torch::nn::Module {
   virtual int64_t dim() const = 0;                                            // required: D
   virtual TextEmbedding encode(const std::vector<std::string>& captions) = 0;  // required
   virtual bool frozen() const { return false; }                               // optional
+};
+
+template <>
+struct PluginKindTraits<TextEncoder> {
+  static constexpr const char* name = "text_encoder";
+  using Context = NoContext;
 };
 
 }  // namespace asg
