@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <nlohmann/json.hpp>
 #include <toml++/toml.h>
 
 #include "asg/util.h"
@@ -334,6 +335,67 @@ std::string to_toml_text(const toml::table& t) {
   return ss.str();
 }
 
+// ---- method and protocol hashes ------------------------------------------------------------------
+
+struct JsonValue {
+  nlohmann::json operator()(int64_t x) const { return x; }
+  nlohmann::json operator()(double x) const { return x; }
+  nlohmann::json operator()(bool x) const { return x; }
+  nlohmann::json operator()(const std::string& x) const { return x; }
+  template <typename E>
+  nlohmann::json operator()(const std::vector<E>& xs) const {
+    return nlohmann::json(xs);
+  }
+};
+
+// Parameters as JSON; a path counts by its file's content, so moving a file does not change a hash and
+// replacing it does.
+nlohmann::json params_json(const Params& params, const std::vector<ParamSpec>& specs) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [key, value] : params.values()) {
+    auto spec = std::find_if(specs.begin(), specs.end(), [&](const ParamSpec& s) { return s.key == key; });
+    const std::string* path = std::get_if<std::string>(&value);
+    if (spec != specs.end() && spec->type == ParamType::Path && path && !path->empty())
+      j[key] = "sha256:" + sha256_file(*path);
+    else
+      j[key] = std::visit(JsonValue{}, value);
+  }
+  return j;
+}
+
+const std::vector<ParamSpec>& core_specs(const std::string& section);
+
+nlohmann::json slot_json(const PluginSlot& slot, bool with_library) {
+  nlohmann::json j = {{"plugin", slot.plugin},
+                      {"version", slot.record->factory.version},
+                      {"params", params_json(slot.params, slot.record->factory.params)}};
+  if (with_library) j["library_sha256"] = slot.record->library_sha256;
+  return j;
+}
+
+void compute_hashes(Experiment& exp) {
+  nlohmann::json method = nlohmann::json::object();
+  for (const auto& slot : exp.slots)
+    if (slot.kind != "metric" && slot.kind != "sampler") method[slot.section] = slot_json(slot, true);
+  method["diffusion"] = params_json(exp.diffusion, core_specs("diffusion"));
+  nlohmann::json train = params_json(exp.train, core_specs("train"));
+  train.erase("log_every");         // how often the loss is recorded
+  train.erase("checkpoint_every");  // how often the state is saved
+  method["train"] = train;
+  method["seed"] = exp.runtime.integer("seed");
+  exp.method_hash = sha256_hex(method.dump());
+
+  nlohmann::json protocol = nlohmann::json::object();
+  protocol["benchmark"] = {{"name", exp.benchmark.str("name")}, {"version", exp.benchmark.str("version")}};
+  protocol["eval"] = {{"split", exp.eval.str("split")}, {"num_samples", exp.eval.integer("num_samples")}};
+  const PluginSlot& dataset = exp.slot("dataset");
+  protocol["references"] = {{"dataset", dataset.plugin}, {"version", dataset.record->factory.version}};
+  protocol["sampler"] = slot_json(exp.slot("sampler"), false);
+  for (const PluginSlot* m : exp.metric_slots()) protocol["metrics"][m->plugin] = slot_json(*m, false);
+  exp.protocol_json = protocol.dump();
+  exp.protocol_hash = sha256_hex(exp.protocol_json);
+}
+
 struct SlotDef {
   const char* section;
   const char* kind;
@@ -380,13 +442,24 @@ const std::vector<CoreSection>& core_sections() {
         int_param("threads", 0, "intra-op CPU threads; 0 = all cores").range(0, 4096),
         string_param("device", "cpu", "compute device").one_of({"cpu", "cuda", "auto"}),
         bool_param("deterministic", true, "seed everything and use deterministic algorithms"),
-        string_list_param("plugin_path", {}, "extra plugin directories or libraries (relative to the experiment file)")}},
+        string_list_param("plugin_path", {}, "extra plugin directories or libraries (relative to the experiment file)"),
+        int_param("prefetch_batches", 2, "training batches prepared ahead on a worker thread; 0 = on the training thread")
+            .range(0, 64)}},
       {"benchmark", "the leaderboard this run belongs to",
        {string_param("name", "", "benchmark name; empty = on no leaderboard"),
+        string_param("version", "1", "benchmark protocol version; bump it when what the benchmark measures changes"),
         string_param("rank_by", "", "metric key that orders the leaderboard; empty = the first metric")}},
   };
   return sections;
 }
+
+namespace {
+const std::vector<ParamSpec>& core_specs(const std::string& section) {
+  for (const auto& s : core_sections())
+    if (s.name == section) return s.params;
+  throw internal_error("no core section " + section);
+}
+}  // namespace
 
 const PluginSlot& Experiment::slot(const std::string& section) const {
   for (const auto& s : slots)
@@ -514,6 +587,7 @@ Experiment load_experiment(const fs::path& file, const std::vector<std::string>&
   resolved.insert_or_assign("metrics", std::move(resolved_metrics));
 
   exp.config_hash = sha256_hex(to_toml_text(resolved));
+  compute_hashes(exp);
   toml::table with_meta = resolved;
   with_meta.insert_or_assign("name", exp.name);
   if (!exp.description.empty()) with_meta.insert_or_assign("description", exp.description);

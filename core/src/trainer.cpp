@@ -178,6 +178,7 @@ StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<
 
   flat_->zero_grad();
   loss.backward();
+  if (gradient_hook_) gradient_hook_(flat_->grad());
   double grad_norm = 0;
   if (options_.grad_clip > 0) grad_norm = flat_->clip_grad_norm(options_.grad_clip);
   double lr = options_.lr;

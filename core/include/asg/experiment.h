@@ -55,6 +55,18 @@ struct Experiment {
   Params train, eval, diffusion, runtime, benchmark;
   std::string resolved_toml;  // canonical resolved config
   std::string config_hash;    // sha256 of resolved_toml without name/description
+  // What was trained: [dataset], [text_encoder], [backbone], [temporal], [diffusion], [train] (less its
+  // bookkeeping keys log_every and checkpoint_every) and the seed, plus each of those plugins' name,
+  // version and library sha256. Path values count by their file's sha256, not by where the file is.
+  std::string method_hash;
+  // What was measured: the benchmark's name and version, the eval split and sample count, the dataset
+  // the references come from (name, version), the sampler (name, version, parameters) and every metric
+  // (name, version, parameters). protocol_json is the canonical JSON it hashes, so the leaderboard can
+  // say which fields two protocols differ in.
+  std::string protocol_hash;
+  std::string protocol_json;
+  // Neither hash covers [runtime] (device, threads, prefetching, plugin path): where and how a run
+  // executed is its environment, recorded with it and never hashed.
 
   const PluginSlot& slot(const std::string& section) const;
   std::vector<const PluginSlot*> metric_slots() const;

@@ -47,9 +47,6 @@ RunOutcome run_experiment(const Experiment& experiment, const RunOptions& option
 // what is missing.
 RunOutcome resume_run(const std::string& run_id, const RunOptions& options);
 
-// Facts about this machine for the run record (JSON): CPU model, cores, threads, torch version, device.
-std::string host_info_json(const std::string& device, int64_t threads);
-
 struct GitState {
   std::string commit;  // "" outside a git checkout
   bool dirty = false;

@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -70,13 +71,20 @@ struct StepResult {
   double lr = 0;
 };
 
+// Called with the flat gradient of every trainable parameter after backward and before clipping, the
+// optimizer step and the EMA update: the seam where a distributed run all-reduces (averages) gradients
+// across ranks. It may modify the tensor in place; it must not replace it.
+using GradientHook = std::function<void(const torch::Tensor& flat_gradients)>;
+
 class DiffusionTrainer {
  public:
   DiffusionTrainer(std::shared_ptr<TextEncoder> text_encoder, std::shared_ptr<Backbone> backbone,
                    NoiseSchedule schedule, TrainOptions options, torch::Device device, uint64_t seed);
 
-  // One optimisation step on a batch of model-space clips [B, C, T, H, W] with their captions.
+  // One optimisation step on a batch of model-space clips [B, C, T, H, W] with their captions:
+  // forward and backward, the gradient hook, clipping, AdamW, EMA.
   StepResult step(const torch::Tensor& x0, const std::vector<std::string>& captions);
+  void set_gradient_hook(GradientHook hook) { gradient_hook_ = std::move(hook); }
 
   // Copies the EMA weights into the model (no-op without EMA); call before sampling.
   void use_ema_weights();
@@ -123,6 +131,7 @@ class DiffusionTrainer {
   std::unique_ptr<FlatAdamW> optimizer_;
   torch::Tensor ema_;  // flat, like flat_->data(); undefined without EMA
   int64_t steps_ = 0;
+  GradientHook gradient_hook_;
 };
 
 }  // namespace asg

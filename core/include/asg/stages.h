@@ -1,0 +1,210 @@
+// The stages of a run, each with one job. core/src/runner.cpp composes them:
+//
+//   apply_runtime_settings   global torch state (device, threads, determinism, allocator), in one place
+//   build_experiment         plugin objects (asg/build.h)
+//   RunRecorder              registry rows, run folder, log, metric points, heartbeat, artifacts, the end
+//   BatchSource              the training data order and its position; batches prefetched on a worker
+//   TrainLoop                steps: batch -> DiffusionTrainer::step (forward/backward -> gradient hook ->
+//                            optimizer -> EMA) -> loss records -> checkpoints (every N steps, on SIGINT/SIGTERM)
+//   Evaluator                sampling and metrics; hands every clip to a SampleWriter
+//   SampleWriter             sample GIFs, the grid and captions.txt, each recorded as an artifact
+//
+// A distributed run replaces pieces, not the composition: a BatchSource per rank over its shard, an
+// all-reduce as the trainer's gradient hook (asg/trainer.h), the recorder only on rank 0.
+// Torch code; host-only (plugins never include it).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "asg/build.h"
+#include "asg/experiment.h"
+#include "asg/registry.h"
+#include "asg/runner.h"
+#include "asg/trainer.h"
+
+namespace asg {
+
+// ---- runtime settings ------------------------------------------------------------------------------
+
+struct RuntimeSettings {
+  torch::Device device = torch::kCPU;
+  int64_t threads = 1;
+  bool deterministic = true;
+  std::string allocator;  // what keep_freed_memory_for_reuse() did
+};
+
+// Applies [runtime] to the process: intra-op threads, deterministic algorithms (and cuBLAS workspace),
+// the allocator policy; resolves the device. The only place a run changes global torch state.
+// asg::Error(Config) when the device is not available.
+RuntimeSettings apply_runtime_settings(const Experiment& experiment);
+
+// The run's environment as JSON: host, CPU, cores, the settings above, Torch and ASG Lab versions.
+// Recorded with the run (registry host_json), never part of its method or protocol hash.
+std::string environment_json(const RuntimeSettings& settings);
+
+// ---- recorder --------------------------------------------------------------------------------------
+
+// Everything a run writes about itself. Constructing it records the run (QUEUED, then RUNNING once its
+// folder, config.toml, run.log and plugin rows exist), so construct it only after the experiment built.
+class RunRecorder {
+ public:
+  RunRecorder(const Experiment& experiment, const RunOptions& options, const RuntimeSettings& settings);
+  RunRecorder(const RunRecorder&) = delete;
+  RunRecorder& operator=(const RunRecorder&) = delete;
+
+  const std::string& run_id() const { return run_id_; }
+  const std::filesystem::path& run_dir() const { return run_dir_; }
+  int64_t attempt() const { return attempt_; }
+
+  void info(const std::string& line);       // console and run.log
+  void file_only(const std::string& line);  // run.log only
+  // Buffered; flush() writes the buffer in one transaction (and is a heartbeat).
+  void metric(const std::string& key, int64_t step, double value);
+  void flush();
+  void heartbeat();
+  void artifact(const std::filesystem::path& file);  // inside run_dir()
+  // An earlier attempt's training history up to `up_to_step`, so every step appears once in this run.
+  void continue_history(const std::string& earlier_run, int64_t up_to_step);
+  // Results, metrics.json and the FINISHED mark.
+  void finish(const std::vector<ResultValue>& results);
+  // KILLED for an interrupt, FAILED otherwise, keeping whatever was logged. Never throws.
+  void fail(const std::exception& error) noexcept;
+
+ private:
+  Registry registry_;
+  std::string run_id_;
+  std::filesystem::path run_dir_;
+  int64_t attempt_ = 1;
+  std::vector<MetricPoint> pending_;
+  std::ofstream log_;
+};
+
+// ---- batch source ----------------------------------------------------------------------------------
+
+// Where the data order stands: enough to continue it exactly, O(1) in the size of the data.
+struct DataPosition {
+  torch::Tensor epoch_rng;  // the order generator's state just before the current epoch's permutation
+  int64_t cursor = 0;       // next index into that permutation
+
+  std::map<std::string, torch::Tensor> to_checkpoint() const;  // "data.epoch_rng", "data.cursor"
+  // From a checkpoint's run.* tensors; asg::Error(Data) naming `file` if they are missing.
+  static DataPosition from_checkpoint(const std::map<std::string, torch::Tensor>& run_state, const std::string& file);
+};
+
+struct TrainBatch {
+  torch::Tensor x0;  // model space [B, C, T, H, W]
+  std::vector<std::string> captions;
+  DataPosition after;  // the position once this batch is consumed: what a checkpoint after it stores
+};
+
+// The training split in epochs, each a fresh permutation drawn from an order generator seeded once;
+// batch_size samples per batch, read from the dataset (whose get() is thread-safe by contract) and
+// stacked into model space. With prefetch > 0 a worker thread prepares up to that many batches ahead;
+// the batches, their order and their positions are the same either way.
+class BatchSource {
+ public:
+  BatchSource(std::shared_ptr<Dataset> dataset, int64_t batch_size, uint64_t order_seed, int64_t prefetch,
+              std::optional<DataPosition> resume_from = {});
+  ~BatchSource();
+  BatchSource(const BatchSource&) = delete;
+  BatchSource& operator=(const BatchSource&) = delete;
+
+  // The next batch; rethrows what the worker hit (e.g. asg::Error(Data) from a dataset).
+  TrainBatch next();
+
+ private:
+  TrainBatch produce();  // advances the order; on the worker thread when prefetching
+  void work();
+
+  std::shared_ptr<Dataset> dataset_;
+  int64_t batch_size_;
+  int64_t train_size_;
+  at::Generator order_gen_;
+  std::vector<int64_t> order_;
+  DataPosition position_;
+  int64_t prefetch_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<TrainBatch> ready_;
+  std::exception_ptr failure_;
+  bool stopping_ = false;
+  std::thread worker_;
+};
+
+// ---- train loop ------------------------------------------------------------------------------------
+
+struct TrainLoopOptions {
+  int64_t steps = 0;
+  int64_t log_every = 25;
+  int64_t checkpoint_every = 0;  // 0 = only the final checkpoint
+  bool log_grad_norm = false;
+  static TrainLoopOptions from(const Params& train);
+};
+
+class TrainLoop {
+ public:
+  TrainLoop(DiffusionTrainer& trainer, BatchSource& batches, RunRecorder& recorder, TrainLoopOptions options);
+  // Trains steps start_step + 1 ... steps and writes checkpoints/final.pt (returned). `position` is the
+  // data position at start_step (what a resumed checkpoint held; empty for a fresh run). On SIGINT/SIGTERM
+  // between steps it saves checkpoints/step_<last>.pt first, then rethrows.
+  std::filesystem::path run(int64_t start_step, DataPosition position);
+
+ private:
+  std::filesystem::path checkpoint_path(int64_t step) const;
+  DiffusionTrainer& trainer_;
+  BatchSource& batches_;
+  RunRecorder& recorder_;
+  TrainLoopOptions options_;
+};
+
+// ---- sample writer ---------------------------------------------------------------------------------
+
+// The first `save_gifs` samples as GIFs (samples/NNNN_<caption>.gif, upscaled gif_scale times), a grid of
+// the first 16 (samples/grid.gif) and samples/captions.txt; each recorded as an artifact.
+class SampleWriter {
+ public:
+  SampleWriter(RunRecorder& recorder, int64_t save_gifs, int64_t gif_scale, double fps);
+  void add(int64_t index, const torch::Tensor& clip, const std::string& caption);  // clip [T, 4, H, W]
+  void finish();
+
+ private:
+  RunRecorder& recorder_;
+  int64_t save_gifs_, gif_scale_;
+  int32_t frame_ms_;
+  std::vector<torch::Tensor> grid_;
+  std::string captions_;
+};
+
+// ---- evaluator -------------------------------------------------------------------------------------
+
+// Samples [eval] num_samples clips prompted by the eval split's captions (in order, wrapping), feeds
+// every metric and the sample writer, and returns the metrics' results. A metric key must be
+// '<metric>' or '<metric>.<part>' (asg::Error(Internal) otherwise).
+class Evaluator {
+ public:
+  Evaluator(const Experiment& experiment, BuiltExperiment& built, DiffusionTrainer& trainer, RunRecorder& recorder,
+            uint64_t seed);
+  std::vector<ResultValue> run(SampleWriter& samples, int64_t at_step);
+
+ private:
+  const Experiment& experiment_;
+  BuiltExperiment& built_;
+  DiffusionTrainer& trainer_;
+  RunRecorder& recorder_;
+  uint64_t seed_;
+};
+
+}  // namespace asg

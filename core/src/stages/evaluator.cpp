@@ -1,0 +1,59 @@
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+
+#include "asg/interrupt.h"
+#include "asg/progress.h"
+#include "asg/stages.h"
+
+namespace asg {
+
+Evaluator::Evaluator(const Experiment& experiment, BuiltExperiment& built, DiffusionTrainer& trainer, RunRecorder& recorder,
+                     uint64_t seed)
+    : experiment_(experiment), built_(built), trainer_(trainer), recorder_(recorder), seed_(seed) {}
+
+std::vector<ResultValue> Evaluator::run(SampleWriter& samples, int64_t at_step) {
+  const Params& eval = experiment_.eval;
+  const int64_t num_samples = eval.integer("num_samples");
+  const int64_t batch_size = eval.integer("batch_size");
+  const Split split = split_from_name(eval.str("split"));
+  const int64_t split_size = built_.dataset->size(split);
+  const DatasetInfo& info = built_.info;
+  at::Generator sample_gen = at::detail::createCPUGenerator(derive_seed(seed_, "eval.sample"));
+  const std::vector<int64_t> clip_shape = {4, info.frames, info.height, info.width};
+  const int64_t batches = (num_samples + batch_size - 1) / batch_size;
+  Sampler& sampler = *built_.sampler;
+  Progress progress("sample", batches * sampler.num_steps(), [&](const std::string& l) { recorder_.file_only(l); });
+  for (int64_t start = 0, b = 0; start < num_samples; start += batch_size, ++b) {
+    recorder_.heartbeat();  // sampling logs no metrics; say it is alive (asg runs gc)
+    const int64_t n = std::min(batch_size, num_samples - start);
+    std::vector<Sticker> refs;
+    std::vector<std::string> captions;
+    for (int64_t i = 0; i < n; ++i) {
+      refs.push_back(built_.dataset->get(split, (start + i) % split_size));
+      captions.push_back(refs.back().caption);
+    }
+    torch::Tensor clips = trainer_.sample(sampler, captions, clip_shape, sample_gen, [&](int64_t i, int64_t) {
+      throw_if_interrupted();
+      progress.update(b * sampler.num_steps() + i);
+    });
+    for (auto& [slot, metric] : built_.metrics) metric->update(clips, refs);
+    for (int64_t i = 0; i < n; ++i) samples.add(start + i, clips[i], captions[i]);
+  }
+  progress.finish();
+  samples.finish();
+
+  std::vector<ResultValue> results;
+  for (auto& [slot, metric] : built_.metrics) {
+    for (const MetricValue& v : metric->compute()) {
+      if (v.key != slot->plugin && v.key.rfind(slot->plugin + ".", 0) != 0)
+        throw internal_error(fmt::format("metric '{}' reported key '{}'; keys must be '{}' or start with '{}.'", slot->plugin,
+                                         v.key, slot->plugin, slot->plugin));
+      results.push_back(ResultValue{v.key, v.value, v.higher_is_better});
+      recorder_.metric("eval/" + v.key, at_step, v.value);
+      recorder_.info(fmt::format("  {:<32} {:>10.4f}  ({} is better)", v.key, v.value, v.higher_is_better ? "higher" : "lower"));
+    }
+  }
+  return results;
+}
+
+}  // namespace asg

@@ -1,0 +1,125 @@
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+
+#include "asg/stages.h"
+#include "asg/util.h"
+
+namespace asg {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+NewRun new_run_record(const Experiment& exp, const RunOptions& options, const RuntimeSettings& settings) {
+  GitState git = git_state(exp.file.parent_path());
+  NewRun record;
+  record.name = exp.name;
+  record.experiment_path = exp.file.string();
+  record.benchmark = exp.benchmark.str("name");
+  record.rank_by = exp.benchmark.str("rank_by");
+  record.config_hash = exp.config_hash;
+  record.config_text = exp.resolved_toml;
+  record.method_hash = exp.method_hash;
+  record.protocol_hash = exp.protocol_hash;
+  record.protocol_json = exp.protocol_json;
+  record.seed = exp.runtime.integer("seed");
+  record.git_commit = git.commit;
+  record.git_dirty = git.dirty;
+  record.host_json = environment_json(settings);
+  if (options.resume) {
+    record.parent_run_id = options.resume->run_id;
+    record.attempt = options.resume->attempt + 1;
+    record.resumed_from = options.resume->checkpoint.string();
+  }
+  return record;
+}
+
+}  // namespace
+
+RunRecorder::RunRecorder(const Experiment& exp, const RunOptions& options, const RuntimeSettings& settings)
+    : registry_(options.registry_path) {
+  NewRun record = new_run_record(exp, options, settings);
+  attempt_ = record.attempt;
+  run_id_ = registry_.create_run(record);
+  run_dir_ = options.runs_dir / run_id_;
+  try {
+    std::vector<PluginUse> uses;
+    for (const auto& slot : exp.slots)
+      uses.push_back(PluginUse{slot.section, slot.kind, slot.plugin, slot.record->factory.version,
+                               slot.record->library_path.string(), slot.record->library_sha256});
+    registry_.record_plugins(run_id_, uses);
+    fs::create_directories(run_dir_ / "checkpoints");
+    fs::create_directories(run_dir_ / "samples");
+    log_.open(run_dir_ / "run.log", std::ios::app);
+    write_text_file_atomic(run_dir_ / "config.toml", exp.resolved_toml);
+    registry_.mark_running(run_id_);
+    for (const auto& u : uses) file_only(fmt::format("plugin {} = {} {} ({})", u.slot, u.name, u.version, u.library));
+    file_only(fmt::format("method {} | protocol {} | environment {}", exp.method_hash, exp.protocol_hash, record.host_json));
+  } catch (const std::exception& e) {
+    fail(e);
+    throw;
+  }
+}
+
+void RunRecorder::info(const std::string& line) {
+  fmt::print("{}\n", line);
+  std::fflush(stdout);
+  file_only(line);
+}
+
+void RunRecorder::file_only(const std::string& line) {
+  if (!log_.is_open()) return;
+  log_ << line << '\n';
+  log_.flush();
+}
+
+void RunRecorder::metric(const std::string& key, int64_t step, double value) {
+  pending_.push_back(MetricPoint{key, step, value, now_ms()});
+}
+
+void RunRecorder::flush() {
+  registry_.log_metrics(run_id_, pending_);  // with no points, still a heartbeat
+  pending_.clear();
+}
+
+void RunRecorder::heartbeat() { registry_.heartbeat(run_id_); }
+
+void RunRecorder::artifact(const fs::path& file) {
+  registry_.add_artifact(run_id_, Artifact{fs::relative(file, run_dir_).string(), sha256_file(file),
+                                           static_cast<int64_t>(fs::file_size(file))});
+}
+
+void RunRecorder::continue_history(const std::string& earlier_run, int64_t up_to_step) {
+  std::vector<MetricPoint> earlier;
+  for (const auto& p : registry_.metric_history(earlier_run))
+    if (p.step <= up_to_step && p.key.rfind("train/", 0) == 0) earlier.push_back(p);
+  registry_.log_metrics(run_id_, earlier);
+}
+
+void RunRecorder::finish(const std::vector<ResultValue>& results) {
+  flush();
+  registry_.set_results(run_id_, results);
+  nlohmann::json metrics = nlohmann::json::object();
+  for (const auto& r : results) metrics[r.key] = r.value;
+  write_text_file_atomic(run_dir_ / "metrics.json", metrics.dump(2) + "\n");
+  artifact(run_dir_ / "metrics.json");
+  artifact(run_dir_ / "config.toml");
+  registry_.mark_ended(run_id_, RunStatus::Finished);
+  info(fmt::format("run {} FINISHED; outputs in {}", run_id_, run_dir_.string()));
+}
+
+void RunRecorder::fail(const std::exception& e) noexcept {
+  const auto* err = dynamic_cast<const Error*>(&e);
+  const bool killed = err && err->kind() == ErrorKind::Interrupted;
+  try {
+    flush();  // keep whatever history was logged
+    registry_.mark_ended(run_id_, killed ? RunStatus::Killed : RunStatus::Failed, e.what());
+    file_only(fmt::format("run {} {}: {}", run_id_, killed ? "KILLED" : "FAILED", e.what()));
+  } catch (const std::exception& inner) {
+    fmt::print(stderr, "asg: could not record the end of run {}: {}\n", run_id_, inner.what());
+  }
+}
+
+}  // namespace asg

@@ -1,0 +1,73 @@
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+#include "asg/plugin.h"
+#include "asg/stages.h"
+#include "asg/util.h"
+
+namespace asg {
+
+namespace {
+
+torch::Device resolve_device(const std::string& requested) {
+  if (requested == "cuda" || requested == "auto") {
+    if (torch::cuda::is_available()) return torch::Device(torch::kCUDA, 0);
+    if (requested == "cuda")
+      throw config_error("[runtime] device = \"cuda\": no CUDA device is available to this build of LibTorch (valid here: "
+                         "\"cpu\", or \"auto\" to use CUDA only when present)");
+  }
+  return torch::Device(torch::kCPU);
+}
+
+}  // namespace
+
+RuntimeSettings apply_runtime_settings(const Experiment& exp) {
+  RuntimeSettings s;
+  s.device = resolve_device(exp.runtime.str("device"));
+  s.deterministic = exp.runtime.boolean("deterministic");
+  s.threads = exp.runtime.integer("threads");
+  if (s.threads == 0) s.threads = std::max(1u, std::thread::hardware_concurrency());
+  // LibTorch starts with its own default; the run says how many threads it uses, and records it.
+  torch::set_num_threads(static_cast<int>(s.threads));
+  s.allocator = keep_freed_memory_for_reuse();
+  if (s.deterministic) {
+    setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", 0);  // cuBLAS refuses deterministic mode without it
+    at::globalContext().setDeterministicAlgorithms(true, false);
+    at::globalContext().setDeterministicCuDNN(true);
+    at::globalContext().setBenchmarkCuDNN(false);
+  }
+  return s;
+}
+
+std::string environment_json(const RuntimeSettings& settings) {
+  nlohmann::json j;
+  std::string cpu;
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      cpu = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  j["hostname"] = host;
+  j["cpu"] = cpu;
+  j["cores"] = std::thread::hardware_concurrency();
+  j["threads"] = settings.threads;
+  j["device"] = settings.device.str();
+  j["deterministic"] = settings.deterministic;
+  j["allocator"] = settings.allocator;
+  j["torch"] = ASG_TORCH_VERSION_STRING;
+  j["cuda_available"] = torch::cuda::is_available();
+  j["asg_version"] = ASG_VERSION;
+  j["asg_plugin_api"] = fmt::format("{}.{}", kPluginApiMajor, kPluginApiMinor);
+  return j.dump();
+}
+
+}  // namespace asg

@@ -1,0 +1,73 @@
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "asg/interrupt.h"
+#include "asg/progress.h"
+#include "asg/stages.h"
+
+namespace asg {
+
+namespace fs = std::filesystem;
+
+TrainLoopOptions TrainLoopOptions::from(const Params& train) {
+  TrainLoopOptions o;
+  o.steps = train.integer("steps");
+  o.log_every = train.integer("log_every");
+  o.checkpoint_every = train.integer("checkpoint_every");
+  o.log_grad_norm = train.real("grad_clip") > 0;
+  return o;
+}
+
+TrainLoop::TrainLoop(DiffusionTrainer& trainer, BatchSource& batches, RunRecorder& recorder, TrainLoopOptions options)
+    : trainer_(trainer), batches_(batches), recorder_(recorder), options_(options) {}
+
+fs::path TrainLoop::checkpoint_path(int64_t step) const {
+  return recorder_.run_dir() / "checkpoints" / fmt::format("step_{:07}.pt", step);
+}
+
+fs::path TrainLoop::run(int64_t start_step, DataPosition position) {
+  const int64_t steps = options_.steps;
+  Progress progress("train", steps, [&](const std::string& l) { recorder_.file_only(l); });
+  double loss_sum = 0;
+  int64_t in_sum = 0;
+  for (int64_t step = start_step + 1; step <= steps; ++step) {
+    try {
+      throw_if_interrupted();
+    } catch (const Error&) {
+      // SIGINT/SIGTERM between steps: keep what was trained, so `asg resume` continues from here.
+      if (step - 1 > start_step) {
+        trainer_.save_checkpoint(checkpoint_path(step - 1).string(), step - 1, position.to_checkpoint());
+        recorder_.info(fmt::format("interrupted after step {}: saved {} (asg resume {} continues from it)", step - 1,
+                                   checkpoint_path(step - 1).string(), recorder_.run_id()));
+      }
+      throw;
+    }
+    TrainBatch batch = batches_.next();
+    StepResult r = trainer_.step(batch.x0, batch.captions);
+    position = std::move(batch.after);
+    if (!std::isfinite(r.loss))
+      throw data_error(fmt::format("training diverged: loss is {} at step {} (lower [train] lr or enable grad_clip)", r.loss,
+                                   step));
+    loss_sum += r.loss;
+    ++in_sum;
+    if (step % options_.log_every == 0 || step == steps) {
+      recorder_.metric("train/loss", step, loss_sum / in_sum);
+      recorder_.metric("train/lr", step, r.lr);
+      if (options_.log_grad_norm) recorder_.metric("train/grad_norm", step, r.grad_norm);
+      recorder_.flush();
+      loss_sum = 0;
+      in_sum = 0;
+    }
+    progress.update(step, fmt::format("loss {:.4f}", r.loss));
+    if (options_.checkpoint_every > 0 && step % options_.checkpoint_every == 0 && step != steps)
+      trainer_.save_checkpoint(checkpoint_path(step).string(), step, position.to_checkpoint());
+  }
+  progress.finish();
+  const fs::path final_checkpoint = recorder_.run_dir() / "checkpoints" / "final.pt";
+  trainer_.save_checkpoint(final_checkpoint.string(), steps, position.to_checkpoint());
+  recorder_.artifact(final_checkpoint);
+  return final_checkpoint;
+}
+
+}  // namespace asg
