@@ -338,3 +338,39 @@ TEST_F(RegistryTest, GcJudgesOtherHostsByTheirHeartbeat) {
   EXPECT_NE(collected[0].reason.find("no sign of life for 120 min (host node-17"), std::string::npos) << collected[0].reason;
   EXPECT_EQ(reg.find_run(lively)->status, asg::RunStatus::Running);
 }
+
+// ---- version 2 files ---------------------------------------------------------------------------------
+
+namespace {
+
+// tests/data/registry_v2.sqlite was written by asg with schema version 2 (the registry library of that
+// version, driven through its public API): two FINISHED runs of "legacy-bench" with plugins, history,
+// results and artifacts; one FAILED run with its error; and its resumed attempt 2 (parent_run_id set),
+// which ended KILLED.
+constexpr const char* kV2Small = "20261128-175706-c11e2e";
+constexpr const char* kV2Large = "20261128-175706-3ffddb";
+constexpr const char* kV2Failed = "20261128-175706-c774ea";
+constexpr const char* kV2Resumed = "20261128-175706-0b7365";
+
+}  // namespace
+
+TEST_F(RegistryTest, ReadsARegistryWrittenByVersion2) {
+  fs::create_directories(path_.parent_path());
+  fs::copy_file(asg::testing::source_dir() / "tests/data/registry_v2.sqlite", path_);
+  ASSERT_EQ(user_version(path_), 2);
+  asg::Registry reg(path_);
+  auto finished = reg.list_runs("legacy-bench", asg::RunStatus::Finished);
+  ASSERT_EQ(finished.size(), 2u);
+  auto large = reg.find_run(kV2Large);
+  ASSERT_TRUE(large);
+  EXPECT_EQ(large->name, "legacy-large");
+  EXPECT_TRUE(large->git_dirty);
+  EXPECT_EQ(reg.results(kV2Large).at(0).value, 0.8125);
+  EXPECT_FALSE(reg.results(kV2Small).at(1).higher_is_better);
+  EXPECT_EQ(reg.metric_history(kV2Small, "train/loss").size(), 3u);
+  EXPECT_EQ(reg.plugins(kV2Small).size(), 2u);
+  EXPECT_EQ(reg.artifacts(kV2Large).size(), 2u);
+  EXPECT_EQ(reg.find_run(kV2Failed)->error, "training diverged: train/loss is NaN at step 2");
+  EXPECT_EQ(reg.find_run(kV2Resumed)->parent_run_id, std::optional<std::string>(kV2Failed));
+  EXPECT_EQ(reg.find_run(kV2Resumed)->attempt, 2);
+}
