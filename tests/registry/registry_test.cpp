@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -55,6 +58,111 @@ void exec(const fs::path& p, const std::string& sql) {
   sqlite3_open(p.c_str(), &db);
   ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
   sqlite3_close(db);
+}
+
+// Every row of a query, each rendered as "value|value|..." with its storage class, so 1, 1.0, '1' and
+// NULL all differ.
+std::vector<std::string> query_rows(const fs::path& p, const std::string& sql) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(p.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* s = nullptr;
+  std::vector<std::string> rows;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) != SQLITE_OK) {
+    ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
+    sqlite3_close(db);
+    return rows;
+  }
+  while (sqlite3_step(s) == SQLITE_ROW) {
+    std::string row;
+    for (int c = 0; c < sqlite3_column_count(s); ++c) {
+      switch (sqlite3_column_type(s, c)) {
+        case SQLITE_NULL: row += "NULL"; break;
+        case SQLITE_INTEGER: row += "i:" + std::to_string(sqlite3_column_int64(s, c)); break;
+        case SQLITE_FLOAT: row += fmt::format("r:{}", sqlite3_column_double(s, c)); break;
+        default: row += std::string("t:") + reinterpret_cast<const char*>(sqlite3_column_text(s, c));
+      }
+      row += '|';
+    }
+    rows.push_back(std::move(row));
+  }
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return rows;
+}
+
+// Writes a run with every schema-3 field set (a resumed attempt of `parent`) and reads it back.
+void expect_schema3_fields_round_trip(asg::Registry& reg, const std::string& parent) {
+  asg::NewRun r;
+  r.name = "schema3";
+  r.experiment_path = "experiments/schema3.toml";
+  r.benchmark = "legacy-bench";
+  r.config_hash = std::string(64, '3');
+  r.config_text = "[train]\n";
+  r.parent_run_id = parent;
+  r.attempt = 2;
+  r.method_hash = std::string(64, 'm');
+  r.protocol_hash = std::string(64, 'p');
+  r.protocol_json = R"({"eval":{"num_samples":32},"metrics":{"fid":{"version":"2"}}})";
+  r.resumed_from = "runs/schema3/checkpoints/step_0000100.pt";
+  const std::string id = reg.create_run(r);
+  auto back = reg.find_run(id);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->method_hash, r.method_hash);
+  EXPECT_EQ(back->protocol_hash, r.protocol_hash);
+  EXPECT_EQ(back->protocol_json, r.protocol_json);
+  EXPECT_EQ(back->resumed_from, r.resumed_from);
+  EXPECT_EQ(back->parent_run_id, std::optional<std::string>(parent));
+  EXPECT_EQ(back->attempt, 2);
+  // list_runs reads the same columns as find_run.
+  bool listed = false;
+  for (const auto& run : reg.list_runs("legacy-bench"))
+    if (run.id == id) {
+      listed = true;
+      EXPECT_EQ(run.protocol_json, r.protocol_json);
+      EXPECT_EQ(run.resumed_from, r.resumed_from);
+    }
+  EXPECT_TRUE(listed);
+}
+
+const std::vector<std::string> kRegistryTables = {"runs", "run_plugins", "metric_history", "results", "artifacts"};
+
+// Every row of every registry table, restricted to the columns the table has now: taken before a migration
+// and again after it, the two must be equal (a migration may add columns, never change or drop a value).
+std::map<std::string, std::vector<std::string>> snapshot_rows(const fs::path& p,
+                                                                const std::map<std::string, std::string>& columns) {
+  std::map<std::string, std::vector<std::string>> out;
+  for (const auto& [table, cols] : columns) out[table] = query_rows(p, "SELECT " + cols + " FROM " + table + " ORDER BY rowid");
+  return out;
+}
+
+std::map<std::string, std::string> current_columns(const fs::path& p) {
+  std::map<std::string, std::string> columns;
+  for (const auto& table : kRegistryTables) {
+    std::string list;
+    for (const auto& row : query_rows(p, "SELECT name FROM pragma_table_info('" + table + "') ORDER BY cid"))
+      list += (list.empty() ? "" : ", ") + row.substr(2, row.size() - 3);  // "t:name|" -> name
+    columns[table] = list;
+  }
+  return columns;
+}
+
+// Opens a copy of an old registry file with the current code and checks that the migration kept every row
+// of every table with its values, and left the schema-3 columns empty on old rows.
+void expect_migration_keeps_every_row(const fs::path& copy, int64_t old_version) {
+  ASSERT_EQ(user_version(copy), old_version);
+  const auto old_columns = current_columns(copy);
+  const auto before = snapshot_rows(copy, old_columns);
+  size_t old_runs = before.at("runs").size();
+  ASSERT_GT(old_runs, 0u);
+  { asg::Registry reg(copy); EXPECT_EQ(reg.schema_version(), 3); }
+  EXPECT_EQ(user_version(copy), 3);
+  EXPECT_EQ(snapshot_rows(copy, old_columns), before);
+  EXPECT_EQ(query_rows(copy, "SELECT count(*) FROM runs WHERE method_hash = '' AND protocol_hash = '' AND protocol_json = '' "
+                             "AND resumed_from IS NULL"),
+            std::vector<std::string>{"i:" + std::to_string(old_runs) + "|"});
+  EXPECT_EQ(query_rows(copy, "SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'runs_benchmark_protocol'"),
+            std::vector<std::string>{"t:runs_benchmark_protocol|"});
+  EXPECT_EQ(query_rows(copy, "PRAGMA integrity_check"), std::vector<std::string>{"t:ok|"});
 }
 
 }  // namespace
@@ -128,6 +236,33 @@ TEST_F(RegistryTest, TerminalStatesAreFinal) {
   EXPECT_EQ(reg.find_run(id)->status, asg::RunStatus::Killed);
 }
 
+TEST_F(RegistryTest, RecordsMethodProtocolAndResumeCheckpoint) {
+  asg::Registry reg(path_);
+  const std::string fresh = reg.create_run(run("fresh", "legacy-bench"));
+  auto record = reg.find_run(fresh);
+  EXPECT_EQ(record->method_hash, "");  // not set by the caller: stored empty, not invented
+  EXPECT_EQ(record->protocol_json, "");
+  EXPECT_FALSE(record->resumed_from);  // a fresh run starts from no checkpoint
+  expect_schema3_fields_round_trip(reg, fresh);
+}
+
+TEST_F(RegistryTest, RefusesAProtocolThatIsNotAJsonObject) {
+  asg::Registry reg(path_);
+  for (const std::string bad : {"{\"eval\": ", "[1, 2]", "32"}) {
+    auto r = run("bad-protocol");
+    r.protocol_hash = std::string(64, 'p');
+    r.protocol_json = bad;
+    try {
+      reg.create_run(r);
+      FAIL() << bad;
+    } catch (const asg::Error& e) {
+      EXPECT_EQ(e.kind(), asg::ErrorKind::Internal);
+      EXPECT_EQ(std::string(e.what()), "run 'bad-protocol': protocol_json must be a JSON object, got: " + bad);
+    }
+  }
+  EXPECT_TRUE(reg.list_runs().empty());
+}
+
 TEST_F(RegistryTest, NonFiniteValuesAreStoredAsNull) {
   asg::Registry reg(path_);
   std::string id = reg.create_run(run("a"));
@@ -143,7 +278,7 @@ TEST_F(RegistryTest, RefusesANewerSchema) {
     FAIL();
   } catch (const asg::Error& e) {
     EXPECT_EQ(e.kind(), asg::ErrorKind::Registry);
-    EXPECT_EQ(std::string(e.what()), path_.string() + ": registry schema version 99 is newer than this asg supports (2); it was "
+    EXPECT_EQ(std::string(e.what()), path_.string() + ": registry schema version 99 is newer than this asg supports (3); it was "
                                                       "written by a newer ASG Lab. Use that version, or --registry another file.");
   }
   EXPECT_EQ(user_version(path_), 99);  // untouched
@@ -265,9 +400,8 @@ TEST_F(RegistryTest, MigratesARegistryWrittenByVersion1AndKeepsItsRows) {
   // its history, results and plugins, and one row left RUNNING (as a SIGKILL leaves it).
   fs::create_directories(path_.parent_path());
   fs::copy_file(asg::testing::source_dir() / "tests/data/registry_v1.sqlite", path_);
-  ASSERT_EQ(user_version(path_), 1);
+  expect_migration_keeps_every_row(path_, 1);
   asg::Registry reg(path_);
-  EXPECT_EQ(reg.schema_version(), 2);
   auto finished = reg.find_run("20261128-165146-04e309");
   ASSERT_TRUE(finished);
   EXPECT_EQ(finished->status, asg::RunStatus::Finished);
@@ -281,6 +415,7 @@ TEST_F(RegistryTest, MigratesARegistryWrittenByVersion1AndKeepsItsRows) {
   EXPECT_EQ(collected[0].id, "20261128-165000-dead01");
   EXPECT_NE(collected[0].reason.find("host not recorded"), std::string::npos) << collected[0].reason;
   EXPECT_EQ(reg.find_run("20261128-165000-dead01")->status, asg::RunStatus::Killed);
+  expect_schema3_fields_round_trip(reg, "20261128-165146-04e309");
   // New runs use the new columns.
   auto id = reg.create_run(run("after-migration"));
   reg.mark_running(id);
@@ -354,23 +489,55 @@ constexpr const char* kV2Resumed = "20261128-175706-0b7365";
 
 }  // namespace
 
-TEST_F(RegistryTest, ReadsARegistryWrittenByVersion2) {
+TEST_F(RegistryTest, MigratesARegistryWrittenByVersion2AndKeepsItsRows) {
   fs::create_directories(path_.parent_path());
   fs::copy_file(asg::testing::source_dir() / "tests/data/registry_v2.sqlite", path_);
-  ASSERT_EQ(user_version(path_), 2);
+  expect_migration_keeps_every_row(path_, 2);
   asg::Registry reg(path_);
+  // The same rows through the API, with the values the version-2 asg wrote.
   auto finished = reg.list_runs("legacy-bench", asg::RunStatus::Finished);
   ASSERT_EQ(finished.size(), 2u);
   auto large = reg.find_run(kV2Large);
   ASSERT_TRUE(large);
   EXPECT_EQ(large->name, "legacy-large");
+  EXPECT_EQ(large->rank_by, "caption_accuracy");
+  EXPECT_EQ(large->seed, 2);
   EXPECT_TRUE(large->git_dirty);
-  EXPECT_EQ(reg.results(kV2Large).at(0).value, 0.8125);
-  EXPECT_FALSE(reg.results(kV2Small).at(1).higher_is_better);
-  EXPECT_EQ(reg.metric_history(kV2Small, "train/loss").size(), 3u);
-  EXPECT_EQ(reg.plugins(kV2Small).size(), 2u);
-  EXPECT_EQ(reg.artifacts(kV2Large).size(), 2u);
-  EXPECT_EQ(reg.find_run(kV2Failed)->error, "training diverged: train/loss is NaN at step 2");
-  EXPECT_EQ(reg.find_run(kV2Resumed)->parent_run_id, std::optional<std::string>(kV2Failed));
-  EXPECT_EQ(reg.find_run(kV2Resumed)->attempt, 2);
+  EXPECT_EQ(large->host_json, R"({"cpu":"AMD EPYC","cores":2,"threads":2,"torch":"2.1.2","device":"cpu"})");
+  EXPECT_EQ(large->method_hash, "");
+  EXPECT_EQ(large->protocol_hash, "");
+  EXPECT_EQ(large->protocol_json, "");
+  EXPECT_FALSE(large->resumed_from);
+  auto results = reg.results(kV2Large);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].key, "caption_accuracy");
+  EXPECT_EQ(results[0].value, 0.8125);
+  EXPECT_TRUE(results[0].higher_is_better);
+  EXPECT_EQ(results[1].key, "frechet_pixel");
+  EXPECT_EQ(results[1].value, 27.25);
+  EXPECT_FALSE(results[1].higher_is_better);
+  auto loss = reg.metric_history(kV2Small, "train/loss");
+  ASSERT_EQ(loss.size(), 3u);
+  EXPECT_EQ(loss[2].step, 3);
+  EXPECT_EQ(loss[2].value, 0.45);
+  EXPECT_EQ(loss[2].time_ms, 1764000000003);
+  EXPECT_TRUE(std::isnan(reg.metric_history(kV2Failed).at(1).value));  // NaN was stored as NULL
+  auto plugins = reg.plugins(kV2Small);
+  ASSERT_EQ(plugins.size(), 2u);
+  EXPECT_EQ(plugins[1].slot, "metrics[0]");
+  EXPECT_EQ(plugins[1].library_sha256, std::string(64, '2'));
+  auto artifacts = reg.artifacts(kV2Large);
+  ASSERT_EQ(artifacts.size(), 2u);
+  EXPECT_EQ(artifacts[1].path, "samples/grid.gif");
+  EXPECT_EQ(artifacts[1].bytes, 4096);
+  auto failed = reg.find_run(kV2Failed);
+  EXPECT_EQ(failed->status, asg::RunStatus::Failed);
+  EXPECT_EQ(failed->error, "training diverged: train/loss is NaN at step 2");
+  auto resumed = reg.find_run(kV2Resumed);
+  EXPECT_EQ(resumed->status, asg::RunStatus::Killed);
+  EXPECT_EQ(resumed->parent_run_id, std::optional<std::string>(kV2Failed));
+  EXPECT_EQ(resumed->attempt, 2);
+  EXPECT_FALSE(resumed->resumed_from);  // version 2 did not record the checkpoint
+
+  expect_schema3_fields_round_trip(reg, kV2Failed);
 }

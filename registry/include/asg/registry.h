@@ -37,10 +37,21 @@ struct NewRun {
   int64_t seed = 0;
   std::string git_commit;
   bool git_dirty = false;
+  // The run's environment (device, threads, host, library versions). Recorded to explain a number, never
+  // hashed: the same method under the same protocol on another machine is still comparable.
   std::string host_json;
   std::string run_dir;
   std::optional<std::string> parent_run_id;
   int64_t attempt = 1;
+  // Schema 3. What was trained and what was measured, as hashes the core computes; the registry stores
+  // them opaquely and only compares them for equality. Runs recorded before schema 3 have them empty.
+  std::string method_hash;
+  std::string protocol_hash;
+  // The canonical JSON object protocol_hash was computed from (flat or nested), so that the leaderboard
+  // can name the fields in which two protocols differ. "" when not recorded.
+  std::string protocol_json;
+  // For a resumed attempt, the checkpoint it started from (a path, opaque here); nothing for a fresh run.
+  std::optional<std::string> resumed_from;
 };
 
 struct RunRecord : NewRun {
@@ -90,7 +101,7 @@ struct CollectedRun {
 
 class Registry {
  public:
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Opens (creating if needed) and migrates. asg::Error(Registry) naming the file on failure.
   explicit Registry(const std::filesystem::path& path);
