@@ -337,9 +337,10 @@ TEST_F(RegistryTest, LeaderboardRanksFinishedRunsOfOneBenchmark) {
   EXPECT_EQ(md.find("failed"), std::string::npos);
 
   std::string csv = asg::render_leaderboard(reg, "bench", asg::LeaderboardFormat::Csv);
-  EXPECT_EQ(csv.substr(0, csv.find('\n')), "rank,run,name,acc,fd,experiment,config,commit");
+  // The protocol column comes last, so the columns before it keep their places; empty = not recorded.
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "rank,run,name,acc,fd,experiment,config,commit,protocol");
   EXPECT_NE(csv.find("1," + high + ",trained,0.9000,3.0000,experiments/trained.toml," + std::string(64, 'a') +
-                     ",0123456789abcdef0123456789abcdef01234567"),
+                     ",0123456789abcdef0123456789abcdef01234567,\n"),
             std::string::npos)
       << csv;
 
@@ -540,4 +541,174 @@ TEST_F(RegistryTest, MigratesARegistryWrittenByVersion2AndKeepsItsRows) {
   EXPECT_FALSE(resumed->resumed_from);  // version 2 did not record the checkpoint
 
   expect_schema3_fields_round_trip(reg, kV2Failed);
+}
+
+// ---- protocols on the leaderboard ----------------------------------------------------------------------
+
+namespace {
+
+const std::string kProtocolA = "a1a1a1a1a1a1" + std::string(52, '0');  // the current protocol in these tests
+const std::string kProtocolB = "b2b2b2b2b2b2" + std::string(52, '0');
+const std::string kProtocolAJson = R"({"eval":{"num_samples":32,"sampler":{"guidance":7.5}},"metrics":{"fid":{"version":"2"}}})";
+const std::string kProtocolBJson = R"({"eval":{"num_samples":64},"metrics":{"fid":{"version":"3"}},"split":"test"})";
+
+// Finishes runs with results under a protocol. Each run gets its own created_ms, one second after the
+// previous, so "newest" does not depend on two runs landing in the same millisecond.
+class ProtocolTest : public RegistryTest {
+ protected:
+  std::string finish(asg::Registry& reg, const std::string& name, const std::string& protocol, const std::string& protocol_json,
+                     double acc, int64_t seed = 0) {
+    auto r = run(name);
+    r.rank_by = "acc";
+    r.seed = seed;
+    r.protocol_hash = protocol;
+    r.protocol_json = protocol_json;
+    const std::string id = reg.create_run(r);
+    reg.mark_running(id);
+    reg.set_results(id, {{"acc", acc, true}, {"fd", 10 * acc, false}});
+    reg.mark_ended(id, asg::RunStatus::Finished);
+    exec(path_, fmt::format("UPDATE runs SET created_ms = {} WHERE id = '{}'", clock_ms_ += 1000, id));
+    return id;
+  }
+  int64_t clock_ms_ = 1800000000000;
+};
+
+}  // namespace
+
+TEST_F(ProtocolTest, RanksEachProtocolInItsOwnSectionAndNamesTheDifferingFields) {
+  asg::Registry reg(path_);
+  // The best number was measured under the old protocol B: it must not top protocol A's ranking.
+  const std::string b_best = finish(reg, "old-protocol", kProtocolB, kProtocolBJson, 0.99);
+  const std::string a_low = finish(reg, "a-low", kProtocolA, kProtocolAJson, 0.5);
+  const std::string a_high = finish(reg, "a-high", kProtocolA, kProtocolAJson, 0.8);
+
+  const std::string md = asg::render_leaderboard(reg, "bench", asg::LeaderboardFormat::Markdown);
+  const std::string ranked_title =
+      "## Leaderboard: bench under protocol a1a1a1a1a1a1 (ranked by acc, higher is better; 2 finished runs)\n";
+  const std::string other_title =
+      "## Other protocol b2b2b2b2b2b2 (not ranked with the above; differs in: eval.num_samples = 64 (above: 32), "
+      "eval.sampler.guidance absent (above: 7.5), metrics.fid.version = \"3\" (above: \"2\"), split = \"test\" (above: absent); "
+      "ranked by acc, higher is better; 1 finished run)\n";
+  ASSERT_EQ(md.find(ranked_title), 0u) << md;
+  const size_t other = md.find(other_title);
+  ASSERT_NE(other, std::string::npos) << md;
+  const size_t a_high_row = md.find("| 1 | " + a_high + " | a-high | 0.8000 | 8.0000 |");
+  const size_t a_low_row = md.find("| 2 | " + a_low + " | a-low | 0.5000 | 5.0000 |");
+  const size_t b_row = md.find("| 1 | " + b_best + " | old-protocol | 0.9900 | 9.9000 |");  // rank restarts
+  EXPECT_LT(a_high_row, a_low_row) << md;
+  EXPECT_LT(a_low_row, other) << md;
+  EXPECT_LT(other, b_row) << md;
+  EXPECT_NE(b_row, std::string::npos) << md;
+  // Each section repeats the table header.
+  const std::string header = "| rank | run | name | acc ↑ | fd ↓ | experiment | config | commit |\n";
+  EXPECT_LT(md.find(header), other);
+  EXPECT_GT(md.rfind(header), other);
+
+  const std::string csv = asg::render_leaderboard(reg, "bench", asg::LeaderboardFormat::Csv);
+  std::vector<std::string> lines;
+  for (size_t start = 0, end; (end = csv.find('\n', start)) != std::string::npos; start = end + 1)
+    lines.push_back(csv.substr(start, end - start));
+  ASSERT_EQ(lines.size(), 4u) << csv;
+  EXPECT_EQ(lines[0], "rank,run,name,acc,fd,experiment,config,commit,protocol");
+  const std::string tail = ",0123456789abcdef0123456789abcdef01234567,";
+  EXPECT_EQ(lines[1], "1," + a_high + ",a-high,0.8000,8.0000,experiments/a-high.toml," + std::string(64, 'a') + tail + kProtocolA);
+  EXPECT_EQ(lines[2], "2," + a_low + ",a-low,0.5000,5.0000,experiments/a-low.toml," + std::string(64, 'a') + tail + kProtocolA);
+  EXPECT_EQ(lines[3], "1," + b_best + ",old-protocol,0.9900,9.9000,experiments/old-protocol.toml," + std::string(64, 'a') + tail +
+                          kProtocolB);
+}
+
+TEST_F(ProtocolTest, TheNewestRunDecidesWhichProtocolIsRanked) {
+  asg::Registry reg(path_);
+  finish(reg, "a", kProtocolA, kProtocolAJson, 0.5);
+  finish(reg, "b", kProtocolB, kProtocolBJson, 0.4);  // newer: B is now the benchmark's protocol
+  const std::string md = asg::render_leaderboard(reg, "bench", asg::LeaderboardFormat::Markdown);
+  EXPECT_EQ(md.find("## Leaderboard: bench under protocol b2b2b2b2b2b2 ("), 0u) << md;
+  // The fields are described from the other protocol's side, against the ranked one.
+  EXPECT_NE(md.find("## Other protocol a1a1a1a1a1a1 (not ranked with the above; differs in: eval.num_samples = 32 (above: 64), "
+                    "eval.sampler.guidance = 7.5 (above: absent), metrics.fid.version = \"2\" (above: \"3\"), split absent "
+                    "(above: \"test\");"),
+            std::string::npos)
+      << md;
+}
+
+TEST_F(ProtocolTest, OneProtocolKeepsTheTableAsItWas) {
+  asg::Registry reg(path_);
+  const std::string low = finish(reg, "low", kProtocolA, kProtocolAJson, 0.25);
+  const std::string high = finish(reg, "high", kProtocolA, kProtocolAJson, 0.75);
+  const std::string row_tail = " | aaaaaaaaaaaa | 0123456789 |\n";
+  EXPECT_EQ(asg::render_leaderboard(reg, "bench", asg::LeaderboardFormat::Markdown),
+            "## Leaderboard: bench under protocol a1a1a1a1a1a1 (ranked by acc, higher is better; 2 finished runs)\n"
+            "\n"
+            "| rank | run | name | acc ↑ | fd ↓ | experiment | config | commit |\n"
+            "| --- | --- | --- | ---: | ---: | --- | --- | --- |\n"
+            "| 1 | " + high + " | high | 0.7500 | 7.5000 | experiments/high.toml" + row_tail +
+            "| 2 | " + low + " | low | 0.2500 | 2.5000 | experiments/low.toml" + row_tail);
+}
+
+TEST_F(ProtocolTest, RunsFromBeforeSchema3FormTheirOwnSection) {
+  // The version-2 fixture's two FINISHED legacy-bench runs recorded no protocol; runs recorded now do.
+  fs::create_directories(path_.parent_path());
+  fs::copy_file(asg::testing::source_dir() / "tests/data/registry_v2.sqlite", path_);
+  asg::Registry reg(path_);
+  auto r = run("current", "legacy-bench");
+  r.rank_by = "caption_accuracy";
+  r.protocol_hash = kProtocolA;
+  r.protocol_json = kProtocolAJson;
+  const std::string current = reg.create_run(r);
+  reg.mark_running(current);
+  reg.set_results(current, {{"caption_accuracy", 0.5, true}, {"frechet_pixel", 30.0, false}});
+  reg.mark_ended(current, asg::RunStatus::Finished);
+  // Even a newer run without a protocol (an old asg still writing here) does not displace the current one.
+  exec(path_, fmt::format("UPDATE runs SET created_ms = 1 WHERE id = '{}'", current));
+
+  const std::string md = asg::render_leaderboard(reg, "legacy-bench", asg::LeaderboardFormat::Markdown);
+  ASSERT_EQ(md.find("## Leaderboard: legacy-bench under protocol a1a1a1a1a1a1 (ranked by caption_accuracy, higher is better; "
+                    "1 finished run)\n"),
+            0u)
+      << md;
+  const size_t old = md.find("## Protocol not recorded (run before schema 3; not ranked with the above; ranked by caption_accuracy, "
+                             "higher is better; 2 finished runs)\n");
+  ASSERT_NE(old, std::string::npos) << md;
+  EXPECT_LT(md.find("| 1 | " + current + " | current | 0.5000 |"), old) << md;
+  EXPECT_GT(md.find(std::string("| 1 | ") + kV2Large + " | legacy-large | 0.8125 | 27.2500 |"), old) << md;
+  EXPECT_GT(md.find(std::string("| 2 | ") + kV2Small + " | legacy-small | 0.6250 | 41.5000 |"), old) << md;
+}
+
+TEST_F(ProtocolTest, SummaryGroupsByRunNameAndProtocol) {
+  asg::Registry reg(path_);
+  finish(reg, "arm-a", kProtocolB, kProtocolBJson, 0.9, 0);  // the same arm measured the old way
+  finish(reg, "arm-a", kProtocolA, kProtocolAJson, 0.5, 0);
+  finish(reg, "arm-a", kProtocolA, kProtocolAJson, 0.7, 1);
+  finish(reg, "arm-b", kProtocolA, kProtocolAJson, 0.65, 0);
+
+  const std::string md = asg::render_group_summary(reg, "bench", {}, asg::LeaderboardFormat::Markdown);
+  EXPECT_NE(md.find("## Summary: bench (3 groups under 2 protocols, not comparable with each other; mean ± sample std over runs; "
+                    "ordered by protocol, then acc)\n"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| name | protocol | runs | seeds | wall min | acc ↑ | fd ↓ |\n| --- | --- | --- | --- | --- | ---: | ---: |\n"),
+            std::string::npos)
+      << md;
+  // arm-a under A is the mean of 0.5 and 0.7 only; the 0.9 measured under B stays out of it.
+  const size_t a_under_a = md.find("| arm-a | a1a1a1a1a1a1 | 2 | 0 1 | 0.0 | 0.6000 ± 0.1414 |");
+  const size_t b_under_a = md.find("| arm-b | a1a1a1a1a1a1 | 1 | 0 | 0.0 | 0.6500 |");
+  const size_t a_under_b = md.find("| arm-a | b2b2b2b2b2b2 | 1 | 0 | 0.0 | 0.9000 |");
+  ASSERT_NE(a_under_a, std::string::npos) << md;
+  ASSERT_NE(b_under_a, std::string::npos) << md;
+  ASSERT_NE(a_under_b, std::string::npos) << md;
+  EXPECT_LT(b_under_a, a_under_a);  // ranked within protocol A
+  EXPECT_LT(a_under_a, a_under_b);  // the current protocol first, despite B's higher mean
+
+  const std::string csv = asg::render_group_summary(reg, "bench", {"arm-a"}, asg::LeaderboardFormat::Csv);
+  EXPECT_EQ(csv, "name,protocol,runs,seeds,wall min,acc,fd\n"
+                 "arm-a," + kProtocolA + ",2,0 1,0.0,0.6 ± 0.141421,6 ± 1.41421\n"
+                 "arm-a," + kProtocolB + ",1,0,0.0,0.9,9\n");
+
+  // One protocol among the groups asked for: no protocol column, the table as before.
+  const std::string only_b = asg::render_group_summary(reg, "bench", {"arm-b"}, asg::LeaderboardFormat::Markdown);
+  EXPECT_NE(only_b.find("## Summary: bench (1 groups; mean ± sample std over runs; ordered by the order asked for)\n"),
+            std::string::npos)
+      << only_b;
+  EXPECT_NE(only_b.find("| name | runs | seeds | wall min | acc ↑ | fd ↓ |\n"), std::string::npos) << only_b;
+  EXPECT_NE(only_b.find("| arm-b | 1 | 0 | 0.0 | 0.6500 | 6.5000 |"), std::string::npos) << only_b;
 }
