@@ -13,6 +13,7 @@
 #include <functional>
 #include <cmath>
 #include <random>
+#include <thread>
 
 #include "asg/error.h"
 
@@ -99,6 +100,25 @@ CREATE INDEX runs_benchmark_protocol ON runs(benchmark, protocol_hash);
 )sql",
 };
 static_assert(std::size(kMigrations) == Registry::kSchemaVersion);
+
+// How long a connection waits for another's lock before "database is locked". Write transactions are
+// short (a metric flush is one), so this is only reached when a writer hangs while holding the lock.
+constexpr int kBusyTimeoutMs = 10000;
+
+// Runs SQL; returns the SQLite result code and, when it is not SQLITE_OK, the message in `error`.
+int exec_status(sqlite3* db, const std::string& sql, std::string& error) {
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) error = err ? err : sqlite3_errmsg(db);
+  sqlite3_free(err);
+  return rc;
+}
+
+[[noreturn]] void throw_sql_error(const std::filesystem::path& file, const std::string& message) {
+  if (message.find("file is not a database") != std::string::npos)
+    throw registry_error(fmt::format("{}: not an ASG Lab registry (not a SQLite database)", file.string()));
+  throw registry_error(fmt::format("{}: {}", file.string(), message));
+}
 
 std::string this_host() {
   char host[256] = {0};
@@ -230,11 +250,9 @@ Registry::Registry(const std::filesystem::path& path) : path_(path) {
     throw registry_error(fmt::format("{}: cannot open registry: {}", path.string(), msg));
   }
   try {
-    sqlite3_busy_timeout(db_, 10000);
+    sqlite3_busy_timeout(db_, kBusyTimeoutMs);
     exec("PRAGMA foreign_keys = ON");
-    // WAL lets readers (a leaderboard) run beside a writer (a training run). Not valid on network file
-    // systems; SQLite then keeps the old journal mode, which is still correct, only less concurrent.
-    exec("PRAGMA journal_mode = WAL");
+    enable_wal();
     exec("PRAGMA synchronous = NORMAL");
     migrate();
   } catch (...) {
@@ -247,13 +265,27 @@ Registry::Registry(const std::filesystem::path& path) : path_(path) {
 Registry::~Registry() { sqlite3_close(db_); }
 
 void Registry::exec(const std::string& sql) const {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : sqlite3_errmsg(db_);
-    sqlite3_free(err);
-    if (msg.find("file is not a database") != std::string::npos)
-      throw registry_error(fmt::format("{}: not an ASG Lab registry (not a SQLite database)", path_.string()));
-    throw registry_error(fmt::format("{}: {}", path_.string(), msg));
+  std::string error;
+  if (exec_status(db_, sql, error) != SQLITE_OK) throw_sql_error(path_, error);
+}
+
+void Registry::enable_wal() {
+  // WAL lets readers (a leaderboard) run beside a writer (a training run). Not valid on network file
+  // systems; SQLite then keeps the old journal mode, which is still correct, only less concurrent.
+  //
+  // Switching a file into WAL needs an exclusive lock, and SQLite answers SQLITE_BUSY at once there instead
+  // of calling the busy handler. That is exactly what happens when a sweep starts 32 jobs against a new
+  // registry: all open it at the same moment and all but one would fail with "database is locked". So retry
+  // with a growing, jittered sleep for as long as the busy timeout would have waited. The mode is stored in
+  // the file, so once one process has switched it the others' statement is a no-op and the loop ends.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
+  std::minstd_rand jitter(static_cast<unsigned>(getpid()));
+  std::string error;
+  for (int delay_ms = 1;; delay_ms = std::min(2 * delay_ms, 64)) {
+    const int rc = exec_status(db_, "PRAGMA journal_mode = WAL", error);
+    if (rc == SQLITE_OK) return;
+    if (rc != SQLITE_BUSY || std::chrono::steady_clock::now() >= deadline) throw_sql_error(path_, error);
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms / 2 + jitter() % delay_ms));
   }
 }
 

@@ -141,6 +141,7 @@ class Registry {
 
  private:
   void exec(const std::string& sql) const;
+  void enable_wal();
   void write_transaction(const std::function<void()>& body);
   void migrate();
   std::filesystem::path path_;
