@@ -1,6 +1,7 @@
 #include "asg/registry.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <functional>
 #include <cmath>
 #include <random>
+#include <thread>
 
 #include "asg/error.h"
 
@@ -86,8 +88,37 @@ ALTER TABLE runs ADD COLUMN pid INTEGER;
 ALTER TABLE runs ADD COLUMN pid_start INTEGER;
 ALTER TABLE runs ADD COLUMN heartbeat_ms INTEGER;
 )sql",
+    // 2 -> 3: what was trained (method) and what was measured (protocol), so the leaderboard ranks only runs
+    // measured the same way; and the checkpoint a resumed attempt started from. Rows from before keep ''
+    // and NULL: their protocol is unknown, not "the same as everyone else's".
+    R"sql(
+ALTER TABLE runs ADD COLUMN method_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN protocol_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN protocol_json TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN resumed_from TEXT;
+CREATE INDEX runs_benchmark_protocol ON runs(benchmark, protocol_hash);
+)sql",
 };
 static_assert(std::size(kMigrations) == Registry::kSchemaVersion);
+
+// How long a connection waits for another's lock before "database is locked". Write transactions are
+// short (a metric flush is one), so this is only reached when a writer hangs while holding the lock.
+constexpr int kBusyTimeoutMs = 10000;
+
+// Runs SQL; returns the SQLite result code and, when it is not SQLITE_OK, the message in `error`.
+int exec_status(sqlite3* db, const std::string& sql, std::string& error) {
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) error = err ? err : sqlite3_errmsg(db);
+  sqlite3_free(err);
+  return rc;
+}
+
+[[noreturn]] void throw_sql_error(const std::filesystem::path& file, const std::string& message) {
+  if (message.find("file is not a database") != std::string::npos)
+    throw registry_error(fmt::format("{}: not an ASG Lab registry (not a SQLite database)", file.string()));
+  throw registry_error(fmt::format("{}: {}", file.string(), message));
+}
 
 std::string this_host() {
   char host[256] = {0};
@@ -155,7 +186,8 @@ std::string new_run_id() {
 
 constexpr const char* kRunColumns =
     "id, name, experiment_path, benchmark, rank_by, status, created_ms, started_ms, ended_ms, config_hash, "
-    "config_text, seed, git_commit, git_dirty, host_json, run_dir, parent_run_id, attempt, error";
+    "config_text, seed, git_commit, git_dirty, host_json, run_dir, parent_run_id, attempt, error, method_hash, protocol_hash, "
+    "protocol_json, resumed_from";
 
 RunRecord read_run(const Statement& s) {
   RunRecord r;
@@ -178,6 +210,10 @@ RunRecord read_run(const Statement& s) {
   if (!s.is_null(16)) r.parent_run_id = s.text(16);
   r.attempt = s.integer(17);
   r.error = s.text(18);
+  r.method_hash = s.text(19);
+  r.protocol_hash = s.text(20);
+  r.protocol_json = s.text(21);
+  if (!s.is_null(22)) r.resumed_from = s.text(22);
   return r;
 }
 
@@ -214,11 +250,9 @@ Registry::Registry(const std::filesystem::path& path) : path_(path) {
     throw registry_error(fmt::format("{}: cannot open registry: {}", path.string(), msg));
   }
   try {
-    sqlite3_busy_timeout(db_, 10000);
+    sqlite3_busy_timeout(db_, kBusyTimeoutMs);
     exec("PRAGMA foreign_keys = ON");
-    // WAL lets readers (a leaderboard) run beside a writer (a training run). Not valid on network file
-    // systems; SQLite then keeps the old journal mode, which is still correct, only less concurrent.
-    exec("PRAGMA journal_mode = WAL");
+    enable_wal();
     exec("PRAGMA synchronous = NORMAL");
     migrate();
   } catch (...) {
@@ -231,13 +265,27 @@ Registry::Registry(const std::filesystem::path& path) : path_(path) {
 Registry::~Registry() { sqlite3_close(db_); }
 
 void Registry::exec(const std::string& sql) const {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : sqlite3_errmsg(db_);
-    sqlite3_free(err);
-    if (msg.find("file is not a database") != std::string::npos)
-      throw registry_error(fmt::format("{}: not an ASG Lab registry (not a SQLite database)", path_.string()));
-    throw registry_error(fmt::format("{}: {}", path_.string(), msg));
+  std::string error;
+  if (exec_status(db_, sql, error) != SQLITE_OK) throw_sql_error(path_, error);
+}
+
+void Registry::enable_wal() {
+  // WAL lets readers (a leaderboard) run beside a writer (a training run). Not valid on network file
+  // systems; SQLite then keeps the old journal mode, which is still correct, only less concurrent.
+  //
+  // Switching a file into WAL needs an exclusive lock, and SQLite answers SQLITE_BUSY at once there instead
+  // of calling the busy handler. That is exactly what happens when a sweep starts 32 jobs against a new
+  // registry: all open it at the same moment and all but one would fail with "database is locked". So retry
+  // with a growing, jittered sleep for as long as the busy timeout would have waited. The mode is stored in
+  // the file, so once one process has switched it the others' statement is a no-op and the loop ends.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
+  std::minstd_rand jitter(static_cast<unsigned>(getpid()));
+  std::string error;
+  for (int delay_ms = 1;; delay_ms = std::min(2 * delay_ms, 64)) {
+    const int rc = exec_status(db_, "PRAGMA journal_mode = WAL", error);
+    if (rc == SQLITE_OK) return;
+    if (rc != SQLITE_BUSY || std::chrono::steady_clock::now() >= deadline) throw_sql_error(path_, error);
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms / 2 + jitter() % delay_ms));
   }
 }
 
@@ -265,17 +313,26 @@ void Registry::migrate() {
 }
 
 std::string Registry::create_run(const NewRun& run) {
+  // The leaderboard parses protocol_json to say how two protocols differ; refuse what it could not read
+  // now, while the caller that built it is on the stack, rather than at render time.
+  if (!run.protocol_json.empty()) {
+    const auto protocol = nlohmann::json::parse(run.protocol_json, nullptr, /*allow_exceptions=*/false);
+    if (!protocol.is_object())  // a parse error is "discarded", which is not an object either
+      throw internal_error(fmt::format("run '{}': protocol_json must be a JSON object, got: {}", run.name, run.protocol_json));
+  }
   std::string id = new_run_id();
   Statement s(db_,
               "INSERT INTO runs (id, name, experiment_path, benchmark, rank_by, status, created_ms, config_hash, "
-              "config_text, seed, git_commit, git_dirty, host_json, run_dir, parent_run_id, attempt) "
-              "VALUES (?1, ?2, ?3, ?4, ?5, 'QUEUED', ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+              "config_text, seed, git_commit, git_dirty, host_json, run_dir, parent_run_id, attempt, method_hash, "
+              "protocol_hash, protocol_json, resumed_from) "
+              "VALUES (?1, ?2, ?3, ?4, ?5, 'QUEUED', ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
               path_.string());
   s.bind(1, id).bind(2, run.name).bind(3, run.experiment_path).bind(4, run.benchmark).bind(5, run.rank_by);
   s.bind(6, now_ms()).bind(7, run.config_hash).bind(8, run.config_text).bind(9, run.seed).bind(10, run.git_commit);
   s.bind(11, static_cast<int64_t>(run.git_dirty)).bind(12, run.host_json).bind(13, run.run_dir);
   if (run.parent_run_id) s.bind(14, *run.parent_run_id); else s.bind_null(14);
-  s.bind(15, run.attempt);
+  s.bind(15, run.attempt).bind(16, run.method_hash).bind(17, run.protocol_hash).bind(18, run.protocol_json);
+  if (run.resumed_from) s.bind(19, *run.resumed_from); else s.bind_null(19);
   s.step(path_.string());
   return id;
 }

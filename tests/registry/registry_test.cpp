@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -55,6 +58,111 @@ void exec(const fs::path& p, const std::string& sql) {
   sqlite3_open(p.c_str(), &db);
   ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
   sqlite3_close(db);
+}
+
+// Every row of a query, each rendered as "value|value|..." with its storage class, so 1, 1.0, '1' and
+// NULL all differ.
+std::vector<std::string> query_rows(const fs::path& p, const std::string& sql) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(p.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* s = nullptr;
+  std::vector<std::string> rows;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) != SQLITE_OK) {
+    ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
+    sqlite3_close(db);
+    return rows;
+  }
+  while (sqlite3_step(s) == SQLITE_ROW) {
+    std::string row;
+    for (int c = 0; c < sqlite3_column_count(s); ++c) {
+      switch (sqlite3_column_type(s, c)) {
+        case SQLITE_NULL: row += "NULL"; break;
+        case SQLITE_INTEGER: row += "i:" + std::to_string(sqlite3_column_int64(s, c)); break;
+        case SQLITE_FLOAT: row += fmt::format("r:{}", sqlite3_column_double(s, c)); break;
+        default: row += std::string("t:") + reinterpret_cast<const char*>(sqlite3_column_text(s, c));
+      }
+      row += '|';
+    }
+    rows.push_back(std::move(row));
+  }
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return rows;
+}
+
+// Writes a run with every schema-3 field set (a resumed attempt of `parent`) and reads it back.
+void expect_schema3_fields_round_trip(asg::Registry& reg, const std::string& parent) {
+  asg::NewRun r;
+  r.name = "schema3";
+  r.experiment_path = "experiments/schema3.toml";
+  r.benchmark = "legacy-bench";
+  r.config_hash = std::string(64, '3');
+  r.config_text = "[train]\n";
+  r.parent_run_id = parent;
+  r.attempt = 2;
+  r.method_hash = std::string(64, 'm');
+  r.protocol_hash = std::string(64, 'p');
+  r.protocol_json = R"({"eval":{"num_samples":32},"metrics":{"fid":{"version":"2"}}})";
+  r.resumed_from = "runs/schema3/checkpoints/step_0000100.pt";
+  const std::string id = reg.create_run(r);
+  auto back = reg.find_run(id);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->method_hash, r.method_hash);
+  EXPECT_EQ(back->protocol_hash, r.protocol_hash);
+  EXPECT_EQ(back->protocol_json, r.protocol_json);
+  EXPECT_EQ(back->resumed_from, r.resumed_from);
+  EXPECT_EQ(back->parent_run_id, std::optional<std::string>(parent));
+  EXPECT_EQ(back->attempt, 2);
+  // list_runs reads the same columns as find_run.
+  bool listed = false;
+  for (const auto& run : reg.list_runs("legacy-bench"))
+    if (run.id == id) {
+      listed = true;
+      EXPECT_EQ(run.protocol_json, r.protocol_json);
+      EXPECT_EQ(run.resumed_from, r.resumed_from);
+    }
+  EXPECT_TRUE(listed);
+}
+
+const std::vector<std::string> kRegistryTables = {"runs", "run_plugins", "metric_history", "results", "artifacts"};
+
+// Every row of every registry table, restricted to the columns the table has now: taken before a migration
+// and again after it, the two must be equal (a migration may add columns, never change or drop a value).
+std::map<std::string, std::vector<std::string>> snapshot_rows(const fs::path& p,
+                                                                const std::map<std::string, std::string>& columns) {
+  std::map<std::string, std::vector<std::string>> out;
+  for (const auto& [table, cols] : columns) out[table] = query_rows(p, "SELECT " + cols + " FROM " + table + " ORDER BY rowid");
+  return out;
+}
+
+std::map<std::string, std::string> current_columns(const fs::path& p) {
+  std::map<std::string, std::string> columns;
+  for (const auto& table : kRegistryTables) {
+    std::string list;
+    for (const auto& row : query_rows(p, "SELECT name FROM pragma_table_info('" + table + "') ORDER BY cid"))
+      list += (list.empty() ? "" : ", ") + row.substr(2, row.size() - 3);  // "t:name|" -> name
+    columns[table] = list;
+  }
+  return columns;
+}
+
+// Opens a copy of an old registry file with the current code and checks that the migration kept every row
+// of every table with its values, and left the schema-3 columns empty on old rows.
+void expect_migration_keeps_every_row(const fs::path& copy, int64_t old_version) {
+  ASSERT_EQ(user_version(copy), old_version);
+  const auto old_columns = current_columns(copy);
+  const auto before = snapshot_rows(copy, old_columns);
+  size_t old_runs = before.at("runs").size();
+  ASSERT_GT(old_runs, 0u);
+  { asg::Registry reg(copy); EXPECT_EQ(reg.schema_version(), 3); }
+  EXPECT_EQ(user_version(copy), 3);
+  EXPECT_EQ(snapshot_rows(copy, old_columns), before);
+  EXPECT_EQ(query_rows(copy, "SELECT count(*) FROM runs WHERE method_hash = '' AND protocol_hash = '' AND protocol_json = '' "
+                             "AND resumed_from IS NULL"),
+            std::vector<std::string>{"i:" + std::to_string(old_runs) + "|"});
+  EXPECT_EQ(query_rows(copy, "SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'runs_benchmark_protocol'"),
+            std::vector<std::string>{"t:runs_benchmark_protocol|"});
+  EXPECT_EQ(query_rows(copy, "PRAGMA integrity_check"), std::vector<std::string>{"t:ok|"});
 }
 
 }  // namespace
@@ -128,6 +236,33 @@ TEST_F(RegistryTest, TerminalStatesAreFinal) {
   EXPECT_EQ(reg.find_run(id)->status, asg::RunStatus::Killed);
 }
 
+TEST_F(RegistryTest, RecordsMethodProtocolAndResumeCheckpoint) {
+  asg::Registry reg(path_);
+  const std::string fresh = reg.create_run(run("fresh", "legacy-bench"));
+  auto record = reg.find_run(fresh);
+  EXPECT_EQ(record->method_hash, "");  // not set by the caller: stored empty, not invented
+  EXPECT_EQ(record->protocol_json, "");
+  EXPECT_FALSE(record->resumed_from);  // a fresh run starts from no checkpoint
+  expect_schema3_fields_round_trip(reg, fresh);
+}
+
+TEST_F(RegistryTest, RefusesAProtocolThatIsNotAJsonObject) {
+  asg::Registry reg(path_);
+  for (const std::string bad : {"{\"eval\": ", "[1, 2]", "32"}) {
+    auto r = run("bad-protocol");
+    r.protocol_hash = std::string(64, 'p');
+    r.protocol_json = bad;
+    try {
+      reg.create_run(r);
+      FAIL() << bad;
+    } catch (const asg::Error& e) {
+      EXPECT_EQ(e.kind(), asg::ErrorKind::Internal);
+      EXPECT_EQ(std::string(e.what()), "run 'bad-protocol': protocol_json must be a JSON object, got: " + bad);
+    }
+  }
+  EXPECT_TRUE(reg.list_runs().empty());
+}
+
 TEST_F(RegistryTest, NonFiniteValuesAreStoredAsNull) {
   asg::Registry reg(path_);
   std::string id = reg.create_run(run("a"));
@@ -143,7 +278,7 @@ TEST_F(RegistryTest, RefusesANewerSchema) {
     FAIL();
   } catch (const asg::Error& e) {
     EXPECT_EQ(e.kind(), asg::ErrorKind::Registry);
-    EXPECT_EQ(std::string(e.what()), path_.string() + ": registry schema version 99 is newer than this asg supports (2); it was "
+    EXPECT_EQ(std::string(e.what()), path_.string() + ": registry schema version 99 is newer than this asg supports (3); it was "
                                                       "written by a newer ASG Lab. Use that version, or --registry another file.");
   }
   EXPECT_EQ(user_version(path_), 99);  // untouched
@@ -202,9 +337,10 @@ TEST_F(RegistryTest, LeaderboardRanksFinishedRunsOfOneBenchmark) {
   EXPECT_EQ(md.find("failed"), std::string::npos);
 
   std::string csv = asg::render_leaderboard(reg, "bench", asg::LeaderboardFormat::Csv);
-  EXPECT_EQ(csv.substr(0, csv.find('\n')), "rank,run,name,acc,fd,experiment,config,commit");
+  // The protocol column comes last, so the columns before it keep their places; empty = not recorded.
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "rank,run,name,acc,fd,experiment,config,commit,protocol");
   EXPECT_NE(csv.find("1," + high + ",trained,0.9000,3.0000,experiments/trained.toml," + std::string(64, 'a') +
-                     ",0123456789abcdef0123456789abcdef01234567"),
+                     ",0123456789abcdef0123456789abcdef01234567,\n"),
             std::string::npos)
       << csv;
 
@@ -265,9 +401,8 @@ TEST_F(RegistryTest, MigratesARegistryWrittenByVersion1AndKeepsItsRows) {
   // its history, results and plugins, and one row left RUNNING (as a SIGKILL leaves it).
   fs::create_directories(path_.parent_path());
   fs::copy_file(asg::testing::source_dir() / "tests/data/registry_v1.sqlite", path_);
-  ASSERT_EQ(user_version(path_), 1);
+  expect_migration_keeps_every_row(path_, 1);
   asg::Registry reg(path_);
-  EXPECT_EQ(reg.schema_version(), 2);
   auto finished = reg.find_run("20261128-165146-04e309");
   ASSERT_TRUE(finished);
   EXPECT_EQ(finished->status, asg::RunStatus::Finished);
@@ -281,6 +416,7 @@ TEST_F(RegistryTest, MigratesARegistryWrittenByVersion1AndKeepsItsRows) {
   EXPECT_EQ(collected[0].id, "20261128-165000-dead01");
   EXPECT_NE(collected[0].reason.find("host not recorded"), std::string::npos) << collected[0].reason;
   EXPECT_EQ(reg.find_run("20261128-165000-dead01")->status, asg::RunStatus::Killed);
+  expect_schema3_fields_round_trip(reg, "20261128-165146-04e309");
   // New runs use the new columns.
   auto id = reg.create_run(run("after-migration"));
   reg.mark_running(id);
@@ -337,4 +473,242 @@ TEST_F(RegistryTest, GcJudgesOtherHostsByTheirHeartbeat) {
   EXPECT_EQ(collected[0].id, quiet);
   EXPECT_NE(collected[0].reason.find("no sign of life for 120 min (host node-17"), std::string::npos) << collected[0].reason;
   EXPECT_EQ(reg.find_run(lively)->status, asg::RunStatus::Running);
+}
+
+// ---- version 2 files ---------------------------------------------------------------------------------
+
+namespace {
+
+// tests/data/registry_v2.sqlite was written by asg with schema version 2 (the registry library of that
+// version, driven through its public API): two FINISHED runs of "legacy-bench" with plugins, history,
+// results and artifacts; one FAILED run with its error; and its resumed attempt 2 (parent_run_id set),
+// which ended KILLED.
+constexpr const char* kV2Small = "20261128-175706-c11e2e";
+constexpr const char* kV2Large = "20261128-175706-3ffddb";
+constexpr const char* kV2Failed = "20261128-175706-c774ea";
+constexpr const char* kV2Resumed = "20261128-175706-0b7365";
+
+}  // namespace
+
+TEST_F(RegistryTest, MigratesARegistryWrittenByVersion2AndKeepsItsRows) {
+  fs::create_directories(path_.parent_path());
+  fs::copy_file(asg::testing::source_dir() / "tests/data/registry_v2.sqlite", path_);
+  expect_migration_keeps_every_row(path_, 2);
+  asg::Registry reg(path_);
+  // The same rows through the API, with the values the version-2 asg wrote.
+  auto finished = reg.list_runs("legacy-bench", asg::RunStatus::Finished);
+  ASSERT_EQ(finished.size(), 2u);
+  auto large = reg.find_run(kV2Large);
+  ASSERT_TRUE(large);
+  EXPECT_EQ(large->name, "legacy-large");
+  EXPECT_EQ(large->rank_by, "caption_accuracy");
+  EXPECT_EQ(large->seed, 2);
+  EXPECT_TRUE(large->git_dirty);
+  EXPECT_EQ(large->host_json, R"({"cpu":"AMD EPYC","cores":2,"threads":2,"torch":"2.1.2","device":"cpu"})");
+  EXPECT_EQ(large->method_hash, "");
+  EXPECT_EQ(large->protocol_hash, "");
+  EXPECT_EQ(large->protocol_json, "");
+  EXPECT_FALSE(large->resumed_from);
+  auto results = reg.results(kV2Large);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].key, "caption_accuracy");
+  EXPECT_EQ(results[0].value, 0.8125);
+  EXPECT_TRUE(results[0].higher_is_better);
+  EXPECT_EQ(results[1].key, "frechet_pixel");
+  EXPECT_EQ(results[1].value, 27.25);
+  EXPECT_FALSE(results[1].higher_is_better);
+  auto loss = reg.metric_history(kV2Small, "train/loss");
+  ASSERT_EQ(loss.size(), 3u);
+  EXPECT_EQ(loss[2].step, 3);
+  EXPECT_EQ(loss[2].value, 0.45);
+  EXPECT_EQ(loss[2].time_ms, 1764000000003);
+  EXPECT_TRUE(std::isnan(reg.metric_history(kV2Failed).at(1).value));  // NaN was stored as NULL
+  auto plugins = reg.plugins(kV2Small);
+  ASSERT_EQ(plugins.size(), 2u);
+  EXPECT_EQ(plugins[1].slot, "metrics[0]");
+  EXPECT_EQ(plugins[1].library_sha256, std::string(64, '2'));
+  auto artifacts = reg.artifacts(kV2Large);
+  ASSERT_EQ(artifacts.size(), 2u);
+  EXPECT_EQ(artifacts[1].path, "samples/grid.gif");
+  EXPECT_EQ(artifacts[1].bytes, 4096);
+  auto failed = reg.find_run(kV2Failed);
+  EXPECT_EQ(failed->status, asg::RunStatus::Failed);
+  EXPECT_EQ(failed->error, "training diverged: train/loss is NaN at step 2");
+  auto resumed = reg.find_run(kV2Resumed);
+  EXPECT_EQ(resumed->status, asg::RunStatus::Killed);
+  EXPECT_EQ(resumed->parent_run_id, std::optional<std::string>(kV2Failed));
+  EXPECT_EQ(resumed->attempt, 2);
+  EXPECT_FALSE(resumed->resumed_from);  // version 2 did not record the checkpoint
+
+  expect_schema3_fields_round_trip(reg, kV2Failed);
+}
+
+// ---- protocols on the leaderboard ----------------------------------------------------------------------
+
+namespace {
+
+const std::string kProtocolA = "a1a1a1a1a1a1" + std::string(52, '0');  // the current protocol in these tests
+const std::string kProtocolB = "b2b2b2b2b2b2" + std::string(52, '0');
+const std::string kProtocolAJson = R"({"eval":{"num_samples":32,"sampler":{"guidance":7.5}},"metrics":{"fid":{"version":"2"}}})";
+const std::string kProtocolBJson = R"({"eval":{"num_samples":64},"metrics":{"fid":{"version":"3"}},"split":"test"})";
+
+// Finishes runs with results under a protocol. Each run gets its own created_ms, one second after the
+// previous, so "newest" does not depend on two runs landing in the same millisecond.
+class ProtocolTest : public RegistryTest {
+ protected:
+  std::string finish(asg::Registry& reg, const std::string& name, const std::string& protocol, const std::string& protocol_json,
+                     double acc, int64_t seed = 0) {
+    auto r = run(name);
+    r.rank_by = "acc";
+    r.seed = seed;
+    r.protocol_hash = protocol;
+    r.protocol_json = protocol_json;
+    const std::string id = reg.create_run(r);
+    reg.mark_running(id);
+    reg.set_results(id, {{"acc", acc, true}, {"fd", 10 * acc, false}});
+    reg.mark_ended(id, asg::RunStatus::Finished);
+    exec(path_, fmt::format("UPDATE runs SET created_ms = {} WHERE id = '{}'", clock_ms_ += 1000, id));
+    return id;
+  }
+  int64_t clock_ms_ = 1800000000000;
+};
+
+}  // namespace
+
+TEST_F(ProtocolTest, RanksEachProtocolInItsOwnSectionAndNamesTheDifferingFields) {
+  asg::Registry reg(path_);
+  // The best number was measured under the old protocol B: it must not top protocol A's ranking.
+  const std::string b_best = finish(reg, "old-protocol", kProtocolB, kProtocolBJson, 0.99);
+  const std::string a_low = finish(reg, "a-low", kProtocolA, kProtocolAJson, 0.5);
+  const std::string a_high = finish(reg, "a-high", kProtocolA, kProtocolAJson, 0.8);
+
+  const std::string md = asg::render_leaderboard(reg, "bench", asg::LeaderboardFormat::Markdown);
+  const std::string ranked_title =
+      "## Leaderboard: bench under protocol a1a1a1a1a1a1 (ranked by acc, higher is better; 2 finished runs)\n";
+  const std::string other_title =
+      "## Other protocol b2b2b2b2b2b2 (not ranked with the above; differs in: eval.num_samples = 64 (above: 32), "
+      "eval.sampler.guidance absent (above: 7.5), metrics.fid.version = \"3\" (above: \"2\"), split = \"test\" (above: absent); "
+      "ranked by acc, higher is better; 1 finished run)\n";
+  ASSERT_EQ(md.find(ranked_title), 0u) << md;
+  const size_t other = md.find(other_title);
+  ASSERT_NE(other, std::string::npos) << md;
+  const size_t a_high_row = md.find("| 1 | " + a_high + " | a-high | 0.8000 | 8.0000 |");
+  const size_t a_low_row = md.find("| 2 | " + a_low + " | a-low | 0.5000 | 5.0000 |");
+  const size_t b_row = md.find("| 1 | " + b_best + " | old-protocol | 0.9900 | 9.9000 |");  // rank restarts
+  EXPECT_LT(a_high_row, a_low_row) << md;
+  EXPECT_LT(a_low_row, other) << md;
+  EXPECT_LT(other, b_row) << md;
+  EXPECT_NE(b_row, std::string::npos) << md;
+  // Each section repeats the table header.
+  const std::string header = "| rank | run | name | acc ↑ | fd ↓ | experiment | config | commit |\n";
+  EXPECT_LT(md.find(header), other);
+  EXPECT_GT(md.rfind(header), other);
+
+  const std::string csv = asg::render_leaderboard(reg, "bench", asg::LeaderboardFormat::Csv);
+  std::vector<std::string> lines;
+  for (size_t start = 0, end; (end = csv.find('\n', start)) != std::string::npos; start = end + 1)
+    lines.push_back(csv.substr(start, end - start));
+  ASSERT_EQ(lines.size(), 4u) << csv;
+  EXPECT_EQ(lines[0], "rank,run,name,acc,fd,experiment,config,commit,protocol");
+  const std::string tail = ",0123456789abcdef0123456789abcdef01234567,";
+  EXPECT_EQ(lines[1], "1," + a_high + ",a-high,0.8000,8.0000,experiments/a-high.toml," + std::string(64, 'a') + tail + kProtocolA);
+  EXPECT_EQ(lines[2], "2," + a_low + ",a-low,0.5000,5.0000,experiments/a-low.toml," + std::string(64, 'a') + tail + kProtocolA);
+  EXPECT_EQ(lines[3], "1," + b_best + ",old-protocol,0.9900,9.9000,experiments/old-protocol.toml," + std::string(64, 'a') + tail +
+                          kProtocolB);
+}
+
+TEST_F(ProtocolTest, TheNewestRunDecidesWhichProtocolIsRanked) {
+  asg::Registry reg(path_);
+  finish(reg, "a", kProtocolA, kProtocolAJson, 0.5);
+  finish(reg, "b", kProtocolB, kProtocolBJson, 0.4);  // newer: B is now the benchmark's protocol
+  const std::string md = asg::render_leaderboard(reg, "bench", asg::LeaderboardFormat::Markdown);
+  EXPECT_EQ(md.find("## Leaderboard: bench under protocol b2b2b2b2b2b2 ("), 0u) << md;
+  // The fields are described from the other protocol's side, against the ranked one.
+  EXPECT_NE(md.find("## Other protocol a1a1a1a1a1a1 (not ranked with the above; differs in: eval.num_samples = 32 (above: 64), "
+                    "eval.sampler.guidance = 7.5 (above: absent), metrics.fid.version = \"2\" (above: \"3\"), split absent "
+                    "(above: \"test\");"),
+            std::string::npos)
+      << md;
+}
+
+TEST_F(ProtocolTest, OneProtocolKeepsTheTableAsItWas) {
+  asg::Registry reg(path_);
+  const std::string low = finish(reg, "low", kProtocolA, kProtocolAJson, 0.25);
+  const std::string high = finish(reg, "high", kProtocolA, kProtocolAJson, 0.75);
+  const std::string row_tail = " | aaaaaaaaaaaa | 0123456789 |\n";
+  EXPECT_EQ(asg::render_leaderboard(reg, "bench", asg::LeaderboardFormat::Markdown),
+            "## Leaderboard: bench under protocol a1a1a1a1a1a1 (ranked by acc, higher is better; 2 finished runs)\n"
+            "\n"
+            "| rank | run | name | acc ↑ | fd ↓ | experiment | config | commit |\n"
+            "| --- | --- | --- | ---: | ---: | --- | --- | --- |\n"
+            "| 1 | " + high + " | high | 0.7500 | 7.5000 | experiments/high.toml" + row_tail +
+            "| 2 | " + low + " | low | 0.2500 | 2.5000 | experiments/low.toml" + row_tail);
+}
+
+TEST_F(ProtocolTest, RunsFromBeforeSchema3FormTheirOwnSection) {
+  // The version-2 fixture's two FINISHED legacy-bench runs recorded no protocol; runs recorded now do.
+  fs::create_directories(path_.parent_path());
+  fs::copy_file(asg::testing::source_dir() / "tests/data/registry_v2.sqlite", path_);
+  asg::Registry reg(path_);
+  auto r = run("current", "legacy-bench");
+  r.rank_by = "caption_accuracy";
+  r.protocol_hash = kProtocolA;
+  r.protocol_json = kProtocolAJson;
+  const std::string current = reg.create_run(r);
+  reg.mark_running(current);
+  reg.set_results(current, {{"caption_accuracy", 0.5, true}, {"frechet_pixel", 30.0, false}});
+  reg.mark_ended(current, asg::RunStatus::Finished);
+  // Even a newer run without a protocol (an old asg still writing here) does not displace the current one.
+  exec(path_, fmt::format("UPDATE runs SET created_ms = 1 WHERE id = '{}'", current));
+
+  const std::string md = asg::render_leaderboard(reg, "legacy-bench", asg::LeaderboardFormat::Markdown);
+  ASSERT_EQ(md.find("## Leaderboard: legacy-bench under protocol a1a1a1a1a1a1 (ranked by caption_accuracy, higher is better; "
+                    "1 finished run)\n"),
+            0u)
+      << md;
+  const size_t old = md.find("## Protocol not recorded (run before schema 3; not ranked with the above; ranked by caption_accuracy, "
+                             "higher is better; 2 finished runs)\n");
+  ASSERT_NE(old, std::string::npos) << md;
+  EXPECT_LT(md.find("| 1 | " + current + " | current | 0.5000 |"), old) << md;
+  EXPECT_GT(md.find(std::string("| 1 | ") + kV2Large + " | legacy-large | 0.8125 | 27.2500 |"), old) << md;
+  EXPECT_GT(md.find(std::string("| 2 | ") + kV2Small + " | legacy-small | 0.6250 | 41.5000 |"), old) << md;
+}
+
+TEST_F(ProtocolTest, SummaryGroupsByRunNameAndProtocol) {
+  asg::Registry reg(path_);
+  finish(reg, "arm-a", kProtocolB, kProtocolBJson, 0.9, 0);  // the same arm measured the old way
+  finish(reg, "arm-a", kProtocolA, kProtocolAJson, 0.5, 0);
+  finish(reg, "arm-a", kProtocolA, kProtocolAJson, 0.7, 1);
+  finish(reg, "arm-b", kProtocolA, kProtocolAJson, 0.65, 0);
+
+  const std::string md = asg::render_group_summary(reg, "bench", {}, asg::LeaderboardFormat::Markdown);
+  EXPECT_NE(md.find("## Summary: bench (3 groups under 2 protocols, not comparable with each other; mean ± sample std over runs; "
+                    "ordered by protocol, then acc)\n"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| name | protocol | runs | seeds | wall min | acc ↑ | fd ↓ |\n| --- | --- | --- | --- | --- | ---: | ---: |\n"),
+            std::string::npos)
+      << md;
+  // arm-a under A is the mean of 0.5 and 0.7 only; the 0.9 measured under B stays out of it.
+  const size_t a_under_a = md.find("| arm-a | a1a1a1a1a1a1 | 2 | 0 1 | 0.0 | 0.6000 ± 0.1414 |");
+  const size_t b_under_a = md.find("| arm-b | a1a1a1a1a1a1 | 1 | 0 | 0.0 | 0.6500 |");
+  const size_t a_under_b = md.find("| arm-a | b2b2b2b2b2b2 | 1 | 0 | 0.0 | 0.9000 |");
+  ASSERT_NE(a_under_a, std::string::npos) << md;
+  ASSERT_NE(b_under_a, std::string::npos) << md;
+  ASSERT_NE(a_under_b, std::string::npos) << md;
+  EXPECT_LT(b_under_a, a_under_a);  // ranked within protocol A
+  EXPECT_LT(a_under_a, a_under_b);  // the current protocol first, despite B's higher mean
+
+  const std::string csv = asg::render_group_summary(reg, "bench", {"arm-a"}, asg::LeaderboardFormat::Csv);
+  EXPECT_EQ(csv, "name,protocol,runs,seeds,wall min,acc,fd\n"
+                 "arm-a," + kProtocolA + ",2,0 1,0.0,0.6 ± 0.141421,6 ± 1.41421\n"
+                 "arm-a," + kProtocolB + ",1,0,0.0,0.9,9\n");
+
+  // One protocol among the groups asked for: no protocol column, the table as before.
+  const std::string only_b = asg::render_group_summary(reg, "bench", {"arm-b"}, asg::LeaderboardFormat::Markdown);
+  EXPECT_NE(only_b.find("## Summary: bench (1 groups; mean ± sample std over runs; ordered by the order asked for)\n"),
+            std::string::npos)
+      << only_b;
+  EXPECT_NE(only_b.find("| name | runs | seeds | wall min | acc ↑ | fd ↓ |\n"), std::string::npos) << only_b;
+  EXPECT_NE(only_b.find("| arm-b | 1 | 0 | 0.0 | 0.6500 | 6.5000 |"), std::string::npos) << only_b;
 }

@@ -37,10 +37,21 @@ struct NewRun {
   int64_t seed = 0;
   std::string git_commit;
   bool git_dirty = false;
+  // The run's environment (device, threads, host, library versions). Recorded to explain a number, never
+  // hashed: the same method under the same protocol on another machine is still comparable.
   std::string host_json;
   std::string run_dir;
   std::optional<std::string> parent_run_id;
   int64_t attempt = 1;
+  // Schema 3. What was trained and what was measured, as hashes the core computes; the registry stores
+  // them opaquely and only compares them for equality. Runs recorded before schema 3 have them empty.
+  std::string method_hash;
+  std::string protocol_hash;
+  // The canonical JSON object protocol_hash was computed from (flat or nested), so that the leaderboard
+  // can name the fields in which two protocols differ. "" when not recorded.
+  std::string protocol_json;
+  // For a resumed attempt, the checkpoint it started from (a path, opaque here); nothing for a fresh run.
+  std::optional<std::string> resumed_from;
 };
 
 struct RunRecord : NewRun {
@@ -90,7 +101,7 @@ struct CollectedRun {
 
 class Registry {
  public:
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Opens (creating if needed) and migrates. asg::Error(Registry) naming the file on failure.
   explicit Registry(const std::filesystem::path& path);
@@ -130,6 +141,7 @@ class Registry {
 
  private:
   void exec(const std::string& sql) const;
+  void enable_wal();
   void write_transaction(const std::function<void()>& body);
   void migrate();
   std::filesystem::path path_;
@@ -138,14 +150,21 @@ class Registry {
 
 enum class LeaderboardFormat { Markdown, Csv };
 
-// One row per FINISHED run of the benchmark, best first by the benchmark's rank metric.
+// One row per FINISHED run of the benchmark, best first by the benchmark's rank metric, ranked only among runs
+// measured under the same protocol (protocol_hash). Markdown: the protocol of the newest run that recorded one
+// comes first, in the table format of a single-protocol leaderboard; every other protocol follows in its own
+// section, ranked on its own, whose title names the fields (dotted keys of protocol_json) that differ from the
+// first; runs recorded before schema 3 form a last section of their own. CSV: one table, a `protocol` column
+// (full hash) last, the rank restarting in each protocol.
 // asg::Error(Config) if the benchmark has no finished runs (listing the benchmarks that do).
 std::string render_leaderboard(const Registry& registry, const std::string& benchmark, LeaderboardFormat format);
 
-// Runs of the benchmark grouped by run name (an ablation's arms run over several seeds): one row per name
-// with the number of runs, their seeds, the mean wall time, and for every metric "mean ± std" (sample
-// standard deviation, n - 1; no ± for a single run). Rows are ordered by the mean of the rank metric.
-// `names`, if not empty, selects the groups and their order. asg::Error(Config) if nothing matches.
+// Runs of the benchmark grouped by run name and protocol (an ablation's arms run over several seeds): one row
+// per group with the number of runs, their seeds, the mean wall time, and for every metric "mean ± std"
+// (sample standard deviation, n - 1; no ± for a single run). Rows are ordered by protocol (as on the
+// leaderboard), then by the mean of the rank metric. When the groups span more than one protocol a
+// `protocol` column follows the name (short hash in Markdown, full in CSV); with one it is left out.
+// `names`, if not empty, selects the run names and their order. asg::Error(Config) if nothing matches.
 std::string render_group_summary(const Registry& registry, const std::string& benchmark, const std::vector<std::string>& names,
                                  LeaderboardFormat format);
 
