@@ -1,6 +1,7 @@
 // Experiment files: inheritance, overrides, canonical hashing, and the exact text of every
 // validation error (file:line:col, key, value, what is valid, did-you-mean).
 #include "asg/experiment.h"
+#include "asg/util.h"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -246,4 +247,47 @@ TEST_F(ExperimentTest, MissingPluginPathEntryIsAPluginError) {
                                                  "libraries or a library file)",
                                                  (dir_ / "no_such_dir").string()));
   }
+}
+
+// ---- method and protocol hashes --------------------------------------------------------------------
+
+TEST_F(ExperimentTest, MethodHashCoversWhatWasTrainedAndNothingAboutWhereOrHowOften) {
+  auto f = write("e.toml", kMinimal);
+  const auto base = load(f);
+  EXPECT_EQ(base.method_hash.size(), 64u);
+  // Execution and bookkeeping: the same method.
+  for (const char* same : {"runtime.threads=1", "runtime.prefetch_batches=0", "train.log_every=5", "train.checkpoint_every=10",
+                           "eval.num_samples=8", "metrics.0.covariance=\"biased\"", "benchmark.name=\"other\""})
+    EXPECT_EQ(load(f, {same}).method_hash, base.method_hash) << same;
+  EXPECT_EQ(load(write("renamed.toml", "name = \"renamed\"\n" + std::string(kMinimal))).method_hash, base.method_hash);
+  // What was trained: another method.
+  for (const char* other : {"runtime.seed=1", "train.lr=0.01", "train.steps=7", "backbone.channels=[8]",
+                            "temporal.plugin=\"temporal_conv\"", "diffusion.prediction=\"eps\"", "dataset.frames=6"})
+    EXPECT_NE(load(f, {other}).method_hash, base.method_hash) << other;
+}
+
+TEST_F(ExperimentTest, ProtocolHashCoversWhatWasMeasured) {
+  auto f = write("e.toml", kMinimal);
+  const auto base = load(f);
+  EXPECT_EQ(base.protocol_hash, asg::sha256_hex(base.protocol_json));
+  for (const char* same : {"runtime.seed=3", "train.steps=7", "backbone.channels=[8]", "runtime.threads=1", "eval.batch_size=4"})
+    EXPECT_EQ(load(f, {same}).protocol_hash, base.protocol_hash) << same;
+  for (const char* other : {"eval.num_samples=8", "eval.split=\"validation\"", "metrics.0.covariance=\"biased\"",
+                            "benchmark.version=\"2\"", "benchmark.name=\"b\""})
+    EXPECT_NE(load(f, {other}).protocol_hash, base.protocol_hash) << other;
+  EXPECT_NE(base.protocol_json.find("\"num_samples\":32"), std::string::npos) << base.protocol_json;
+  EXPECT_NE(base.protocol_json.find("\"frechet_pixel\""), std::string::npos) << base.protocol_json;
+}
+
+TEST_F(ExperimentTest, PathValuesCountByFileContentNotLocation) {
+  write("a/weights.pt", "the same bytes");
+  write("b/elsewhere.pt", "the same bytes");
+  write("c/weights.pt", "other bytes");
+  auto f = write("e.toml", kMinimal);
+  auto at = [&](const std::string& path) {
+    return load(f, {"train.init_checkpoint=\"" + (dir_ / path).string() + "\""}).method_hash;
+  };
+  EXPECT_EQ(at("a/weights.pt"), at("b/elsewhere.pt"));
+  EXPECT_NE(at("a/weights.pt"), at("c/weights.pt"));
+  EXPECT_NE(at("a/weights.pt"), load(f).method_hash);
 }
