@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <set>
 
@@ -253,8 +255,19 @@ void DiffusionTrainer::save_checkpoint(const std::string& path, int64_t step, co
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw data_error(fmt::format("{}: cannot write a checkpoint here ({})", tmp, std::strerror(errno)));
   int failure = 0;  // errno of the first failed write, fsync or rename
+  // Failpoint for the crash tests: ASG_FAILPOINT_KILL_IN_CHECKPOINT_WRITE=<step> SIGKILLs this process
+  // once part of that step's checkpoint is in the temporary file, as the OOM killer or a lost node would.
+  // The e2e suite uses it to show that a torn write costs no more than the checkpoint interval.
+  const char* failpoint = std::getenv("ASG_FAILPOINT_KILL_IN_CHECKPOINT_WRITE");
+  const bool die_midway = failpoint && std::to_string(step) == failpoint;
+  size_t written = 0;
   try {
     archive.save_to([&](const void* data, size_t size) -> size_t {
+      if (die_midway && written > 0) {
+        ::fsync(fd);
+        std::raise(SIGKILL);
+      }
+      written += size;
       const char* p = static_cast<const char*>(data);
       for (size_t left = size; failure == 0 && left > 0;) {
         const ssize_t n = ::write(fd, p, left);

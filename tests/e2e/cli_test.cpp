@@ -59,10 +59,12 @@ name = "e2e-bench"
   void TearDown() override { fs::remove_all(dir_); }
   fs::path registry() const { return dir_ / "runs" / "registry.sqlite"; }
 
-  // Starts `asg run tiny.toml` (by default with a budget it will not finish) and waits until it has logged
-  // `history` training-loss points. Returns its pid, or -1 (after killing it) if it never got there.
-  pid_t start_endless_run(size_t history, std::vector<std::string> budget = {"--set", "train.steps=100000", "--set",
-                                                                             "train.log_every=1"}) {
+  // Starts `asg run tiny.toml` (by default with a budget it will not finish; or any other asg command)
+  // and waits until the newest run is RUNNING and has logged `history` training-loss points. Returns its pid, or -1
+  // (after killing it) if it never got there.
+  pid_t start_endless_run(size_t history,
+                          std::vector<std::string> budget = {"--set", "train.steps=100000", "--set", "train.log_every=1"},
+                          std::vector<std::string> command = {"run", "tiny.toml"}) {
     const pid_t pid = fork();
     if (pid < 0) return -1;
     if (pid == 0) {
@@ -70,7 +72,8 @@ name = "e2e-bench"
       int devnull = open("/dev/null", O_WRONLY);
       dup2(devnull, 1);
       dup2(devnull, 2);
-      std::vector<std::string> args = {"asg", "run", "tiny.toml"};
+      std::vector<std::string> args = {"asg"};
+      args.insert(args.end(), command.begin(), command.end());
       args.insert(args.end(), budget.begin(), budget.end());
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
@@ -84,7 +87,9 @@ name = "e2e-bench"
       try {
         asg::Registry reg(registry());
         auto runs = reg.list_runs();
-        if (!runs.empty() && reg.metric_history(runs[0].id, "train/loss").size() >= history) return pid;
+        if (!runs.empty() && runs[0].status == asg::RunStatus::Running &&
+            reg.metric_history(runs[0].id, "train/loss").size() >= history)
+          return pid;
       } catch (const asg::Error&) {
       }
     }
@@ -93,14 +98,14 @@ name = "e2e-bench"
     return -1;
   }
 
-  // SIGKILLs the run (no handler can mark it) and returns the id of the one run in the registry, which
+  // SIGKILLs the run (no handler can mark it) and returns the id of the newest run in the registry, which
   // must therefore still read RUNNING; "" if it does not.
   std::string kill_hard(pid_t pid) {
     kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);
     asg::Registry reg(registry());
     auto runs = reg.list_runs();
-    return runs.size() == 1 && runs[0].status == asg::RunStatus::Running ? runs[0].id : "";
+    return !runs.empty() && runs[0].status == asg::RunStatus::Running ? runs[0].id : "";
   }
 
   fs::path dir_;
@@ -327,58 +332,99 @@ TEST_F(CliTest, RunsGcFindsARunKilledWithSigkillAtOnce) {
   EXPECT_NE(resume.output.find("holds no step checkpoint to resume from"), std::string::npos) << resume.output;
 }
 
-TEST_F(CliTest, ASigkilledRunResumesToTheSameWeightsAndMetrics) {
+TEST_F(CliTest, SigkilledRunsResumeToTheSameWeightsAndMetrics) {
   // 64 training stickers: a new epoch (and a new permutation) every 16 steps, so the data order's own
   // random stream has to survive the kill too.
-  const std::string budget =
-      "--set train.steps=300 --set train.checkpoint_every=100 --set train.log_every=1 --set dataset.train_size=64";
-  // The reference: the same experiment, never interrupted, in a registry of its own.
-  Result reference = run_asg("run tiny.toml " + budget + " --registry ref.sqlite --runs-dir ref", dir_);
-  ASSERT_EQ(reference.code, 0) << reference.output;
-
-  // Kill -9 the same run after its first checkpoint (step 100), before it ends.
   const std::vector<std::string> args = {"--set", "train.steps=300", "--set", "train.checkpoint_every=100",
                                          "--set", "train.log_every=1", "--set", "dataset.train_size=64"};
-  const pid_t pid = start_endless_run(130, args);
+  std::string budget;
+  for (const auto& a : args) budget += " " + a;
+  // The reference: the same experiment, never interrupted, in a registry of its own.
+  Result reference = run_asg("run tiny.toml" + budget + " --registry ref.sqlite --runs-dir ref", dir_);
+  ASSERT_EQ(reference.code, 0) << reference.output;
+  asg::Registry ref_reg(dir_ / "ref.sqlite");
+  const auto ref_run = ref_reg.list_runs().at(0);
+  auto final_checkpoint_sha = [](const asg::Registry& reg, const std::string& run) {
+    for (const auto& a : reg.artifacts(run))
+      if (a.path == "checkpoints/final.pt") return a.sha256;
+    return std::string("(no final.pt)");
+  };
+
+  // Every step once, with the uninterrupted run's values; the same final weights, EMA, optimizer state
+  // and RNG streams (final.pt byte for byte); the same metrics, exactly.
+  auto expect_as_if_never_killed = [&](const asg::Registry& reg, const asg::RunRecord& attempt) {
+    EXPECT_EQ(attempt.status, asg::RunStatus::Finished);
+    const auto history = reg.metric_history(attempt.id, "train/loss");
+    const auto ref_history = ref_reg.metric_history(ref_run.id, "train/loss");
+    ASSERT_EQ(history.size(), 300u);
+    ASSERT_EQ(ref_history.size(), 300u);
+    for (size_t i = 0; i < history.size(); ++i) {
+      ASSERT_EQ(history[i].step, static_cast<int64_t>(i + 1));
+      ASSERT_EQ(history[i].value, ref_history[i].value) << "train/loss at step " << i + 1;
+    }
+    EXPECT_EQ(final_checkpoint_sha(reg, attempt.id), final_checkpoint_sha(ref_reg, ref_run.id));
+    const auto results = reg.results(attempt.id), ref_results = ref_reg.results(ref_run.id);
+    ASSERT_EQ(results.size(), ref_results.size());
+    for (size_t i = 0; i < results.size(); ++i) {
+      EXPECT_EQ(results[i].key, ref_results[i].key);
+      EXPECT_EQ(results[i].value, ref_results[i].value) << results[i].key;
+    }
+    EXPECT_EQ(attempt.method_hash, ref_run.method_hash);
+    EXPECT_EQ(attempt.protocol_hash, ref_run.protocol_hash);
+  };
+  auto newest = [&](const asg::Registry& reg) { return reg.list_runs().at(0); };
+
+  // 1. Kill -9 after the first checkpoint (step 100), somewhere past step 130.
+  pid_t pid = start_endless_run(130, args);
   ASSERT_GT(pid, 0) << "the run did not get past step 130";
   const std::string killed_id = kill_hard(pid);
   ASSERT_FALSE(killed_id.empty()) << "the run ended before the kill; make it longer";
-
   Result resumed = run_asg("resume " + killed_id, dir_);
   ASSERT_EQ(resumed.code, 0) << resumed.output;
   EXPECT_NE(resumed.output.find("resuming run " + killed_id + " (attempt 2) from"), std::string::npos) << resumed.output;
-
-  asg::Registry reg(registry());
-  EXPECT_EQ(reg.find_run(killed_id)->status, asg::RunStatus::Killed);  // found dead on the way
-  asg::RunRecord attempt;
-  for (const auto& r : reg.list_runs())
-    if (r.id != killed_id) attempt = r;
-  EXPECT_EQ(attempt.status, asg::RunStatus::Finished);
-  EXPECT_EQ(attempt.parent_run_id.value_or(""), killed_id);
-  EXPECT_EQ(attempt.attempt, 2);
-
-  asg::Registry ref_reg(dir_ / "ref.sqlite");
-  const auto ref_run = ref_reg.list_runs().at(0);
-  // Every step once, with the uninterrupted run's values; then the same final metrics, exactly.
-  const auto history = reg.metric_history(attempt.id, "train/loss");
-  const auto ref_history = ref_reg.metric_history(ref_run.id, "train/loss");
-  ASSERT_EQ(history.size(), 300u);
-  ASSERT_EQ(ref_history.size(), 300u);
-  for (size_t i = 0; i < history.size(); ++i) {
-    ASSERT_EQ(history[i].step, static_cast<int64_t>(i + 1));
-    ASSERT_EQ(history[i].value, ref_history[i].value) << "train/loss at step " << i + 1;
-  }
-  const auto results = reg.results(attempt.id), ref_results = ref_reg.results(ref_run.id);
-  ASSERT_EQ(results.size(), ref_results.size());
-  for (size_t i = 0; i < results.size(); ++i) {
-    EXPECT_EQ(results[i].key, ref_results[i].key);
-    EXPECT_EQ(results[i].value, ref_results[i].value) << results[i].key;
+  {
+    asg::Registry reg(registry());
+    EXPECT_EQ(reg.find_run(killed_id)->status, asg::RunStatus::Killed);  // found dead on the way
+    const asg::RunRecord attempt = newest(reg);
+    EXPECT_EQ(attempt.parent_run_id.value_or(""), killed_id);
+    EXPECT_EQ(attempt.attempt, 2);
+    EXPECT_EQ(fs::path(attempt.resumed_from.value_or("")).filename(), "step_0000100.pt");
+    expect_as_if_never_killed(reg, attempt);
+    // Nothing left to resume: a clear refusal.
+    Result again = run_asg("resume " + attempt.id, dir_);
+    EXPECT_EQ(again.code, 2);
+    EXPECT_NE(again.output.find("FINISHED; there is nothing to resume"), std::string::npos) << again.output;
   }
 
-  // Nothing left to resume, and a run that never was: clear refusals.
-  Result again = run_asg("resume " + attempt.id, dir_);
-  EXPECT_EQ(again.code, 2);
-  EXPECT_NE(again.output.find("FINISHED; there is nothing to resume"), std::string::npos) << again.output;
+  // 2. Killed while writing the step-200 checkpoint (the failpoint SIGKILLs it with the file half
+  //    written), resumed from step 100, killed again past step 250, resumed again from step 200.
+  setenv("ASG_FAILPOINT_KILL_IN_CHECKPOINT_WRITE", "200", 1);
+  pid = start_endless_run(200, args);
+  unsetenv("ASG_FAILPOINT_KILL_IN_CHECKPOINT_WRITE");
+  ASSERT_GT(pid, 0);
+  const std::string torn_id = kill_hard(pid);
+  ASSERT_FALSE(torn_id.empty());
+  const fs::path torn_dir = dir_ / "runs" / torn_id / "checkpoints";
+  EXPECT_TRUE(fs::exists(torn_dir / "step_0000200.pt.tmp")) << "the failpoint did not fire during the write";
+  EXPECT_FALSE(fs::exists(torn_dir / "step_0000200.pt"));
+  pid = start_endless_run(250, {}, {"resume", torn_id});
+  ASSERT_GT(pid, 0) << "the resumed attempt did not get past step 250";
+  const std::string second_id = kill_hard(pid);
+  ASSERT_FALSE(second_id.empty());
+  Result third = run_asg("resume " + second_id, dir_);
+  ASSERT_EQ(third.code, 0) << third.output;
+  {
+    asg::Registry reg(registry());
+    const asg::RunRecord second = *reg.find_run(second_id);
+    EXPECT_EQ(second.parent_run_id.value_or(""), torn_id);
+    EXPECT_EQ(fs::path(second.resumed_from.value_or("")).filename(), "step_0000100.pt");
+    const asg::RunRecord attempt = newest(reg);
+    EXPECT_EQ(attempt.attempt, 3);
+    EXPECT_EQ(attempt.parent_run_id.value_or(""), second_id);
+    EXPECT_EQ(fs::path(attempt.resumed_from.value_or("")).filename(), "step_0000200.pt");
+    expect_as_if_never_killed(reg, attempt);
+  }
+
   Result unknown = run_asg("resume 20990101-000000-000000", dir_);
   EXPECT_EQ(unknown.code, 2);
   EXPECT_NE(unknown.output.find("no run '20990101-000000-000000'"), std::string::npos) << unknown.output;
