@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>
 
+#include "asg/diffusion_kinds.h"
 #include "asg/util.h"
 
 namespace asg {
@@ -433,8 +434,8 @@ const std::vector<CoreSection>& core_sections() {
         int_param("gif_scale", 8, "nearest-neighbour upscaling of saved GIFs (display only)").range(1, 64)}},
       {"diffusion", "forward process and parameterisation (shared by training and sampling)",
        {int_param("timesteps", 1000, "number of diffusion steps T").range(2, 100000),
-        string_param("schedule", "cosine", "noise schedule").one_of({"cosine", "linear", "scaled_linear"}),
-        string_param("prediction", "v", "what the backbone predicts").one_of({"eps", "v", "x0"}),
+        enum_param("schedule", ScheduleKind::Cosine, schedule_names(), "noise schedule"),
+        enum_param("prediction", Prediction::V, prediction_names(), "what the backbone predicts"),
         float_param("shift", 1.0, "log-SNR shift: every step's SNR is divided by shift^2 (>1 = more noise; simple diffusion)")
             .range(0.01, 100)}},
       {"runtime", "where and how the run executes",

@@ -18,22 +18,19 @@
 
 #include "asg/error.h"
 #include "asg/flat_parameters.h"
+#include "asg/hash.h"
+#include "asg/media/alpha.h"
 
 namespace asg {
 
 torch::Tensor to_model_space(const torch::Tensor& rgba) {
   // [B, T, 4, H, W] straight -> premultiplied -> [B, 4, T, H, W] in [-1, 1]
-  auto alpha = rgba.narrow(2, 3, 1);
-  auto premultiplied = torch::cat({rgba.narrow(2, 0, 3) * alpha, alpha}, 2);
-  return (premultiplied * 2 - 1).permute({0, 2, 1, 3, 4}).contiguous();
+  return (premultiply(rgba, 2) * 2 - 1).permute({0, 2, 1, 3, 4}).contiguous();
 }
 
 torch::Tensor from_model_space(const torch::Tensor& x) {
   auto y = ((x.permute({0, 2, 1, 3, 4}) + 1) / 2).clamp(0, 1);
-  auto alpha = y.narrow(2, 3, 1);
-  auto rgb = (y.narrow(2, 0, 3) / alpha.clamp_min(1e-3)).clamp(0, 1);
-  rgb = torch::where(alpha > 1e-3, rgb, torch::zeros_like(rgb));
-  return torch::cat({rgb, alpha}, 2).contiguous();
+  return unpremultiply(y, 2).contiguous();
 }
 
 torch::Tensor stack_frames(const std::vector<Sticker>& stickers) {
@@ -44,12 +41,10 @@ torch::Tensor stack_frames(const std::vector<Sticker>& stickers) {
 }
 
 uint64_t derive_seed(uint64_t seed, const std::string& tag) {
-  uint64_t h = 1469598103934665603ull;  // FNV-1a of the tag
-  for (unsigned char c : tag) h = (h ^ c) * 1099511628211ull;
-  uint64_t z = seed + 0x9e3779b97f4a7c15ull * (h | 1);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return (z ^ (z >> 31)) & 0x7fffffffffffffffull;  // torch seeds are used as signed in places
+  // The splitmix64 mix of seed + golden * (FNV-1a(tag) | 1); splitmix64 adds one golden increment itself,
+  // hence (h | 1) - 1 = h & ~1 here (mod 2^64, the same value the seeds of every recorded run came from).
+  const uint64_t h = fnv1a64(tag, kAsgSeedFnvBasis);
+  return splitmix64(seed + 0x9e3779b97f4a7c15ull * (h & ~1ull)) & 0x7fffffffffffffffull;  // torch seeds are signed
 }
 
 ScopedGlobalSeed::ScopedGlobalSeed(uint64_t seed) {

@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "asg/hash.h"
 #include "asg/kinds/dataset.h"
 #include "asg/plugin.h"
 #include "sprite_vocabulary.h"
@@ -13,12 +14,7 @@
 namespace asg::synthetic {
 namespace {
 
-uint64_t mix(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
+constexpr uint64_t mix(uint64_t z) { return splitmix64(z); }
 
 // A tiny counter-based generator: sample i of a split is independent of every other sample, so
 // random access and any number of reader threads give identical stickers.

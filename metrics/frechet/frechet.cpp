@@ -8,11 +8,12 @@
 
 namespace asg::frechet {
 
-Covariance parse_covariance(const std::string& name) {
-  if (name == "unbiased") return Covariance::Unbiased;
-  if (name == "biased") return Covariance::Biased;
-  throw config_error("covariance must be \"unbiased\" (N-1) or \"biased\" (N), got \"" + name + "\"");
+const EnumNames<Covariance>& covariance_names() {
+  static const EnumNames<Covariance> names{{Covariance::Unbiased, "unbiased"}, {Covariance::Biased, "biased"}};
+  return names;
 }
+
+Covariance parse_covariance(const std::string& name) { return covariance_names().parse(name, "covariance"); }
 
 GaussianStats gaussian_stats(const torch::Tensor& features, Covariance convention) {
   if (features.dim() != 2) throw internal_error("gaussian_stats: features must be [N, d]");

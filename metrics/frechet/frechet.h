@@ -16,10 +16,13 @@
 
 #include <string>
 
+#include "asg/params.h"
+
 namespace asg::frechet {
 
 enum class Covariance { Unbiased, Biased };
-Covariance parse_covariance(const std::string& name);  // "unbiased" | "biased"
+const EnumNames<Covariance>& covariance_names();  // "unbiased" (N-1), "biased" (N)
+Covariance parse_covariance(const std::string& name);
 
 struct GaussianStats {
   torch::Tensor mean;  // float64 [d]

@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include "asg/kinds/metric.h"
+#include "asg/media/alpha.h"
 #include "asg/plugin.h"
 #include "frechet.h"
 
@@ -28,9 +29,7 @@ class FrechetPixel final : public Metric {
   }
 
   torch::Tensor describe(const torch::Tensor& clips) const {  // [B, T, 4, H, W] -> [B, d]
-    auto x = clips.to(torch::kFloat64);
-    auto alpha = x.narrow(2, 3, 1);
-    x = torch::cat({x.narrow(2, 0, 3) * alpha, alpha}, 2);
+    auto x = premultiply(clips.to(torch::kFloat64), 2);
     const int64_t b = x.size(0), t = x.size(1), h = x.size(3), w = x.size(4);
     auto pooled = torch::adaptive_avg_pool2d(x.reshape({b * t, 4, h, w}), {pool_, pool_}).reshape({b, -1});
     std::vector<torch::Tensor> parts = {pooled};
@@ -68,7 +67,7 @@ ASG_PLUGIN_LIBRARY(asg::make_factory<asg::Metric>(
     "frechet_pixel", "1.0.0", "Fréchet distance of weight-free pooled RGBA + frame-difference features (not FVD)",
     std::vector<asg::ParamSpec>{
         asg::int_param("pool", 4, "area-pooling grid per frame (pool x pool cells)").range(1, 64),
-        asg::string_param("covariance", "unbiased", "covariance normalisation: unbiased (N-1) or biased (N)")
-            .one_of({"unbiased", "biased"}),
+        asg::enum_param("covariance", asg::frechet::Covariance::Unbiased, asg::frechet::covariance_names(),
+                        "covariance normalisation: unbiased (N-1) or biased (N)"),
     },
     [](const asg::Params& p, const asg::MetricContext& ctx) { return std::make_shared<asg::metrics::FrechetPixel>(p, ctx); }))

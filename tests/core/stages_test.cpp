@@ -113,6 +113,15 @@ TEST(BatchSource, ADatasetErrorOnTheWorkerReachesTheTrainingThreadAfterTheGoodBa
   }
 }
 
+TEST(DeriveSeed, KeepsTheStreamsEveryRecordedRunWasSeededWith) {
+  // Values of the formula as first shipped (FNV-1a from kAsgSeedFnvBasis, then splitmix64's mix of
+  // seed + golden * (h | 1)), computed independently: the data order, initial weights and noise of every
+  // recorded run depend on them.
+  EXPECT_EQ(asg::derive_seed(0, "train.order"), 6530070917925396702ull);
+  EXPECT_EQ(asg::derive_seed(12345, "init.temporal.down0_0"), 8125910775043960206ull);
+  EXPECT_EQ(asg::derive_seed(9223372036854775807ull, ""), 1353603092574144253ull);
+}
+
 TEST(GradientHook, RunsAfterBackwardAndBeforeTheOptimizer) {
   auto text = catalog().create<asg::TextEncoder>(
       "word_embedding", asg::default_params("t", catalog().find("text_encoder", "word_embedding")->factory.params));

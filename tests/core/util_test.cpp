@@ -4,6 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "asg/hash.h"
+#include "asg/params.h"
+#include "test_paths.h"
 
 namespace {
 
@@ -27,3 +33,42 @@ TEST(KeepFreedMemoryForReuse, LeavesMallocAloneWhenTheEnvironmentTunedIt) {
 }
 
 }  // namespace
+
+TEST(Hash, Fnv1aAndSplitmix64MatchTheirPublishedVectors) {
+  EXPECT_EQ(asg::fnv1a64(""), 0xcbf29ce484222325ull);
+  EXPECT_EQ(asg::fnv1a64("a"), 0xaf63dc4c8601ec8cull);
+  EXPECT_EQ(asg::fnv1a64("foobar"), 0x85944171f73967e8ull);
+  EXPECT_EQ(asg::splitmix64(0), 0xe220a8397b1dcdafull);
+  EXPECT_EQ(asg::splitmix64(1), 0x910a2dec89025cc1ull);
+}
+
+TEST(Hash, Sha256OfBytesAndFiles) {
+  EXPECT_EQ(asg::sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  auto dir = asg::testing::make_temp_dir("hash");
+  std::ofstream(dir / "f") << "abc";
+  EXPECT_EQ(asg::sha256_file(dir / "f"), asg::sha256_hex("abc"));
+  std::filesystem::remove_all(dir);
+}
+
+namespace {
+enum class Colour { Red, Green };
+const asg::EnumNames<Colour>& colour_names() {
+  static const asg::EnumNames<Colour> names{{Colour::Red, "red"}, {Colour::Green, "green"}};
+  return names;
+}
+}  // namespace
+
+TEST(EnumNames, OneTableGivesTheSchemaTheParserAndThePrinter) {
+  asg::ParamSpec spec = asg::enum_param("colour", Colour::Green, colour_names(), "a colour");
+  EXPECT_EQ(std::get<std::string>(spec.default_value), "green");
+  EXPECT_EQ(spec.choices, (std::vector<std::string>{"red", "green"}));
+  EXPECT_EQ(colour_names().parse("red", "colour"), Colour::Red);
+  EXPECT_STREQ(colour_names().name(Colour::Green), "green");
+  try {
+    colour_names().parse("blue", "[dataset] colour");
+    FAIL();
+  } catch (const asg::Error& e) {
+    EXPECT_EQ(e.kind(), asg::ErrorKind::Config);
+    EXPECT_STREQ(e.what(), "[dataset] colour = \"blue\": unknown value (valid: red, green)");
+  }
+}

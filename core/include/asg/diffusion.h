@@ -13,17 +13,9 @@
 #include <utility>
 
 #include "asg/error.h"
+#include "asg/diffusion_kinds.h"
 
 namespace asg {
-
-enum class Prediction { Epsilon, V, X0 };
-
-inline Prediction parse_prediction(const std::string& name) {
-  if (name == "eps") return Prediction::Epsilon;
-  if (name == "v") return Prediction::V;
-  if (name == "x0") return Prediction::X0;
-  throw config_error("unknown prediction '" + name + "' (valid: eps, v, x0)");
-}
 
 class NoiseSchedule {
  public:
@@ -38,18 +30,17 @@ class NoiseSchedule {
     if (!(shift > 0)) throw config_error("noise schedule shift must be > 0, got " + std::to_string(shift));
     auto opts = torch::TensorOptions().dtype(torch::kFloat64);
     torch::Tensor betas;
-    if (kind == "cosine") {
+    const ScheduleKind schedule = schedule_names().parse(kind, "noise schedule");
+    if (schedule == ScheduleKind::Cosine) {
       const double s = 0.008;
       auto steps = torch::arange(num_timesteps + 1, opts) / static_cast<double>(num_timesteps);
       auto f = torch::cos((steps + s) / (1 + s) * (M_PI / 2)).pow(2);
       auto abar = f / f[0];
       betas = (1 - abar.slice(0, 1) / abar.slice(0, 0, num_timesteps)).clamp_max(0.999);
-    } else if (kind == "linear") {
+    } else if (schedule == ScheduleKind::Linear) {
       betas = torch::linspace(1e-4, 0.02, num_timesteps, opts);
-    } else if (kind == "scaled_linear") {
-      betas = torch::linspace(std::sqrt(0.00085), std::sqrt(0.012), num_timesteps, opts).pow(2);
     } else {
-      throw config_error("unknown noise schedule '" + kind + "' (valid: cosine, linear, scaled_linear)");
+      betas = torch::linspace(std::sqrt(0.00085), std::sqrt(0.012), num_timesteps, opts).pow(2);
     }
     alphas_cumprod_ = torch::cumprod(1 - betas, 0);
     if (shift != 1.0) {

@@ -14,11 +14,15 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
+
+#include "asg/error.h"
 
 namespace asg {
 
@@ -60,6 +64,49 @@ ParamSpec path_param(std::string key, std::string def, std::string doc);  // mus
 ParamSpec int_list_param(std::string key, std::vector<int64_t> def, std::string doc);
 ParamSpec float_list_param(std::string key, std::vector<double> def, std::string doc);
 ParamSpec string_list_param(std::string key, std::vector<std::string> def, std::string doc);
+
+// The names of an enum's members, listed once: the schema's allowed values, the parser and the printer
+// all read this table, so a name cannot be added in one place and forgotten in another.
+//
+//   const asg::EnumNames<Covariance>& covariance_names() {
+//     static const asg::EnumNames<Covariance> names{{Covariance::Unbiased, "unbiased"}, {Covariance::Biased, "biased"}};
+//     return names;
+//   }
+//   asg::enum_param("covariance", Covariance::Unbiased, covariance_names(), "...")   // in the schema
+//   covariance_names().parse(p.str("covariance"), "covariance")                     // in the plugin
+template <typename E>
+class EnumNames {
+ public:
+  EnumNames(std::initializer_list<std::pair<E, const char*>> entries) : entries_(entries) {}
+
+  const char* name(E value) const {
+    for (const auto& [v, n] : entries_)
+      if (v == value) return n;
+    throw Error(ErrorKind::Internal, "an enum value without a name");
+  }
+  // asg::Error(Config) naming `what` and the valid names when `name` is none of them.
+  E parse(const std::string& name, const std::string& what) const {
+    for (const auto& [v, n] : entries_)
+      if (name == n) return v;
+    std::string valid;
+    for (const auto& n : names()) valid += (valid.empty() ? "" : ", ") + n;
+    throw Error(ErrorKind::Config, what + " = \"" + name + "\": unknown value (valid: " + valid + ")");
+  }
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (const auto& [v, n] : entries_) out.emplace_back(n);
+    return out;
+  }
+
+ private:
+  std::vector<std::pair<E, const char*>> entries_;
+};
+
+// A string parameter whose values are the names of an enum's members.
+template <typename E>
+ParamSpec enum_param(std::string key, E def, const EnumNames<E>& names, std::string doc) {
+  return string_param(std::move(key), names.name(def), std::move(doc)).one_of(names.names());
+}
 
 // Validated values for one plugin instance or core section. Accessors throw asg::Error(Internal) when
 // code asks for a key its schema did not declare or with the wrong type: that is a bug in the plugin,

@@ -1,4 +1,4 @@
-// Small helpers without torch: hashing, fuzzy name matching, text.
+// Small helpers without torch: fuzzy name matching, text files, the allocator. Hashes are in asg/hash.h.
 #pragma once
 
 #include <cstdint>
@@ -8,12 +8,9 @@
 #include <string_view>
 #include <vector>
 
-namespace asg {
+#include "asg/hash.h"  // many users of these helpers also hash
 
-// Lower-case hex sha256 (OpenSSL libcrypto).
-std::string sha256_hex(std::string_view bytes);
-// sha256 of a file's contents; asg::Error(Data) naming the file if it cannot be read.
-std::string sha256_file(const std::filesystem::path& path);
+namespace asg {
 
 // Levenshtein edit distance.
 size_t edit_distance(std::string_view a, std::string_view b);

@@ -80,23 +80,21 @@ bool sdpa_available() {
 #endif
 }
 
-const std::vector<std::string>& attention_backend_names() {
-  static const std::vector<std::string> names = {"auto", "naive", "chunked", "sdpa"};
+const EnumNames<AttentionBackend>& attention_backend_names() {
+  static const EnumNames<AttentionBackend> names{{AttentionBackend::Auto, "auto"},
+                                                 {AttentionBackend::Naive, "naive"},
+                                                 {AttentionBackend::Chunked, "chunked"},
+                                                 {AttentionBackend::Sdpa, "sdpa"}};
   return names;
 }
 
 AttentionBackend parse_attention_backend(const std::string& name) {
-  if (name == "auto") return AttentionBackend::Auto;
-  if (name == "naive") return AttentionBackend::Naive;
-  if (name == "chunked") return AttentionBackend::Chunked;
-  if (name == "sdpa") {
-    if (!sdpa_available())
-      throw config_error(fmt::format("attention backend \"sdpa\" needs LibTorch >= 2.0; this build links {}.{}.{} (valid here: "
-                                     "auto, naive, chunked)",
-                                     TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR, TORCH_VERSION_PATCH));
-    return AttentionBackend::Sdpa;
-  }
-  throw config_error(fmt::format("unknown attention backend '{}' (valid: auto, naive, chunked, sdpa)", name));
+  const AttentionBackend backend = attention_backend_names().parse(name, "attention_backend");
+  if (backend == AttentionBackend::Sdpa && !sdpa_available())
+    throw config_error(fmt::format("attention backend \"sdpa\" needs LibTorch >= 2.0; this build links {}.{}.{} (valid here: "
+                                   "auto, naive, chunked)",
+                                   TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR, TORCH_VERSION_PATCH));
+  return backend;
 }
 
 AttentionBackend resolve_backend(const AttentionOptions& options, int64_t batch_heads, int64_t lq, int64_t lk) {

@@ -53,14 +53,25 @@ struct FrameResBlockImpl : torch::nn::Module {
 };
 TORCH_MODULE(FrameResBlock);
 
+enum class Detail { FrameResnet, TemporalConv };
+const EnumNames<Detail>& detail_names() {
+  static const EnumNames<Detail> names{{Detail::FrameResnet, "frame_resnet"}, {Detail::TemporalConv, "temporal_conv"}};
+  return names;
+}
+enum class Fusion { Scalar, Mlp };
+const EnumNames<Fusion>& fusion_names() {
+  static const EnumNames<Fusion> names{{Fusion::Scalar, "scalar"}, {Fusion::Mlp, "mlp"}};
+  return names;
+}
+
 class StiImpl final : public TemporalModule {
  public:
   StiImpl(const Params& p, const TemporalContext& ctx)
       : heads_(p.integer("heads")),
         head_dim_(p.integer("head_dim")),
         downsample_(p.boolean("downsample")),
-        detail_kind_(p.str("detail")),
-        fusion_kind_(p.str("fusion")) {
+        detail_kind_(detail_names().parse(p.str("detail"), "detail")),
+        fusion_kind_(fusion_names().parse(p.str("fusion"), "fusion")) {
     const int64_t c = ctx.channels;
     if (downsample_ && (ctx.height % 2 != 0 || ctx.width % 2 != 0))
       throw config_error(fmt::format("downsample = true needs an even height and width, but insertion point '{}' "
@@ -77,7 +88,7 @@ class StiImpl final : public TemporalModule {
     to_out_ = register_module("to_out", torch::nn::Linear(inner, c));
 
     // Detail branch.
-    if (detail_kind_ == "frame_resnet") {
+    if (detail_kind_ == Detail::FrameResnet) {
       for (int64_t i = 0; i < p.integer("detail_layers"); ++i)
         frame_blocks_.push_back(
             register_module(fmt::format("detail{}", i), FrameResBlock(ctx.frames, p.boolean("detail_zero_init"))));
@@ -89,7 +100,7 @@ class StiImpl final : public TemporalModule {
     }
 
     // Fusion.
-    if (fusion_kind_ == "scalar") {
+    if (fusion_kind_ == Fusion::Scalar) {
       w_semantic_ = register_parameter("w_semantic", torch::zeros({1}));
       w_detail_ = register_parameter("w_detail", torch::ones({1}));
     } else {
@@ -147,7 +158,8 @@ class StiImpl final : public TemporalModule {
 
   int64_t heads_, head_dim_;
   bool downsample_;
-  std::string detail_kind_, fusion_kind_;
+  Detail detail_kind_;
+  Fusion fusion_kind_;
   bool detail_identity_ = false;
   nn::AttentionOptions attention_options_;
   torch::nn::Linear to_q_{nullptr}, to_k_{nullptr}, to_v_{nullptr}, to_out_{nullptr};
@@ -167,17 +179,17 @@ ASG_PLUGIN_LIBRARY(asg::make_factory<asg::TemporalModule>(
         asg::int_param("heads", 8, "semantic branch: attention heads (released: 8)").range(1, 256),
         asg::int_param("head_dim", 32, "semantic branch: channels per head (released: 32)").range(1, 1024),
         asg::bool_param("downsample", true, "semantic branch: 2x2 average pool before attention, nearest upsample after"),
-        asg::string_param("detail", "frame_resnet", "detail branch: frames-as-channels ResNet (released) or ModelScope temporal conv")
-            .one_of({"frame_resnet", "temporal_conv"}),
+        asg::enum_param("detail", asg::temporal::Detail::FrameResnet, asg::temporal::detail_names(),
+                        "detail branch: frames-as-channels ResNet (released) or ModelScope temporal conv"),
         asg::int_param("detail_layers", 2, "detail branch: ResNet blocks, or temporal conv layers (released: 2)").range(1, 16),
         asg::bool_param("detail_zero_init", false, "frame_resnet: zero-init each block's last conv (released: false)"),
-        asg::string_param("fusion", "scalar", "how the branches combine: learnable scalars (released) or MLP-predicted weights")
-            .one_of({"scalar", "mlp"}),
+        asg::enum_param("fusion", asg::temporal::Fusion::Scalar, asg::temporal::fusion_names(),
+                        "how the branches combine: learnable scalars (released) or MLP-predicted weights"),
         asg::int_param("fusion_hidden", 64, "mlp fusion: hidden width").range(1, 65536),
         asg::bool_param("norm_after_fusion", true, "GroupNorm after the fusion (released: true; then not the identity at init)"),
         asg::int_param("groups", 32, "GroupNorm groups (fusion norm, temporal conv detail); reduced to gcd with channels").range(1, 1024),
-        asg::string_param("attention_backend", "auto", "attention kernel (see asg/nn/attention.h)")
-            .one_of(asg::nn::attention_backend_names()),
+        asg::enum_param("attention_backend", asg::nn::AttentionBackend::Auto, asg::nn::attention_backend_names(),
+                        "attention kernel (see asg/nn/attention.h)"),
         asg::int_param("attention_chunk_mib", 64, "chunked attention: MiB of probabilities per chunk").range(1, 1 << 20),
     },
     [](const asg::Params& p, const asg::TemporalContext& ctx) { return std::make_shared<asg::temporal::StiImpl>(p, ctx); }))

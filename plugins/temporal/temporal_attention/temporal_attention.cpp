@@ -55,9 +55,17 @@ struct TemporalBlockImpl : torch::nn::Module {
 };
 TORCH_MODULE(TemporalBlock);
 
+enum class Position { Sinusoidal, Learned, None };
+const EnumNames<Position>& position_names() {
+  static const EnumNames<Position> names{
+      {Position::Sinusoidal, "sinusoidal"}, {Position::Learned, "learned"}, {Position::None, "none"}};
+  return names;
+}
+
 class TemporalAttentionImpl final : public TemporalModule {
  public:
-  TemporalAttentionImpl(const Params& p, const TemporalContext& ctx) : position_(p.str("position")) {
+  TemporalAttentionImpl(const Params& p, const TemporalContext& ctx)
+      : position_(position_names().parse(p.str("position"), "position")) {
     const int64_t c = ctx.channels, heads = p.integer("heads");
     if (c % heads != 0)
       throw config_error(fmt::format("heads = {} does not divide the {} channels at insertion "
@@ -67,9 +75,9 @@ class TemporalAttentionImpl final : public TemporalModule {
     options.backend = nn::parse_attention_backend(p.str("attention_backend"));
     norm_ = register_module("norm", torch::nn::GroupNorm(std::gcd(p.integer("groups"), c), c));
     proj_in_ = register_module("proj_in", torch::nn::Linear(c, c));
-    if (position_ == "learned") {
+    if (position_ == Position::Learned) {
       position_table_ = register_parameter("position", torch::randn({ctx.frames, c}) * 0.02);
-    } else if (position_ == "sinusoidal") {
+    } else if (position_ == Position::Sinusoidal) {
       position_table_ = register_buffer("position", sinusoidal_positions(ctx.frames, c));
     }
     for (int64_t i = 0; i < p.integer("layers"); ++i)
@@ -95,7 +103,7 @@ class TemporalAttentionImpl final : public TemporalModule {
   }
 
  private:
-  std::string position_;
+  Position position_;
   torch::nn::GroupNorm norm_{nullptr};
   torch::nn::Linear proj_in_{nullptr}, proj_out_{nullptr};
   torch::Tensor position_table_;
@@ -113,10 +121,10 @@ ASG_PLUGIN_LIBRARY(asg::make_factory<asg::TemporalModule>(
         asg::int_param("layers", 1, "transformer blocks (self-attention + feed-forward)").range(1, 16),
         asg::int_param("ff_mult", 4, "feed-forward hidden width = channels x this").range(1, 16),
         asg::int_param("groups", 32, "GroupNorm groups at the input; reduced to gcd(groups, channels)").range(1, 1024),
-        asg::string_param("position", "sinusoidal", "frame position embedding added after proj_in")
-            .one_of({"sinusoidal", "learned", "none"}),
-        asg::string_param("attention_backend", "auto", "attention kernel (see asg/nn/attention.h)")
-            .one_of(asg::nn::attention_backend_names()),
+        asg::enum_param("position", asg::temporal::Position::Sinusoidal, asg::temporal::position_names(),
+                        "frame position embedding added after proj_in"),
+        asg::enum_param("attention_backend", asg::nn::AttentionBackend::Auto, asg::nn::attention_backend_names(),
+                        "attention kernel (see asg/nn/attention.h)"),
     },
     [](const asg::Params& p, const asg::TemporalContext& ctx) {
       return std::make_shared<asg::temporal::TemporalAttentionImpl>(p, ctx);

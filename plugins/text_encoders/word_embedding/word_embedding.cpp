@@ -8,17 +8,16 @@
 
 #include <cctype>
 
+#include "asg/hash.h"
 #include "asg/kinds/text_encoder.h"
 #include "asg/plugin.h"
 
 namespace asg::text {
 namespace {
 
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
+// Bucket of a word: FNV-1a from ASG Lab's historical basis (asg/hash.h), which fixes the token ids of
+// every recorded run.
+uint64_t fnv1a(const std::string& s) { return asg::fnv1a64(s, asg::kAsgSeedFnvBasis); }
 
 std::vector<std::string> words(const std::string& caption) {
   std::vector<std::string> out;

@@ -15,6 +15,8 @@
 // All backends agree to float rounding (tested), and each is deterministic on the CPU.
 #pragma once
 
+#include "asg/params.h"
+
 #include <torch/torch.h>
 
 #include <string>
@@ -34,7 +36,7 @@ struct AttentionOptions {
 bool sdpa_available();
 // "auto", "naive", "chunked", "sdpa": parsing for plugin parameters; throws asg::Error(Config).
 AttentionBackend parse_attention_backend(const std::string& name);
-const std::vector<std::string>& attention_backend_names();
+const EnumNames<AttentionBackend>& attention_backend_names();
 // The backend `auto` resolves to for these shapes (exposed for logs and benchmarks).
 AttentionBackend resolve_backend(const AttentionOptions& options, int64_t batch_heads, int64_t lq, int64_t lk);
 
