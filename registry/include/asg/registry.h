@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -146,6 +147,10 @@ class Registry {
   void migrate();
   std::filesystem::path path_;
   sqlite3* db_ = nullptr;
+  // The statements of log_metrics, prepared on its first call and reused: a training run calls it every
+  // log_every steps, and preparing costs as much as inserting a few rows.
+  struct MetricStatements;
+  std::unique_ptr<MetricStatements> metric_statements_;
 };
 
 enum class LeaderboardFormat { Markdown, Csv };
