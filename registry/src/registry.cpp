@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <optional>
@@ -142,25 +143,37 @@ std::optional<int64_t> process_start(int64_t pid) {
   return std::nullopt;
 }
 
+// One prepared statement. Errors name the registry file; the path is kept by reference and only turned
+// into a string when there is an error, so stepping through many rows allocates nothing.
 class Statement {
  public:
-  Statement(sqlite3* db, const std::string& sql, const std::string& file) : db_(db) {
+  Statement(sqlite3* db, const std::string& sql, const std::filesystem::path& file) : db_(db), file_(file) {
     if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt_, nullptr) != SQLITE_OK)
-      throw registry_error(fmt::format("{}: cannot prepare statement: {}", file, sqlite3_errmsg(db)));
+      throw registry_error(fmt::format("{}: cannot prepare statement: {}", file.string(), sqlite3_errmsg(db)));
   }
   ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
   Statement& bind(int i, const std::string& v) { sqlite3_bind_text(stmt_, i, v.c_str(), -1, SQLITE_TRANSIENT); return *this; }
+  // Binds without copying: `v` must stay alive and unchanged until the statement is stepped, reset and
+  // rebound (or destroyed).
+  Statement& bind_static(int i, const std::string& v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+    return *this;
+  }
   Statement& bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); return *this; }
   Statement& bind(int i, double v) { sqlite3_bind_double(stmt_, i, v); return *this; }
   Statement& bind_null(int i) { sqlite3_bind_null(stmt_, i); return *this; }
   // true while a row is available
-  bool step(const std::string& file) {
+  bool step() {
     int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
-    throw registry_error(fmt::format("{}: {}", file, sqlite3_errmsg(db_)));
+    throw registry_error(fmt::format("{}: {}", file_.string(), sqlite3_errmsg(db_)));
   }
   void reset() { sqlite3_reset(stmt_); sqlite3_clear_bindings(stmt_); }
+  // Ready to step again; the bindings stay, for loops that rebind every parameter anyway.
+  void rewind() { sqlite3_reset(stmt_); }
   std::string text(int col) const {
     auto p = sqlite3_column_text(stmt_, col);
     return p ? reinterpret_cast<const char*>(p) : "";
@@ -171,6 +184,7 @@ class Statement {
 
  private:
   sqlite3* db_;
+  const std::filesystem::path& file_;
   sqlite3_stmt* stmt_ = nullptr;
 };
 
@@ -262,7 +276,18 @@ Registry::Registry(const std::filesystem::path& path) : path_(path) {
   }
 }
 
-Registry::~Registry() { sqlite3_close(db_); }
+struct Registry::MetricStatements {
+  MetricStatements(sqlite3* db, const std::filesystem::path& file)
+      : heartbeat(db, "UPDATE runs SET heartbeat_ms = ?2 WHERE id = ?1 AND status = 'RUNNING'", file),
+        insert(db, "INSERT INTO metric_history VALUES (?1, ?2, ?3, ?4, ?5)", file) {}
+  Statement heartbeat;
+  Statement insert;
+};
+
+Registry::~Registry() {
+  metric_statements_.reset();  // statements are finalized before their connection closes
+  sqlite3_close(db_);
+}
 
 void Registry::exec(const std::string& sql) const {
   std::string error;
@@ -290,8 +315,8 @@ void Registry::enable_wal() {
 }
 
 int Registry::schema_version() const {
-  Statement s(db_, "PRAGMA user_version", path_.string());
-  s.step(path_.string());
+  Statement s(db_, "PRAGMA user_version", path_);
+  s.step();
   return static_cast<int>(s.integer(0));
 }
 
@@ -326,14 +351,14 @@ std::string Registry::create_run(const NewRun& run) {
               "config_text, seed, git_commit, git_dirty, host_json, run_dir, parent_run_id, attempt, method_hash, "
               "protocol_hash, protocol_json, resumed_from) "
               "VALUES (?1, ?2, ?3, ?4, ?5, 'QUEUED', ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
-              path_.string());
+              path_);
   s.bind(1, id).bind(2, run.name).bind(3, run.experiment_path).bind(4, run.benchmark).bind(5, run.rank_by);
   s.bind(6, now_ms()).bind(7, run.config_hash).bind(8, run.config_text).bind(9, run.seed).bind(10, run.git_commit);
   s.bind(11, static_cast<int64_t>(run.git_dirty)).bind(12, run.host_json).bind(13, run.run_dir);
   if (run.parent_run_id) s.bind(14, *run.parent_run_id); else s.bind_null(14);
   s.bind(15, run.attempt).bind(16, run.method_hash).bind(17, run.protocol_hash).bind(18, run.protocol_json);
   if (run.resumed_from) s.bind(19, *run.resumed_from); else s.bind_null(19);
-  s.step(path_.string());
+  s.step();
   return id;
 }
 
@@ -341,11 +366,11 @@ void Registry::mark_running(const std::string& run_id) {
   Statement s(db_,
               "UPDATE runs SET status = 'RUNNING', started_ms = ?2, heartbeat_ms = ?2, hostname = ?3, pid = ?4, pid_start = ?5 "
               "WHERE id = ?1 AND status = 'QUEUED'",
-              path_.string());
+              path_);
   const int64_t pid = getpid();
   s.bind(1, run_id).bind(2, now_ms()).bind(3, this_host()).bind(4, pid);
   if (auto start = process_start(pid)) s.bind(5, *start); else s.bind_null(5);
-  s.step(path_.string());
+  s.step();
   if (sqlite3_changes(db_) != 1) throw registry_error(fmt::format("{}: run {} is not QUEUED", path_.string(), run_id));
 }
 
@@ -354,9 +379,9 @@ void Registry::mark_ended(const std::string& run_id, RunStatus status, const std
     throw internal_error("mark_ended needs a terminal status");
   Statement s(db_,
               "UPDATE runs SET status = ?2, ended_ms = ?3, error = ?4 WHERE id = ?1 AND status IN ('QUEUED','RUNNING')",
-              path_.string());
+              path_);
   s.bind(1, run_id).bind(2, std::string(status_name(status))).bind(3, now_ms()).bind(4, error);
-  s.step(path_.string());
+  s.step();
   if (sqlite3_changes(db_) != 1)
     throw registry_error(fmt::format("{}: run {} has already ended; terminal states are final", path_.string(), run_id));
 }
@@ -376,19 +401,19 @@ void Registry::write_transaction(const std::function<void()>& body) {
 
 void Registry::record_plugins(const std::string& run_id, const std::vector<PluginUse>& plugins) {
   write_transaction([&] {
-    Statement s(db_, "INSERT INTO run_plugins VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", path_.string());
+    Statement s(db_, "INSERT INTO run_plugins VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", path_);
     for (const auto& p : plugins) {
       s.bind(1, run_id).bind(2, p.slot).bind(3, p.kind).bind(4, p.name).bind(5, p.version).bind(6, p.library).bind(7, p.library_sha256);
-      s.step(path_.string());
+      s.step();
       s.reset();
     }
   });
 }
 
 void Registry::heartbeat(const std::string& run_id) {
-  Statement s(db_, "UPDATE runs SET heartbeat_ms = ?2 WHERE id = ?1 AND status = 'RUNNING'", path_.string());
+  Statement s(db_, "UPDATE runs SET heartbeat_ms = ?2 WHERE id = ?1 AND status = 'RUNNING'", path_);
   s.bind(1, run_id).bind(2, now_ms());
-  s.step(path_.string());
+  s.step();
 }
 
 std::vector<CollectedRun> Registry::collect_dead_runs(int64_t stale_after_ms) {
@@ -401,8 +426,8 @@ std::vector<CollectedRun> Registry::collect_dead_runs(int64_t stale_after_ms) {
     Statement s(db_,
                 "SELECT id, name, hostname, pid, pid_start, COALESCE(heartbeat_ms, started_ms, created_ms) FROM runs "
                 "WHERE status = 'RUNNING' ORDER BY created_ms",
-                path_.string());
-    while (s.step(path_.string())) {
+                path_);
+    while (s.step()) {
       Running r{s.text(0), s.text(1), s.text(2), {}, {}, {}};
       if (!s.is_null(3)) r.pid = s.integer(3);
       if (!s.is_null(4)) r.pid_start = s.integer(4);
@@ -430,9 +455,9 @@ std::vector<CollectedRun> Registry::collect_dead_runs(int64_t stale_after_ms) {
     if (reason.empty()) continue;
     Statement s(db_,
                 "UPDATE runs SET status = 'KILLED', ended_ms = ?2, error = ?3 WHERE id = ?1 AND status = 'RUNNING'",
-                path_.string());
+                path_);
     s.bind(1, r.id).bind(2, now).bind(3, "found dead by asg runs gc: " + reason);
-    s.step(path_.string());
+    s.step();
     if (sqlite3_changes(db_) == 1) collected.push_back(CollectedRun{r.id, r.name, reason});  // else it ended meanwhile
   }
   return collected;
@@ -440,45 +465,56 @@ std::vector<CollectedRun> Registry::collect_dead_runs(int64_t stale_after_ms) {
 
 void Registry::log_metrics(const std::string& run_id, const std::vector<MetricPoint>& points) {
   if (points.empty()) return;
-  write_transaction([&] {
-    {  // every flush of metrics is also a sign of life
-      Statement beat(db_, "UPDATE runs SET heartbeat_ms = ?2 WHERE id = ?1 AND status = 'RUNNING'", path_.string());
-      beat.bind(1, run_id).bind(2, now_ms());
-      beat.step(path_.string());
+  if (!metric_statements_) metric_statements_ = std::make_unique<MetricStatements>(db_, path_);
+  auto& [beat, insert] = *metric_statements_;
+  // Reset on every way out, a throw included: a statement left mid-step would keep its read open, and the
+  // uncopied texts bound below must not stay bound past this call.
+  struct ResetOnExit {
+    MetricStatements& statements;
+    ~ResetOnExit() {
+      statements.heartbeat.reset();
+      statements.insert.reset();
     }
-    Statement s(db_, "INSERT INTO metric_history VALUES (?1, ?2, ?3, ?4, ?5)", path_.string());
+  } reset_on_exit{*metric_statements_};
+  write_transaction([&] {
+    // Every flush of metrics is also a sign of life.
+    beat.bind_static(1, run_id).bind(2, now_ms());
+    beat.step();
+    // run_id and the points outlive this call, so their text is bound without a copy; every parameter
+    // is rebound for every row, so no binding is cleared in between.
+    insert.bind_static(1, run_id);
     for (const auto& p : points) {
-      s.bind(1, run_id).bind(2, p.key).bind(3, p.step).bind(5, p.time_ms ? p.time_ms : now_ms());
-      if (std::isfinite(p.value)) s.bind(4, p.value); else s.bind_null(4);
-      s.step(path_.string());
-      s.reset();
+      insert.bind_static(2, p.key).bind(3, p.step).bind(5, p.time_ms ? p.time_ms : now_ms());
+      if (std::isfinite(p.value)) insert.bind(4, p.value); else insert.bind_null(4);
+      insert.step();
+      insert.rewind();
     }
   });
 }
 
 void Registry::set_results(const std::string& run_id, const std::vector<ResultValue>& results) {
   write_transaction([&] {
-    Statement s(db_, "INSERT OR REPLACE INTO results VALUES (?1, ?2, ?3, ?4, ?5)", path_.string());
+    Statement s(db_, "INSERT OR REPLACE INTO results VALUES (?1, ?2, ?3, ?4, ?5)", path_);
     int64_t ordinal = 0;
     for (const auto& r : results) {
       s.bind(1, run_id).bind(2, r.key).bind(4, static_cast<int64_t>(r.higher_is_better)).bind(5, ordinal++);
       if (std::isfinite(r.value)) s.bind(3, r.value); else s.bind_null(3);
-      s.step(path_.string());
+      s.step();
       s.reset();
     }
   });
 }
 
 void Registry::add_artifact(const std::string& run_id, const Artifact& a) {
-  Statement s(db_, "INSERT OR REPLACE INTO artifacts VALUES (?1, ?2, ?3, ?4)", path_.string());
+  Statement s(db_, "INSERT OR REPLACE INTO artifacts VALUES (?1, ?2, ?3, ?4)", path_);
   s.bind(1, run_id).bind(2, a.path).bind(3, a.sha256).bind(4, a.bytes);
-  s.step(path_.string());
+  s.step();
 }
 
 std::optional<RunRecord> Registry::find_run(const std::string& run_id) const {
-  Statement s(db_, fmt::format("SELECT {} FROM runs WHERE id = ?1", kRunColumns), path_.string());
+  Statement s(db_, fmt::format("SELECT {} FROM runs WHERE id = ?1", kRunColumns), path_);
   s.bind(1, run_id);
-  if (!s.step(path_.string())) return std::nullopt;
+  if (!s.step()) return std::nullopt;
   return read_run(s);
 }
 
@@ -487,19 +523,19 @@ std::vector<RunRecord> Registry::list_runs(const std::string& benchmark, std::op
               fmt::format("SELECT {} FROM runs WHERE (?1 = '' OR benchmark = ?1) AND (?2 = '' OR status = ?2) "
                           "ORDER BY created_ms DESC, id DESC",
                           kRunColumns),
-              path_.string());
+              path_);
   s.bind(1, benchmark).bind(2, std::string(status ? status_name(*status) : ""));
   std::vector<RunRecord> out;
-  while (s.step(path_.string())) out.push_back(read_run(s));
+  while (s.step()) out.push_back(read_run(s));
   return out;
 }
 
 std::vector<PluginUse> Registry::plugins(const std::string& run_id) const {
   Statement s(db_, "SELECT slot, kind, name, version, library, library_sha256 FROM run_plugins WHERE run_id = ?1 ORDER BY rowid",
-              path_.string());
+              path_);
   s.bind(1, run_id);
   std::vector<PluginUse> out;
-  while (s.step(path_.string())) out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5)});
+  while (s.step()) out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5)});
   return out;
 }
 
@@ -507,26 +543,26 @@ std::vector<MetricPoint> Registry::metric_history(const std::string& run_id, con
   Statement s(db_,
               "SELECT key, step, value, time_ms FROM metric_history WHERE run_id = ?1 AND (?2 = '' OR key = ?2) "
               "ORDER BY rowid",
-              path_.string());
+              path_);
   s.bind(1, run_id).bind(2, key);
   std::vector<MetricPoint> out;
-  while (s.step(path_.string())) out.push_back({s.text(0), s.integer(1), s.real(2), s.integer(3)});
+  while (s.step()) out.push_back({s.text(0), s.integer(1), s.real(2), s.integer(3)});
   return out;
 }
 
 std::vector<ResultValue> Registry::results(const std::string& run_id) const {
-  Statement s(db_, "SELECT key, value, higher_is_better FROM results WHERE run_id = ?1 ORDER BY ordinal", path_.string());
+  Statement s(db_, "SELECT key, value, higher_is_better FROM results WHERE run_id = ?1 ORDER BY ordinal", path_);
   s.bind(1, run_id);
   std::vector<ResultValue> out;
-  while (s.step(path_.string())) out.push_back({s.text(0), s.real(1), s.integer(2) != 0});
+  while (s.step()) out.push_back({s.text(0), s.real(1), s.integer(2) != 0});
   return out;
 }
 
 std::vector<Artifact> Registry::artifacts(const std::string& run_id) const {
-  Statement s(db_, "SELECT path, sha256, bytes FROM artifacts WHERE run_id = ?1 ORDER BY path", path_.string());
+  Statement s(db_, "SELECT path, sha256, bytes FROM artifacts WHERE run_id = ?1 ORDER BY path", path_);
   s.bind(1, run_id);
   std::vector<Artifact> out;
-  while (s.step(path_.string())) out.push_back({s.text(0), s.text(1), s.integer(2)});
+  while (s.step()) out.push_back({s.text(0), s.text(1), s.integer(2)});
   return out;
 }
 

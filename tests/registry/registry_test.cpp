@@ -263,6 +263,35 @@ TEST_F(RegistryTest, RefusesAProtocolThatIsNotAJsonObject) {
   EXPECT_TRUE(reg.list_runs().empty());
 }
 
+TEST_F(RegistryTest, AFailedMetricFlushWritesNothingAndLeavesLoggingUsable) {
+  asg::Registry reg(path_);
+  const std::string id = reg.create_run(run("a"));
+  reg.mark_running(id);
+  reg.log_metrics(id, {{"train/loss", 1, 0.5, 0}});
+  // A failure on the second row of a flush (as a full disk would cause): the first row is rolled back too.
+  exec(path_, "CREATE TRIGGER refuse_step_3 BEFORE INSERT ON metric_history WHEN NEW.step = 3 "
+              "BEGIN SELECT RAISE(ABORT, 'step 3 refused'); END");
+  try {
+    reg.log_metrics(id, {{"train/loss", 2, 0.4, 0}, {"train/loss", 3, 0.3, 0}});
+    FAIL();
+  } catch (const asg::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("step 3 refused"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(reg.metric_history(id).size(), 1u);
+  // An unknown run breaks the foreign key.
+  EXPECT_THROW(reg.log_metrics("no-such-run", {{"train/loss", 2, 0.4, 0}}), asg::Error);
+  EXPECT_TRUE(reg.metric_history("no-such-run").empty());
+  // The statements log_metrics reuses still work afterwards.
+  exec(path_, "DROP TRIGGER refuse_step_3");
+  reg.log_metrics(id, {{"train/loss", 2, 0.25, 0}, {"train/lr", 3, 1e-3, 0}});
+  auto history = reg.metric_history(id);
+  ASSERT_EQ(history.size(), 3u);
+  EXPECT_EQ(history[1].step, 2);
+  EXPECT_EQ(history[1].value, 0.25);
+  EXPECT_EQ(history[2].key, "train/lr");
+  EXPECT_EQ(history[2].step, 3);
+}
+
 TEST_F(RegistryTest, NonFiniteValuesAreStoredAsNull) {
   asg::Registry reg(path_);
   std::string id = reg.create_run(run("a"));

@@ -2,8 +2,9 @@
 // results and artifacts, and renders the benchmark leaderboard.
 //
 // Concurrency: WAL journal, a busy timeout, and short write transactions (BEGIN IMMEDIATE), so several
-// `asg run` processes can share one registry. Each Registry object holds one connection; use it from
-// one thread at a time.
+// `asg run` processes can share one registry (tested with 32 writer processes opening a new file at once,
+// and with a writer SIGKILLed inside a transaction). Each Registry object holds one connection; use it
+// from one thread at a time, and open it after fork(), never before.
 //
 // Schema evolution: PRAGMA user_version holds the schema version. Opening an older file migrates it
 // forward under an exclusive write transaction; opening a file written by a newer ASG Lab is refused.
@@ -15,6 +16,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -146,6 +148,10 @@ class Registry {
   void migrate();
   std::filesystem::path path_;
   sqlite3* db_ = nullptr;
+  // The statements of log_metrics, prepared on its first call and reused: a training run calls it every
+  // log_every steps, and preparing costs as much as inserting a few rows.
+  struct MetricStatements;
+  std::unique_ptr<MetricStatements> metric_statements_;
 };
 
 enum class LeaderboardFormat { Markdown, Csv };
