@@ -4,19 +4,14 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include <iostream>
 
 #include "asg/kinds/temporal.h"
-#include "asg/plugin_catalog.h"
+#include "conformance.h"
 
 namespace {
 
-const asg::PluginCatalog& catalog() {
-  static const asg::PluginCatalog c = asg::PluginCatalog::discover();
-  return c;
-}
-
-std::vector<std::string> temporal_modules() { return catalog().names("temporal"); }
+const asg::PluginCatalog& catalog() { return asg::testing::build_catalog(); }
+std::vector<std::string> temporal_modules() { return asg::testing::plugins_of_kind("temporal"); }
 
 // An insertion point like the quickstart's first level, small enough to be quick.
 const asg::TemporalContext kPoint{"conformance", 16, 6, 4, 4};
@@ -40,86 +35,77 @@ torch::Tensor input(torch::ScalarType dtype = torch::kFloat32, uint64_t seed = 1
   return torch::randn({2, kPoint.channels, kPoint.frames, kPoint.height, kPoint.width}, torch::TensorOptions().dtype(dtype));
 }
 
+class TemporalConformance : public ::testing::TestWithParam<std::string> {};
+
 }  // namespace
 
-TEST(TemporalConformance, TheBuildHasThePapersModules) {
+TEST(TemporalModules, TheBuildHasThePapersModules) {
   auto names = temporal_modules();
   for (const char* expected : {"none", "temporal_conv", "temporal_attention", "sti"})
     EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
 }
 
-TEST(TemporalConformance, KeepsShapeAndDtype) {
-  for (const auto& name : temporal_modules()) {
-    SCOPED_TRACE(name);
-    for (auto dtype : {torch::kFloat32, torch::kFloat64}) {
-      auto m = make(name);
-      m->to(dtype);
-      auto x = input(dtype);
-      auto y = m->forward(x);
-      EXPECT_EQ(y.sizes(), x.sizes());
-      EXPECT_EQ(y.scalar_type(), dtype);
-      EXPECT_TRUE(torch::isfinite(y).all().item<bool>());
-    }
-  }
-}
-
-TEST(TemporalConformance, GradientsReachEveryParameter) {
-  for (const auto& name : temporal_modules()) {
-    SCOPED_TRACE(name);
+TEST_P(TemporalConformance, KeepsShapeAndDtype) {
+  const std::string& name = GetParam();
+  for (auto dtype : {torch::kFloat32, torch::kFloat64}) {
     auto m = make(name);
-    if (m->parameters().empty()) continue;  // `none`: nothing to reach
-    perturb(*m);
-    auto y = m->forward(input());
-    (y * torch::randn_like(y)).sum().backward();
-    for (const auto& p : m->named_parameters()) {
-      ASSERT_TRUE(p.value().grad().defined()) << p.key() << " got no gradient";
-      EXPECT_TRUE(torch::isfinite(p.value().grad()).all().item<bool>()) << p.key();
-      EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0.0) << p.key() << " has an all-zero gradient";
-    }
+    m->to(dtype);
+    auto x = input(dtype);
+    auto y = m->forward(x);
+    EXPECT_EQ(y.sizes(), x.sizes());
+    EXPECT_EQ(y.scalar_type(), dtype);
+    EXPECT_TRUE(torch::isfinite(y).all().item<bool>());
   }
 }
 
-TEST(TemporalConformance, IsDeterministicForAGivenSeed) {
-  for (const auto& name : temporal_modules()) {
-    SCOPED_TRACE(name);
-    auto a = make(name, 3), b = make(name, 3);
-    auto pa = a->named_parameters(), pb = b->named_parameters();
-    ASSERT_EQ(pa.size(), pb.size());
-    for (const auto& p : pa) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
-    perturb(*a);
-    perturb(*b);
-    auto x = input();
-    EXPECT_TRUE(torch::equal(a->forward(x), b->forward(x)));
-    EXPECT_TRUE(torch::equal(a->forward(x), a->forward(x)));
+TEST_P(TemporalConformance, GradientsReachEveryParameter) {
+  const std::string& name = GetParam();
+  auto m = make(name);
+  if (m->parameters().empty()) GTEST_SKIP();  // `none`: nothing to reach
+  perturb(*m);
+  auto y = m->forward(input());
+  (y * torch::randn_like(y)).sum().backward();
+  for (const auto& p : m->named_parameters()) {
+    ASSERT_TRUE(p.value().grad().defined()) << p.key() << " got no gradient";
+    EXPECT_TRUE(torch::isfinite(p.value().grad()).all().item<bool>()) << p.key();
+    EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0.0) << p.key() << " has an all-zero gradient";
   }
 }
 
-TEST(TemporalConformance, IdentityAtInitIsTrueWhereDeclaredAndReported) {
-  std::string report;
-  for (const auto& name : temporal_modules()) {
-    SCOPED_TRACE(name);
-    auto m = make(name);
-    auto x = input();
-    bool identity = torch::allclose(m->forward(x), x, 1e-6, 1e-6);
-    // The declaration must be honest both ways.
-    EXPECT_EQ(identity, m->identity_at_init());
-    report += "  " + name + (identity ? ": identity at init\n" : ": not the identity at init\n");
-  }
-  std::cout << "temporal modules at their defaults:\n" << report;
-  RecordProperty("identity_at_init", report);
+TEST_P(TemporalConformance, IsDeterministicForAGivenSeed) {
+  const std::string& name = GetParam();
+  auto a = make(name, 3), b = make(name, 3);
+  auto pa = a->named_parameters(), pb = b->named_parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (const auto& p : pa) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
+  perturb(*a);
+  perturb(*b);
+  auto x = input();
+  EXPECT_TRUE(torch::equal(a->forward(x), b->forward(x)));
+  EXPECT_TRUE(torch::equal(a->forward(x), a->forward(x)));
 }
 
-TEST(TemporalConformance, FrameZeroReachesTheLastFrameExceptForNone) {
-  for (const auto& name : temporal_modules()) {
-    SCOPED_TRACE(name);
-    auto m = make(name);
-    perturb(*m);
-    auto x = input().requires_grad_(true);
-    m->forward(x).select(2, kPoint.frames - 1).sum().backward();
-    const double reach = x.grad().select(2, 0).abs().sum().item<double>();
-    if (name == "none")
-      EXPECT_EQ(reach, 0.0) << "frames must stay independent";
-    else
-      EXPECT_GT(reach, 1e-6) << "frame 0 does not influence frame " << kPoint.frames - 1;
-  }
+TEST_P(TemporalConformance, IdentityAtInitIsTrueWhereDeclared) {
+  const std::string& name = GetParam();
+  auto m = make(name);
+  auto x = input();
+  bool identity = torch::allclose(m->forward(x), x, 1e-6, 1e-6);
+  // The declaration must be honest both ways.
+  EXPECT_EQ(identity, m->identity_at_init());
+  RecordProperty("identity_at_init", identity ? "true" : "false");
 }
+
+TEST_P(TemporalConformance, FrameZeroReachesTheLastFrameExceptForNone) {
+  const std::string& name = GetParam();
+  auto m = make(name);
+  perturb(*m);
+  auto x = input().requires_grad_(true);
+  m->forward(x).select(2, kPoint.frames - 1).sum().backward();
+  const double reach = x.grad().select(2, 0).abs().sum().item<double>();
+  if (name == "none")
+    EXPECT_EQ(reach, 0.0) << "frames must stay independent";
+  else
+    EXPECT_GT(reach, 1e-6) << "frame 0 does not influence frame " << kPoint.frames - 1;
+}
+
+INSTANTIATE_TEST_SUITE_P(Build, TemporalConformance, ::testing::ValuesIn(temporal_modules()), asg::testing::plugin_test_name);

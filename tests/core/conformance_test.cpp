@@ -1,0 +1,269 @@
+// The conformance suites of the dataset, text encoder, backbone, sampler and metric kinds (the temporal
+// kind's is temporal_conformance_test.cpp): every plugin of the kind in the build, held to the contract
+// written at the top of its kind header.
+#include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <thread>
+
+#include "asg/kinds/backbone.h"
+#include "asg/kinds/dataset.h"
+#include "asg/kinds/metric.h"
+#include "asg/kinds/sampler.h"
+#include "asg/kinds/text_encoder.h"
+#include "asg/vocabulary.h"
+#include "conformance.h"
+
+using asg::testing::build_catalog;
+using asg::testing::defaults_of;
+
+namespace {
+
+// ---- dataset ---------------------------------------------------------------------------------------
+
+class DatasetConformance : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::shared_ptr<asg::Dataset> make() { return build_catalog().create<asg::Dataset>(GetParam(), defaults_of("dataset", GetParam())); }
+};
+
+TEST_P(DatasetConformance, StickersHaveTheAnnouncedShapeRangeAndLabels) {
+  auto data = make();
+  const asg::DatasetInfo info = data->info();
+  ASSERT_GT(info.frames, 0);
+  for (asg::Split split : {asg::Split::Train, asg::Split::Validation, asg::Split::Test}) {
+    const int64_t n = std::min<int64_t>(data->size(split), 3);
+    for (int64_t i = 0; i < n; ++i) {
+      SCOPED_TRACE(std::string(asg::split_name(split)) + " " + std::to_string(i));
+      asg::Sticker s = data->get(split, i);
+      EXPECT_EQ(s.frames.sizes(), (std::vector<int64_t>{info.frames, 4, info.height, info.width}));
+      EXPECT_EQ(s.frames.scalar_type(), torch::kFloat32);
+      EXPECT_TRUE(s.frames.device().is_cpu());
+      EXPECT_GE(s.frames.min().item<float>(), 0.0f);
+      EXPECT_LE(s.frames.max().item<float>(), 1.0f);
+      EXPECT_EQ(static_cast<int64_t>(s.frame_durations_ms.size()), info.frames);
+      for (int32_t d : s.frame_durations_ms) EXPECT_GT(d, 0);
+      EXPECT_FALSE(s.id.empty());
+      for (const auto& key : info.label_keys) EXPECT_TRUE(s.labels.count(key)) << "label '" << key << "' missing";
+    }
+  }
+}
+
+TEST_P(DatasetConformance, GetIsDeterministicAndSafeFromSeveralThreads) {
+  auto data = make();
+  const int64_t n = std::min<int64_t>(data->size(asg::Split::Train), 8);
+  std::vector<asg::Sticker> first;
+  for (int64_t i = 0; i < n; ++i) first.push_back(data->get(asg::Split::Train, i));
+  std::vector<std::vector<asg::Sticker>> seen(4);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int64_t i = n - 1; i >= 0; --i) seen[t].push_back(data->get(asg::Split::Train, i));
+    });
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 4; ++t)
+    for (int64_t i = 0; i < n; ++i) {
+      const asg::Sticker& a = first[i];
+      const asg::Sticker& b = seen[t][n - 1 - i];
+      EXPECT_EQ(a.id, b.id);
+      EXPECT_EQ(a.caption, b.caption);
+      EXPECT_TRUE(torch::equal(a.frames, b.frames)) << a.id;
+    }
+}
+
+// ---- text encoder ----------------------------------------------------------------------------------
+
+class TextEncoderConformance : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TextEncoderConformance, EncodesAnyCaptionsIntoTheAnnouncedShapes) {
+  auto enc = build_catalog().create<asg::TextEncoder>(GetParam(), defaults_of("text_encoder", GetParam()));
+  const std::vector<std::string> captions = {"a red star moving left", "", "ünïcode and    spaces, punctuation!"};
+  asg::TextEmbedding e = enc->encode(captions);
+  const int64_t d = enc->dim();
+  ASSERT_EQ(e.tokens.dim(), 3);
+  EXPECT_EQ(e.tokens.size(0), 3);
+  EXPECT_EQ(e.tokens.size(2), d);
+  EXPECT_EQ(e.mask.sizes(), (std::vector<int64_t>{3, e.tokens.size(1)}));
+  EXPECT_EQ(e.mask.scalar_type(), torch::kBool);
+  EXPECT_EQ(e.pooled.sizes(), (std::vector<int64_t>{3, d}));
+  EXPECT_TRUE(torch::isfinite(e.tokens).all().item<bool>());
+  EXPECT_TRUE(torch::isfinite(e.pooled).all().item<bool>());
+  // Deterministic, and a caption's encoding does not depend on the others in its batch.
+  asg::TextEmbedding alone = enc->encode({captions[0]});
+  EXPECT_TRUE(torch::allclose(alone.pooled[0], e.pooled[0], 1e-6, 1e-6));
+}
+
+TEST_P(TextEncoderConformance, TrainableEncodersPassGradients) {
+  auto enc = build_catalog().create<asg::TextEncoder>(GetParam(), defaults_of("text_encoder", GetParam()));
+  if (enc->frozen() || enc->parameters().empty()) GTEST_SKIP() << "frozen: nothing to train";
+  asg::TextEmbedding e = enc->encode({"a blue circle moving up", "a green square"});
+  (e.tokens.sum() + e.pooled.sum()).backward();
+  bool any = false;
+  for (const auto& p : enc->parameters()) any = any || (p.grad().defined() && p.grad().abs().sum().item<double>() > 0);
+  EXPECT_TRUE(any);
+}
+
+// ---- backbone --------------------------------------------------------------------------------------
+
+class BackboneConformance : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::shared_ptr<asg::Backbone> make(int64_t* insertion_points = nullptr) {
+    text_ = build_catalog().create<asg::TextEncoder>("word_embedding", defaults_of("text_encoder", "word_embedding"));
+    asg::BackboneContext ctx;
+    ctx.frames = 4;
+    ctx.height = ctx.width = 16;
+    ctx.text_dim = text_->dim();
+    ctx.make_temporal = [insertion_points](const asg::TemporalContext& tc) {
+      if (insertion_points) ++*insertion_points;
+      return build_catalog().create<asg::TemporalModule>("temporal_conv", defaults_of("temporal", "temporal_conv"), tc);
+    };
+    return build_catalog().create<asg::Backbone>(GetParam(), defaults_of("backbone", GetParam()), ctx);
+  }
+  std::shared_ptr<asg::TextEncoder> text_;
+};
+
+TEST_P(BackboneConformance, PredictsTheInputShapeFromNoisyClipsTimestepsAndText) {
+  torch::manual_seed(0);
+  int64_t points = 0;
+  auto net = make(&points);
+  EXPECT_GT(points, 0) << "the backbone never asked for the experiment's temporal module";
+  auto x = torch::randn({2, 4, 4, 16, 16});
+  auto t = torch::tensor({10.0f, 900.0f});
+  auto y = net->forward(x, t, text_->encode({"a red star", ""}));
+  EXPECT_EQ(y.sizes(), x.sizes());
+  EXPECT_TRUE(torch::isfinite(y).all().item<bool>());
+  y.square().mean().backward();
+  int64_t reached = 0, total = 0;
+  for (const auto& p : net->parameters()) {
+    ++total;
+    reached += p.grad().defined() ? 1 : 0;
+  }
+  EXPECT_EQ(reached, total) << "parameters outside the graph";
+}
+
+TEST_P(BackboneConformance, IsDeterministicForAGivenSeed) {
+  torch::manual_seed(5);
+  auto a = make();
+  torch::manual_seed(5);
+  auto b = make();
+  a->eval();
+  b->eval();
+  auto x = torch::randn({1, 4, 4, 16, 16});
+  auto t = torch::tensor({500.0f});
+  auto text = text_->encode({"a blue moon"});
+  EXPECT_TRUE(torch::equal(a->forward(x, t, text), b->forward(x, t, text)));
+}
+
+// ---- sampler ---------------------------------------------------------------------------------------
+
+// The exact denoiser of data that is one point x* (every clip the same): its x0 prediction is x* at
+// every noise level, whatever the parameterisation. A sampler following the reverse process must land
+// on x*.
+class PointMassDenoiser final : public asg::Denoiser {
+ public:
+  PointMassDenoiser(asg::NoiseSchedule schedule, torch::Tensor point) : schedule_(std::move(schedule)), point_(std::move(point)) {}
+  torch::Tensor predict(const torch::Tensor& x_t, int64_t t, double) override {
+    ++calls;
+    const double abar = schedule_.alphas_cumprod()[t].item<double>();
+    auto x0 = point_.expand_as(x_t);
+    auto eps = (x_t - std::sqrt(abar) * x0) / std::sqrt(1 - abar);
+    return schedule_.target(x0, eps, torch::full({x_t.size(0)}, t, torch::kLong));
+  }
+  const asg::NoiseSchedule& schedule() const override { return schedule_; }
+  int64_t calls = 0;
+
+ private:
+  asg::NoiseSchedule schedule_;
+  torch::Tensor point_;
+};
+
+class SamplerConformance : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SamplerConformance, LandsOnThePointOfAPointMassUnderEveryParameterisation) {
+  auto sampler = build_catalog().create<asg::Sampler>(GetParam(), defaults_of("sampler", GetParam()));
+  const auto point = torch::full({1, 4, 2, 4, 4}, 0.3);
+  for (auto prediction : {asg::Prediction::Epsilon, asg::Prediction::V, asg::Prediction::X0}) {
+    SCOPED_TRACE(asg::prediction_names().name(prediction));
+    PointMassDenoiser model(asg::NoiseSchedule("cosine", 1000, prediction), point);
+    at::Generator gen = at::detail::createCPUGenerator(1);
+    auto x_T = torch::randn({3, 4, 2, 4, 4}, gen);
+    int64_t reported = 0;
+    auto x0 = sampler->sample(model, x_T, gen, [&](int64_t, int64_t) { ++reported; });
+    EXPECT_EQ(x0.sizes(), x_T.sizes());
+    EXPECT_LT((x0 - point).abs().max().item<double>(), 1e-3);
+    EXPECT_EQ(model.calls, sampler->num_steps()) << "num_steps() must count the denoiser evaluations";
+    EXPECT_EQ(reported, sampler->num_steps());
+  }
+}
+
+TEST_P(SamplerConformance, IsDeterministicForAGivenGenerator) {
+  auto sampler = build_catalog().create<asg::Sampler>(GetParam(), defaults_of("sampler", GetParam()));
+  PointMassDenoiser model(asg::NoiseSchedule("linear", 100, asg::Prediction::Epsilon), torch::zeros({1, 4, 2, 4, 4}));
+  auto run = [&] {
+    at::Generator gen = at::detail::createCPUGenerator(9);
+    return sampler->sample(model, torch::randn({2, 4, 2, 4, 4}, gen), gen, [](int64_t, int64_t) {});
+  };
+  EXPECT_TRUE(torch::equal(run(), run()));
+}
+
+// ---- metric ----------------------------------------------------------------------------------------
+
+// The build's datasets that satisfy a metric's declared requirements: the metric is tested on their data.
+std::shared_ptr<asg::Dataset> dataset_for(const asg::Requirements& needs, asg::DatasetInfo* info) {
+  for (const auto& name : asg::testing::plugins_of_kind("dataset")) {
+    auto data = build_catalog().create<asg::Dataset>(name, defaults_of("dataset", name));
+    *info = data->info();
+    bool ok = info->frames >= needs.min_frames;
+    for (const auto& key : needs.label_keys)
+      ok = ok && std::find(info->label_keys.begin(), info->label_keys.end(), key) != info->label_keys.end();
+    if (!needs.vocabulary.name.empty()) ok = ok && asg::vocabulary_satisfies(info->vocabulary, needs.vocabulary);
+    if (ok) return data;
+  }
+  return nullptr;
+}
+
+class MetricConformance : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(MetricConformance, ReportsItsOwnKeysDeterministicallyAndFinitely) {
+  const std::string name = GetParam();
+  asg::DatasetInfo info;
+  auto data = dataset_for(build_catalog().find("metric", name)->factory.requirements, &info);
+  if (!data) GTEST_SKIP() << "no dataset in the build satisfies its requirements";
+  std::vector<asg::Sticker> refs;
+  for (int64_t i = 0; i < 8; ++i) refs.push_back(data->get(asg::Split::Test, i));
+  std::vector<torch::Tensor> frames;
+  for (const auto& r : refs) frames.push_back(r.frames);
+  torch::manual_seed(2);
+  const auto generated = (torch::stack(frames) + 0.05 * torch::randn({8, info.frames, 4, info.height, info.width})).clamp(0, 1);
+  auto evaluate = [&] {
+    auto metric = build_catalog().create<asg::Metric>(name, defaults_of("metric", name), asg::MetricContext{info, "conformance"});
+    metric->update(generated.slice(0, 0, 5), std::vector<asg::Sticker>(refs.begin(), refs.begin() + 5));
+    metric->update(generated.slice(0, 5), std::vector<asg::Sticker>(refs.begin() + 5, refs.end()));
+    return metric->compute();
+  };
+  auto first = evaluate(), second = evaluate();
+  ASSERT_FALSE(first.empty());
+  ASSERT_EQ(first.size(), second.size());
+  for (size_t i = 0; i < first.size(); ++i) {
+    SCOPED_TRACE(first[i].key);
+    EXPECT_TRUE(first[i].key == name || first[i].key.rfind(name + ".", 0) == 0) << "keys must be '<metric>[.<part>]'";
+    EXPECT_TRUE(std::isfinite(first[i].value));
+    EXPECT_EQ(first[i].key, second[i].key);
+    EXPECT_EQ(first[i].value, second[i].value);
+    EXPECT_EQ(first[i].higher_is_better, second[i].higher_is_better);
+  }
+}
+
+}  // namespace
+
+INSTANTIATE_TEST_SUITE_P(Build, DatasetConformance, ::testing::ValuesIn(asg::testing::plugins_of_kind("dataset")),
+                         asg::testing::plugin_test_name);
+INSTANTIATE_TEST_SUITE_P(Build, TextEncoderConformance, ::testing::ValuesIn(asg::testing::plugins_of_kind("text_encoder")),
+                         asg::testing::plugin_test_name);
+INSTANTIATE_TEST_SUITE_P(Build, BackboneConformance, ::testing::ValuesIn(asg::testing::plugins_of_kind("backbone")),
+                         asg::testing::plugin_test_name);
+INSTANTIATE_TEST_SUITE_P(Build, SamplerConformance, ::testing::ValuesIn(asg::testing::plugins_of_kind("sampler")),
+                         asg::testing::plugin_test_name);
+INSTANTIATE_TEST_SUITE_P(Build, MetricConformance, ::testing::ValuesIn(asg::testing::plugins_of_kind("metric")),
+                         asg::testing::plugin_test_name);
