@@ -430,6 +430,34 @@ TEST_F(CliTest, SigkilledRunsResumeToTheSameWeightsAndMetrics) {
   EXPECT_NE(unknown.output.find("no run '20990101-000000-000000'"), std::string::npos) << unknown.output;
 }
 
+TEST_F(CliTest, TheLeaderboardRanksOnlyRunsMeasuredUnderTheSameProtocol) {
+  // Two evaluations of the untrained model: 6 samples (the experiment's protocol) and 4.
+  ASSERT_EQ(run_asg("run tiny.toml --set train.steps=0 --set eval.num_samples=4", dir_).code, 0);
+  ASSERT_EQ(run_asg("run tiny.toml --set train.steps=0 --set runtime.seed=1", dir_).code, 0);
+  ASSERT_EQ(run_asg("run tiny.toml --set train.steps=0 --set runtime.seed=2", dir_).code, 0);
+  asg::Registry reg(registry());
+  const auto runs = reg.list_runs();  // newest first
+  ASSERT_EQ(runs.size(), 3u);
+  EXPECT_EQ(runs[0].protocol_hash, runs[1].protocol_hash);
+  EXPECT_NE(runs[0].protocol_hash, runs[2].protocol_hash);
+  EXPECT_NE(runs[0].method_hash, runs[1].method_hash);  // other seeds
+  Result lb = run_asg("leaderboard --benchmark e2e-bench", dir_);
+  ASSERT_EQ(lb.code, 0) << lb.output;
+  // The newest run's protocol is ranked: its two runs, in one table; the 4-sample run apart, with the field
+  // that makes it incomparable.
+  const size_t other = lb.output.find("## Other protocol " + runs[2].protocol_hash.substr(0, 12));
+  ASSERT_NE(other, std::string::npos) << lb.output;
+  EXPECT_NE(lb.output.find("eval.num_samples = 4 (above: 6)", other), std::string::npos) << lb.output;
+  const size_t ranked = lb.output.find("under protocol " + runs[0].protocol_hash.substr(0, 12));
+  ASSERT_NE(ranked, std::string::npos) << lb.output;
+  EXPECT_LT(ranked, other);
+  for (int i : {0, 1}) {
+    const size_t row = lb.output.find(runs[i].id);
+    EXPECT_TRUE(row > ranked && row < other) << runs[i].id << "\n" << lb.output;
+  }
+  EXPECT_GT(lb.output.find(runs[2].id), other);
+}
+
 TEST_F(CliTest, BadFlagsAndNamesGetClearErrors) {
   Result r = run_asg("run tiny.toml --no-such-flag", dir_);
   EXPECT_EQ(r.code, 2);
