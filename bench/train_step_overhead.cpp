@@ -17,88 +17,11 @@
 #include "asg/kinds/dataset.h"
 #include "asg/plugin_catalog.h"
 #include "asg/trainer.h"
+#include "hand_written.h"
 
-namespace {
 
-struct Model {
-  std::shared_ptr<asg::TextEncoder> text;
-  std::shared_ptr<asg::Backbone> backbone;
-};
-
-asg::Params defaults(const asg::PluginCatalog& c, const std::string& kind, const std::string& name) {
-  return asg::default_params(name, c.find(kind, name)->factory.params);
-}
-
-Model build(const asg::PluginCatalog& catalog, const asg::DatasetInfo& info) {
-  torch::manual_seed(1234);  // identical initial weights for both sides
-  Model m;
-  m.text = catalog.create<asg::TextEncoder>("word_embedding", defaults(catalog, "text_encoder", "word_embedding"));
-  asg::BackboneContext ctx;
-  ctx.channels = 4;
-  ctx.frames = info.frames;
-  ctx.height = info.height;
-  ctx.width = info.width;
-  ctx.text_dim = m.text->dim();
-  auto temporal_params = defaults(catalog, "temporal", "temporal_conv");
-  ctx.make_temporal = [&](const asg::TemporalContext& tc) {
-    return catalog.create<asg::TemporalModule>("temporal_conv", temporal_params, tc);
-  };
-  m.backbone = catalog.create<asg::Backbone>("unet3d", defaults(catalog, "backbone", "unet3d"), ctx);
-  return m;
-}
-
-// The step a researcher would write by hand: same objective, optimizer, clipping, warm-up and EMA.
-class HandWritten {
- public:
-  HandWritten(Model m, const asg::TrainOptions& o, uint64_t seed)
-      : m_(std::move(m)), o_(o), schedule_("cosine", 1000, asg::Prediction::V), gen_(at::detail::createCPUGenerator(seed)) {
-    for (auto& p : m_.backbone->parameters()) params_.push_back(p);
-    for (auto& p : m_.text->parameters()) params_.push_back(p);
-    for (auto& p : params_) ema_.push_back(p.detach().clone());
-    opt_ = std::make_unique<torch::optim::AdamW>(params_, torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
-  }
-  double step(const torch::Tensor& x0, std::vector<std::string> captions) {
-    const int64_t b = x0.size(0);
-    auto drop = torch::rand({b}, gen_);
-    auto d = drop.accessor<float, 1>();
-    for (int64_t i = 0; i < b; ++i)
-      if (d[i] < o_.caption_dropout) captions[i].clear();
-    auto t = torch::randint(0, 1000, {b}, gen_, torch::kLong);
-    auto eps = torch::randn(x0.sizes(), gen_, torch::kFloat);
-    auto a = schedule_.alphas_cumprod().index_select(0, t).to(torch::kFloat).view({b, 1, 1, 1, 1});
-    auto x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps;
-    auto v = a.sqrt() * eps - (1 - a).sqrt() * x0;
-    auto out = m_.backbone->forward(x_t, t.to(torch::kFloat), m_.text->encode(captions));
-    auto loss = torch::mse_loss(out, v);
-    opt_->zero_grad();
-    loss.backward();
-    torch::nn::utils::clip_grad_norm_(params_, o_.grad_clip);
-    double lr = o_.lr * std::min(1.0, static_cast<double>(steps_ + 1) / o_.warmup_steps);
-    for (auto& g : opt_->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-    opt_->step();
-    ++steps_;
-    double decay = std::min(o_.ema_decay, (1.0 + steps_) / (10.0 + steps_));
-    torch::NoGradGuard ng;
-    for (size_t i = 0; i < params_.size(); ++i) ema_[i].mul_(decay).add_(params_[i].detach(), 1 - decay);
-    return loss.item<double>();
-  }
-
- private:
-  Model m_;
-  asg::TrainOptions o_;
-  asg::NoiseSchedule schedule_;
-  at::Generator gen_;
-  std::vector<torch::Tensor> params_, ema_;
-  std::unique_ptr<torch::optim::AdamW> opt_;
-  int64_t steps_ = 0;
-};
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-}  // namespace
+using asg::bench::HandWritten;
+using asg::bench::median;
 
 int main(int argc, char** argv) {
   int rounds = 6, per_round = 8, threads = 0;
@@ -121,7 +44,7 @@ int main(int argc, char** argv) {
   if (threads > 0) torch::set_num_threads(threads);
 
   auto catalog = asg::PluginCatalog::discover();
-  auto dataset = catalog.create<asg::Dataset>("synthetic_stickers", defaults(catalog, "dataset", "synthetic_stickers"));
+  auto dataset = catalog.create<asg::Dataset>("synthetic_stickers", asg::bench::defaults(catalog, "dataset", "synthetic_stickers"));
   std::vector<asg::Sticker> stickers;
   std::vector<std::string> captions;
   for (int64_t i = 0; i < 16; ++i) {
@@ -136,10 +59,10 @@ int main(int argc, char** argv) {
   options.ema_decay = 0.995;
   options.caption_dropout = 0.1;
   options.grad_clip = 1.0;
-  Model fm = build(catalog, dataset->info());
+  asg::bench::Model fm = asg::bench::build(catalog, dataset->info());
   asg::DiffusionTrainer framework(fm.text, fm.backbone, asg::NoiseSchedule("cosine", 1000, asg::Prediction::V), options,
                                   torch::Device(torch::kCPU), 7);
-  HandWritten hand(build(catalog, dataset->info()), options, 7);
+  HandWritten hand(asg::bench::build(catalog, dataset->info()), options, 7);
 
   // Warm-up (allocator, oneDNN primitive caches), then interleaved rounds.
   for (int i = 0; i < 3; ++i) {

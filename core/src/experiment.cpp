@@ -423,7 +423,9 @@ const std::vector<CoreSection>& core_sections() {
                                              "sampling keeps the schedule")
             .range(1, 1000),
         int_param("log_every", 25, "steps between loss records in the registry").range(1, 1e9),
-        int_param("checkpoint_every", 0, "steps between checkpoints; 0 = only the final one").range(0, 1e9),
+        int_param("checkpoint_every", 200, "steps between training-state checkpoints (what asg resume continues from); "
+                                           "0 = only the final one")
+            .range(0, 1e9),
         path_param("init_checkpoint", "", "start from the weights this checkpoint samples with (its EMA); with steps = 0, "
                                           "evaluate it")}},
       {"eval", "sampling and metric evaluation after training",
