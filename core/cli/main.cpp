@@ -97,7 +97,8 @@ int cmd_validate(const std::vector<std::string>& files, const std::vector<std::s
     try {
       asg::PluginCatalog catalog;
       asg::Experiment exp = asg::load_experiment(f, overrides, catalog);
-      fmt::print("# {}: valid; config hash {}\n{}\n", f, exp.config_hash, exp.resolved_toml);
+      fmt::print("# {}: valid; config hash {}\n# method {} protocol {}\n{}\n", f, exp.config_hash, exp.method_hash,
+                 exp.protocol_hash, exp.resolved_toml);
     } catch (const asg::Error& e) {
       fmt::print(stderr, "error: {}\n", e.what());
       ++failures;
@@ -111,7 +112,8 @@ int cmd_run(const std::string& file, const std::vector<std::string>& overrides, 
   asg::PluginCatalog catalog;
   asg::Experiment exp = asg::load_experiment(file, overrides, catalog);
   if (dry_run) {
-    fmt::print("# {}: dry run; config hash {}\n{}\n", file, exp.config_hash, exp.resolved_toml);
+    fmt::print("# {}: dry run; config hash {}\n# method {} protocol {}\n{}\n", file, exp.config_hash, exp.method_hash,
+               exp.protocol_hash, exp.resolved_toml);
     return 0;
   }
   asg::install_interrupt_handlers();
