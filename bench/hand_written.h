@@ -104,9 +104,5 @@ class HandWritten {
   int64_t steps_ = 0;
 };
 
-inline double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 }  // namespace asg::bench

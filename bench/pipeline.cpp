@@ -22,6 +22,7 @@
 
 #include "asg/experiment.h"
 #include "asg/stages.h"
+#include "bench_args.h"
 #include "hand_written.h"
 #include <unistd.h>
 
@@ -63,23 +64,10 @@ class HandData {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int rounds = 4, per_round = 25, threads = 0;
-  bool check = false;
-  for (int i = 1; i < argc; ++i) {
-    auto next = [&] { return i + 1 < argc ? std::atoi(argv[++i]) : 0; };
-    if (!std::strcmp(argv[i], "--rounds")) rounds = next();
-    else if (!std::strcmp(argv[i], "--steps-per-round")) per_round = next();
-    else if (!std::strcmp(argv[i], "--threads")) threads = next();
-    else if (!std::strcmp(argv[i], "--check")) check = true;
-    else {
-      fmt::print(stderr, "unknown argument '{}' (valid: --rounds N, --steps-per-round N, --threads N, --check)\n", argv[i]);
-      return 2;
-    }
-  }
-  if (rounds < 1 || per_round < 1) {
-    fmt::print(stderr, "--rounds and --steps-per-round must be >= 1\n");
-    return 2;
-  }
+  asg::bench::BenchArgs args({{"rounds", 4, 1}, {"steps-per-round", 25, 1}, {"threads", 0, 0}});
+  if (!args.parse(argc, argv)) return 2;
+  const int rounds = args["rounds"], per_round = args["steps-per-round"], threads = args["threads"];
+  const bool check = args.check;
   const fs::path dir = fs::temp_directory_path() / fmt::format("asg-bench-pipeline-{}", getpid());
   fs::create_directories(dir);
 

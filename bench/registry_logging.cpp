@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "asg/registry.h"
+#include "bench_args.h"
 
 namespace fs = std::filesystem;
 
@@ -91,31 +92,13 @@ int64_t count_rows(const fs::path& path, const std::string& sql) {
   return n;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  int rounds = 11, batches = 200, batch_size = 100;
-  bool check = false;
-  for (int i = 1; i < argc; ++i) {
-    auto next = [&] { return i + 1 < argc ? std::atoi(argv[++i]) : 0; };
-    if (!std::strcmp(argv[i], "--rounds")) rounds = next();
-    else if (!std::strcmp(argv[i], "--batches")) batches = next();
-    else if (!std::strcmp(argv[i], "--batch-size")) batch_size = next();
-    else if (!std::strcmp(argv[i], "--check")) check = true;
-    else {
-      fmt::print(stderr, "unknown argument '{}' (valid: --rounds N, --batches N, --batch-size N, --check)\n", argv[i]);
-      return 2;
-    }
-  }
-  if (rounds < 1 || batches < 1 || batch_size < 1) {
-    fmt::print(stderr, "--rounds, --batches and --batch-size must be >= 1\n");
-    return 2;
-  }
+  asg::bench::BenchArgs args({{"rounds", 11, 1}, {"batches", 200, 1}, {"batch-size", 100, 1}});
+  if (!args.parse(argc, argv)) return 2;
+  const int rounds = args["rounds"], batches = args["batches"], batch_size = args["batch-size"];
+  const bool check = args.check;
 
   const fs::path dir = fs::temp_directory_path() / fmt::format("asg-bench-registry-logging-{}", getpid());
   fs::remove_all(dir);
@@ -164,7 +147,7 @@ int main(int argc, char** argv) {
     const int64_t expected = (int64_t{rounds} * batches + 1) * batch_size;
     const int64_t registry_rows = count_rows(registry_file, "SELECT count(*) FROM metric_history");
     const int64_t raw_rows = count_rows(raw_file, "SELECT count(*) FROM metric_history");
-    const double reg = median(registry_rate), base = median(raw_rate), ratio = reg / base;
+    const double reg = asg::bench::median(registry_rate), base = asg::bench::median(raw_rate), ratio = reg / base;
     fmt::print("metric logging, {} rounds x {} batches x {} rows per side, WAL + synchronous=NORMAL, SQLite {}\n", rounds, batches,
                batch_size, sqlite3_libversion());
     fmt::print("  batched raw INSERTs (one transaction per batch) : {:10.0f} rows/s (median of rounds)\n", base);

@@ -22,6 +22,7 @@
 
 #include "asg/kinds/temporal.h"
 #include "asg/plugin_catalog.h"
+#include "bench_args.h"
 #include "asg/util.h"
 
 namespace {
@@ -85,11 +86,6 @@ std::vector<std::string> split(const std::string& s) {
   std::stringstream ss(s);
   for (std::string part; std::getline(ss, part, ',');) out.push_back(part);
   return out;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
 }
 
 }  // namespace
@@ -166,11 +162,11 @@ int main(int argc, char** argv) {
         int status = pipe ? pclose(pipe) : -1;
         peak_mib[v.label] = ok && status == 0 ? std::atof(buf) / 1024.0 : -1;
       }
-    const double base_ms = median(times["temporal_conv"]);
+    const double base_ms = asg::bench::median(times["temporal_conv"]);
     const double base_mib = peak_mib.count("temporal_conv") ? peak_mib["temporal_conv"] : 0;
     fmt::print("{:<30} {:>12} {:>10} {:>14} {:>10}\n", "module", "median ms", "x conv", "peak MiB", "x conv");
     for (const auto& v : variants) {
-      double ms = median(times[v.label]);
+      double ms = asg::bench::median(times[v.label]);
       std::string mib = memory ? (peak_mib[v.label] < 0 ? "failed" : fmt::format("{:.1f}", peak_mib[v.label])) : "-";
       std::string mib_ratio = memory && base_mib > 0 && peak_mib[v.label] >= 0 ? fmt::format("{:.2f}", peak_mib[v.label] / base_mib) : "-";
       fmt::print("{:<30} {:>12.2f} {:>10.2f} {:>14} {:>10}\n", v.label, ms, base_ms > 0 ? ms / base_ms : 0.0, mib, mib_ratio);

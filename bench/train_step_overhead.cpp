@@ -17,6 +17,7 @@
 #include "asg/kinds/dataset.h"
 #include "asg/plugin_catalog.h"
 #include "asg/trainer.h"
+#include "bench_args.h"
 #include "hand_written.h"
 
 
@@ -24,23 +25,10 @@ using asg::bench::HandWritten;
 using asg::bench::median;
 
 int main(int argc, char** argv) {
-  int rounds = 6, per_round = 8, threads = 0;
-  bool check = false;
-  for (int i = 1; i < argc; ++i) {
-    auto next = [&] { return i + 1 < argc ? std::atoi(argv[++i]) : 0; };
-    if (!std::strcmp(argv[i], "--rounds")) rounds = next();
-    else if (!std::strcmp(argv[i], "--steps-per-round")) per_round = next();
-    else if (!std::strcmp(argv[i], "--threads")) threads = next();
-    else if (!std::strcmp(argv[i], "--check")) check = true;
-    else {
-      fmt::print(stderr, "unknown argument '{}' (valid: --rounds N, --steps-per-round N, --threads N, --check)\n", argv[i]);
-      return 2;
-    }
-  }
-  if (rounds < 1 || per_round < 1) {
-    fmt::print(stderr, "--rounds and --steps-per-round must be >= 1\n");
-    return 2;
-  }
+  asg::bench::BenchArgs args({{"rounds", 6, 1}, {"steps-per-round", 8, 1}, {"threads", 0, 0}});
+  if (!args.parse(argc, argv)) return 2;
+  const int rounds = args["rounds"], per_round = args["steps-per-round"], threads = args["threads"];
+  const bool check = args.check;
   if (threads > 0) torch::set_num_threads(threads);
 
   auto catalog = asg::PluginCatalog::discover();

@@ -165,19 +165,25 @@ TEST(GradientHook, RunsAfterBackwardAndBeforeTheOptimizer) {
 
 namespace {
 
-asg::Experiment quickstart_experiment() {
-  asg::PluginCatalog c;
-  return asg::load_experiment(asg::testing::source_dir() / "experiments" / "quickstart.toml", {}, c);
-}
+// A registry and runs folder of its own, and the quickstart experiment to record.
+class RunRecorderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = asg::testing::make_temp_dir("recorder");
+    options.registry_path = dir / "registry.sqlite";
+    options.runs_dir = dir / "runs";
+    asg::PluginCatalog catalog;
+    exp = asg::load_experiment(asg::testing::source_dir() / "experiments" / "quickstart.toml", {}, catalog);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+  fs::path dir;
+  asg::RunOptions options;
+  asg::Experiment exp;
+};
 
 }  // namespace
 
-TEST(RunRecorder, RecordsTheRunItsSamplesAndItsEnd) {
-  const fs::path dir = asg::testing::make_temp_dir("recorder");
-  asg::RunOptions options;
-  options.registry_path = dir / "registry.sqlite";
-  options.runs_dir = dir / "runs";
-  const asg::Experiment exp = quickstart_experiment();
+TEST_F(RunRecorderTest, RecordsTheRunItsSamplesAndItsEnd) {
   asg::RuntimeSettings settings;
   std::string id;
   {
@@ -205,15 +211,9 @@ TEST(RunRecorder, RecordsTheRunItsSamplesAndItsEnd) {
                                                  "samples/0001_unconditional.gif", "samples/captions.txt", "samples/grid.gif"}));
   EXPECT_EQ(registry.metric_history(id, "train/loss").size(), 1u);
   EXPECT_EQ(registry.plugins(id).size(), exp.slots.size());
-  fs::remove_all(dir);
 }
 
-TEST(RunRecorder, AnInterruptEndsTheRunKilledAndAnyOtherErrorFailed) {
-  const fs::path dir = asg::testing::make_temp_dir("recorder");
-  asg::RunOptions options;
-  options.registry_path = dir / "registry.sqlite";
-  options.runs_dir = dir / "runs";
-  const asg::Experiment exp = quickstart_experiment();
+TEST_F(RunRecorderTest, AnInterruptEndsTheRunKilledAndAnyOtherErrorFailed) {
   std::string killed, failed;
   {
     asg::RunRecorder a(exp, options, {});
@@ -229,5 +229,4 @@ TEST(RunRecorder, AnInterruptEndsTheRunKilledAndAnyOtherErrorFailed) {
   EXPECT_EQ(registry.metric_history(killed, "train/loss").size(), 1u);
   EXPECT_EQ(registry.find_run(failed)->status, asg::RunStatus::Failed);
   EXPECT_EQ(registry.find_run(failed)->error, "/data/x.gif: broken");
-  fs::remove_all(dir);
 }
