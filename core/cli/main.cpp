@@ -8,10 +8,14 @@
 //   asg runs [--benchmark NAME] [--status S] [--registry PATH]
 //   asg runs gc [--stale-after-min N] [--registry PATH]
 //   asg resume RUN_ID [--registry PATH] [--runs-dir DIR]
+//   asg data inspect FILE... [--json] [--max-canvas-pixels N] [--max-frames N] [--max-decoded-bytes N]
 //
-// Exit codes: 0 ok; 1 a run or the registry failed; 2 bad input (flags, config, plugins); 130 interrupted.
+// Exit codes: 0 ok; 1 a run, the registry or a media file failed; 2 bad input (flags, config, plugins);
+// 130 interrupted.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <filesystem>
@@ -20,6 +24,7 @@
 #include "asg/error.h"
 #include "asg/experiment.h"
 #include "asg/interrupt.h"
+#include "asg/media/sticker_file.h"
 #include "asg/plugin_catalog.h"
 #include "asg/registry.h"
 #include "asg/runner.h"
@@ -185,6 +190,37 @@ int cmd_runs_gc(double stale_after_min, const fs::path& registry_path) {
 
 }  // namespace
 
+// `asg data inspect`: what each file is, by content. One line per file (or one JSON object per line);
+// a file that cannot be decoded gets a one-line reason and makes the exit code 1, the others still print.
+int cmd_data_inspect(const std::vector<std::string>& files, bool json, const asg::DecodeLimits& limits) {
+  int failures = 0;
+  for (const auto& file : files) {
+    try {
+      asg::DecodedSticker s = asg::read_sticker(file, limits);
+      for (const auto& w : s.warnings) fmt::print(stderr, "warning: {}\n", w);
+      const asg::Animation& a = s.animation;
+      std::vector<int64_t> delays;
+      for (const auto& f : a.frames) delays.push_back(f.duration_ms);
+      if (json) {
+        nlohmann::json j = {{"file", file},      {"format", asg::media_format_names().name(s.format)},
+                            {"width", a.width},  {"height", a.height},
+                            {"frames", a.frames.size()}, {"delays_ms", delays},
+                            {"loop", a.loop_count},      {"alpha", s.has_alpha}};
+        fmt::print("{}\n", j.dump());
+      } else {
+        fmt::print("{}: {} {}x{}, {} frame{}, delays {} ms, {}, {}\n", file, asg::media_format_names().name(s.format), a.width,
+                   a.height, a.frames.size(), a.frames.size() == 1 ? "" : "s", fmt::join(delays, " "),
+                   a.loop_count == 0 ? "loops forever" : a.loop_count < 0 ? "plays once" : fmt::format("loops {} times", a.loop_count),
+                   s.has_alpha ? "alpha" : "opaque");
+      }
+    } catch (const asg::Error& e) {
+      fmt::print(stderr, "error: {}\n", e.what());
+      ++failures;
+    }
+  }
+  return failures == 0 ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"asg: ASG Lab, animated sticker generation experiments"};
   app.require_subcommand(1);
@@ -249,6 +285,20 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   gc->add_option("--registry", registry_path, "SQLite registry file")->capture_default_str();
 
+  auto* data = app.add_subcommand("data", "sticker files: inspect them");
+  data->require_subcommand(1);
+  auto* inspect = data->add_subcommand("inspect", "format (by content), canvas, frames, delays, loop count and alpha of files");
+  std::vector<std::string> inspect_files;
+  bool inspect_json = false;
+  asg::DecodeLimits limits;
+  inspect->add_option("files", inspect_files, "sticker files (GIF, WebP)")->required();
+  inspect->add_flag("--json", inspect_json, "one JSON object per file and line: file, format, width, height, frames, "
+                                            "delays_ms, loop, alpha");
+  inspect->add_option("--max-canvas-pixels", limits.max_canvas_pixels, "refuse larger canvases")->capture_default_str();
+  inspect->add_option("--max-frames", limits.max_frames, "refuse more frames")->capture_default_str();
+  inspect->add_option("--max-decoded-bytes", limits.max_decoded_bytes, "refuse files whose RGBA frames need more")
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -269,6 +319,7 @@ int main(int argc, char** argv) {
       if (plugin_args.size() == 2 && plugin_args[0] == "show") return cmd_plugins(plugin_args[1], plugin_path);
       throw asg::config_error("usage: asg plugins [list] | asg plugins show NAME");
     }
+    if (*inspect) return cmd_data_inspect(inspect_files, inspect_json, limits);
     if (*leaderboard) return cmd_leaderboard(benchmark, format, registry_path);
     if (*summary) return cmd_summary(benchmark, summary_names, format, registry_path);
     if (*gc) return cmd_runs_gc(stale_after_min, registry_path);

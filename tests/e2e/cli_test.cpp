@@ -14,6 +14,7 @@
 
 #include "asg/error.h"
 #include "asg/media/gif.h"
+#include "asg/media/sticker_file.h"
 #include "asg/registry.h"
 #include "asg/util.h"
 #include "asg_cli.h"
@@ -456,6 +457,47 @@ TEST_F(CliTest, TheLeaderboardRanksOnlyRunsMeasuredUnderTheSameProtocol) {
     EXPECT_TRUE(row > ranked && row < other) << runs[i].id << "\n" << lb.output;
   }
   EXPECT_GT(lb.output.find(runs[2].id), other);
+}
+
+TEST_F(CliTest, DataInspectDescribesFilesByContentAndRefusesBadOnesInOneLine) {
+  asg::Animation a;
+  a.width = 3;
+  a.height = 2;
+  a.loop_count = 0;
+  for (int t = 0; t < 3; ++t) {
+    asg::RgbaFrame f;
+    f.duration_ms = 100 + 50 * t;
+    f.rgba.assign(3 * 2 * 4, static_cast<uint8_t>(60 * t));
+    f.rgba[3] = 255;  // one opaque pixel, the rest transparent
+    a.frames.push_back(f);
+  }
+  asg::write_gif(dir_ / "s.gif", a);
+  asg::write_webp(dir_ / "s.webp", a);
+  fs::copy_file(dir_ / "s.webp", dir_ / "named_wrong.gif");
+  Result r = run_asg("data inspect --json s.gif s.webp named_wrong.gif", dir_);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find(R"({"alpha":true,"delays_ms":[100,150,200],"file":"s.gif","format":"gif","frames":3,"height":2,"loop":0,"width":3})"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find(R"({"alpha":true,"delays_ms":[100,150,200],"file":"s.webp","format":"webp","frames":3,"height":2,"loop":0,"width":3})"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("warning: named_wrong.gif: the extension says gif but the content is webp; decoded as webp"),
+            std::string::npos)
+      << r.output;
+  Result text = run_asg("data inspect s.gif", dir_);
+  EXPECT_NE(text.output.find("s.gif: gif 3x2, 3 frames, delays 100 150 200 ms, loops forever, alpha"), std::string::npos)
+      << text.output;
+
+  std::ofstream(dir_ / "bad.gif") << "GIF89a but then nothing";
+  Result bad = run_asg("data inspect s.gif bad.gif", dir_);
+  EXPECT_EQ(bad.code, 1) << bad.output;
+  EXPECT_NE(bad.output.find("s.gif: gif 3x2"), std::string::npos) << "the good file is still described";
+  EXPECT_NE(bad.output.find("error: bad.gif: "), std::string::npos) << bad.output;
+  EXPECT_EQ(std::count(bad.output.begin(), bad.output.end(), '\n'), 2) << "one line per file: " << bad.output;
+  Result limited = run_asg("data inspect --max-frames 2 s.webp", dir_);
+  EXPECT_EQ(limited.code, 1);
+  EXPECT_NE(limited.output.find("data.max_frames"), std::string::npos) << limited.output;
 }
 
 TEST_F(CliTest, BadFlagsAndNamesGetClearErrors) {

@@ -140,12 +140,20 @@ void write_gif(const std::filesystem::path& path, const Animation& anim) {
   gif.release();  // EGifSpew closed and freed it
 }
 
-Animation read_gif(const std::filesystem::path& path) {
+Animation read_gif(const std::filesystem::path& path, const DecodeLimits& limits) {
   const std::string file = path.string();
   int err = 0;
   GifFileType* gif = DGifOpenFileName(file.c_str(), &err);
   if (!gif) throw data_error(fmt::format("{}: cannot open GIF: {}", file, gif_error(err)));
   auto close = [&] { DGifCloseFile(gif, &err); };
+  // The logical screen is known once the header is read, before any frame is decoded.
+  const int64_t screen_pixels = static_cast<int64_t>(gif->SWidth) * gif->SHeight;
+  if (gif->SWidth <= 0 || gif->SHeight <= 0 || screen_pixels > limits.max_canvas_pixels) {
+    const int w = gif->SWidth, h = gif->SHeight;
+    close();
+    throw data_error(fmt::format("{}: the canvas is {}x{}; valid: at least 1x1 and at most {} pixels (data.max_canvas_pixels)",
+                                 file, w, h, limits.max_canvas_pixels));
+  }
   if (DGifSlurp(gif) == GIF_ERROR) {
     std::string msg = gif_error(gif->Error);
     close();
@@ -163,6 +171,18 @@ Animation read_gif(const std::filesystem::path& path) {
     }
   }
   const size_t canvas_bytes = static_cast<size_t>(anim.width) * anim.height * 4;
+  if (gif->ImageCount > limits.max_frames) {
+    const int frames = gif->ImageCount;
+    close();
+    throw data_error(fmt::format("{}: {} frames, over the limit of {} (data.max_frames)", file, frames, limits.max_frames));
+  }
+  if (static_cast<int64_t>(gif->ImageCount) * static_cast<int64_t>(canvas_bytes) > limits.max_decoded_bytes) {
+    const int frames = gif->ImageCount;
+    close();
+    throw data_error(fmt::format("{}: {} frames of {}x{} RGBA need {} bytes, over the limit of {} (data.max_decoded_bytes)",
+                                 file, frames, anim.width, anim.height, static_cast<int64_t>(frames) * canvas_bytes,
+                                 limits.max_decoded_bytes));
+  }
   std::vector<uint8_t> canvas(canvas_bytes, 0);
   for (int i = 0; i < gif->ImageCount; ++i) {
     const SavedImage& img = gif->SavedImages[i];

@@ -13,6 +13,8 @@
 #include <filesystem>
 #include <vector>
 
+#include "asg/media/limits.h"
+
 namespace asg {
 
 struct RgbaFrame {
@@ -27,8 +29,8 @@ struct Animation {
   std::vector<RgbaFrame> frames;
 };
 
-// asg::Error(Data) naming the file on any failure.
+// asg::Error(Data) naming the file on any failure, including a file over `limits`.
 void write_gif(const std::filesystem::path& path, const Animation& animation);
-Animation read_gif(const std::filesystem::path& path);
+Animation read_gif(const std::filesystem::path& path, const DecodeLimits& limits = {});
 
 }  // namespace asg
