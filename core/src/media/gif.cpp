@@ -13,6 +13,15 @@
 namespace asg {
 
 namespace {
+struct GifReaderCloser {
+  void operator()(GifFileType* gif) const {
+    int err = 0;
+    DGifCloseFile(gif, &err);
+  }
+};
+}  // namespace
+
+namespace {
 
 constexpr int kTransparentIndex = 255;
 
@@ -143,82 +152,106 @@ void write_gif(const std::filesystem::path& path, const Animation& anim) {
 Animation read_gif(const std::filesystem::path& path, const DecodeLimits& limits) {
   const std::string file = path.string();
   int err = 0;
-  GifFileType* gif = DGifOpenFileName(file.c_str(), &err);
-  if (!gif) throw data_error(fmt::format("{}: cannot open GIF: {}", file, gif_error(err)));
-  auto close = [&] { DGifCloseFile(gif, &err); };
+  GifFileType* raw = DGifOpenFileName(file.c_str(), &err);
+  if (!raw) throw data_error(fmt::format("{}: cannot open GIF: {}", file, gif_error(err)));
+  std::unique_ptr<GifFileType, GifReaderCloser> gif(raw);
+  auto malformed = [&](const std::string& what) {
+    return data_error(fmt::format("{}: malformed GIF: {} ({})", file, what, gif_error(gif->Error)));
+  };
   // The logical screen is known once the header is read, before any frame is decoded.
-  const int64_t screen_pixels = static_cast<int64_t>(gif->SWidth) * gif->SHeight;
-  if (gif->SWidth <= 0 || gif->SHeight <= 0 || screen_pixels > limits.max_canvas_pixels) {
-    const int w = gif->SWidth, h = gif->SHeight;
-    close();
-    throw data_error(fmt::format("{}: the canvas is {}x{}; valid: at least 1x1 and at most {} pixels (data.max_canvas_pixels)",
-                                 file, w, h, limits.max_canvas_pixels));
-  }
-  if (DGifSlurp(gif) == GIF_ERROR) {
-    std::string msg = gif_error(gif->Error);
-    close();
-    throw data_error(fmt::format("{}: malformed GIF: {}", file, msg));
-  }
   Animation anim;
   anim.width = gif->SWidth;
   anim.height = gif->SHeight;
   anim.loop_count = -1;
-  for (int i = 0; i + 1 < gif->ExtensionBlockCount; ++i) {
-    const ExtensionBlock& b = gif->ExtensionBlocks[i];
-    if (b.Function == APPLICATION_EXT_FUNC_CODE && b.ByteCount == 11 && std::memcmp(b.Bytes, "NETSCAPE2.0", 11) == 0) {
-      const ExtensionBlock& c = gif->ExtensionBlocks[i + 1];
-      if (c.ByteCount >= 3) anim.loop_count = c.Bytes[1] | (c.Bytes[2] << 8);
-    }
-  }
-  const size_t canvas_bytes = static_cast<size_t>(anim.width) * anim.height * 4;
-  if (gif->ImageCount > limits.max_frames) {
-    const int frames = gif->ImageCount;
-    close();
-    throw data_error(fmt::format("{}: {} frames, over the limit of {} (data.max_frames)", file, frames, limits.max_frames));
-  }
-  if (static_cast<int64_t>(gif->ImageCount) * static_cast<int64_t>(canvas_bytes) > limits.max_decoded_bytes) {
-    const int frames = gif->ImageCount;
-    close();
-    throw data_error(fmt::format("{}: {} frames of {}x{} RGBA need {} bytes, over the limit of {} (data.max_decoded_bytes)",
-                                 file, frames, anim.width, anim.height, static_cast<int64_t>(frames) * canvas_bytes,
-                                 limits.max_decoded_bytes));
-  }
+  const int64_t screen_pixels = static_cast<int64_t>(anim.width) * anim.height;
+  if (anim.width <= 0 || anim.height <= 0 || screen_pixels > limits.max_canvas_pixels)
+    throw data_error(fmt::format("{}: the canvas is {}x{}; valid: at least 1x1 and at most {} pixels (data.max_canvas_pixels)",
+                                 file, anim.width, anim.height, limits.max_canvas_pixels));
+  const size_t canvas_bytes = static_cast<size_t>(screen_pixels) * 4;
+
+  // Record by record (not DGifSlurp, which decodes every frame before anything can be checked): each
+  // limit is checked before the memory it guards is allocated.
   std::vector<uint8_t> canvas(canvas_bytes, 0);
-  for (int i = 0; i < gif->ImageCount; ++i) {
-    const SavedImage& img = gif->SavedImages[i];
-    GraphicsControlBlock gcb{};
+  std::vector<GifByteType> indices;
+  GraphicsControlBlock gcb{};  // applies to the next image only
+  auto reset_gcb = [&] {
+    gcb = GraphicsControlBlock{};
     gcb.TransparentColor = NO_TRANSPARENT_COLOR;
-    DGifSavedExtensionToGCB(gif, i, &gcb);
-    const ColorMapObject* map = img.ImageDesc.ColorMap ? img.ImageDesc.ColorMap : gif->SColorMap;
-    if (!map) {
-      close();
-      throw data_error(fmt::format("{}: frame {} has no colour map", file, i));
+  };
+  reset_gcb();
+  GifRecordType record = UNDEFINED_RECORD_TYPE;
+  do {
+    if (DGifGetRecordType(gif.get(), &record) == GIF_ERROR) {
+      // Whole frames followed by nothing: a missing trailer byte, which browsers accept too.
+      if (gif->Error == D_GIF_ERR_READ_FAILED && !anim.frames.empty()) break;
+      throw malformed("truncated or corrupt record");
     }
-    std::vector<uint8_t> before = canvas;
-    const auto& d = img.ImageDesc;
-    for (int y = 0; y < d.Height; ++y) {
-      for (int x = 0; x < d.Width; ++x) {
-        int cx = d.Left + x, cy = d.Top + y;
-        if (cx < 0 || cy < 0 || cx >= anim.width || cy >= anim.height) continue;
-        int idx = img.RasterBits[y * d.Width + x];
-        if (idx == gcb.TransparentColor || idx >= map->ColorCount) continue;
-        uint8_t* p = &canvas[(static_cast<size_t>(cy) * anim.width + cx) * 4];
-        p[0] = map->Colors[idx].Red;
-        p[1] = map->Colors[idx].Green;
-        p[2] = map->Colors[idx].Blue;
-        p[3] = 255;
+    if (record == EXTENSION_RECORD_TYPE) {
+      int code = 0;
+      GifByteType* block = nullptr;
+      if (DGifGetExtension(gif.get(), &code, &block) == GIF_ERROR) throw malformed("corrupt extension");
+      bool netscape = false;
+      if (block && code == GRAPHICS_EXT_FUNC_CODE && DGifExtensionToGCB(block[0], block + 1, &gcb) == GIF_ERROR)
+        throw malformed("corrupt graphics control extension");
+      if (block && code == APPLICATION_EXT_FUNC_CODE && block[0] == 11 && std::memcmp(block + 1, "NETSCAPE2.0", 11) == 0)
+        netscape = true;
+      while (block) {
+        if (DGifGetExtensionNext(gif.get(), &block) == GIF_ERROR) throw malformed("corrupt extension");
+        if (netscape && block && block[0] >= 3 && block[1] == 1) anim.loop_count = block[2] | (block[3] << 8);
       }
+    } else if (record == IMAGE_DESC_RECORD_TYPE) {
+      if (DGifGetImageDesc(gif.get()) == GIF_ERROR) throw malformed("corrupt image descriptor");
+      const GifImageDesc& d = gif->Image;
+      const int64_t frames = static_cast<int64_t>(anim.frames.size()) + 1;
+      if (frames > limits.max_frames)
+        throw data_error(fmt::format("{}: more than {} frames (data.max_frames)", file, limits.max_frames));
+      if (frames * static_cast<int64_t>(canvas_bytes) > limits.max_decoded_bytes)
+        throw data_error(fmt::format("{}: {} frames of {}x{} RGBA need more than {} bytes (data.max_decoded_bytes)", file,
+                                     frames, anim.width, anim.height, limits.max_decoded_bytes));
+      const int64_t frame_pixels = static_cast<int64_t>(d.Width) * d.Height;
+      if (d.Width <= 0 || d.Height <= 0 || frame_pixels > limits.max_canvas_pixels)
+        throw data_error(fmt::format("{}: frame {} is {}x{}; valid: at least 1x1 and at most {} pixels (data.max_canvas_pixels)",
+                                     file, frames - 1, d.Width, d.Height, limits.max_canvas_pixels));
+      const ColorMapObject* map = d.ColorMap ? d.ColorMap : gif->SColorMap;
+      if (!map) throw data_error(fmt::format("{}: frame {} has no colour map (neither its own nor a global one)", file, frames - 1));
+      indices.assign(static_cast<size_t>(frame_pixels), 0);
+      // Interlaced images arrive in four passes: every 8th row from 0, every 8th from 4, every 4th from 2,
+      // every 2nd from 1.
+      static const int kStart[] = {0, 4, 2, 1}, kStep[] = {8, 8, 4, 2};
+      for (int pass = 0; pass < (d.Interlace ? 4 : 1); ++pass) {
+        const int start = d.Interlace ? kStart[pass] : 0, step = d.Interlace ? kStep[pass] : 1;
+        for (int y = start; y < d.Height; y += step)
+          if (DGifGetLine(gif.get(), &indices[static_cast<size_t>(y) * d.Width], d.Width) == GIF_ERROR)
+            throw malformed(fmt::format("frame {} is truncated", frames - 1));
+      }
+      std::vector<uint8_t> before;
+      if (gcb.DisposalMode == DISPOSE_PREVIOUS) before = canvas;
+      for (int y = 0; y < d.Height; ++y) {
+        for (int x = 0; x < d.Width; ++x) {
+          const int cx = d.Left + x, cy = d.Top + y;
+          if (cx < 0 || cy < 0 || cx >= anim.width || cy >= anim.height) continue;  // outside the screen: clipped
+          const int idx = indices[static_cast<size_t>(y) * d.Width + x];
+          if (idx == gcb.TransparentColor || idx >= map->ColorCount) continue;
+          uint8_t* p = &canvas[(static_cast<size_t>(cy) * anim.width + cx) * 4];
+          p[0] = map->Colors[idx].Red;
+          p[1] = map->Colors[idx].Green;
+          p[2] = map->Colors[idx].Blue;
+          p[3] = 255;
+        }
+      }
+      anim.frames.push_back(RgbaFrame{canvas, gcb.DelayTime * 10});
+      // Disposal: what the canvas is before the next frame is drawn.
+      if (gcb.DisposalMode == DISPOSE_BACKGROUND) {
+        // Cleared to transparent, as browsers do (not to the background colour index).
+        for (int y = std::max(0, d.Top); y < std::min(anim.height, d.Top + d.Height); ++y)
+          for (int x = std::max(0, d.Left); x < std::min(anim.width, d.Left + d.Width); ++x)
+            std::memset(&canvas[(static_cast<size_t>(y) * anim.width + x) * 4], 0, 4);
+      } else if (gcb.DisposalMode == DISPOSE_PREVIOUS) {
+        canvas = std::move(before);
+      }
+      reset_gcb();
     }
-    anim.frames.push_back(RgbaFrame{canvas, gcb.DelayTime * 10});
-    if (gcb.DisposalMode == DISPOSE_BACKGROUND) {
-      for (int y = std::max(0, d.Top); y < std::min(anim.height, d.Top + d.Height); ++y)
-        for (int x = std::max(0, d.Left); x < std::min(anim.width, d.Left + d.Width); ++x)
-          std::memset(&canvas[(static_cast<size_t>(y) * anim.width + x) * 4], 0, 4);
-    } else if (gcb.DisposalMode == DISPOSE_PREVIOUS) {
-      canvas = std::move(before);
-    }
-  }
-  close();
+  } while (record != TERMINATE_RECORD_TYPE);
   if (anim.frames.empty()) throw data_error(fmt::format("{}: GIF has no frames", file));
   return anim;
 }
