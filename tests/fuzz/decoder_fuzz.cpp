@@ -1,0 +1,143 @@
+// A seeded mutation fuzzer for the sticker decoders (GIF through giflib, WebP through libwebp, and the
+// format detection in front of them). Seeds are valid stickers written by our own encoders; each round
+// mutates one (bit flips, byte overwrites with interesting values, insertions, deletions, truncation,
+// duplicated runs, header fields set to extremes) and decodes it through asg::read_sticker with small
+// limits. The only acceptable outcomes are a decoded sticker or an asg::Error: anything else (another
+// exception, a crash, a sanitizer report) is a bug. Deterministic for a given --seed.
+//
+//   asg_decoder_fuzz [--iterations N] [--seed S] [--keep DIR]
+// --keep writes every input that escaped as something other than asg::Error to DIR.
+// ctest runs it briefly (label fuzz); run it longer by hand, ideally in the sanitizer build:
+//   build-asan/tests/asg_decoder_fuzz --iterations 200000
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "asg/error.h"
+#include "asg/media/sticker_file.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+asg::Animation seed_animation(int w, int h, int frames, bool graded_alpha) {
+  asg::Animation a;
+  a.width = w;
+  a.height = h;
+  for (int t = 0; t < frames; ++t) {
+    asg::RgbaFrame f;
+    f.duration_ms = 30 * (t + 1);
+    f.rgba.resize(static_cast<size_t>(w) * h * 4);
+    for (int i = 0; i < w * h; ++i) {
+      f.rgba[i * 4 + 0] = static_cast<uint8_t>(i * 13 + t * 40);
+      f.rgba[i * 4 + 1] = static_cast<uint8_t>(i * 7);
+      f.rgba[i * 4 + 2] = static_cast<uint8_t>(t * 90);
+      f.rgba[i * 4 + 3] = graded_alpha ? static_cast<uint8_t>(i * 37 % 256) : ((i + t) % 3 ? 255 : 0);
+    }
+    a.frames.push_back(std::move(f));
+  }
+  return a;
+}
+
+std::vector<uint8_t> read_all(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_all(const fs::path& p, const std::vector<uint8_t>& bytes) {
+  std::ofstream(p, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(bytes.data()),
+                                                             static_cast<std::streamsize>(bytes.size()));
+}
+
+std::vector<uint8_t> mutate(std::vector<uint8_t> b, std::mt19937_64& rng) {
+  auto pick = [&](size_t n) { return n == 0 ? size_t{0} : static_cast<size_t>(rng() % n); };
+  static const uint8_t kInteresting[] = {0x00, 0x01, 0x7F, 0x80, 0xFF, 0xFE, 0x10, 0x3B, 0x21, 0x2C, 0xF9};
+  const int edits = 1 + static_cast<int>(rng() % 4);
+  for (int e = 0; e < edits && !b.empty(); ++e) {
+    switch (rng() % 7) {
+      case 0: b[pick(b.size())] ^= static_cast<uint8_t>(1u << (rng() % 8)); break;
+      case 1: b[pick(b.size())] = kInteresting[pick(sizeof(kInteresting))]; break;
+      case 2: b.insert(b.begin() + static_cast<std::ptrdiff_t>(pick(b.size() + 1)), static_cast<uint8_t>(rng())); break;
+      case 3: b.erase(b.begin() + static_cast<std::ptrdiff_t>(pick(b.size()))); break;
+      case 4: b.resize(pick(b.size())); break;
+      case 5: {  // duplicate a run
+        const size_t at = pick(b.size()), len = 1 + pick(std::min<size_t>(64, b.size() - at));
+        std::vector<uint8_t> run(b.begin() + static_cast<std::ptrdiff_t>(at), b.begin() + static_cast<std::ptrdiff_t>(at + len));
+        b.insert(b.begin() + static_cast<std::ptrdiff_t>(pick(b.size() + 1)), run.begin(), run.end());
+        break;
+      }
+      default:  // a 16-bit little-endian field (sizes, offsets, chunk lengths) set to an extreme
+        if (b.size() >= 2) {
+          const size_t at = pick(b.size() - 1);
+          const uint16_t v = rng() % 2 ? 0xFFFF : 0;
+          b[at] = static_cast<uint8_t>(v & 0xff);
+          b[at + 1] = static_cast<uint8_t>(v >> 8);
+        }
+    }
+  }
+  return b;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  long iterations = 2000;
+  unsigned long seed = 1;
+  fs::path keep;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--iterations" && i + 1 < argc) iterations = std::stol(argv[++i]);
+    else if (a == "--seed" && i + 1 < argc) seed = std::stoul(argv[++i]);
+    else if (a == "--keep" && i + 1 < argc) keep = argv[++i];
+    else {
+      fmt::print(stderr, "usage: {} [--iterations N] [--seed S] [--keep DIR]\n", argv[0]);
+      return 2;
+    }
+  }
+  const fs::path dir = fs::temp_directory_path() / fmt::format("asg-decoder-fuzz-{}", getpid());
+  fs::create_directories(dir);
+  // Seeds: GIFs (exact palette and quantised), WebPs (lossless and lossy, animated and static).
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> seeds;
+  asg::write_gif(dir / "a.gif", seed_animation(5, 3, 3, false));
+  asg::write_gif(dir / "b.gif", seed_animation(9, 9, 2, true));
+  asg::write_webp(dir / "a.webp", seed_animation(5, 3, 3, true));
+  asg::write_webp(dir / "b.webp", seed_animation(8, 8, 1, true), /*lossless=*/false, 60);
+  asg::write_webp(dir / "c.webp", seed_animation(7, 4, 4, false), /*lossless=*/false, 30);
+  for (const char* name : {"a.gif", "b.gif", "a.webp", "b.webp", "c.webp"}) seeds.emplace_back(name, read_all(dir / name));
+
+  // Small limits, so a mutated size field cannot make a round take seconds.
+  const asg::DecodeLimits limits{128 * 128, 64, 8 << 20};
+  std::mt19937_64 rng(seed);
+  long decoded = 0, refused = 0, escaped = 0;
+  for (long i = 0; i < iterations; ++i) {
+    const auto& [name, bytes] = seeds[static_cast<size_t>(rng() % seeds.size())];
+    const std::vector<uint8_t> input = mutate(bytes, rng);
+    const fs::path file = dir / ("input" + fs::path(name).extension().string());
+    write_all(file, input);
+    try {
+      asg::DecodedSticker s = asg::read_sticker(file, limits);
+      for (const auto& f : s.animation.frames)
+        if (f.rgba.size() != static_cast<size_t>(s.animation.width) * s.animation.height * 4)
+          throw std::logic_error("a frame whose size does not match the canvas");
+      ++decoded;
+    } catch (const asg::Error&) {
+      ++refused;
+    } catch (const std::exception& e) {
+      ++escaped;
+      fmt::print(stderr, "iteration {} (seed {} from {}): escaped as {}\n", i, seed, name, e.what());
+      if (!keep.empty()) {
+        fs::create_directories(keep);
+        write_all(keep / fmt::format("escaped_{}_{}{}", seed, i, fs::path(name).extension().string()), input);
+      }
+    }
+  }
+  fs::remove_all(dir);
+  fmt::print("{} inputs: {} decoded, {} refused with asg::Error, {} escaped\n", iterations, decoded, refused, escaped);
+  return escaped == 0 ? 0 : 1;
+}
