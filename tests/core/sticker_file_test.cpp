@@ -64,7 +64,8 @@ TEST(MediaFormat, IsDetectedByMagicBytes) {
   EXPECT_EQ(detect(std::string("RIFF\x24\x00\x00\x00WEBPVP8L", 16)), asg::MediaFormat::WebP);
   EXPECT_EQ(detect("\x89PNG\r\n\x1a\n...."), asg::MediaFormat::Png);
   EXPECT_EQ(detect("\xFF\xD8\xFF\xE0"), asg::MediaFormat::Jpeg);
-  EXPECT_EQ(detect("BM6\x00"), asg::MediaFormat::Bmp);
+  EXPECT_EQ(detect(std::string("BM6\x00\x00\x00\x00\x00\x00\x00\x36\x00", 12)), asg::MediaFormat::Bmp);
+  EXPECT_EQ(detect("BMW owners club"), asg::MediaFormat::Unknown);
   EXPECT_EQ(detect(std::string("\x00\x00\x00\x18" "ftypisom", 12)), asg::MediaFormat::Mp4);
   EXPECT_EQ(detect("\x1A\x45\xDF\xA3"), asg::MediaFormat::WebM);
   EXPECT_EQ(detect("hello, I am text"), asg::MediaFormat::Unknown);

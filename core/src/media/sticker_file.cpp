@@ -35,7 +35,8 @@ MediaFormat detect_format(const uint8_t* head, size_t size) {
   if (starts(0, "RIFF") && starts(8, "WEBP")) return MediaFormat::WebP;
   if (starts(0, "\x89PNG\r\n\x1a\n")) return MediaFormat::Png;
   if (size >= 3 && head[0] == 0xFF && head[1] == 0xD8 && head[2] == 0xFF) return MediaFormat::Jpeg;
-  if (starts(0, "BM")) return MediaFormat::Bmp;
+  // "BM", the file size, then two reserved 16-bit fields that are zero (so text starting "BM" is not one).
+  if (starts(0, "BM") && size >= 10 && head[6] == 0 && head[7] == 0 && head[8] == 0 && head[9] == 0) return MediaFormat::Bmp;
   if (starts(4, "ftyp")) return MediaFormat::Mp4;
   if (size >= 4 && head[0] == 0x1A && head[1] == 0x45 && head[2] == 0xDF && head[3] == 0xA3) return MediaFormat::WebM;
   return MediaFormat::Unknown;
