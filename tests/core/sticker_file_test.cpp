@@ -7,33 +7,14 @@
 #include <fstream>
 
 #include "asg/error.h"
+#include "test_animation.h"
 #include "test_paths.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-// Frames that differ from each other (an encoder may merge identical ones), with graded alpha.
-asg::Animation graded(int w, int h, int frames) {
-  asg::Animation a;
-  a.width = w;
-  a.height = h;
-  for (int t = 0; t < frames; ++t) {
-    asg::RgbaFrame f;
-    f.duration_ms = 40 * (t + 1);
-    f.rgba.resize(static_cast<size_t>(w) * h * 4);
-    for (int y = 0; y < h; ++y)
-      for (int x = 0; x < w; ++x) {
-        uint8_t* p = &f.rgba[(static_cast<size_t>(y) * w + x) * 4];
-        p[0] = static_cast<uint8_t>(x * 37 + t * 11);
-        p[1] = static_cast<uint8_t>(y * 53);
-        p[2] = static_cast<uint8_t>((x + y + t) * 19);
-        p[3] = static_cast<uint8_t>((x * 31 + y * 7 + t * 64) % 256);  // 0 (transparent) .. 255, and between
-      }
-    a.frames.push_back(std::move(f));
-  }
-  return a;
-}
+using asg::testing::test_animation;
 
 std::string error_of(const std::function<void()>& f) {
   try {
@@ -76,7 +57,7 @@ TEST(MediaFormat, IsDetectedByMagicBytes) {
 }
 
 TEST_F(StickerFileTest, AnimatedWebPRoundTripsLosslessWithAlphaAndTiming) {
-  const auto in = graded(5, 7, 4);  // odd sizes
+  const auto in = test_animation(5, 7, 4);  // odd sizes
   asg::write_webp(dir_ / "a.webp", in);
   const auto out = asg::read_webp(dir_ / "a.webp");
   EXPECT_EQ(out.width, 5);
@@ -90,7 +71,7 @@ TEST_F(StickerFileTest, AnimatedWebPRoundTripsLosslessWithAlphaAndTiming) {
 }
 
 TEST_F(StickerFileTest, LossyWebPStaysCloseAndASingleFrameIsAStaticSticker) {
-  // A smooth sticker (lossy VP8 is for those; per-pixel noise is what graded() is for): colour ramps,
+  // A smooth sticker (lossy VP8 is for those; per-pixel noise is what test_animation() is for): colour ramps,
   // opaque on the left, alpha falling off to the right.
   asg::Animation in;
   in.width = in.height = 16;
@@ -127,7 +108,7 @@ TEST_F(StickerFileTest, LossyWebPStaysCloseAndASingleFrameIsAStaticSticker) {
 }
 
 TEST_F(StickerFileTest, TheContentDecidesTheFormatAndALyingExtensionIsAWarning) {
-  asg::write_gif(dir_ / "real.gif", graded(6, 6, 2));
+  asg::write_gif(dir_ / "real.gif", test_animation(6, 6, 2));
   fs::copy_file(dir_ / "real.gif", dir_ / "lies.webp");
   const auto s = asg::read_sticker(dir_ / "lies.webp");
   EXPECT_EQ(s.format, asg::MediaFormat::Gif);
@@ -149,8 +130,8 @@ TEST_F(StickerFileTest, BadFilesGetOneLineReasons) {
   // Truncated files: the first half of a real GIF and WebP.
   for (const char* name : {"t.gif", "t.webp"}) {
     const fs::path whole = dir_ / (std::string("whole_") + name);
-    if (fs::path(name).extension() == ".gif") asg::write_gif(whole, graded(12, 12, 3));
-    else asg::write_webp(whole, graded(12, 12, 3));
+    if (fs::path(name).extension() == ".gif") asg::write_gif(whole, test_animation(12, 12, 3));
+    else asg::write_webp(whole, test_animation(12, 12, 3));
     fs::copy_file(whole, dir_ / name);
     fs::resize_file(dir_ / name, fs::file_size(whole) / 2);
     const std::string e = error_of([&] { asg::read_sticker(dir_ / name); });
@@ -163,8 +144,8 @@ TEST_F(StickerFileTest, BadFilesGetOneLineReasons) {
 }
 
 TEST_F(StickerFileTest, DecodeLimitsRefuseBombsNamingTheKey) {
-  asg::write_gif(dir_ / "a.gif", graded(8, 8, 5));
-  asg::write_webp(dir_ / "a.webp", graded(8, 8, 5));
+  asg::write_gif(dir_ / "a.gif", test_animation(8, 8, 5));
+  asg::write_webp(dir_ / "a.webp", test_animation(8, 8, 5));
   for (const char* name : {"a.gif", "a.webp"}) {
     SCOPED_TRACE(name);
     const fs::path file = dir_ / name;

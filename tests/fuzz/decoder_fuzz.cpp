@@ -21,29 +21,11 @@
 
 #include "asg/error.h"
 #include "asg/media/sticker_file.h"
+#include "test_animation.h"
 
 namespace fs = std::filesystem;
 
 namespace {
-
-asg::Animation seed_animation(int w, int h, int frames, bool graded_alpha) {
-  asg::Animation a;
-  a.width = w;
-  a.height = h;
-  for (int t = 0; t < frames; ++t) {
-    asg::RgbaFrame f;
-    f.duration_ms = 30 * (t + 1);
-    f.rgba.resize(static_cast<size_t>(w) * h * 4);
-    for (int i = 0; i < w * h; ++i) {
-      f.rgba[i * 4 + 0] = static_cast<uint8_t>(i * 13 + t * 40);
-      f.rgba[i * 4 + 1] = static_cast<uint8_t>(i * 7);
-      f.rgba[i * 4 + 2] = static_cast<uint8_t>(t * 90);
-      f.rgba[i * 4 + 3] = graded_alpha ? static_cast<uint8_t>(i * 37 % 256) : ((i + t) % 3 ? 255 : 0);
-    }
-    a.frames.push_back(std::move(f));
-  }
-  return a;
-}
 
 std::vector<uint8_t> read_all(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -104,11 +86,11 @@ int main(int argc, char** argv) {
   fs::create_directories(dir);
   // Seeds: GIFs (exact palette and quantised), WebPs (lossless and lossy, animated and static).
   std::vector<std::pair<std::string, std::vector<uint8_t>>> seeds;
-  asg::write_gif(dir / "a.gif", seed_animation(5, 3, 3, false));
-  asg::write_gif(dir / "b.gif", seed_animation(9, 9, 2, true));
-  asg::write_webp(dir / "a.webp", seed_animation(5, 3, 3, true));
-  asg::write_webp(dir / "b.webp", seed_animation(8, 8, 1, true), /*lossless=*/false, 60);
-  asg::write_webp(dir / "c.webp", seed_animation(7, 4, 4, false), /*lossless=*/false, 30);
+  asg::write_gif(dir / "a.gif", asg::testing::test_animation(5, 3, 3, true));
+  asg::write_gif(dir / "b.gif", asg::testing::test_animation(9, 9, 2, true));
+  asg::write_webp(dir / "a.webp", asg::testing::test_animation(5, 3, 3));
+  asg::write_webp(dir / "b.webp", asg::testing::test_animation(8, 8, 1), /*lossless=*/false, 60);
+  asg::write_webp(dir / "c.webp", asg::testing::test_animation(7, 4, 4, true), /*lossless=*/false, 30);
   for (const char* name : {"a.gif", "b.gif", "a.webp", "b.webp", "c.webp"}) seeds.emplace_back(name, read_all(dir / name));
 
   // Small limits, so a mutated size field cannot make a round take seconds.
