@@ -158,3 +158,12 @@ TEST_F(StickerFileTest, DecodeLimitsRefuseBombsNamingTheKey) {
               std::string::npos);
   }
 }
+
+TEST_F(StickerFileTest, ZeroDelayFramesSurviveAWebPRoundTrip) {
+  auto in = test_animation(4, 4, 3);
+  in.frames[1].duration_ms = 0;  // common in GIFs ("as fast as possible")
+  asg::write_webp(dir_ / "z.webp", in);
+  const auto out = asg::read_webp(dir_ / "z.webp");
+  ASSERT_EQ(out.frames.size(), 3u);
+  for (size_t t = 0; t < 3; ++t) EXPECT_EQ(out.frames[t].duration_ms, in.frames[t].duration_ms) << t;
+}
