@@ -89,7 +89,11 @@ int main(int argc, char** argv) {
   run_options.registry_path = dir / "registry.sqlite";
   run_options.runs_dir = dir / "runs";
   asg::RunRecorder recorder(exp, run_options, settings);
-  asg::BatchSource batches(dataset, batch, 11, exp.runtime.integer("prefetch_batches"));
+  asg::LoaderOptions loader;
+  loader.batch_size = batch;
+  loader.order_seed = 11;
+  loader.prefetch_batches = exp.runtime.integer("prefetch_batches");
+  asg::BatchSource batches(dataset, loader);
   asg::TrainLoopOptions loop_options = asg::TrainLoopOptions::from(exp.train);
   loop_options.checkpoint_every = 0;  // timed separately below
 

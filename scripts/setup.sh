@@ -6,6 +6,10 @@
 #   libopenblas0-openmp  without it libtorch falls back to reference BLAS (~30x slower matmul);
 #                        the -pthread variant must NOT be installed (it oversubscribes with OpenMP).
 #   libgif-dev/libwebp-dev  OpenCV 4.6 cannot read GIF alpha nor animated WebP; we use giflib/libwebp.
+#   libopencv-*-dev      only the four modules used (core, imgproc, imgcodecs, videoio): the full
+#                        libopencv-dev pulls every module's -dev package (+357 MB) for a CMake config file.
+#   libarchive-dev       tar shards (WebDataset layout) streamed without unpacking.
+#   python3-pil          the Python side of bench/loader.cpp (the same decode + transform with PIL).
 #   libssl-dev           sha256 of configs, plugin libraries and artifacts (libcrypto).
 set -euo pipefail
 
@@ -16,10 +20,11 @@ packages=(
   libtorch-dev libopenblas0-openmp
   # plugin loading, config, CLI, formatting, registry, hashing
   libboost-dev libtomlplusplus-dev libcli11-dev libfmt-dev nlohmann-json3-dev libsqlite3-dev libssl-dev
-  # sticker media
-  libgif-dev libwebp-dev
+  # sticker media: GIF/WebP decoders, OpenCV for PNG/JPEG/BMP, video, resize, colour and k-means, tar shards
+  libgif-dev libwebp-dev libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-videoio-dev
+  libarchive-dev
   # tests; python3-torch runs the Python side of bench/vs_python.cpp (the same LibTorch 1.13)
-  libgtest-dev python3-torch
+  libgtest-dev python3-torch python3-pil
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -9,6 +9,8 @@
 //   asg runs gc [--stale-after-min N] [--registry PATH]
 //   asg resume RUN_ID [--registry PATH] [--runs-dir DIR]
 //   asg data inspect FILE... [--json] [--max-canvas-pixels N] [--max-frames N] [--max-decoded-bytes N]
+//   asg data export-frames FILE DIR
+//   asg data synth EXPERIMENT OUT_DIR [--set k=v]... [--format webp|gif]
 //
 // Exit codes: 0 ok; 1 a run, the registry or a media file failed; 2 bad input (flags, config, plugins);
 // 130 interrupted.
@@ -21,6 +23,7 @@
 #include <filesystem>
 #include <set>
 
+#include "asg/data_tools.h"
 #include "asg/error.h"
 #include "asg/experiment.h"
 #include "asg/interrupt.h"
@@ -221,6 +224,23 @@ int cmd_data_inspect(const std::vector<std::string>& files, bool json, const asg
   return failures == 0 ? 0 : 1;
 }
 
+int cmd_data_export_frames(const std::string& file, const std::string& dir, const asg::DecodeLimits& limits) {
+  const int64_t n = asg::export_frames(file, dir, limits);
+  fmt::print("{}: {} frame{} written to {}\n", file, n, n == 1 ? "" : "s", dir);
+  return 0;
+}
+
+int cmd_data_synth(const std::string& experiment_file, const std::vector<std::string>& overrides, const std::string& out,
+                   const std::string& format) {
+  asg::PluginCatalog catalog;
+  const asg::Experiment exp = asg::load_experiment(experiment_file, overrides, catalog);
+  const asg::SynthSummary summary =
+      asg::synth_dataset(exp, out, asg::media_format_names().parse(format, "--format"));
+  fmt::print("wrote {} stickers and {}\nto train on them as {} trains on its [dataset], use:\n\n{}", summary.written,
+             summary.manifest.string(), experiment_file, summary.dataset_toml);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"asg: ASG Lab, animated sticker generation experiments"};
   app.require_subcommand(1);
@@ -285,18 +305,36 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   gc->add_option("--registry", registry_path, "SQLite registry file")->capture_default_str();
 
-  auto* data = app.add_subcommand("data", "sticker files: inspect them");
+  auto* data = app.add_subcommand("data", "sticker files: inspect, export frames, write synthetic datasets");
   data->require_subcommand(1);
   auto* inspect = data->add_subcommand("inspect", "format (by content), canvas, frames, delays, loop count and alpha of files");
   std::vector<std::string> inspect_files;
   bool inspect_json = false;
   asg::DecodeLimits limits;
-  inspect->add_option("files", inspect_files, "sticker files (GIF, WebP)")->required();
+  inspect->add_option("files", inspect_files, "sticker files (GIF, WebP, PNG, JPEG, BMP, MP4, WebM)")->required();
   inspect->add_flag("--json", inspect_json, "one JSON object per file and line: file, format, width, height, frames, "
                                             "delays_ms, loop, alpha");
   inspect->add_option("--max-canvas-pixels", limits.max_canvas_pixels, "refuse larger canvases")->capture_default_str();
   inspect->add_option("--max-frames", limits.max_frames, "refuse more frames")->capture_default_str();
   inspect->add_option("--max-decoded-bytes", limits.max_decoded_bytes, "refuse files whose RGBA frames need more")
+      ->capture_default_str();
+
+  auto* export_frames = data->add_subcommand("export-frames", "write a sticker's decoded frames as RGBA PNG files");
+  std::string export_file, export_dir;
+  export_frames->add_option("file", export_file, "sticker file (any supported format)")->required();
+  export_frames->add_option("dir", export_dir, "output directory (frame_0000.png, ...)")->required();
+  export_frames->add_option("--max-canvas-pixels", limits.max_canvas_pixels, "refuse larger canvases")->capture_default_str();
+  export_frames->add_option("--max-frames", limits.max_frames, "refuse more frames")->capture_default_str();
+  export_frames->add_option("--max-decoded-bytes", limits.max_decoded_bytes, "refuse files whose RGBA frames need more")
+      ->capture_default_str();
+
+  auto* synth = data->add_subcommand("synth", "write an experiment's dataset as sticker files plus a manifest");
+  std::string synth_file, synth_out, synth_format = "webp";
+  synth->add_option("experiment", synth_file, "experiment TOML file whose [dataset] is written")->required()->check(CLI::ExistingFile);
+  synth->add_option("out", synth_out, "output directory")->required();
+  synth->add_option("--set", overrides, "override a key: section.key=value (e.g. dataset.train_size=64)")->allow_extra_args(false);
+  synth->add_option("--format", synth_format, "webp (lossless, exact 8-bit RGBA) or gif")
+      ->check(CLI::IsMember({"webp", "gif"}))
       ->capture_default_str();
 
   try {
@@ -320,6 +358,8 @@ int main(int argc, char** argv) {
       throw asg::config_error("usage: asg plugins [list] | asg plugins show NAME");
     }
     if (*inspect) return cmd_data_inspect(inspect_files, inspect_json, limits);
+    if (*export_frames) return cmd_data_export_frames(export_file, export_dir, limits);
+    if (*synth) return cmd_data_synth(synth_file, overrides, synth_out, synth_format);
     if (*leaderboard) return cmd_leaderboard(benchmark, format, registry_path);
     if (*summary) return cmd_summary(benchmark, summary_names, format, registry_path);
     if (*gc) return cmd_runs_gc(stale_after_min, registry_path);

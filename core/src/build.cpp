@@ -76,7 +76,10 @@ BuiltExperiment build_experiment(const Experiment& exp, const NoiseSchedule& sch
       throw config_error(fmt::format("{}: {}: {}", exp.file.string(), slot.label(), e.what()));
     }
   };
-  b.dataset = create(ds, std::type_identity<Dataset>{}, "dataset", NoContext{});
+  DatasetContext dctx;
+  dctx.limits = DecodeLimits{exp.data.integer("max_canvas_pixels"), exp.data.integer("max_frames"),
+                             exp.data.integer("max_decoded_bytes")};
+  b.dataset = create(ds, std::type_identity<Dataset>{}, "dataset", dctx);
   b.info = b.dataset->info();
   const std::string& split = exp.eval.str("split");
   const Split eval_split = split_from_name(split);

@@ -102,6 +102,12 @@ void merge_into(toml::table& dst, const toml::table& src) {
     if (auto src_table = value.as_table()) {
       bool replace = src_table->contains(kReplaceKey);
       auto dst_node = dst.get(key);
+      // A slot switched to another plugin starts afresh: the old plugin's keys mean nothing to the new one.
+      if (dst_node && dst_node->is_table()) {
+        const auto* old_plugin = dst_node->as_table()->get_as<std::string>("plugin");
+        const auto* new_plugin = src_table->get_as<std::string>("plugin");
+        if (old_plugin && new_plugin && old_plugin->get() != new_plugin->get()) replace = true;
+      }
       if (!replace && dst_node && dst_node->is_table()) {
         merge_into(*dst_node->as_table(), *src_table);
         continue;
@@ -383,6 +389,9 @@ void compute_hashes(Experiment& exp) {
   train.erase("log_every");         // how often the loss is recorded
   train.erase("checkpoint_every");  // how often the state is saved
   method["train"] = train;
+  nlohmann::json data = params_json(exp.data, core_specs("data"));
+  data.erase("workers");  // how many threads decode: never what they decode
+  method["data"] = data;
   method["seed"] = exp.runtime.integer("seed");
   exp.method_hash = sha256_hex(method.dump());
 
@@ -448,6 +457,15 @@ const std::vector<CoreSection>& core_sections() {
         string_list_param("plugin_path", {}, "extra plugin directories or libraries (relative to the experiment file)"),
         int_param("prefetch_batches", 2, "training batches prepared ahead on a worker thread; 0 = on the training thread")
             .range(0, 64)}},
+      {"data", "reading real sticker files: decode limits and bad-file tolerance (every dataset plugin gets these)",
+       {int_param("max_canvas_pixels", 4096 * 4096, "largest canvas (width x height) a decoder accepts").range(1, 1e12),
+        int_param("max_frames", 2000, "most frames a decoder accepts per file").range(1, 1e9),
+        int_param("max_decoded_bytes", int64_t{1} << 30, "most RGBA bytes a decoder may produce per file").range(1, 1e15),
+        float_param("max_bad_fraction", 0.01, "the run fails when more than this share of the samples read so far were "
+                                              "skipped as bad (truncated, empty, unsupported, oversized, outside the root)")
+            .range(0, 1),
+        int_param("workers", 0, "threads decoding training samples; 0 = [runtime] threads; results never depend on it")
+            .range(0, 256)}},
       {"benchmark", "the leaderboard this run belongs to",
        {string_param("name", "", "benchmark name; empty = on no leaderboard"),
         string_param("version", "1", "benchmark protocol version; bump it when what the benchmark measures changes"),
@@ -520,6 +538,7 @@ Experiment load_experiment(const fs::path& file, const std::vector<std::string>&
     else if (section.name == "eval") exp.eval = p;
     else if (section.name == "diffusion") exp.diffusion = p;
     else if (section.name == "runtime") exp.runtime = p;
+    else if (section.name == "data") exp.data = p;
     else if (section.name == "benchmark") exp.benchmark = p;
   }
 

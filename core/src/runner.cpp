@@ -98,11 +98,20 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
       recorder.continue_history(options.resume->run_id, start_step);
     }
 
+    DataHealth health(*built.dataset, exp.data.real("max_bad_fraction"),
+                      [&recorder](const RejectedSample& s) { recorder.skipped_sample(s); });
+    if (health.bad() > 0)
+      recorder.info(fmt::format("data: {} of {} rows refused while opening (listed in {})", health.bad(), health.rows(),
+                                RunRecorder::kSkippedFile));
     const TrainLoopOptions train = TrainLoopOptions::from(exp.train);
     if (train.steps > 0) {
-      BatchSource batches(built.dataset, exp.train.integer("batch_size"), derive_seed(seed, "train.order"),
-                          exp.runtime.integer("prefetch_batches"),
-                          options.resume ? std::optional<DataPosition>(start_position) : std::nullopt);
+      LoaderOptions loader;
+      loader.batch_size = exp.train.integer("batch_size");
+      loader.order_seed = derive_seed(seed, "train.order");
+      loader.prefetch_batches = exp.runtime.integer("prefetch_batches");
+      loader.workers = exp.data.integer("workers") > 0 ? exp.data.integer("workers") : settings.threads;
+      loader.health = &health;
+      BatchSource batches(built.dataset, loader, options.resume ? std::optional<DataPosition>(start_position) : std::nullopt);
       TrainLoop(trainer, batches, recorder, train).run(start_step, start_position);
       trainer.use_ema_weights();
     } else {
@@ -111,7 +120,10 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
     }
 
     SampleWriter samples(recorder, exp.eval.integer("save_gifs"), exp.eval.integer("gif_scale"), built.info.fps);
-    outcome.results = Evaluator(exp, built, trainer, recorder, seed).run(samples, train.steps);
+    outcome.results = Evaluator(exp, built, trainer, recorder, seed, &health).run(samples, train.steps);
+    if (health.bad() > 0)
+      recorder.info(fmt::format("data: {} of {} samples skipped as bad (see {})", health.bad(), health.rows(),
+                                RunRecorder::kSkippedFile));
     recorder.finish(outcome.results);
   } catch (const std::exception& e) {
     recorder.fail(e);

@@ -151,7 +151,8 @@ class GuidedDenoiser final : public Denoiser {
 
 }  // namespace
 
-StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<std::string>& captions) {
+StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<std::string>& captions,
+                                  const torch::Tensor& frame_valid) {
   const int64_t batch = x0_in.size(0);
   if (static_cast<int64_t>(captions.size()) != batch) throw internal_error("captions and clips differ in number");
   // All randomness from the trainer's own CPU generator: reproducible on every device.
@@ -171,7 +172,16 @@ StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<
   auto x_t = schedule_.add_noise(x0, eps, t);
   auto text = text_encoder_->encode(used);
   auto out = backbone_->forward(x_t, t.to(torch::kFloat).to(device_), text);
-  auto loss = torch::mse_loss(out, schedule_.target(x0, eps, t));
+  torch::Tensor loss;
+  if (!frame_valid.defined()) {
+    loss = torch::mse_loss(out, schedule_.target(x0, eps, t));
+  } else {
+    // Padding frames cost nothing: the mean squared error over the real frames' elements only.
+    const auto valid = frame_valid.to(device_, torch::kFloat).reshape({batch, 1, -1, 1, 1});
+    const auto squared = (out - schedule_.target(x0, eps, t)).pow(2);
+    const double per_frame = static_cast<double>(squared.numel()) / (batch * squared.size(2));
+    loss = (squared * valid).sum() / (valid.sum().clamp_min(1) * per_frame);
+  }
 
   flat_->zero_grad();
   loss.backward();

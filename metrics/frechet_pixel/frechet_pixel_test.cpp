@@ -16,7 +16,7 @@ asg::MetricContext context() {
 
 std::vector<asg::Sticker> as_refs(const torch::Tensor& clips) {
   std::vector<asg::Sticker> out;
-  for (int64_t i = 0; i < clips.size(0); ++i) out.push_back(asg::Sticker{"r", clips[i], {}, "", {}});
+  for (int64_t i = 0; i < clips.size(0); ++i) out.push_back(asg::Sticker{"r", clips[i], {}, "", {}, {}});
   return out;
 }
 

@@ -123,6 +123,18 @@ TEST_F(ExperimentTest, ReplaceMarkerDropsInheritedKeys) {
   EXPECT_DOUBLE_EQ(exp.train.real("lr"), 1e-3);  // back to the default
 }
 
+TEST_F(ExperimentTest, SwitchingASlotToAnotherPluginDropsTheOldPluginsKeys) {
+  std::string base = kMinimal;
+  base.replace(base.find("plugin = \"none\"\n"), 16, "plugin = \"temporal_conv\"\nwidth_multiplier = 2\n");
+  write("a.toml", base);
+  // temporal_attention has no `width_multiplier`: merged, it would be an unknown key; switched, it starts afresh.
+  auto exp = load(write("b.toml", "base = [\"a.toml\"]\n[temporal]\nplugin = \"temporal_attention\"\n"));
+  EXPECT_EQ(exp.slot("temporal").plugin, "temporal_attention");
+  // The same plugin again still merges key by key.
+  auto same = load(write("c.toml", "base = [\"a.toml\"]\n[temporal]\nplugin = \"temporal_conv\"\n"));
+  EXPECT_EQ(same.slot("temporal").params.integer("width_multiplier"), 2);
+}
+
 TEST_F(ExperimentTest, OverridesWinAndParseTomlValues) {
   auto f = write("e.toml", kMinimal);
   auto exp = load(f, {"train.steps=7", "backbone.channels=[8, 16]", "sampler.guidance_scale=1", "diffusion.schedule=linear",
@@ -207,7 +219,7 @@ TEST_F(ExperimentTest, MissingSlotAndMissingMetrics) {
 TEST_F(ExperimentTest, UnknownSectionAndMissingBaseFile) {
   auto f = write("e.toml", std::string(kMinimal) + "[trian]\nsteps = 1\n");
   EXPECT_EQ(error_of(f), fmt::format("{}:14:2: unknown top-level key 'trian' (valid: base, name, description, metrics, dataset, "
-                                     "text_encoder, backbone, temporal, sampler, train, eval, diffusion, runtime, benchmark). "
+                                     "text_encoder, backbone, temporal, sampler, train, eval, diffusion, runtime, data, benchmark). "
                                      "Did you mean 'train'?",
                                      f));
   f = write("m.toml", "base = [\"nope.toml\"]\n");

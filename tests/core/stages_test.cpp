@@ -6,6 +6,8 @@
 
 #include <filesystem>
 
+#include <fmt/format.h>
+
 #include "asg/plugin_catalog.h"
 #include "asg/stages.h"
 #include "test_paths.h"
@@ -31,6 +33,17 @@ std::vector<asg::TrainBatch> take(asg::BatchSource& source, int n) {
   std::vector<asg::TrainBatch> out;
   for (int i = 0; i < n; ++i) out.push_back(source.next());
   return out;
+}
+
+asg::LoaderOptions loader(int64_t batch, uint64_t seed, int64_t prefetch, int64_t workers = 1,
+                         asg::DataHealth* health = nullptr) {
+  asg::LoaderOptions o;
+  o.batch_size = batch;
+  o.order_seed = seed;
+  o.prefetch_batches = prefetch;
+  o.workers = workers;
+  o.health = health;
+  return o;
 }
 
 void expect_same(const asg::TrainBatch& a, const asg::TrainBatch& b, const std::string& what) {
@@ -60,8 +73,8 @@ class BrokenAt final : public asg::Dataset {
 
 TEST(BatchSource, PrefetchingChangesNeitherBatchesNorOrderNorPositions) {
   auto data = stickers(12);  // batches of 5 over 12 samples: epochs turn inside batches
-  asg::BatchSource inline_source(data, 5, 42, 0);
-  asg::BatchSource prefetching(data, 5, 42, 3);
+  asg::BatchSource inline_source(data, loader(5, 42, 0));
+  asg::BatchSource prefetching(data, loader(5, 42, 3));
   auto a = take(inline_source, 7), b = take(prefetching, 7);
   for (int i = 0; i < 7; ++i) expect_same(a[i], b[i], "batch " + std::to_string(i));
   EXPECT_EQ(a[0].x0.sizes(), (std::vector<int64_t>{5, 4, 4, 16, 16}));  // model space [B, C, T, H, W]
@@ -69,17 +82,17 @@ TEST(BatchSource, PrefetchingChangesNeitherBatchesNorOrderNorPositions) {
   EXPECT_EQ(a[1].after.cursor, 10);
   EXPECT_EQ(a[2].after.cursor, 3);  // the third batch took 2 from epoch 1 and 3 from epoch 2
   EXPECT_FALSE(torch::equal(a[1].after.epoch_rng, a[2].after.epoch_rng));
-  asg::BatchSource other_seed(data, 5, 43, 0);
+  asg::BatchSource other_seed(data, loader(5, 43, 0));
   EXPECT_NE(take(other_seed, 1)[0].captions, a[0].captions);
 }
 
 TEST(BatchSource, ContinuesExactlyFromASavedPosition) {
   auto data = stickers(12);
-  asg::BatchSource first(data, 5, 7, 2);
+  asg::BatchSource first(data, loader(5, 7, 2, 3));
   auto all = take(first, 8);
   // Through a checkpoint's tensors, as a resumed run gets them.
   auto saved = all[3].after.to_checkpoint();
-  asg::BatchSource resumed(data, 5, 7, 2, asg::DataPosition::from_checkpoint(saved, "ckpt.pt"));
+  asg::BatchSource resumed(data, loader(5, 7, 2, 1), asg::DataPosition::from_checkpoint(saved, "ckpt.pt"));
   auto rest = take(resumed, 4);
   for (int i = 0; i < 4; ++i) expect_same(rest[i], all[4 + i], "batch " + std::to_string(4 + i));
 }
@@ -94,14 +107,28 @@ TEST(BatchSource, ACheckpointWithoutADataPositionIsRefusedNamingTheFile) {
   }
 }
 
-TEST(BatchSource, ADatasetErrorOnTheWorkerReachesTheTrainingThreadAfterTheGoodBatches) {
+TEST(BatchSource, BatchesDoNotDependOnTheNumberOfDecodeThreads) {
+  auto data = stickers(23);
+  asg::BatchSource reference(data, loader(6, 9, 0));
+  auto expected = take(reference, 9);  // several epochs, turning inside batches
+  for (int64_t workers : {1, 2, 5}) {
+    for (int64_t prefetch : {1, 4}) {
+      asg::BatchSource threaded(data, loader(6, 9, prefetch, workers));
+      auto got = take(threaded, 9);
+      for (int i = 0; i < 9; ++i)
+        expect_same(got[i], expected[i], fmt::format("batch {}, {} workers, prefetch {}", i, workers, prefetch));
+    }
+  }
+}
+
+TEST(BatchSource, ADatasetErrorOnAWorkerReachesTheTrainingThreadAfterTheGoodBatches) {
   auto data = stickers(12);
   // The first epoch's order under seed 5 is this permutation (the source draws it the same way); break
   // its fifth sample, the first of the second batch of 4.
   at::Generator g = at::detail::createCPUGenerator(5);
   const int64_t fifth = torch::randperm(12, g, torch::kLong)[4].item<int64_t>();
   for (int prefetch : {0, 3}) {
-    asg::BatchSource source(std::make_shared<BrokenAt>(data, fifth), 4, 5, prefetch);
+    asg::BatchSource source(std::make_shared<BrokenAt>(data, fifth), loader(4, 5, prefetch, 2));
     EXPECT_NO_THROW(source.next()) << "prefetch " << prefetch;
     try {
       source.next();
@@ -110,6 +137,45 @@ TEST(BatchSource, ADatasetErrorOnTheWorkerReachesTheTrainingThreadAfterTheGoodBa
       EXPECT_EQ(e.kind(), asg::ErrorKind::Data);
       EXPECT_STREQ(e.what(), "/data/broken.gif: truncated LZW stream");
     }
+  }
+}
+
+TEST(BatchSource, ABadSampleIsSkippedReportedOnceAndReplacedByTheNextInOrder) {
+  auto data = stickers(12);
+  at::Generator g = at::detail::createCPUGenerator(5);
+  auto perm = torch::randperm(12, g, torch::kLong);
+  const int64_t fifth = perm[4].item<int64_t>();
+  auto broken = std::make_shared<BrokenAt>(data, fifth);
+  for (int prefetch : {0, 3}) {
+    std::vector<asg::RejectedSample> reported;
+    asg::DataHealth health(*broken, 0.5, [&](const asg::RejectedSample& r) { reported.push_back(r); });
+    asg::BatchSource source(broken, loader(4, 5, prefetch, 2, &health));
+    auto batches = take(source, 7);  // past the second epoch: the bad sample comes up twice
+    // The second batch is samples 6..9 of the order: the bad fifth one was replaced by the next.
+    std::vector<std::string> expected;
+    for (int i = 5; i < 9; ++i) expected.push_back(data->get(asg::Split::Train, perm[i].item<int64_t>()).caption);
+    EXPECT_EQ(batches[1].captions, expected) << "prefetch " << prefetch;
+    EXPECT_EQ(batches[1].after.cursor, 9);
+    ASSERT_EQ(reported.size(), 1u) << "reported once, though read in two epochs";
+    EXPECT_EQ(reported[0].id, fmt::format("train/{}", fifth));
+    EXPECT_EQ(reported[0].reason, "/data/broken.gif: truncated LZW stream");
+    EXPECT_EQ(health.bad(), 1);
+    EXPECT_EQ(health.rows(), 12 + 256 + 256);
+  }
+}
+
+TEST(BatchSource, TooManyBadSamplesFailTheRunWithTheCounts) {
+  auto data = stickers(12);
+  asg::DataHealth health(*std::make_shared<BrokenAt>(data, 3), 0.0, nullptr);
+  asg::BatchSource source(std::make_shared<BrokenAt>(data, 3), loader(12, 1, 2, 2, &health));
+  try {
+    source.next();
+    FAIL() << "expected the bad-fraction error";
+  } catch (const asg::Error& e) {
+    EXPECT_EQ(e.kind(), asg::ErrorKind::Data);
+    EXPECT_EQ(std::string(e.what()), "1 of 524 samples (0.19%) are bad, over [data] max_bad_fraction = 0 (0.00%); the "
+                                     "latest: /data/broken.gif: truncated LZW stream (every skipped sample and its reason "
+                                     "is in the run's data_skipped.tsv)");
   }
 }
 

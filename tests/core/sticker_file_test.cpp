@@ -5,8 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
 
 #include "asg/error.h"
+#include "asg/util.h"
 #include "test_animation.h"
 #include "test_paths.h"
 
@@ -139,8 +144,10 @@ TEST_F(StickerFileTest, BadFilesGetOneLineReasons) {
     EXPECT_EQ(e.find('\n'), std::string::npos) << e;
   }
   std::ofstream(dir_ / "x.png") << "\x89PNG\r\n\x1a\n rest";
-  EXPECT_EQ(error_of([&] { asg::read_sticker(dir_ / "x.png"); }),
-            (dir_ / "x.png").string() + ": png files are recognised but not decoded by this build yet (supported: gif, webp)");
+  EXPECT_EQ(error_of([&] { asg::read_sticker(dir_ / "x.png"); }), (dir_ / "x.png").string() + ": malformed or truncated png (it does not end with an IEND chunk)");
+  const char mp4_head[] = "\0\0\0\x18" "ftypmp42 and then nothing";
+  std::ofstream(dir_ / "x.mp4", std::ios::binary).write(mp4_head, sizeof(mp4_head) - 1);
+  EXPECT_EQ(error_of([&] { asg::read_sticker(dir_ / "x.mp4"); }).rfind((dir_ / "x.mp4").string() + ": cannot open the video", 0), 0u);
 }
 
 TEST_F(StickerFileTest, DecodeLimitsRefuseBombsNamingTheKey) {
@@ -166,4 +173,98 @@ TEST_F(StickerFileTest, ZeroDelayFramesSurviveAWebPRoundTrip) {
   const auto out = asg::read_webp(dir_ / "z.webp");
   ASSERT_EQ(out.frames.size(), 3u);
   for (size_t t = 0; t < 3; ++t) EXPECT_EQ(out.frames[t].duration_ms, in.frames[t].duration_ms) << t;
+}
+
+namespace {
+// A still image through OpenCV's encoder, from straight RGBA (what the decoders must give back).
+std::vector<uint8_t> encode_still(const asg::RgbaFrame& frame, int w, int h, const std::string& ext, int channels) {
+  cv::Mat rgba(h, w, CV_8UC4, const_cast<uint8_t*>(frame.rgba.data())), out;
+  if (channels == 4) cv::cvtColor(rgba, out, cv::COLOR_RGBA2BGRA);
+  else if (channels == 3) cv::cvtColor(rgba, out, cv::COLOR_RGBA2BGR);
+  else cv::cvtColor(rgba, out, cv::COLOR_RGBA2GRAY);
+  std::vector<uint8_t> bytes;
+  EXPECT_TRUE(cv::imencode(ext, out, bytes));
+  return bytes;
+}
+void write_bytes(const fs::path& file, const std::vector<uint8_t>& bytes) {
+  std::ofstream(file, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+}  // namespace
+
+TEST_F(StickerFileTest, StillPngBmpJpegDecodeToOneRgbaFrame) {
+  const auto source = test_animation(7, 5, 1);  // odd sizes, graded alpha
+  const auto& frame = source.frames[0];
+  // PNG with alpha and BMP (3 channels): exact.
+  write_bytes(dir_ / "s.png", encode_still(frame, 7, 5, ".png", 4));
+  auto png = asg::read_sticker(dir_ / "s.png");
+  EXPECT_EQ(png.format, asg::MediaFormat::Png);
+  ASSERT_EQ(png.animation.frames.size(), 1u);
+  EXPECT_EQ(png.animation.width, 7);
+  EXPECT_EQ(png.animation.height, 5);
+  EXPECT_EQ(png.animation.frames[0].rgba, frame.rgba);
+  EXPECT_TRUE(png.has_alpha);
+  write_bytes(dir_ / "s.bmp", encode_still(frame, 7, 5, ".bmp", 3));
+  auto bmp = asg::read_sticker(dir_ / "s.bmp");
+  EXPECT_EQ(bmp.format, asg::MediaFormat::Bmp);
+  EXPECT_FALSE(bmp.has_alpha);
+  for (size_t i = 0; i < frame.rgba.size(); ++i)
+    EXPECT_EQ(bmp.animation.frames[0].rgba[i], i % 4 == 3 ? 255 : frame.rgba[i]) << i;
+  // Greyscale PNG: grey replicated to RGB, opaque.
+  write_bytes(dir_ / "g.png", encode_still(frame, 7, 5, ".png", 1));
+  auto grey = asg::read_sticker(dir_ / "g.png").animation.frames[0].rgba;
+  EXPECT_EQ(grey[0], grey[1]);
+  EXPECT_EQ(grey[1], grey[2]);
+  EXPECT_EQ(grey[3], 255);
+  // JPEG: lossy, close; opaque.
+  write_bytes(dir_ / "s.jpg", encode_still(frame, 7, 5, ".jpg", 3));
+  auto jpeg = asg::read_sticker(dir_ / "s.jpg");
+  EXPECT_EQ(jpeg.format, asg::MediaFormat::Jpeg);
+  EXPECT_EQ(jpeg.animation.width, 7);
+  EXPECT_FALSE(jpeg.has_alpha);
+  // Bytes in memory decode the same as the file (how tar members are read).
+  const std::string bytes = asg::read_text_file(dir_ / "s.png");
+  auto from_memory = asg::decode_sticker({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, "member/s.png");
+  EXPECT_EQ(from_memory.animation.frames[0].rgba, frame.rgba);
+}
+
+TEST_F(StickerFileTest, StillImageLimitsComeFromTheHeaderBeforeDecoding) {
+  const auto source = test_animation(40, 30, 1);
+  for (const char* ext : {".png", ".bmp", ".jpg"}) {
+    SCOPED_TRACE(ext);
+    const fs::path file = dir_ / (std::string("big") + ext);
+    write_bytes(file, encode_still(source.frames[0], 40, 30, ext, 3));
+    EXPECT_NO_THROW(asg::read_sticker(file, asg::DecodeLimits{1200, 10, 1 << 20}));
+    EXPECT_EQ(error_of([&] { asg::read_sticker(file, asg::DecodeLimits{1199, 10, 1 << 20}); }),
+              file.string() + ": the canvas is 40x30 = 1200 pixels, over the limit of 1199 (data.max_canvas_pixels)");
+  }
+}
+
+TEST_F(StickerFileTest, VideoDecodesEveryFrameOpaqueWithItsTiming) {
+  // An MP4 written by OpenCV's own FFmpeg writer: 6 frames at 5 fps of 32x24 blocks of colour.
+  const fs::path file = dir_ / "clip.mp4";
+  {
+    cv::VideoWriter writer(file.string(), cv::CAP_FFMPEG, cv::VideoWriter::fourcc('m', 'p', '4', 'v'), 5.0, cv::Size(32, 24));
+    if (!writer.isOpened()) GTEST_SKIP() << "this OpenCV has no FFmpeg MP4 writer";
+    for (int t = 0; t < 6; ++t) writer.write(cv::Mat(24, 32, CV_8UC3, cv::Scalar(40 * t, 200 - 30 * t, 100)));
+  }
+  const auto video = asg::read_sticker(file);
+  EXPECT_EQ(video.format, asg::MediaFormat::Mp4);
+  EXPECT_EQ(video.animation.width, 32);
+  EXPECT_EQ(video.animation.height, 24);
+  ASSERT_EQ(video.animation.frames.size(), 6u);
+  EXPECT_FALSE(video.has_alpha);  // video has no alpha channel
+  for (const auto& f : video.animation.frames) EXPECT_EQ(f.duration_ms, 200);
+  // Colour survives (BGR -> RGB): frame 2 is R=100, G=140, B=80 within codec error.
+  const uint8_t* p = &video.animation.frames[2].rgba[(12 * 32 + 16) * 4];
+  EXPECT_NEAR(p[0], 100, 12);
+  EXPECT_NEAR(p[1], 140, 12);
+  EXPECT_NEAR(p[2], 80, 12);
+  // The same bytes from memory go through a temporary file, and errors name the member, not that file.
+  const std::string bytes = asg::read_text_file(file);
+  EXPECT_EQ(asg::decode_sticker({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, "shard/clip.mp4").animation.frames.size(), 6u);
+  EXPECT_EQ(error_of([&] {
+              asg::decode_sticker({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, "shard/clip.mp4",
+                                  asg::DecodeLimits{100, 10, 1 << 20});
+            }),
+            "shard/clip.mp4: the canvas is 32x24 = 768 pixels, over the limit of 100 (data.max_canvas_pixels)");
 }

@@ -500,6 +500,100 @@ TEST_F(CliTest, DataInspectDescribesFilesByContentAndRefusesBadOnesInOneLine) {
   EXPECT_NE(limited.output.find("data.max_frames"), std::string::npos) << limited.output;
 }
 
+TEST_F(CliTest, SynthesisedFilesTrainExactlyAsTheInMemoryDataset) {
+  const std::string sizes = " --set dataset.train_size=24 --set dataset.validation_size=0 --set dataset.test_size=6";
+  Result in_memory = run_asg("run tiny.toml --set train.steps=12 --set train.log_every=1" + sizes, dir_);
+  ASSERT_EQ(in_memory.code, 0) << in_memory.output;
+  for (const char* format : {"webp", "gif"}) {
+    SCOPED_TRACE(format);
+    const std::string out = std::string("synth_") + format;
+    Result synth = run_asg(fmt::format("data synth tiny.toml {} --format {}{}", out, format, sizes), dir_);
+    ASSERT_EQ(synth.code, 0) << synth.output;
+    EXPECT_EQ(fs::file_size(dir_ / out / "manifest.jsonl") > 0, true);
+    ASSERT_TRUE(fs::exists(dir_ / out / "train" / fmt::format("train_000023.{}", format))) << synth.output;
+    // The [dataset] section synth printed, in an experiment of its own.
+    const std::string section = synth.output.substr(synth.output.find("\n[dataset]\n") + 1);
+    std::ofstream(dir_ / (out + ".toml")) << "base = [\"tiny.toml\"]\nname = \"tiny-files\"\n" << section;
+    Result files = run_asg(fmt::format("run {}.toml --set train.steps=12 --set train.log_every=1", out), dir_);
+    ASSERT_EQ(files.code, 0) << files.output;
+  }
+  asg::Registry reg(registry());
+  const auto runs = reg.list_runs();  // newest first: gif files, webp files, in memory
+  ASSERT_EQ(runs.size(), 3u);
+  const auto reference = reg.metric_history(runs[2].id, "train/loss");
+  ASSERT_EQ(reference.size(), 12u);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(runs[i].name, "tiny-files");
+    const auto history = reg.metric_history(runs[i].id, "train/loss");
+    ASSERT_EQ(history.size(), reference.size());
+    for (size_t k = 0; k < history.size(); ++k) EXPECT_EQ(history[k].value, reference[k].value) << "step " << history[k].step;
+    const auto results = reg.results(runs[i].id), ref_results = reg.results(runs[2].id);
+    ASSERT_EQ(results.size(), ref_results.size());
+    for (size_t k = 0; k < results.size(); ++k) EXPECT_EQ(results[k].value, ref_results[k].value) << results[k].key;
+  }
+}
+
+TEST_F(CliTest, BadFilesInARunAreSkippedListedAndFailItOnlyPastTheLimit) {
+  Result synth = run_asg("data synth tiny.toml files --set dataset.train_size=20 --set dataset.validation_size=0 "
+                         "--set dataset.test_size=4",
+                         dir_);
+  ASSERT_EQ(synth.code, 0) << synth.output;
+  std::ofstream(dir_ / "files/train/train_000003.webp", std::ios::trunc) << "not a webp";  // unsupported content
+  fs::resize_file(dir_ / "files/train/train_000007.webp", 20);                             // truncated
+  {
+    std::ofstream manifest(dir_ / "files/manifest.jsonl", std::ios::app);
+    manifest << R"({"id": "escape", "path": "../tiny.toml", "caption": "x", "split": "train"})" "\n";
+  }
+  const std::string section = synth.output.substr(synth.output.find("\n[dataset]\n") + 1);
+  std::ofstream(dir_ / "files.toml") << "base = [\"tiny.toml\"]\nname = \"tiny-files\"\n" << section;
+  // 3 bad of 25 rows = 12%: fine under max_bad_fraction = 0.2, listed in the run's data_skipped.tsv.
+  Result tolerant = run_asg("run files.toml --set train.steps=8 --set data.max_bad_fraction=0.2", dir_);
+  ASSERT_EQ(tolerant.code, 0) << tolerant.output;
+  asg::Registry reg(registry());
+  const auto run = reg.list_runs().at(0);
+  const std::string report = asg::read_text_file(dir_ / "runs" / run.id / "data_skipped.tsv");
+  EXPECT_EQ(report.rfind("id\treason\n", 0), 0u) << report;
+  EXPECT_NE(report.find("escape\t'../tiny.toml' leaves the dataset root"), std::string::npos) << report;
+  EXPECT_NE(report.find("train_000003.webp: not a sticker format"), std::string::npos) << report;
+  EXPECT_NE(report.find("train_000007.webp: "), std::string::npos) << report;
+  EXPECT_NE(tolerant.output.find("data: 3 of 25 samples skipped as bad"), std::string::npos) << tolerant.output;
+  bool listed = false;
+  for (const auto& a : reg.artifacts(run.id)) listed = listed || a.path == "data_skipped.tsv";
+  EXPECT_TRUE(listed);
+  // The default limit (1%): the run fails with the counts, and the report written so far stays.
+  Result strict = run_asg("run files.toml --set train.steps=8", dir_);
+  EXPECT_EQ(strict.code, 1) << strict.output;
+  EXPECT_NE(strict.output.find("of 25 samples"), std::string::npos) << strict.output;
+  EXPECT_NE(strict.output.find("over [data] max_bad_fraction = 0.01"), std::string::npos) << strict.output;
+  const auto failed = reg.list_runs().at(0);
+  EXPECT_EQ(failed.status, asg::RunStatus::Failed);
+  EXPECT_TRUE(fs::exists(dir_ / "runs" / failed.id / "data_skipped.tsv"));
+}
+
+TEST_F(CliTest, ExportFramesWritesTheDecodedCanvasAsRgbaPngs) {
+  asg::Animation a;
+  a.width = 5;
+  a.height = 3;
+  for (int t = 0; t < 3; ++t) {
+    asg::RgbaFrame f;
+    for (int i = 0; i < 15; ++i) f.rgba.insert(f.rgba.end(), {static_cast<uint8_t>(80 * t), 10, 200, static_cast<uint8_t>(i * 17)});
+    a.frames.push_back(f);
+  }
+  asg::write_webp(dir_ / "s.webp", a);
+  Result r = run_asg("data export-frames s.webp frames", dir_);
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (int t = 0; t < 3; ++t) {
+    const auto png = asg::read_sticker(dir_ / "frames" / fmt::format("frame_{:04}.png", t));
+    EXPECT_EQ(png.format, asg::MediaFormat::Png);
+    EXPECT_EQ(png.animation.frames.at(0).rgba, a.frames[t].rgba) << t;
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "frames/frame_0003.png"));
+  std::ofstream(dir_ / "bad.gif") << "GIF89a";
+  Result bad = run_asg("data export-frames bad.gif frames2", dir_);
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_EQ(std::count(bad.output.begin(), bad.output.end(), '\n'), 1) << bad.output;
+}
+
 TEST_F(CliTest, BadFlagsAndNamesGetClearErrors) {
   Result r = run_asg("run tiny.toml --no-such-flag", dir_);
   EXPECT_EQ(r.code, 2);

@@ -52,7 +52,7 @@ struct Experiment {
   std::string name;
   std::string description;
   std::vector<PluginSlot> slots;  // dataset, text_encoder, backbone, temporal, sampler, metrics[i]...
-  Params train, eval, diffusion, runtime, benchmark;
+  Params train, eval, diffusion, runtime, data, benchmark;
   std::string resolved_toml;  // canonical resolved config
   std::string config_hash;    // sha256 of resolved_toml without name/description
   // What was trained: [dataset], [text_encoder], [backbone], [temporal], [diffusion], [train] (less its

@@ -113,8 +113,11 @@ Factory make_factory(std::string name, std::string version, std::string summary,
   using Context = typename PluginKindTraits<Interface>::Context;
   ErasedCreate create = [fn = std::forward<Fn>(fn)](const Params& p, const void* context) -> std::shared_ptr<void> {
     std::shared_ptr<Interface> object;
-    if constexpr (std::is_same_v<Context, NoContext>) object = fn(p);
-    else object = fn(p, *static_cast<const Context*>(context));
+    // A factory that needs nothing from its context may leave it out.
+    if constexpr (std::is_same_v<Context, NoContext> || !std::is_invocable_v<const std::decay_t<Fn>&, const Params&, const Context&>)
+      object = fn(p);
+    else
+      object = fn(p, *static_cast<const Context*>(context));
     return object;  // points at the Interface subobject; the loader casts back to Interface
   };
   return Factory{PluginKindTraits<Interface>::name, std::move(name), std::move(version), std::move(summary),

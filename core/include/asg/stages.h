@@ -25,6 +25,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -78,12 +80,16 @@ class RunRecorder {
   void artifact(const std::filesystem::path& file);  // inside run_dir()
   // An earlier attempt's training history up to `up_to_step`, so every step appears once in this run.
   void continue_history(const std::string& earlier_run, int64_t up_to_step);
+  // One line of data_skipped.tsv (id, reason), written at once; recorded as an artifact at the end.
+  void skipped_sample(const RejectedSample& sample);
+  static constexpr const char* kSkippedFile = "data_skipped.tsv";
   // Results, metrics.json and the FINISHED mark.
   void finish(const std::vector<ResultValue>& results);
   // KILLED for an interrupt, FAILED otherwise, keeping whatever was logged. Never throws.
   void fail(const std::exception& error) noexcept;
 
  private:
+  void record_skipped_samples();
   Registry registry_;
   std::string run_id_;
   std::filesystem::path run_dir_;
@@ -107,41 +113,79 @@ struct DataPosition {
 struct TrainBatch {
   torch::Tensor x0;  // model space [B, C, T, H, W]
   std::vector<std::string> captions;
+  torch::Tensor frame_valid;  // [B, T] float, 1 = real frame; undefined when every frame of the batch is real
   DataPosition after;  // the position once this batch is consumed: what a checkpoint after it stores
+};
+
+// The run's bad-data account: rows the dataset refused while opening plus samples that failed to decode,
+// each reported once (by id) through `report`. The run fails, with the counts, once more than
+// max_bad_fraction of all rows (every split plus the refused ones) turned out bad. Thread-safe.
+class DataHealth {
+ public:
+  DataHealth(const Dataset& dataset, double max_bad_fraction, std::function<void(const RejectedSample&)> report);
+  // A sample that could not be used; asg::Error(Data) with the counts when the fraction passes the limit.
+  void skip(const std::string& id, const std::string& reason);
+  int64_t bad() const;
+  int64_t rows() const { return rows_; }
+
+ private:
+  void check_locked() const;
+  mutable std::mutex mutex_;
+  std::set<std::string> bad_ids_;
+  int64_t rows_ = 0;
+  double max_bad_fraction_;
+  std::function<void(const RejectedSample&)> report_;
+  std::string last_reason_;
+};
+
+struct LoaderOptions {
+  int64_t batch_size = 1;
+  uint64_t order_seed = 0;
+  int64_t prefetch_batches = 2;  // batches prepared ahead; 0 = everything on the calling thread
+  int64_t workers = 1;           // threads decoding samples when prefetching
+  DataHealth* health = nullptr;  // skips (and counts) samples that fail with asg::Error(Data); null = such a sample is an error
 };
 
 // The training split in epochs, each a fresh permutation drawn from an order generator seeded once;
 // batch_size samples per batch, read from the dataset (whose get() is thread-safe by contract) and
-// stacked into model space. With prefetch > 0 a worker thread prepares up to that many batches ahead;
-// the batches, their order and their positions are the same either way.
+// stacked into model space. With prefetch_batches > 0, `workers` threads decode samples ahead (at most
+// prefetch_batches batches' worth); a batch always takes the next samples in permutation order, so
+// batches, their order and their positions never depend on the number of threads or their timing.
+// A skipped (bad) sample is replaced by the next one in order.
 class BatchSource {
  public:
-  BatchSource(std::shared_ptr<Dataset> dataset, int64_t batch_size, uint64_t order_seed, int64_t prefetch,
-              std::optional<DataPosition> resume_from = {});
+  BatchSource(std::shared_ptr<Dataset> dataset, LoaderOptions options, std::optional<DataPosition> resume_from = {});
   ~BatchSource();
   BatchSource(const BatchSource&) = delete;
   BatchSource& operator=(const BatchSource&) = delete;
 
-  // The next batch; rethrows what the worker hit (e.g. asg::Error(Data) from a dataset).
+  // The next batch; rethrows what decoding hit (asg::Error(Data) from a dataset, when not skipped).
   TrainBatch next();
 
  private:
-  TrainBatch produce();  // advances the order; on the worker thread when prefetching
+  struct Slot {
+    int64_t index = 0;
+    DataPosition after;
+    bool claimed = false, done = false;
+    std::optional<Sticker> sticker;
+    std::exception_ptr error;
+  };
+  Slot plan();  // the next sample of the order; advances position_
+  void decode(Slot& slot) const;
   void work();
 
   std::shared_ptr<Dataset> dataset_;
-  int64_t batch_size_;
+  LoaderOptions options_;
   int64_t train_size_;
   at::Generator order_gen_;
   std::vector<int64_t> order_;
-  DataPosition position_;
-  int64_t prefetch_;
+  DataPosition position_;  // of the last planned sample
+  size_t capacity_;        // most samples planned ahead
   std::mutex mutex_;
   std::condition_variable changed_;
-  std::deque<TrainBatch> ready_;
-  std::exception_ptr failure_;
+  std::deque<Slot> window_;  // planned samples in order; workers decode them, next() takes from the front
   bool stopping_ = false;
-  std::thread worker_;
+  std::vector<std::thread> workers_;
 };
 
 // ---- train loop ------------------------------------------------------------------------------------
@@ -195,8 +239,9 @@ class SampleWriter {
 // '<metric>' or '<metric>.<part>' (asg::Error(Internal) otherwise).
 class Evaluator {
  public:
+  // health: skips eval-split samples that fail to decode (the next one in order takes their place).
   Evaluator(const Experiment& experiment, BuiltExperiment& built, DiffusionTrainer& trainer, RunRecorder& recorder,
-            uint64_t seed);
+            uint64_t seed, DataHealth* health = nullptr);
   std::vector<ResultValue> run(SampleWriter& samples, int64_t at_step);
 
  private:
@@ -205,6 +250,7 @@ class Evaluator {
   DiffusionTrainer& trainer_;
   RunRecorder& recorder_;
   uint64_t seed_;
+  DataHealth* health_;
 };
 
 }  // namespace asg

@@ -83,7 +83,9 @@ class DiffusionTrainer {
 
   // One optimisation step on a batch of model-space clips [B, C, T, H, W] with their captions:
   // forward and backward, the gradient hook, clipping, AdamW, EMA.
-  StepResult step(const torch::Tensor& x0, const std::vector<std::string>& captions);
+  // frame_valid: optional [B, T], 1 for real frames and 0 for padding (the loss averages over real
+  // frames only); undefined = every frame is real.
+  StepResult step(const torch::Tensor& x0, const std::vector<std::string>& captions, const torch::Tensor& frame_valid = {});
   void set_gradient_hook(GradientHook hook) { gradient_hook_ = std::move(hook); }
 
   // Copies the EMA weights into the model (no-op without EMA); call before sampling.

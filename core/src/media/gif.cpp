@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "asg/error.h"
+#include "asg/util.h"
 
 namespace asg {
 
@@ -149,10 +150,30 @@ void write_gif(const std::filesystem::path& path, const Animation& anim) {
   gif.release();  // EGifSpew closed and freed it
 }
 
+namespace {
+// giflib reads through a callback: this one serves the bytes of a file already in memory.
+struct MemoryReader {
+  std::span<const uint8_t> bytes;
+  size_t offset = 0;
+};
+int read_from_memory(GifFileType* gif, GifByteType* out, int wanted) {
+  auto* reader = static_cast<MemoryReader*>(gif->UserData);
+  const size_t n = std::min(static_cast<size_t>(std::max(wanted, 0)), reader->bytes.size() - reader->offset);
+  std::memcpy(out, reader->bytes.data() + reader->offset, n);
+  reader->offset += n;
+  return static_cast<int>(n);
+}
+}  // namespace
+
 Animation read_gif(const std::filesystem::path& path, const DecodeLimits& limits) {
-  const std::string file = path.string();
+  const std::string data = read_text_file(path);
+  return decode_gif({reinterpret_cast<const uint8_t*>(data.data()), data.size()}, path.string(), limits);
+}
+
+Animation decode_gif(std::span<const uint8_t> bytes, const std::string& file, const DecodeLimits& limits) {
+  MemoryReader reader{bytes};
   int err = 0;
-  GifFileType* raw = DGifOpenFileName(file.c_str(), &err);
+  GifFileType* raw = DGifOpen(&reader, read_from_memory, &err);
   if (!raw) throw data_error(fmt::format("{}: cannot open GIF: {}", file, gif_error(err)));
   std::unique_ptr<GifFileType, GifReaderCloser> gif(raw);
   auto malformed = [&](const std::string& what) {

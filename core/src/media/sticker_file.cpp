@@ -10,6 +10,12 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <mutex>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
+#include <unistd.h>
 
 #include "asg/error.h"
 #include "asg/util.h"
@@ -101,6 +107,11 @@ struct AnimEncoderDeleter {
 
 Animation read_webp(const fs::path& path, const DecodeLimits& limits) {
   const std::vector<uint8_t> bytes = read_bytes(path);
+  return decode_webp(bytes, path.string(), limits);
+}
+
+Animation decode_webp(std::span<const uint8_t> bytes, const std::string& name, const DecodeLimits& limits) {
+  const fs::path path(name);
   WebPData data{bytes.data(), bytes.size()};
   WebPAnimDecoderOptions options;
   if (!WebPAnimDecoderOptionsInit(&options)) throw internal_error("libwebp: incompatible WebPAnimDecoderOptions");
@@ -179,36 +190,219 @@ void write_webp(const fs::path& path, const Animation& animation, bool lossless,
   write_text_file_atomic(path, bytes);
 }
 
-DecodedSticker read_sticker(const fs::path& path, const DecodeLimits& limits) {
-  DecodedSticker out;
-  uint8_t head[16] = {0};
-  size_t got = 0;
-  {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw data_error(fmt::format("{}: cannot open the file", path.string()));
-    in.read(reinterpret_cast<char*>(head), sizeof(head));
-    got = static_cast<size_t>(in.gcount());
+namespace {
+
+// The canvas of a still image from its header, so the limit is checked before OpenCV allocates it.
+// Returns {0, 0} when the header does not say (OpenCV then decides, and its own limit applies).
+std::pair<int64_t, int64_t> still_image_size(std::span<const uint8_t> b, MediaFormat format) {
+  auto be32 = [&](size_t i) { return int64_t{b[i]} << 24 | int64_t{b[i + 1]} << 16 | int64_t{b[i + 2]} << 8 | b[i + 3]; };
+  auto le32 = [&](size_t i) {
+    return static_cast<int64_t>(static_cast<int32_t>(uint32_t{b[i]} | uint32_t{b[i + 1]} << 8 | uint32_t{b[i + 2]} << 16 |
+                                                     uint32_t{b[i + 3]} << 24));
+  };
+  if (format == MediaFormat::Png && b.size() >= 24) return {be32(16), be32(20)};  // IHDR: width, height
+  if (format == MediaFormat::Bmp && b.size() >= 26) return {std::abs(le32(18)), std::abs(le32(22))};  // top-down: < 0
+  if (format == MediaFormat::Jpeg) {
+    // Walk the marker segments to the first start-of-frame (SOF0..SOF15 except DHT/JPG/DAC).
+    size_t i = 2;
+    while (i + 9 < b.size()) {
+      if (b[i] != 0xFF) return {0, 0};
+      const uint8_t marker = b[i + 1];
+      if (marker == 0xFF) { ++i; continue; }  // fill byte
+      const size_t length = size_t{b[i + 2]} << 8 | b[i + 3];
+      if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC)
+        return {int64_t{b[i + 7]} << 8 | b[i + 8], int64_t{b[i + 5]} << 8 | b[i + 6]};
+      i += 2 + length;
+    }
   }
-  if (got == 0) throw data_error(fmt::format("{}: the file is empty", path.string()));
-  out.format = detect_format(head, got);
-  const MediaFormat named = format_from_extension(path);
-  if (out.format == MediaFormat::Unknown)
+  return {0, 0};
+}
+
+// PNG, JPEG, BMP: one frame through OpenCV (8- or 16-bit; grey, grey+alpha, BGR, BGRA).
+Animation decode_still(std::span<const uint8_t> bytes, const fs::path& path, MediaFormat format, const DecodeLimits& limits) {
+  const auto [width, height] = still_image_size(bytes, format);
+  if (width != 0 || height != 0) check_canvas(path, width, height, limits);
+  // Truncated files are the common case of a bad still: refuse them here, before the codec libraries
+  // print their own complaints to stderr. A whole PNG ends with its IEND chunk, a whole JPEG with EOI.
+  static constexpr uint8_t kIend[] = {'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82};
+  if (format == MediaFormat::Png &&
+      (bytes.size() < 8 + 12 || std::memcmp(bytes.data() + bytes.size() - sizeof(kIend), kIend, sizeof(kIend)) != 0))
+    throw data_error(fmt::format("{}: malformed or truncated png (it does not end with an IEND chunk)", path.string()));
+  if (format == MediaFormat::Jpeg && (bytes.size() < 4 || bytes[bytes.size() - 2] != 0xFF || bytes[bytes.size() - 1] != 0xD9))
+    throw data_error(fmt::format("{}: malformed or truncated jpeg (it does not end with an EOI marker)", path.string()));
+  const cv::Mat encoded(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<uint8_t*>(bytes.data()));
+  cv::Mat image;
+  try {
+    image = cv::imdecode(encoded, cv::IMREAD_UNCHANGED);
+  } catch (const cv::Exception& e) {
+    throw data_error(fmt::format("{}: malformed {}: {}", path.string(), media_format_names().name(format), e.err));
+  }
+  if (image.empty()) throw data_error(fmt::format("{}: malformed or truncated {}", path.string(), media_format_names().name(format)));
+  check_canvas(path, image.cols, image.rows, limits);
+  check_frames(path, 1, image.cols, image.rows, limits);
+  if (image.depth() == CV_16U) image.convertTo(image, CV_8U, 1.0 / 257.0);
+  else if (image.depth() != CV_8U) image.convertTo(image, CV_8U);
+  cv::Mat rgba;
+  switch (image.channels()) {
+    case 1: cv::cvtColor(image, rgba, cv::COLOR_GRAY2RGBA); break;
+    case 2: {  // grey + alpha: OpenCV has no conversion code for it
+      std::vector<cv::Mat> planes;
+      cv::split(image, planes);
+      cv::merge(std::vector<cv::Mat>{planes[0], planes[0], planes[0], planes[1]}, rgba);
+      break;
+    }
+    case 3: cv::cvtColor(image, rgba, cv::COLOR_BGR2RGBA); break;
+    case 4: cv::cvtColor(image, rgba, cv::COLOR_BGRA2RGBA); break;
+    default:
+      throw data_error(fmt::format("{}: {} channels; valid: 1 to 4", path.string(), image.channels()));
+  }
+  Animation anim;
+  anim.width = rgba.cols;
+  anim.height = rgba.rows;
+  anim.loop_count = 0;
+  anim.frames.push_back(RgbaFrame{std::vector<uint8_t>(rgba.data, rgba.data + rgba.total() * 4), 0});
+  return anim;
+}
+
+// MP4/WebM through OpenCV's FFmpeg backend. Video has no alpha: every pixel comes out opaque. Each
+// frame lasts until the next one's timestamp; the last one 1/fps.
+Animation decode_video(const fs::path& path, const DecodeLimits& limits) {
+  // FFmpeg logs its own complaints about bad files to stderr; the error thrown here says it in one line.
+  // OpenCV reads this variable once, when its FFmpeg backend starts; a value the user set wins.
+  static std::once_flag quiet_ffmpeg;
+  std::call_once(quiet_ffmpeg, [] { setenv("OPENCV_FFMPEG_LOGLEVEL", "-8", 0); });
+  cv::VideoCapture capture;
+  try {
+    capture.open(path.string(), cv::CAP_FFMPEG);
+  } catch (const cv::Exception& e) {
+    throw data_error(fmt::format("{}: cannot open the video: {}", path.string(), e.err));
+  }
+  if (!capture.isOpened())
+    throw data_error(fmt::format("{}: cannot open the video (malformed, truncated, or no FFmpeg codec for it)", path.string()));
+  const auto width = static_cast<int64_t>(capture.get(cv::CAP_PROP_FRAME_WIDTH));
+  const auto height = static_cast<int64_t>(capture.get(cv::CAP_PROP_FRAME_HEIGHT));
+  check_canvas(path, width, height, limits);
+  const double fps = capture.get(cv::CAP_PROP_FPS);
+  const int nominal_ms = fps > 0 ? static_cast<int>(std::lround(1000.0 / fps)) : 100;
+  Animation anim;
+  anim.width = static_cast<int32_t>(width);
+  anim.height = static_cast<int32_t>(height);
+  anim.loop_count = 0;
+  std::vector<double> timestamps_ms;
+  cv::Mat bgr, rgba;
+  while (true) {
+    const double at_ms = capture.get(cv::CAP_PROP_POS_MSEC);
+    bool got = false;
+    try {
+      got = capture.read(bgr);
+    } catch (const cv::Exception& e) {
+      throw data_error(fmt::format("{}: frame {} is malformed: {}", path.string(), anim.frames.size(), e.err));
+    }
+    if (!got || bgr.empty()) break;
+    check_frames(path, static_cast<int64_t>(anim.frames.size()) + 1, width, height, limits);
+    if (bgr.cols != width || bgr.rows != height)
+      throw data_error(fmt::format("{}: frame {} is {}x{} in a {}x{} video", path.string(), anim.frames.size(), bgr.cols,
+                                   bgr.rows, width, height));
+    cv::cvtColor(bgr, rgba, bgr.channels() == 1 ? cv::COLOR_GRAY2RGBA : cv::COLOR_BGR2RGBA);
+    anim.frames.push_back(RgbaFrame{std::vector<uint8_t>(rgba.data, rgba.data + rgba.total() * 4), nominal_ms});
+    // POS_MSEC before a read is the timestamp of the frame that read returns.
+    timestamps_ms.push_back(at_ms);
+  }
+  if (anim.frames.empty()) throw data_error(fmt::format("{}: the video has no decodable frames", path.string()));
+  for (size_t i = 0; i + 1 < timestamps_ms.size(); ++i) {
+    const double gap = timestamps_ms[i + 1] - timestamps_ms[i];
+    if (gap > 0) anim.frames[i].duration_ms = static_cast<int32_t>(std::lround(gap));
+  }
+  return anim;
+}
+
+// Video decoding needs a file: bytes from elsewhere (a tar member) go through a private temporary one.
+Animation decode_video_bytes(std::span<const uint8_t> bytes, const fs::path& name, MediaFormat format, const DecodeLimits& limits) {
+  std::error_code ec;
+  const fs::path dir = fs::temp_directory_path(ec);
+  if (ec) throw data_error(fmt::format("{}: no temporary directory to decode the video in: {}", name.string(), ec.message()));
+  std::string pattern = (dir / "asg-video-XXXXXX").string() + (format == MediaFormat::Mp4 ? ".mp4" : ".webm");
+  const int fd = mkstemps(pattern.data(), format == MediaFormat::Mp4 ? 4 : 5);
+  if (fd < 0) throw data_error(fmt::format("{}: cannot create a temporary file to decode the video", name.string()));
+  const fs::path temporary(pattern);
+  struct Remove {
+    fs::path file;
+    ~Remove() {
+      std::error_code ignored;
+      fs::remove(file, ignored);
+    }
+  } remove{temporary};
+  size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n <= 0) break;
+    written += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  if (written != bytes.size()) throw data_error(fmt::format("{}: cannot write the temporary video file", name.string()));
+  try {
+    return decode_video(temporary, limits);
+  } catch (const Error& e) {
+    // Name the member, not the temporary file.
+    std::string message = e.what();
+    const std::string temp = temporary.string();
+    if (const auto at = message.find(temp); at != std::string::npos) message.replace(at, temp.size(), name.string());
+    throw data_error(message);
+  }
+}
+
+MediaFormat checked_format(std::span<const uint8_t> head, const fs::path& path, std::vector<std::string>& warnings) {
+  if (head.empty()) throw data_error(fmt::format("{}: the file is empty", path.string()));
+  const MediaFormat format = detect_format(head.data(), std::min<size_t>(head.size(), 16));
+  if (format == MediaFormat::Unknown)
     throw data_error(fmt::format("{}: not a sticker format this build can read (its first bytes match none of: gif, webp, "
                                  "png, jpeg, bmp, mp4, webm)",
                                  path.string()));
-  if (named != MediaFormat::Unknown && named != out.format)
-    out.warnings.push_back(fmt::format("{}: the extension says {} but the content is {}; decoded as {}", path.string(),
-                                       media_format_names().name(named), media_format_names().name(out.format),
-                                       media_format_names().name(out.format)));
-  switch (out.format) {
-    case MediaFormat::Gif: out.animation = read_gif(path, limits); break;
-    case MediaFormat::WebP: out.animation = read_webp(path, limits); break;
-    default:
-      throw data_error(fmt::format("{}: {} files are recognised but not decoded by this build yet (supported: gif, webp)",
-                                   path.string(), media_format_names().name(out.format)));
-  }
+  const MediaFormat named = format_from_extension(path);
+  if (named != MediaFormat::Unknown && named != format)
+    warnings.push_back(fmt::format("{}: the extension says {} but the content is {}; decoded as {}", path.string(),
+                                   media_format_names().name(named), media_format_names().name(format),
+                                   media_format_names().name(format)));
+  return format;
+}
+
+DecodedSticker finish(Animation animation, MediaFormat format, std::vector<std::string> warnings) {
+  DecodedSticker out;
+  out.animation = std::move(animation);
+  out.format = format;
   out.has_alpha = any_transparency(out.animation);
+  out.warnings = std::move(warnings);
   return out;
+}
+
+}  // namespace
+
+DecodedSticker decode_sticker(std::span<const uint8_t> bytes, const std::string& name, const DecodeLimits& limits) {
+  std::vector<std::string> warnings;
+  const MediaFormat format = checked_format(bytes, name, warnings);
+  switch (format) {
+    case MediaFormat::Gif: return finish(decode_gif(bytes, name, limits), format, std::move(warnings));
+    case MediaFormat::WebP: return finish(decode_webp(bytes, name, limits), format, std::move(warnings));
+    case MediaFormat::Mp4:
+    case MediaFormat::WebM: return finish(decode_video_bytes(bytes, name, format, limits), format, std::move(warnings));
+    default: return finish(decode_still(bytes, name, format, limits), format, std::move(warnings));
+  }
+}
+
+DecodedSticker read_sticker(const fs::path& path, const DecodeLimits& limits) {
+  std::vector<uint8_t> head(16);
+  {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw data_error(fmt::format("{}: cannot open the file", path.string()));
+    in.read(reinterpret_cast<char*>(head.data()), static_cast<std::streamsize>(head.size()));
+    head.resize(static_cast<size_t>(in.gcount()));
+  }
+  std::vector<std::string> warnings;
+  const MediaFormat format = checked_format(head, path, warnings);
+  // Video is read by FFmpeg from the file itself; everything else is decoded from memory.
+  if (format == MediaFormat::Mp4 || format == MediaFormat::WebM)
+    return finish(decode_video(path, limits), format, std::move(warnings));
+  return decode_sticker(read_bytes(path), path.string(), limits);
 }
 
 }  // namespace asg

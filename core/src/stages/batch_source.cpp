@@ -17,14 +17,48 @@ DataPosition DataPosition::from_checkpoint(const std::map<std::string, torch::Te
   return DataPosition{run_state.at("data.epoch_rng"), run_state.at("data.cursor").item<int64_t>()};
 }
 
-BatchSource::BatchSource(std::shared_ptr<Dataset> dataset, int64_t batch_size, uint64_t order_seed, int64_t prefetch,
-                         std::optional<DataPosition> resume_from)
+DataHealth::DataHealth(const Dataset& dataset, double max_bad_fraction, std::function<void(const RejectedSample&)> report)
+    : max_bad_fraction_(max_bad_fraction), report_(std::move(report)) {
+  const std::vector<RejectedSample> rejected = dataset.rejected();
+  rows_ = static_cast<int64_t>(rejected.size()) + dataset.size(Split::Train) + dataset.size(Split::Validation) +
+          dataset.size(Split::Test);
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& r : rejected) {
+    if (!bad_ids_.insert(r.id).second) continue;
+    last_reason_ = r.reason;
+    if (report_) report_(r);
+  }
+  check_locked();
+}
+
+void DataHealth::skip(const std::string& id, const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!bad_ids_.insert(id).second) return;  // the same bad file again, in a later epoch
+  last_reason_ = reason;
+  if (report_) report_(RejectedSample{id, reason});
+  check_locked();
+}
+
+int64_t DataHealth::bad() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return static_cast<int64_t>(bad_ids_.size());
+}
+
+void DataHealth::check_locked() const {
+  const auto bad = static_cast<int64_t>(bad_ids_.size());
+  if (rows_ == 0 || static_cast<double>(bad) <= max_bad_fraction_ * static_cast<double>(rows_)) return;
+  throw data_error(fmt::format("{} of {} samples ({:.2f}%) are bad, over [data] max_bad_fraction = {} ({:.2f}%); the "
+                               "latest: {} (every skipped sample and its reason is in the run's data_skipped.tsv)",
+                               bad, rows_, 100.0 * bad / rows_, max_bad_fraction_, 100.0 * max_bad_fraction_, last_reason_));
+}
+
+BatchSource::BatchSource(std::shared_ptr<Dataset> dataset, LoaderOptions options, std::optional<DataPosition> resume_from)
     : dataset_(std::move(dataset)),
-      batch_size_(batch_size),
+      options_(options),
       train_size_(dataset_->size(Split::Train)),
-      order_gen_(at::detail::createCPUGenerator(order_seed)),
-      prefetch_(prefetch) {
+      order_gen_(at::detail::createCPUGenerator(options.order_seed)) {
   if (train_size_ == 0) throw internal_error("BatchSource over an empty train split");
+  if (options_.batch_size < 1) throw internal_error("BatchSource: batch_size < 1");
   if (resume_from) {
     // Replay the epoch's permutation from its seed state, then stand where the run stood.
     order_gen_.set_state(resume_from->epoch_rng);
@@ -33,9 +67,12 @@ BatchSource::BatchSource(std::shared_ptr<Dataset> dataset, int64_t batch_size, u
     order_.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + train_size_);
     position_.cursor = resume_from->cursor;
   } else {
-    position_.cursor = train_size_;  // the first batch starts an epoch
+    position_.cursor = train_size_;  // the first sample starts an epoch
   }
-  if (prefetch_ > 0) worker_ = std::thread([this] { work(); });
+  const int64_t workers = std::max<int64_t>(1, options_.workers);
+  capacity_ = static_cast<size_t>(std::max<int64_t>(1, options_.prefetch_batches) * options_.batch_size + workers);
+  if (options_.prefetch_batches > 0)
+    for (int64_t i = 0; i < workers; ++i) workers_.emplace_back([this] { work(); });
 }
 
 BatchSource::~BatchSource() {
@@ -44,58 +81,96 @@ BatchSource::~BatchSource() {
     stopping_ = true;
   }
   changed_.notify_all();
-  if (worker_.joinable()) worker_.join();
+  for (auto& worker : workers_) worker.join();
 }
 
-TrainBatch BatchSource::produce() {
-  std::vector<Sticker> stickers;
-  TrainBatch batch;
-  for (int64_t i = 0; i < batch_size_; ++i) {
-    if (position_.cursor >= train_size_) {  // a fresh permutation of the train split
-      position_.epoch_rng = order_gen_.get_state();
-      auto perm = torch::randperm(train_size_, order_gen_, torch::kLong);
-      order_.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + train_size_);
-      position_.cursor = 0;
-    }
-    stickers.push_back(dataset_->get(Split::Train, order_[position_.cursor++]));
-    batch.captions.push_back(stickers.back().caption);
+BatchSource::Slot BatchSource::plan() {
+  if (position_.cursor >= train_size_) {  // a fresh permutation of the train split
+    position_.epoch_rng = order_gen_.get_state();
+    auto perm = torch::randperm(train_size_, order_gen_, torch::kLong);
+    order_.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + train_size_);
+    position_.cursor = 0;
   }
-  batch.x0 = to_model_space(stack_frames(stickers));
-  batch.after = position_;
-  return batch;
+  Slot slot;
+  slot.index = order_[position_.cursor++];
+  slot.after = position_;
+  return slot;
+}
+
+void BatchSource::decode(Slot& slot) const {
+  try {
+    slot.sticker = dataset_->get(Split::Train, slot.index);
+  } catch (...) {
+    slot.error = std::current_exception();
+  }
 }
 
 void BatchSource::work() {
-  try {
-    for (;;) {
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        changed_.wait(lock, [&] { return stopping_ || static_cast<int64_t>(ready_.size()) < prefetch_; });
-        if (stopping_) return;
-      }
-      TrainBatch batch = produce();  // outside the lock: this is the work that overlaps training
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        ready_.push_back(std::move(batch));
-      }
-      changed_.notify_all();
-    }
-  } catch (...) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    failure_ = std::current_exception();
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    Slot* slot = nullptr;
+    changed_.wait(lock, [&] {
+      if (stopping_) return true;
+      for (auto& s : window_)
+        if (!s.claimed) return (slot = &s), true;
+      return window_.size() < capacity_;
+    });
+    if (stopping_) return;
+    if (!slot) slot = &window_.emplace_back(plan());  // planning is cheap; it stays in order under the lock
+    slot->claimed = true;
+    // Decoding is the work that overlaps training. Deque elements keep their address while others are
+    // added at the back or taken from the front, and only next() takes, once a slot is done.
+    lock.unlock();
+    Slot decoded;
+    decoded.index = slot->index;
+    decode(decoded);
+    lock.lock();
+    slot->sticker = std::move(decoded.sticker);
+    slot->error = decoded.error;
+    slot->done = true;
     changed_.notify_all();
   }
 }
 
 TrainBatch BatchSource::next() {
-  if (prefetch_ == 0) return produce();
-  std::unique_lock<std::mutex> lock(mutex_);
-  changed_.wait(lock, [&] { return !ready_.empty() || failure_; });
-  if (ready_.empty()) std::rethrow_exception(failure_);  // batches made before the failure come first
-  TrainBatch batch = std::move(ready_.front());
-  ready_.pop_front();
-  lock.unlock();
-  changed_.notify_all();
+  std::vector<Sticker> stickers;
+  TrainBatch batch;
+  while (static_cast<int64_t>(stickers.size()) < options_.batch_size) {
+    Slot slot;
+    if (workers_.empty()) {
+      slot = plan();
+      decode(slot);
+    } else {
+      std::unique_lock<std::mutex> lock(mutex_);
+      changed_.wait(lock, [&] { return !window_.empty() && window_.front().done; });
+      slot = std::move(window_.front());
+      window_.pop_front();
+      lock.unlock();
+      changed_.notify_all();
+    }
+    batch.after = slot.after;
+    if (slot.error) {
+      // A bad file is skipped (and counted) when the run tolerates some; anything else is an error.
+      try {
+        std::rethrow_exception(slot.error);
+      } catch (const Error& e) {
+        if (e.kind() != ErrorKind::Data || !options_.health) throw;
+        options_.health->skip(fmt::format("train/{}", slot.index), e.what());
+        continue;
+      }
+    }
+    batch.captions.push_back(slot.sticker->caption);
+    stickers.push_back(std::move(*slot.sticker));
+  }
+  batch.x0 = to_model_space(stack_frames(stickers));
+  bool masked = false;
+  for (const auto& s : stickers) masked = masked || s.frame_valid.defined();
+  if (masked) {
+    std::vector<torch::Tensor> valid;
+    for (const auto& s : stickers)
+      valid.push_back(s.frame_valid.defined() ? s.frame_valid.to(torch::kFloat) : torch::ones({s.frames.size(0)}));
+    batch.frame_valid = torch::stack(valid);
+  }
   return batch;
 }
 

@@ -8,8 +8,8 @@
 namespace asg {
 
 Evaluator::Evaluator(const Experiment& experiment, BuiltExperiment& built, DiffusionTrainer& trainer, RunRecorder& recorder,
-                     uint64_t seed)
-    : experiment_(experiment), built_(built), trainer_(trainer), recorder_(recorder), seed_(seed) {}
+                     uint64_t seed, DataHealth* health)
+    : experiment_(experiment), built_(built), trainer_(trainer), recorder_(recorder), seed_(seed), health_(health) {}
 
 std::vector<ResultValue> Evaluator::run(SampleWriter& samples, int64_t at_step) {
   const Params& eval = experiment_.eval;
@@ -23,13 +23,24 @@ std::vector<ResultValue> Evaluator::run(SampleWriter& samples, int64_t at_step) 
   const int64_t batches = (num_samples + batch_size - 1) / batch_size;
   Sampler& sampler = *built_.sampler;
   Progress progress("sample", batches * sampler.num_steps(), [&](const std::string& l) { recorder_.file_only(l); });
+  int64_t next_index = 0, skipped_in_a_row = 0;  // the eval split in order, wrapping, bad samples skipped
   for (int64_t start = 0, b = 0; start < num_samples; start += batch_size, ++b) {
     recorder_.heartbeat();  // sampling logs no metrics; say it is alive (asg runs gc)
     const int64_t n = std::min(batch_size, num_samples - start);
     std::vector<Sticker> refs;
     std::vector<std::string> captions;
-    for (int64_t i = 0; i < n; ++i) {
-      refs.push_back(built_.dataset->get(split, (start + i) % split_size));
+    while (static_cast<int64_t>(refs.size()) < n) {
+      const int64_t index = next_index++ % split_size;
+      try {
+        refs.push_back(built_.dataset->get(split, index));
+      } catch (const Error& e) {
+        if (e.kind() != ErrorKind::Data || !health_) throw;
+        health_->skip(fmt::format("{}/{}", split_name(split), index), e.what());
+        if (++skipped_in_a_row >= split_size)
+          throw data_error(fmt::format("no sample of the {} split can be read (the latest: {})", split_name(split), e.what()));
+        continue;
+      }
+      skipped_in_a_row = 0;
       captions.push_back(refs.back().caption);
     }
     torch::Tensor clips = trainer_.sample(sampler, captions, clip_shape, sample_gen, [&](int64_t i, int64_t) {

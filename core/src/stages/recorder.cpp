@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "asg/stages.h"
@@ -98,8 +99,25 @@ void RunRecorder::continue_history(const std::string& earlier_run, int64_t up_to
   registry_.log_metrics(run_id_, earlier);
 }
 
+void RunRecorder::skipped_sample(const RejectedSample& sample) {
+  const fs::path file = run_dir_ / kSkippedFile;
+  const bool first = !fs::exists(file);
+  std::string reason = sample.reason;
+  std::replace_if(reason.begin(), reason.end(), [](char c) { return c == '\t' || c == '\n' || c == '\r'; }, ' ');
+  std::ofstream out(file, std::ios::app);
+  if (first) out << "id\treason\n";
+  out << sample.id << '\t' << reason << '\n';
+  out.flush();  // each line as it happens: a run that dies keeps its report
+  file_only(fmt::format("data: skipped {}: {}", sample.id, reason));
+}
+
+void RunRecorder::record_skipped_samples() {
+  if (fs::exists(run_dir_ / kSkippedFile)) artifact(run_dir_ / kSkippedFile);
+}
+
 void RunRecorder::finish(const std::vector<ResultValue>& results) {
   flush();
+  record_skipped_samples();
   registry_.set_results(run_id_, results);
   nlohmann::json metrics = nlohmann::json::object();
   for (const auto& r : results) metrics[r.key] = r.value;
@@ -115,6 +133,7 @@ void RunRecorder::fail(const std::exception& e) noexcept {
   const bool killed = err && err->kind() == ErrorKind::Interrupted;
   try {
     flush();  // keep whatever history was logged
+    record_skipped_samples();
     registry_.mark_ended(run_id_, killed ? RunStatus::Killed : RunStatus::Failed, e.what());
     file_only(fmt::format("run {} {}: {}", run_id_, killed ? "KILLED" : "FAILED", e.what()));
   } catch (const std::exception& inner) {

@@ -44,7 +44,7 @@ fs::path TrainLoop::run(int64_t start_step, DataPosition position) {
       throw;
     }
     TrainBatch batch = batches_.next();
-    StepResult r = trainer_.step(batch.x0, batch.captions);
+    StepResult r = trainer_.step(batch.x0, batch.captions, batch.frame_valid);
     position = std::move(batch.after);
     if (!std::isfinite(r.loss))
       throw data_error(fmt::format("training diverged: loss is {} at step {} (lower [train] lr or enable grad_clip)", r.loss,

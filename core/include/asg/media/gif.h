@@ -11,6 +11,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "asg/media/limits.h"
@@ -32,5 +34,7 @@ struct Animation {
 // asg::Error(Data) naming the file on any failure, including a file over `limits`.
 void write_gif(const std::filesystem::path& path, const Animation& animation);
 Animation read_gif(const std::filesystem::path& path, const DecodeLimits& limits = {});
+// The same from a file's bytes already in memory (e.g. a tar member); `name` is what errors call it.
+Animation decode_gif(std::span<const uint8_t> bytes, const std::string& name, const DecodeLimits& limits = {});
 
 }  // namespace asg

@@ -5,14 +5,16 @@
 //   extension names another format is decoded by its real format, with a warning.
 // - GIF through giflib (asg/media/gif.h); WebP, static or animated, with 8-bit alpha, through libwebp's
 //   demuxer (WebPAnimDecoder composites every frame onto the full canvas, honouring blending and
-//   disposal). Formats this build recognises but cannot decode yet (PNG, JPEG, BMP, MP4, WebM) are refused
-//   with asg::Error(Data) naming the file and the format.
+//   disposal); PNG, JPEG and BMP through OpenCV's imdecode (8/16-bit, grey/grey+alpha/BGR/BGRA, one frame
+//   of duration 0); MP4 and WebM through OpenCV's VideoCapture (FFmpeg). Video has no alpha channel:
+//   its frames come out fully opaque.
 // - DecodeLimits stop decompression bombs before the memory is spent: the canvas is checked from the
 //   header, frames and decoded bytes as frames come out.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -40,9 +42,13 @@ struct DecodedSticker {
 // Reads and decodes `path` by its content. asg::Error(Data) naming the file for an empty, truncated,
 // unsupported or over-limit file (the message says which limit and its config key).
 DecodedSticker read_sticker(const std::filesystem::path& path, const DecodeLimits& limits = {});
+// The same from a file's bytes already in memory (a tar member); `name` stands for the file in errors
+// and its extension is checked against the content. Video goes through a private temporary file.
+DecodedSticker decode_sticker(std::span<const uint8_t> bytes, const std::string& name, const DecodeLimits& limits = {});
 
 // WebP, static or animated. Durations come from the frames' timestamps.
 Animation read_webp(const std::filesystem::path& path, const DecodeLimits& limits = {});
+Animation decode_webp(std::span<const uint8_t> bytes, const std::string& name, const DecodeLimits& limits = {});
 // Animated WebP (a single frame writes a one-frame animation), lossless by default, 8-bit alpha kept.
 // quality: 0..100, the lossy quality or, lossless, the compression effort.
 void write_webp(const std::filesystem::path& path, const Animation& animation, bool lossless = true, float quality = 75);

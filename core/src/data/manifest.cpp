@@ -1,0 +1,501 @@
+#include "asg/data/manifest.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <limits>
+#include <set>
+
+#include "asg/error.h"
+#include "asg/hash.h"
+#include "asg/media/sticker_file.h"
+#include "asg/util.h"
+
+namespace asg {
+
+namespace fs = std::filesystem;
+
+const EnumNames<ManifestFormat>& manifest_format_names() {
+  static const EnumNames<ManifestFormat> names{{ManifestFormat::Auto, "auto"},
+                                               {ManifestFormat::Jsonl, "jsonl"},
+                                               {ManifestFormat::Csv, "csv"},
+                                               {ManifestFormat::Vsd2m, "vsd2m"},
+                                               {ManifestFormat::Folder, "folder"}};
+  return names;
+}
+
+const char* split_name_of(SplitName split) {
+  return split == SplitName::Train ? "train" : split == SplitName::Validation ? "validation" : "test";
+}
+
+SplitName split_of(std::string_view id, double train_fraction, double validation_fraction) {
+  // FNV-1a's high bits barely move between similar short ids ("id1", "id2"): splitmix64 mixes them.
+  const double u = static_cast<double>(splitmix64(fnv1a64(id)) >> 11) * 0x1.0p-53;
+  if (u < train_fraction) return SplitName::Train;
+  if (u < train_fraction + validation_fraction) return SplitName::Validation;
+  return SplitName::Test;
+}
+
+std::optional<std::string> unusable_path(const fs::path& root, const std::string& relative, bool check_file) {
+  if (relative.empty()) return "an empty path";
+  const fs::path p(relative);
+  if (p.is_absolute()) return fmt::format("'{}' is an absolute path (valid: a path relative to the dataset root)", relative);
+  const fs::path normal = p.lexically_normal();
+  if (!normal.empty() && *normal.begin() == "..")
+    return fmt::format("'{}' leaves the dataset root {} (valid: a path inside it)", relative, root.string());
+  if (!check_file) return std::nullopt;
+  const fs::path full = root / normal;
+  std::error_code ec;
+  const auto status = fs::status(full, ec);
+  if (ec || !fs::exists(status)) return fmt::format("'{}': no such file under {}", relative, root.string());
+  if (!fs::is_regular_file(status)) return fmt::format("'{}' is not a regular file", relative);
+  // A symlink (anywhere along the path) may point out of the root: compare where it really is.
+  const fs::path real = fs::canonical(full, ec);
+  const fs::path real_root = fs::canonical(root, ec);
+  if (!ec) {
+    const auto rel = real.lexically_relative(real_root);
+    if (rel.empty() || *rel.begin() == "..")
+      return fmt::format("'{}' is a symlink to {}, outside the dataset root {}", relative, real.string(), real_root.string());
+  }
+  if (fs::file_size(full, ec) == 0 && !ec) return fmt::format("'{}': the file is empty", relative);
+  return std::nullopt;
+}
+
+std::vector<std::pair<int64_t, std::vector<std::string>>> parse_csv(std::string_view text, const std::string& name) {
+  std::vector<std::pair<int64_t, std::vector<std::string>>> records;
+  std::vector<std::string> fields;
+  std::string field;
+  int64_t line = 1, record_line = 1;
+  bool quoted = false, any = false;
+  size_t i = 0;
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") i = 3;  // a UTF-8 byte-order mark (spreadsheet exports)
+  auto end_record = [&] {
+    fields.push_back(std::move(field));
+    field.clear();
+    if (!(fields.size() == 1 && fields[0].empty())) records.emplace_back(record_line, std::move(fields));  // skip blank lines
+    fields.clear();
+    any = false;
+  };
+  for (; i < text.size(); ++i) {
+    const char c = text[i];
+    if (quoted) {
+      if (c == '"') {
+        if (i + 1 < text.size() && text[i + 1] == '"') {
+          field += '"';
+          ++i;
+        } else {
+          quoted = false;
+        }
+      } else {
+        if (c == '\n') ++line;
+        field += c;
+      }
+      continue;
+    }
+    if (!any) record_line = line;
+    any = true;
+    if (c == '"' && field.empty()) quoted = true;
+    else if (c == ',') {
+      fields.push_back(std::move(field));
+      field.clear();
+    } else if (c == '\n') {
+      if (!field.empty() && field.back() == '\r') field.pop_back();
+      end_record();
+      ++line;
+    } else {
+      field += c;
+    }
+  }
+  if (quoted) throw data_error(fmt::format("{}:{}: a quoted field is never closed", name, record_line));
+  if (any) end_record();
+  return records;
+}
+
+std::string_view Manifest::view(const Entry& e, int field) const {
+  const uint32_t lengths[4] = {e.id, e.path, e.caption, e.extra};
+  uint64_t offset = e.offset;
+  for (int i = 0; i < field; ++i) offset += lengths[i];
+  return std::string_view(arena_).substr(offset, lengths[field]);
+}
+
+// extra: "frames\x1ekeyframes(comma-separated)\x1ekey\x1fvalue\x1ekey\x1fvalue..." (separators that text fields
+// cannot hold: they were refused while reading).
+void Manifest::add(std::string_view id, std::string_view path, std::string_view caption, SplitName split, int64_t line,
+                   int64_t frames, const std::vector<int64_t>& keyframes, const std::map<std::string, std::string>& labels) {
+  std::string extra = std::to_string(frames) + '\x1e' + fmt::format("{}", fmt::join(keyframes, ","));
+  for (const auto& [k, v] : labels) extra += '\x1e' + k + '\x1f' + v;
+  auto length = [](std::string_view text) {
+    if (text.size() > std::numeric_limits<uint32_t>::max()) throw data_error("a manifest field longer than 4 GiB");
+    return static_cast<uint32_t>(text.size());
+  };
+  Entry e;
+  e.offset = arena_.size();
+  e.id = length(id);
+  e.path = length(path);
+  e.caption = length(caption);
+  e.extra = length(extra);
+  arena_.append(id).append(path).append(caption).append(extra);
+  e.line = static_cast<uint32_t>(line);
+  e.split = static_cast<uint8_t>(split);
+  entries_.push_back(e);
+}
+
+Manifest::Row Manifest::row(size_t i) const {
+  const Entry& e = entries_.at(i);
+  Row r;
+  r.id = view(e, 0);
+  r.path = view(e, 1);
+  r.caption = view(e, 2);
+  r.split = static_cast<SplitName>(e.split);
+  r.line = e.line;
+  const std::string_view extra = view(e, 3);
+  size_t start = 0;
+  for (int part = 0; start <= extra.size(); ++part) {
+    size_t end = extra.find('\x1e', start);
+    if (end == std::string_view::npos) end = extra.size();
+    const std::string_view piece = extra.substr(start, end - start);
+    if (part == 0) {
+      r.frames = std::stoll(std::string(piece));
+    } else if (part == 1) {
+      size_t s = 0;
+      while (s < piece.size()) {
+        size_t comma = piece.find(',', s);
+        if (comma == std::string_view::npos) comma = piece.size();
+        r.keyframes.push_back(std::stoll(std::string(piece.substr(s, comma - s))));
+        s = comma + 1;
+      }
+    } else {
+      const size_t sep = piece.find('\x1f');
+      r.labels.emplace(std::string(piece.substr(0, sep)), std::string(piece.substr(sep + 1)));
+    }
+    start = end + 1;
+  }
+  return r;
+}
+
+size_t Manifest::memory_bytes() const {
+  size_t rejected = 0;
+  for (const auto& r : rejected_) rejected += sizeof(r) + r.id.capacity() + r.reason.capacity();
+  return arena_.capacity() + entries_.capacity() * sizeof(Entry) + rejected;
+}
+
+namespace {
+
+const std::set<std::string>& sticker_extensions() {
+  static const std::set<std::string> e{".gif", ".webp", ".png", ".jpg", ".jpeg", ".bmp", ".mp4", ".webm"};
+  return e;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+std::optional<SplitName> parse_split(const std::string& value) {
+  const std::string v = lower(value);
+  if (v == "train") return SplitName::Train;
+  if (v == "validation" || v == "val" || v == "valid") return SplitName::Validation;
+  if (v == "test") return SplitName::Test;
+  return std::nullopt;
+}
+
+bool clean_text(std::string_view s) { return s.find('\x1e') == std::string_view::npos && s.find('\x1f') == std::string_view::npos; }
+
+// One record of any format, as fields, before it becomes a row.
+struct Record {
+  int64_t line = 0;
+  std::string where;  // "file:line"
+  std::string id, path, caption, split, fmt, subset;
+  bool has_subset = false;
+  int64_t frames = -1;
+  std::vector<int64_t> keyframes;
+  std::map<std::string, std::string> labels;
+};
+
+}  // namespace
+
+// Turns records of any format into rows (Manifest::add) or rejected rows.
+class ManifestReader {
+ public:
+  ManifestReader(const fs::path& source, const ManifestOptions& options, Manifest& out, std::vector<RejectedRow>& rejected)
+      : source_(source), options_(options), out_(out), rejected_(rejected) {}
+
+  // A field's string value; the error names the record and what would be valid.
+  static std::string describe(const nlohmann::json& v) {
+    std::string d = v.dump();
+    if (d.size() > 40) d = d.substr(0, 37) + "...";
+    return fmt::format("{} {}", v.type_name(), d);
+  }
+
+  void from_json(const nlohmann::json& j, int64_t line, bool vsd2m) {
+    Record r;
+    r.line = line;
+    r.where = in_array_ ? fmt::format("{}: array element {}", source_.string(), line - 1) : fmt::format("{}:{}", source_.string(), line);
+    if (!j.is_object()) throw data_error(fmt::format("{}: expected a JSON object per record, got {}", r.where, describe(j)));
+    const std::string& id_key = options_.id_field;
+    const std::string& path_key = options_.path_field;
+    auto label = [&]() {
+      if (j.contains(id_key) && j[id_key].is_string()) return fmt::format("record {}", j[id_key].get<std::string>());
+      return std::string("the record");
+    };
+    auto string_field = [&](const std::string& key, bool required, std::string& into) {
+      if (!j.contains(key)) {
+        if (required)
+          throw data_error(fmt::format("{}: {} has no field '{}' (fields present: {})", r.where, label(), key,
+                                       fmt::join(keys(j), ", ")));
+        return false;
+      }
+      if (!j[key].is_string())
+        throw data_error(fmt::format("{}: {}: field '{}' must be a string, got {}", r.where, label(), key, describe(j[key])));
+      into = j[key].get<std::string>();
+      if (!clean_text(into))
+        throw data_error(fmt::format("{}: {}: field '{}' holds ASCII record/unit separators (0x1e/0x1f)", r.where, label(), key));
+      return true;
+    };
+    string_field(path_key, true, r.path);
+    if (!string_field(id_key, vsd2m, r.id)) r.id = r.path;
+    string_field(options_.caption_field, true, r.caption);
+    string_field(options_.split_field, false, r.split);
+    if (vsd2m) {
+      string_field("fmt", true, r.fmt);
+      if (j.contains("nframes")) {
+        if (!j["nframes"].is_number_integer() || j["nframes"].get<int64_t>() < 0)
+          throw data_error(fmt::format("{}: {}: field 'nframes' must be a non-negative integer, got {}", r.where, label(),
+                                       describe(j["nframes"])));
+        r.frames = j["nframes"].get<int64_t>();
+      }
+      if (j.contains("keyframe_idx")) {
+        const auto& k = j["keyframe_idx"];
+        bool ok = k.is_array();
+        for (const auto& v : k) ok = ok && v.is_number_integer() && v.get<int64_t>() >= 0;
+        if (!ok)
+          throw data_error(fmt::format("{}: {}: field 'keyframe_idx' must be a list of non-negative integers, got {}", r.where,
+                                       label(), describe(k)));
+        for (const auto& v : k) r.keyframes.push_back(v.get<int64_t>());
+        if (r.frames >= 0)
+          for (int64_t f : r.keyframes)
+            if (f >= r.frames)
+              throw data_error(fmt::format("{}: {}: keyframe_idx holds {} but nframes is {} (valid: 0 .. {})", r.where,
+                                           label(), f, r.frames, r.frames - 1));
+      }
+      std::string meanings;
+      if (j.contains("meanings")) {
+        if (j["meanings"].is_string()) meanings = j["meanings"].get<std::string>();
+        else if (j["meanings"].is_array()) {
+          std::vector<std::string> parts;
+          for (const auto& m : j["meanings"])
+            if (m.is_string()) parts.push_back(m.get<std::string>());
+          meanings = fmt::format("{}", fmt::join(parts, "; "));
+        }
+        if (!meanings.empty() && clean_text(meanings)) r.labels["meanings"] = meanings;
+      }
+      if (options_.subset != "all") r.has_subset = string_field(options_.subset_field, true, r.subset);
+    }
+    if (j.contains("labels")) {
+      if (!j["labels"].is_object())
+        throw data_error(fmt::format("{}: {}: field 'labels' must be an object of strings, got {}", r.where, label(),
+                                     describe(j["labels"])));
+      for (const auto& [k, v] : j["labels"].items()) {
+        if (!v.is_string())
+          throw data_error(fmt::format("{}: {}: labels.{} must be a string, got {}", r.where, label(), k, describe(v)));
+        r.labels[k] = v.get<std::string>();
+      }
+    }
+    for (const auto& key : options_.label_fields) {
+      std::string value;
+      if (!j.contains(key))
+        throw data_error(fmt::format("{}: {} has no label field '{}' (label_fields)", r.where, label(), key));
+      if (j[key].is_string()) value = j[key].get<std::string>();
+      else if (j[key].is_number() || j[key].is_boolean()) value = j[key].dump();
+      else throw data_error(fmt::format("{}: {}: label field '{}' must be a string, number or boolean, got {}", r.where, label(), key, describe(j[key])));
+      r.labels[key] = value;
+    }
+    accept(std::move(r));
+  }
+
+  void from_csv_row(const std::vector<std::string>& header, const std::vector<std::string>& fields, int64_t line) {
+    Record r;
+    r.line = line;
+    r.where = fmt::format("{}:{}", source_.string(), line);
+    if (fields.size() != header.size())
+      throw data_error(fmt::format("{}: {} fields, but the header has {} ({})", r.where, fields.size(), header.size(),
+                                   fmt::join(header, ", ")));
+    auto column = [&](const std::string& key) -> std::optional<std::string> {
+      for (size_t i = 0; i < header.size(); ++i)
+        if (header[i] == key) return fields[i];
+      return std::nullopt;
+    };
+    r.path = *column(options_.path_field);
+    r.caption = *column(options_.caption_field);
+    r.id = column(options_.id_field).value_or(r.path);
+    if (r.id.empty()) r.id = r.path;
+    r.split = column(options_.split_field).value_or("");
+    for (const auto& key : options_.label_fields) r.labels[key] = *column(key);
+    for (const auto& f : fields)
+      if (!clean_text(f)) throw data_error(fmt::format("{}: a field holds ASCII record/unit separators (0x1e/0x1f)", r.where));
+    accept(std::move(r));
+  }
+
+  void from_folder_file(const fs::path& file) {
+    Record r;
+    const fs::path rel = file.lexically_relative(out_root_);
+    r.path = rel.generic_string();
+    r.id = (rel.parent_path() / rel.stem()).generic_string();
+    r.where = file.string();
+    fs::path sidecar = file;
+    sidecar.replace_extension(".txt");
+    if (!fs::exists(sidecar)) {
+      rejected_.push_back({r.id, fmt::format("'{}' has no caption file {}", r.path, sidecar.filename().string())});
+      return;
+    }
+    r.caption = read_text_file(sidecar);
+    while (!r.caption.empty() && std::isspace(static_cast<unsigned char>(r.caption.back()))) r.caption.pop_back();
+    if (!clean_text(r.caption)) {
+      rejected_.push_back({r.id, fmt::format("{} holds ASCII record/unit separators (0x1e/0x1f)", sidecar.string())});
+      return;
+    }
+    accept(std::move(r));
+  }
+
+  void set_root(const fs::path& root) { out_root_ = root; }
+  void set_in_array() { in_array_ = true; }
+
+ private:
+  static std::vector<std::string> keys(const nlohmann::json& j) {
+    std::vector<std::string> k;
+    for (const auto& [key, value] : j.items()) k.push_back(key);
+    return k;
+  }
+
+  void accept(Record r) {
+    if (!ids_.insert(r.id).second)
+      throw data_error(fmt::format("{}: id '{}' appears twice in the manifest (ids must be unique)", r.where, r.id));
+    if (!options_.formats.empty() && !r.fmt.empty() &&
+        std::find(options_.formats.begin(), options_.formats.end(), lower(r.fmt)) == options_.formats.end())
+      return;  // filtered out, as VSD2M's code keeps only fmt == "gif"
+    if (options_.subset != "all" && lower(r.subset) != options_.subset) return;
+    SplitName split;
+    if (!r.split.empty()) {
+      const auto parsed = parse_split(r.split);
+      if (!parsed)
+        throw data_error(fmt::format("{}: record {}: split '{}' (valid: train, validation (or val), test)", r.where, r.id,
+                                     r.split));
+      split = *parsed;
+    } else {
+      split = split_of(r.id, options_.train_fraction, options_.validation_fraction);
+    }
+    if (auto why = unusable_path(out_root_, r.path, options_.check_files)) {
+      rejected_.push_back({r.id, *why});
+      return;
+    }
+    const std::string normal = fs::path(r.path).lexically_normal().generic_string();
+    out_.add(r.id, normal, r.caption, split, r.line, r.frames, r.keyframes, r.labels);
+  }
+
+  fs::path source_;
+  const ManifestOptions& options_;
+  Manifest& out_;
+  std::vector<RejectedRow>& rejected_;
+  fs::path out_root_;
+  bool in_array_ = false;
+  std::set<std::string> ids_;
+};
+
+Manifest Manifest::read(const fs::path& source, const ManifestOptions& options) {
+  Manifest m = read_rows(source, options);
+  m.arena_.shrink_to_fit();  // what it grew by doubling: up to half of it
+  m.entries_.shrink_to_fit();
+  return m;
+}
+
+Manifest Manifest::read_rows(const fs::path& source, const ManifestOptions& given) {
+  ManifestOptions options = given;
+  if (options.subset != "all" && options.subset != "real" && options.subset != "cartoon")
+    throw config_error(fmt::format("subset = \"{}\" (valid: all, real, cartoon)", options.subset));
+  ManifestFormat format = options.format;
+  if (!fs::exists(source)) throw data_error(fmt::format("{}: no such manifest file or folder", source.string()));
+  if (format == ManifestFormat::Auto)
+    format = fs::is_directory(source) ? ManifestFormat::Folder
+             : lower(source.extension().string()) == ".csv" ? ManifestFormat::Csv
+                                                            : ManifestFormat::Jsonl;
+  if ((format == ManifestFormat::Folder) != fs::is_directory(source))
+    throw config_error(fmt::format("{}: format \"{}\" needs {}", source.string(), manifest_format_names().name(format),
+                                   format == ManifestFormat::Folder ? "a directory" : "a manifest file, not a directory"));
+  const bool records = format == ManifestFormat::Vsd2m;
+  if (options.path_field.empty()) options.path_field = records ? "visual_path" : "path";
+  if (options.caption_field.empty()) options.caption_field = records ? "eng_cap" : "caption";
+  if (options.id_field.empty()) options.id_field = records ? "md5" : "id";
+  Manifest m;
+  m.source_ = source;
+  m.root_ = !options.root.empty() ? options.root : format == ManifestFormat::Folder ? source : source.parent_path();
+  if (m.root_.empty()) m.root_ = ".";
+  if (!fs::is_directory(m.root_)) throw data_error(fmt::format("{}: the dataset root is not a directory", m.root_.string()));
+  ManifestReader reader(source, options, m, m.rejected_);
+  reader.set_root(m.root_);
+
+  if (format == ManifestFormat::Folder) {
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::recursive_directory_iterator(source, fs::directory_options::skip_permission_denied)) {
+      if (!entry.is_regular_file() && !entry.is_symlink()) continue;
+      if (sticker_extensions().count(lower(entry.path().extension().string()))) files.push_back(entry.path());
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) reader.from_folder_file(f);
+    return m;
+  }
+
+  const std::string text = read_text_file(source);
+  if (format == ManifestFormat::Csv) {
+    auto records = parse_csv(text, source.string());
+    if (records.empty()) throw data_error(fmt::format("{}: empty CSV (expected a header row)", source.string()));
+    const std::vector<std::string> header = records.front().second;
+    for (const auto& required : {options.path_field, options.caption_field})
+      if (std::find(header.begin(), header.end(), required) == header.end())
+        throw data_error(fmt::format("{}:{}: the header has no column '{}' (columns: {})", source.string(),
+                                     records.front().first, required, fmt::join(header, ", ")));
+    for (const auto& key : options.label_fields)
+      if (std::find(header.begin(), header.end(), key) == header.end())
+        throw data_error(fmt::format("{}:{}: the header has no label column '{}' (columns: {})", source.string(),
+                                     records.front().first, key, fmt::join(header, ", ")));
+    for (size_t i = 1; i < records.size(); ++i) reader.from_csv_row(header, records[i].second, records[i].first);
+    return m;
+  }
+
+  const bool vsd2m = format == ManifestFormat::Vsd2m;
+  size_t first = text.find_first_not_of(" \t\r\n\xEF\xBB\xBF");
+  if (first != std::string::npos && text[first] == '[') {
+    // One JSON array: records are named by their index in it.
+    nlohmann::json all;
+    try {
+      all = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::parse_error& e) {
+      throw data_error(fmt::format("{}: not valid JSON: {}", source.string(), e.what()));
+    }
+    reader.set_in_array();
+    for (size_t i = 0; i < all.size(); ++i) reader.from_json(all[i], static_cast<int64_t>(i) + 1, vsd2m);
+    return m;
+  }
+  int64_t line = 0;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string_view l(text.data() + start, end - start);
+    ++line;
+    start = end + 1;
+    if (l.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(l);
+    } catch (const nlohmann::json::parse_error& e) {
+      throw data_error(fmt::format("{}:{}: not valid JSON: {}", source.string(), line, e.what()));
+    }
+    reader.from_json(j, line, vsd2m);
+  }
+  return m;
+}
+
+}  // namespace asg

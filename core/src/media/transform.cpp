@@ -1,0 +1,301 @@
+#include "asg/media/transform.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "asg/error.h"
+#include "asg/hash.h"
+
+namespace asg {
+
+const EnumNames<FrameSelection>& frame_selection_names() {
+  static const EnumNames<FrameSelection> names{{FrameSelection::Uniform, "uniform"},
+                                               {FrameSelection::Fps, "fps"},
+                                               {FrameSelection::Luv, "luv"},
+                                               {FrameSelection::KMeans, "kmeans"}};
+  return names;
+}
+const EnumNames<ResizeMode>& resize_mode_names() {
+  static const EnumNames<ResizeMode> names{{ResizeMode::Stretch, "stretch"}, {ResizeMode::Letterbox, "letterbox"}};
+  return names;
+}
+const EnumNames<ResizeFilter>& resize_filter_names() {
+  static const EnumNames<ResizeFilter> names{
+      {ResizeFilter::Auto, "auto"}, {ResizeFilter::Area, "area"}, {ResizeFilter::Bicubic, "bicubic"}};
+  return names;
+}
+
+std::vector<ParamSpec> transform_params(int64_t default_size, int64_t default_frames) {
+  return {
+      int_param("frames", default_frames, "frames per sample (with random_frames: the padded length, = its max)").range(1, 256),
+      int_param("height", default_size, "sample height in pixels").range(8, 4096),
+      int_param("width", default_size, "sample width in pixels").range(8, 4096),
+      enum_param("frame_selection", FrameSelection::Uniform, frame_selection_names(),
+                 "how frames are chosen: evenly spaced, resampled at `fps` by the frame delays, LUV-difference keyframes, "
+                 "k-means keyframes"),
+      float_param("fps", 8.0, "sampling rate for frame_selection = \"fps\"").range(0.1, 120),
+      bool_param("pad_short", false, "pad a short selection with masked copies of its last frame instead of repeating frames"),
+      int_list_param("random_frames", {0, 0}, "RDTF: [kmin, kmax] random frames per sample, padded and masked to kmax "
+                     "(= frames); [0, 0] = off").range(0, 256).length(2, 2),
+      string_param("alpha", "composite", "\"composite\" onto `background` (alpha becomes 1) or \"keep\" it").one_of({"composite", "keep"}),
+      int_list_param("background", {255, 255, 255}, "RGB background for alpha = \"composite\" and letterbox borders").range(0, 255).length(3, 3),
+      enum_param("resize", ResizeMode::Stretch, resize_mode_names(), "\"stretch\" to the size (aspect not kept, as the paper) or \"letterbox\""),
+      enum_param("resize_filter", ResizeFilter::Auto, resize_filter_names(),
+                 "\"auto\": area averaging when shrinking, bicubic when enlarging; or force one"),
+  };
+}
+
+SampleTransform SampleTransform::from(const Params& p) {
+  SampleTransform t;
+  t.frames = p.integer("frames");
+  t.height = p.integer("height");
+  t.width = p.integer("width");
+  t.selection = frame_selection_names().parse(p.str("frame_selection"), "frame_selection");
+  t.fps = p.real("fps");
+  t.pad_short = p.boolean("pad_short");
+  const auto& k = p.integers("random_frames");
+  t.random_min = k[0];
+  t.random_max = k[1];
+  if (t.random_min != 0 || t.random_max != 0) {
+    if (t.random_min < 1 || t.random_min > t.random_max)
+      throw config_error(fmt::format("random_frames = [{}, {}]: expected [kmin, kmax] with 1 <= kmin <= kmax, or [0, 0] for off",
+                                     t.random_min, t.random_max));
+    if (t.random_max != t.frames)
+      throw config_error(fmt::format("random_frames = [{}, {}] pads every sample to kmax = {}, but frames = {} (valid: set "
+                                     "frames = {})",
+                                     t.random_min, t.random_max, t.random_max, t.frames, t.random_max));
+  }
+  t.keep_alpha = p.str("alpha") == "keep";
+  const auto& bg = p.integers("background");
+  t.background = {static_cast<uint8_t>(bg[0]), static_cast<uint8_t>(bg[1]), static_cast<uint8_t>(bg[2])};
+  t.resize = resize_mode_names().parse(p.str("resize"), "resize");
+  t.filter = resize_filter_names().parse(p.str("resize_filter"), "resize_filter");
+  return t;
+}
+
+namespace {
+
+std::vector<int64_t> uniform_indices(int64_t available, int64_t frames) {
+  std::vector<int64_t> out(static_cast<size_t>(frames), 0);
+  if (frames == 1 || available == 1) return out;
+  for (int64_t i = 0; i < frames; ++i)
+    out[i] = static_cast<int64_t>(std::floor(static_cast<double>(i) * (available - 1) / (frames - 1) + 0.5));
+  return out;
+}
+
+// A frame as float RGB composited over white, then converted to LUV (L in [0, 100]).
+cv::Mat luv_image(const Animation& animation, size_t frame) {
+  const cv::Mat rgba(animation.height, animation.width, CV_8UC4, const_cast<uint8_t*>(animation.frames[frame].rgba.data()));
+  cv::Mat rgb(animation.height, animation.width, CV_32FC3);
+  for (int y = 0; y < animation.height; ++y) {
+    const uint8_t* in = rgba.ptr<uint8_t>(y);
+    float* out = rgb.ptr<float>(y);
+    for (int x = 0; x < animation.width; ++x) {
+      const float a = in[4 * x + 3] / 255.0f;
+      for (int c = 0; c < 3; ++c) out[3 * x + c] = in[4 * x + c] / 255.0f * a + (1 - a);
+    }
+  }
+  cv::Mat luv;
+  cv::cvtColor(rgb, luv, cv::COLOR_RGB2Luv);
+  return luv;
+}
+
+std::vector<int64_t> luv_keyframes(const Animation& animation, int64_t frames) {
+  const auto count = static_cast<int64_t>(animation.frames.size());
+  if (count <= frames) {
+    std::vector<int64_t> all(static_cast<size_t>(count));
+    std::iota(all.begin(), all.end(), 0);
+    return all;
+  }
+  std::vector<std::pair<double, int64_t>> differences;  // (-difference, frame): sorts largest first, earlier first
+  cv::Mat previous = luv_image(animation, 0);
+  for (int64_t i = 1; i < count; ++i) {
+    cv::Mat current = luv_image(animation, static_cast<size_t>(i));
+    cv::Mat diff;
+    cv::absdiff(current, previous, diff);
+    const cv::Scalar mean = cv::mean(diff);
+    differences.emplace_back(-(mean[0] + mean[1] + mean[2]) / 3.0, i);
+    previous = std::move(current);
+  }
+  std::stable_sort(differences.begin(), differences.end());
+  std::vector<int64_t> out{0};
+  for (int64_t i = 0; i < frames - 1; ++i) out.push_back(differences[i].second);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<int64_t> kmeans_keyframes(const Animation& animation, int64_t frames, uint64_t seed) {
+  // Distinct frames only: identical frames would make empty or duplicate clusters.
+  std::map<uint64_t, int64_t> first_by_hash;
+  std::vector<int64_t> distinct;
+  for (size_t i = 0; i < animation.frames.size(); ++i) {
+    const auto& rgba = animation.frames[i].rgba;
+    const uint64_t h = fnv1a64(std::string_view(reinterpret_cast<const char*>(rgba.data()), rgba.size()));
+    if (first_by_hash.emplace(h, static_cast<int64_t>(i)).second) distinct.push_back(static_cast<int64_t>(i));
+  }
+  const int k = static_cast<int>(std::min<int64_t>(frames, static_cast<int64_t>(distinct.size())));
+  if (k == static_cast<int64_t>(distinct.size())) return distinct;
+  constexpr int kSide = 16;
+  cv::Mat features(static_cast<int>(distinct.size()), kSide * kSide * 3, CV_32F);
+  for (size_t row = 0; row < distinct.size(); ++row) {
+    cv::Mat small;
+    cv::resize(luv_image(animation, static_cast<size_t>(distinct[row])), small, cv::Size(kSide, kSide), 0, 0, cv::INTER_AREA);
+    small.reshape(1, 1).copyTo(features.row(static_cast<int>(row)));
+  }
+  cv::Mat labels, centres;
+  cv::theRNG().state = seed | 1;  // kmeans++ seeding draws from OpenCV's thread-local generator
+  cv::kmeans(features, k, labels, cv::TermCriteria(cv::TermCriteria::EPS + cv::TermCriteria::COUNT, 50, 1e-4), 3,
+             cv::KMEANS_PP_CENTERS, centres);
+  std::vector<int64_t> nearest(static_cast<size_t>(k), -1);
+  std::vector<double> best(static_cast<size_t>(k), 0);
+  for (int row = 0; row < features.rows; ++row) {
+    const int cluster = labels.at<int>(row);
+    const double d = cv::norm(features.row(row), centres.row(cluster), cv::NORM_L2SQR);
+    if (nearest[cluster] < 0 || d < best[cluster]) {
+      nearest[cluster] = distinct[row];
+      best[cluster] = d;
+    }
+  }
+  std::vector<int64_t> out;
+  for (int64_t f : nearest)
+    if (f >= 0) out.push_back(f);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<int64_t> fps_indices(const Animation& animation, int64_t frames, double fps) {
+  std::vector<double> starts;
+  double total = 0;
+  for (const auto& f : animation.frames) {
+    starts.push_back(total);
+    total += f.duration_ms <= 10 ? 100 : f.duration_ms;  // browsers' rule for 0-10 ms GIF delays
+  }
+  std::vector<int64_t> out;
+  for (int64_t i = 0; i < frames; ++i) {
+    const double t = std::fmod(i * 1000.0 / fps, total);
+    // The last frame that starts at or before t.
+    const auto it = std::upper_bound(starts.begin(), starts.end(), t + 1e-9);
+    out.push_back(static_cast<int64_t>(it - starts.begin()) - 1);
+  }
+  return out;
+}
+
+// One frame, selected, composited or not, resized into `out` ([4, H, W] planes, straight alpha).
+void render_frame(const Animation& animation, int64_t source, const SampleTransform& t, float* out) {
+  const int w = animation.width, h = animation.height;
+  // Premultiplied float RGBA: resizing must not average hidden colour into visible edges.
+  cv::Mat premultiplied(h, w, CV_32FC4);
+  const uint8_t* in = animation.frames[static_cast<size_t>(source)].rgba.data();
+  for (int y = 0; y < h; ++y) {
+    float* row = premultiplied.ptr<float>(y);
+    for (int x = 0; x < w; ++x) {
+      const uint8_t* p = in + (static_cast<size_t>(y) * w + x) * 4;
+      const float a = p[3] / 255.0f;
+      for (int c = 0; c < 3; ++c) row[4 * x + c] = p[c] / 255.0f * a;
+      row[4 * x + 3] = a;
+    }
+  }
+  const int out_w = static_cast<int>(t.width), out_h = static_cast<int>(t.height);
+  int fit_w = out_w, fit_h = out_h;
+  if (t.resize == ResizeMode::Letterbox) {
+    const double scale = std::min(static_cast<double>(out_w) / w, static_cast<double>(out_h) / h);
+    fit_w = std::clamp(static_cast<int>(std::lround(w * scale)), 1, out_w);
+    fit_h = std::clamp(static_cast<int>(std::lround(h * scale)), 1, out_h);
+  }
+  const bool shrinking = static_cast<int64_t>(fit_w) * fit_h < static_cast<int64_t>(w) * h;
+  const ResizeFilter filter = t.filter != ResizeFilter::Auto ? t.filter : shrinking ? ResizeFilter::Area : ResizeFilter::Bicubic;
+  cv::Mat resized;
+  if (fit_w == w && fit_h == h) resized = premultiplied;
+  else cv::resize(premultiplied, resized, cv::Size(fit_w, fit_h), 0, 0, filter == ResizeFilter::Area ? cv::INTER_AREA : cv::INTER_CUBIC);
+  const int left = (out_w - fit_w) / 2, top = (out_h - fit_h) / 2;
+  const size_t plane = static_cast<size_t>(out_w) * out_h;
+  const float bg[3] = {t.background[0] / 255.0f, t.background[1] / 255.0f, t.background[2] / 255.0f};
+  for (int y = 0; y < out_h; ++y)
+    for (int x = 0; x < out_w; ++x) {
+      float r = 0, g = 0, b = 0, a = 0;  // premultiplied; the letterbox border is transparent
+      const int sx = x - left, sy = y - top;
+      if (sx >= 0 && sy >= 0 && sx < fit_w && sy < fit_h) {
+        const float* p = resized.ptr<float>(sy) + 4 * sx;
+        a = std::clamp(p[3], 0.0f, 1.0f);
+        r = std::clamp(p[0], 0.0f, a);  // bicubic overshoot: premultiplied colour cannot exceed alpha
+        g = std::clamp(p[1], 0.0f, a);
+        b = std::clamp(p[2], 0.0f, a);
+      }
+      const size_t at = static_cast<size_t>(y) * out_w + x;
+      if (t.keep_alpha) {
+        const float inv = a > 0 ? 1.0f / a : 0.0f;
+        out[at] = std::min(r * inv, 1.0f);
+        out[plane + at] = std::min(g * inv, 1.0f);
+        out[2 * plane + at] = std::min(b * inv, 1.0f);
+        out[3 * plane + at] = a;
+      } else {
+        out[at] = r + bg[0] * (1 - a);
+        out[plane + at] = g + bg[1] * (1 - a);
+        out[2 * plane + at] = b + bg[2] * (1 - a);
+        out[3 * plane + at] = 1.0f;
+      }
+    }
+}
+
+}  // namespace
+
+std::vector<int64_t> select_frames(const Animation& animation, FrameSelection selection, int64_t frames, double fps,
+                                   uint64_t seed) {
+  if (animation.frames.empty()) throw internal_error("select_frames: an animation without frames");
+  if (frames < 1) throw internal_error("select_frames: frames < 1");
+  const auto count = static_cast<int64_t>(animation.frames.size());
+  switch (selection) {
+    case FrameSelection::Uniform: return uniform_indices(count, frames);
+    case FrameSelection::Fps: return fps_indices(animation, frames, fps);
+    case FrameSelection::Luv: return luv_keyframes(animation, frames);
+    case FrameSelection::KMeans: return kmeans_keyframes(animation, frames, seed);
+  }
+  throw internal_error("select_frames: unknown selection");
+}
+
+SampleFrames make_sample(const Animation& animation, const SampleTransform& t, uint64_t seed,
+                         const std::vector<int64_t>& keyframes) {
+  int64_t wanted = t.frames;
+  if (t.random_max > 0) wanted = t.random_min + static_cast<int64_t>(splitmix64(seed ^ 0x5eed) % (t.random_max - t.random_min + 1));
+  std::vector<int64_t> chosen;
+  for (int64_t k : keyframes)
+    if (k >= 0 && k < static_cast<int64_t>(animation.frames.size()) && static_cast<int64_t>(chosen.size()) < wanted)
+      chosen.push_back(k);
+  if (chosen.empty()) chosen = select_frames(animation, t.selection, wanted, t.fps, seed);
+  SampleFrames out;
+  out.frames = t.frames;
+  out.height = t.height;
+  out.width = t.width;
+  const bool pad = t.pad_short || t.random_max > 0;
+  if (!pad && static_cast<int64_t>(chosen.size()) < t.frames) {
+    // Stretch the selection by repeating its frames evenly.
+    std::vector<int64_t> stretched;
+    for (int64_t i : uniform_indices(static_cast<int64_t>(chosen.size()), t.frames)) stretched.push_back(chosen[i]);
+    chosen = std::move(stretched);
+  }
+  out.valid.assign(static_cast<size_t>(t.frames), 0);
+  for (size_t i = 0; i < chosen.size() && i < out.valid.size(); ++i) out.valid[i] = 1;
+  while (static_cast<int64_t>(chosen.size()) < t.frames) chosen.push_back(chosen.back());
+  chosen.resize(static_cast<size_t>(t.frames));
+  out.source_frames = chosen;
+  const size_t frame_floats = static_cast<size_t>(4 * t.height * t.width);
+  out.rgba.assign(frame_floats * static_cast<size_t>(t.frames), 0.0f);
+  for (int64_t i = 0; i < t.frames; ++i) {
+    // Repeated source frames are rendered once and copied.
+    if (i > 0 && chosen[i] == chosen[i - 1])
+      std::copy_n(out.rgba.begin() + static_cast<std::ptrdiff_t>((i - 1) * frame_floats), frame_floats,
+                  out.rgba.begin() + static_cast<std::ptrdiff_t>(i * frame_floats));
+    else
+      render_frame(animation, chosen[i], t, out.rgba.data() + i * frame_floats);
+    out.durations_ms.push_back(out.valid[i] ? animation.frames[static_cast<size_t>(chosen[i])].duration_ms : 0);
+  }
+  return out;
+}
+
+}  // namespace asg

@@ -1,0 +1,144 @@
+// sticker_files: a dataset of real sticker files named by a manifest (JSONL, CSV, VSD2M records) or a
+// folder with caption sidecars. Decoding, frame selection, alpha and resizing as asg/media/transform.h
+// documents; bad rows and files as the Dataset contract says. See README.md.
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <set>
+
+#include "asg/data/manifest.h"
+#include "asg/hash.h"
+#include "asg/kinds/dataset.h"
+#include "asg/media/sticker_file.h"
+#include "asg/media/transform.h"
+#include "asg/plugin.h"
+
+namespace asg::sticker_files {
+namespace {
+
+ManifestOptions manifest_options(const Params& p) {
+  ManifestOptions o;
+  o.format = manifest_format_names().parse(p.str("format"), "format");
+  o.root = p.str("root");
+  o.path_field = p.str("path_field");
+  o.caption_field = p.str("caption_field");
+  o.id_field = p.str("id_field");
+  o.split_field = p.str("split_field");
+  o.label_fields = p.strs("label_fields");
+  for (const auto& f : p.strs("formats")) o.formats.push_back(f);
+  o.subset = p.str("subset");
+  o.subset_field = p.str("subset_field");
+  const auto fractions = p.reals("split_fractions");
+  if (fractions[0] + fractions[1] > 1.0 + 1e-9)
+    throw config_error(fmt::format("split_fractions = [{}, {}]: train + validation must be at most 1 (test takes the rest)",
+                                   fractions[0], fractions[1]));
+  o.train_fraction = fractions[0];
+  o.validation_fraction = fractions[1];
+  o.check_files = p.boolean("check_files");
+  return o;
+}
+
+class StickerFiles final : public Dataset {
+ public:
+  StickerFiles(const Params& p, const DatasetContext& context)
+      : manifest_(Manifest::read(p.str("manifest"), manifest_options(p))),
+        transform_(SampleTransform::from(p)),
+        limits_(context.limits),
+        use_keyframes_(p.boolean("use_keyframes")),
+        vocabulary_{p.str("vocabulary"), p.str("vocabulary_version")} {
+    for (size_t i = 0; i < manifest_.size(); ++i) by_split_[static_cast<int>(manifest_.split(i))].push_back(static_cast<uint32_t>(i));
+    // The label keys every row has: what metrics needing labels may rely on.
+    bool first = true;
+    for (size_t i = 0; i < manifest_.size(); ++i) {
+      std::set<std::string> keys;
+      for (const auto& [k, v] : manifest_.row(i).labels) keys.insert(k);
+      if (first) common_keys_ = keys;
+      else {
+        std::set<std::string> both;
+        std::set_intersection(common_keys_.begin(), common_keys_.end(), keys.begin(), keys.end(), std::inserter(both, both.end()));
+        common_keys_ = std::move(both);
+      }
+      first = false;
+    }
+    for (const auto& r : manifest_.rejected()) rejected_.push_back(RejectedSample{r.id, r.reason});
+  }
+
+  DatasetInfo info() const override {
+    return DatasetInfo{transform_.frames, transform_.height, transform_.width, transform_.fps,
+                       std::vector<std::string>(common_keys_.begin(), common_keys_.end()), vocabulary_};
+  }
+
+  int64_t size(Split split) const override { return static_cast<int64_t>(by_split_[static_cast<int>(split)].size()); }
+
+  Sticker get(Split split, int64_t index) const override {
+    const auto& rows = by_split_[static_cast<int>(split)];
+    if (index < 0 || index >= static_cast<int64_t>(rows.size()))
+      throw data_error(fmt::format("sticker_files: index {} outside the {} split (size {})", index, split_name(split), rows.size()));
+    const Manifest::Row row = manifest_.row(rows[index]);
+    const DecodedSticker decoded = read_sticker(manifest_.root() / std::string(row.path), limits_);
+    const SampleFrames sample = make_sample(decoded.animation, transform_, fnv1a64(row.id),
+                                            use_keyframes_ ? row.keyframes : std::vector<int64_t>{});
+    Sticker s;
+    s.id = std::string(row.id);
+    s.frames = torch::from_blob(const_cast<float*>(sample.rgba.data()),
+                                {sample.frames, 4, sample.height, sample.width}, torch::kFloat)
+                   .clone();
+    s.frame_durations_ms = sample.durations_ms;
+    s.caption = std::string(row.caption);
+    s.labels = row.labels;
+    if (transform_.pad_short || transform_.random_max > 0) {
+      s.frame_valid = torch::empty({sample.frames}, torch::kFloat);
+      for (int64_t i = 0; i < sample.frames; ++i) s.frame_valid[i] = static_cast<float>(sample.valid[i]);
+    }
+    return s;
+  }
+
+  std::vector<RejectedSample> rejected() const override { return rejected_; }
+
+ private:
+  Manifest manifest_;
+  SampleTransform transform_;
+  DecodeLimits limits_;
+  bool use_keyframes_;
+  Vocabulary vocabulary_;
+  std::array<std::vector<uint32_t>, 3> by_split_;
+  std::set<std::string> common_keys_;
+  std::vector<RejectedSample> rejected_;
+};
+
+std::vector<ParamSpec> params() {
+  std::vector<ParamSpec> p = {
+      path_param("manifest", "", "the manifest file (JSONL, JSON array, CSV, VSD2M records) or a folder of stickers").must_set(),
+      enum_param("format", ManifestFormat::Auto, manifest_format_names(),
+                 "\"auto\": a folder if a directory, CSV if *.csv, else JSONL"),
+      path_param("root", "", "where the manifest's relative paths start; empty = the manifest's folder"),
+      string_param("path_field", "", "field with the sticker file; empty = \"path\" (vsd2m: \"visual_path\")"),
+      string_param("caption_field", "", "field with the caption; empty = \"caption\" (vsd2m: \"eng_cap\", as VSD2M's code)"),
+      string_param("id_field", "", "field with a unique sample id, else the path; empty = \"id\" (vsd2m: \"md5\")"),
+      string_param("split_field", "split", "field with train/validation/test; rows without it are split by a hash of the id"),
+      string_list_param("label_fields", {}, "fields copied into the sample's labels"),
+      string_list_param("formats", {}, "vsd2m: keep only these fmt values (the paper's code keeps [\"gif\"]); empty = all"),
+      string_param("subset", "all", "vsd2m: \"real\" or \"cartoon\" keeps that subset (needs subset_field)").one_of({"all", "real", "cartoon"}),
+      string_param("subset_field", "domain", "vsd2m: the record field holding real/cartoon"),
+      float_list_param("split_fractions", {0.98, 0.01}, "[train, validation] shares of the hash split; test takes the rest")
+          .range(0, 1)
+          .length(2, 2),
+      bool_param("check_files", true, "check every row's file exists and is not empty when opening (rejected rows otherwise)"),
+      bool_param("use_keyframes", false, "vsd2m: use the record's precomputed keyframe_idx instead of frame_selection"),
+      string_param("vocabulary", "", "name of the label vocabulary the labels come from (metrics that read labels need it)"),
+      string_param("vocabulary_version", "", "its version"),
+  };
+  for (auto& spec : transform_params(64, 8)) p.push_back(std::move(spec));
+  return p;
+}
+
+}  // namespace
+}  // namespace asg::sticker_files
+
+ASG_PLUGIN_LIBRARY(asg::make_factory<asg::Dataset>(
+    "sticker_files", "1.0.0",
+    "real sticker files (GIF, WebP, PNG, JPEG, BMP, MP4, WebM) from a JSONL/CSV/VSD2M manifest or a captioned folder",
+    asg::sticker_files::params(), [](const asg::Params& p, const asg::DatasetContext& ctx) {
+      return std::make_shared<asg::sticker_files::StickerFiles>(p, ctx);
+    }))
