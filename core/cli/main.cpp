@@ -11,6 +11,8 @@
 //   asg data inspect FILE... [--json] [--max-canvas-pixels N] [--max-frames N] [--max-decoded-bytes N]
 //   asg data export-frames FILE DIR
 //   asg data synth EXPERIMENT OUT_DIR [--set k=v]... [--format webp|gif]
+//   asg data index|stats|check SOURCE [manifest options] ...
+//   asg data pack SOURCE OUT_DIR [--samples-per-shard N] [manifest options]
 //
 // Exit codes: 0 ok; 1 a run, the registry or a media file failed; 2 bad input (flags, config, plugins);
 // 130 interrupted.
@@ -19,7 +21,11 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include <sys/resource.h>
+
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <filesystem>
 #include <set>
 
@@ -241,6 +247,115 @@ int cmd_data_synth(const std::string& experiment_file, const std::vector<std::st
   return 0;
 }
 
+// Manifest options shared by index, stats, check and pack.
+struct ManifestFlags {
+  std::string format = "auto", root, path_field, caption_field, id_field, split_field = "split";
+  std::vector<std::string> label_fields, formats;
+  std::string subset = "all", subset_field = "domain";
+  bool no_check_files = false;
+  void add_to(CLI::App* cmd) {
+    cmd->add_option("--format", format, "auto, jsonl, csv, vsd2m or folder")
+        ->check(CLI::IsMember(asg::manifest_format_names().names()))
+        ->capture_default_str();
+    cmd->add_option("--root", root, "where relative paths start (default: the manifest's folder)");
+    cmd->add_option("--path-field", path_field, "field with the file (default: path; vsd2m: visual_path)");
+    cmd->add_option("--caption-field", caption_field, "field with the caption (default: caption; vsd2m: eng_cap)");
+    cmd->add_option("--id-field", id_field, "field with the id (default: id, else the path; vsd2m: md5)");
+    cmd->add_option("--split-field", split_field, "field with the split")->capture_default_str();
+    cmd->add_option("--label-fields", label_fields, "fields copied into labels")->delimiter(',');
+    cmd->add_option("--formats", formats, "vsd2m: keep only these fmt values")->delimiter(',');
+    cmd->add_option("--subset", subset, "vsd2m: all, real or cartoon")->check(CLI::IsMember({"all", "real", "cartoon"}));
+    cmd->add_option("--subset-field", subset_field, "vsd2m: the field holding real/cartoon")->capture_default_str();
+    cmd->add_flag("--no-check-files", no_check_files, "do not stat every file (missing/empty files then fail when decoded)");
+  }
+  asg::ManifestOptions options() const {
+    asg::ManifestOptions o;
+    o.format = asg::manifest_format_names().parse(format, "--format");
+    o.root = root;
+    o.path_field = path_field;
+    o.caption_field = caption_field;
+    o.id_field = id_field;
+    o.split_field = split_field;
+    o.label_fields = label_fields;
+    o.formats = formats;
+    o.subset = subset;
+    o.subset_field = subset_field;
+    o.check_files = !no_check_files;
+    return o;
+  }
+};
+
+int64_t default_threads() { return std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency())); }
+
+void print_rejected(const asg::Manifest& m) {
+  for (const auto& r : m.rejected()) fmt::print("rejected {}: {}\n", r.id, r.reason);
+}
+
+// `asg data index`: reads the manifest once, reports what it holds, and writes the binary index that
+// sticker_files' `index` parameter opens without parsing.
+int cmd_data_index(const std::string& source, const ManifestFlags& flags, const std::string& out) {
+  const auto start = std::chrono::steady_clock::now();
+  const asg::Manifest m = asg::Manifest::read(source, flags.options());
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  int64_t per_split[3] = {0, 0, 0};
+  for (size_t i = 0; i < m.size(); ++i) ++per_split[static_cast<int>(m.split(i))];
+  const fs::path index = out.empty() ? fs::path(source + ".asgidx") : fs::path(out);
+  m.save_index(index);
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  fmt::print("{}: {} rows (train {}, validation {}, test {}), {} rejected; read in {:.2f} s; rows take {:.1f} MiB ({:.0f} B/row); "
+             "peak memory {:.1f} MiB\nindex written to {} (use: index = \"{}\" in [dataset])\n",
+             source, m.size(), per_split[0], per_split[1], per_split[2], m.rejected().size(), seconds,
+             m.memory_bytes() / 1048576.0, m.size() ? static_cast<double>(m.memory_bytes()) / m.size() : 0.0,
+             usage.ru_maxrss / 1024.0, index.string(), index.string());
+  print_rejected(m);
+  return 0;
+}
+
+int cmd_data_stats(const std::string& source, const ManifestFlags& flags, const asg::DecodeLimits& limits, int64_t threads,
+                   bool json) {
+  const asg::Manifest m = asg::Manifest::read(source, flags.options());
+  fmt::print("{}", asg::dataset_stats(m, limits, threads, json));
+  return 0;
+}
+
+// `asg data check`: every row decoded; bad files and suspicious ones listed; goes on to the end.
+int cmd_data_check(const std::string& source, const ManifestFlags& flags, const asg::DecodeLimits& limits, int64_t threads) {
+  const asg::Manifest m = asg::Manifest::read(source, flags.options());
+  int64_t bad = static_cast<int64_t>(m.rejected().size()), suspicious = 0;
+  print_rejected(m);
+  asg::for_each_decoded(m, limits, threads, [&](size_t row, const asg::DecodedSticker* s, const std::string& error) {
+    if (!s) {
+      fmt::print("bad {}: {}\n", m.id(row), error);
+      ++bad;
+      return;
+    }
+    std::vector<std::string> notes = s->warnings;
+    const auto& a = s->animation;
+    int64_t fast = 0;
+    for (const auto& f : a.frames) fast += f.duration_ms <= 10 ? 1 : 0;
+    if (a.frames.size() > 1 && fast > 0)
+      notes.push_back(fmt::format("{} of {} frames have delays of 0-10 ms (players show them for 100 ms)", fast, a.frames.size()));
+    if (a.width * 4 < a.height || a.height * 4 < a.width)
+      notes.push_back(fmt::format("an unusual aspect ratio {}x{} (VSD2M filters these)", a.width, a.height));
+    for (const auto& n : notes) fmt::print("suspicious {}: {}\n", m.id(row), n);
+    suspicious += notes.empty() ? 0 : 1;
+  });
+  fmt::print("{}: {} rows, {} bad, {} suspicious\n", source, m.size() + m.rejected().size(), bad, suspicious);
+  return bad == 0 ? 0 : 1;
+}
+
+int cmd_data_pack(const std::string& source, const ManifestFlags& flags, const std::string& out, int64_t per_shard) {
+  const asg::Manifest m = asg::Manifest::read(source, flags.options());
+  print_rejected(m);
+  const asg::PackSummary s = asg::pack_shards(m, out, per_shard);
+  fmt::print("{} samples in {} shards under {} ({} rejected rows left out)\nto read them:\n\n[dataset]\nplugin = "
+             "\"webdataset\"\nshards = [\"{}\"]\n",
+             s.samples, s.shards, out, m.rejected().size(),
+             (fs::absolute(out) / fmt::format("shard-{{000000..{:06}}}.tar", std::max<int64_t>(0, s.shards - 1))).string());
+  return 0;
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"asg: ASG Lab, animated sticker generation experiments"};
   app.require_subcommand(1);
@@ -305,7 +420,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   gc->add_option("--registry", registry_path, "SQLite registry file")->capture_default_str();
 
-  auto* data = app.add_subcommand("data", "sticker files: inspect, export frames, write synthetic datasets");
+  auto* data = app.add_subcommand("data", "sticker files and manifests: inspect, export-frames, synth, index, stats, check, pack");
   data->require_subcommand(1);
   auto* inspect = data->add_subcommand("inspect", "format (by content), canvas, frames, delays, loop count and alpha of files");
   std::vector<std::string> inspect_files;
@@ -337,6 +452,35 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"webp", "gif"}))
       ->capture_default_str();
 
+  ManifestFlags manifest_flags;
+  std::string source, out_path;
+  int64_t threads = default_threads(), per_shard = 1000;
+  bool stats_json = false;
+  auto* index = data->add_subcommand("index", "read a manifest once: rows per split, rejected rows, time and memory; writes "
+                                              "the binary index sticker_files opens without parsing");
+  index->add_option("source", source, "manifest file or folder")->required();
+  index->add_option("--out", out_path, "index file (default: SOURCE.asgidx)");
+  manifest_flags.add_to(index);
+  auto* stats = data->add_subcommand("stats", "frame-count histogram, durations, sizes, formats and alpha of a manifest's files");
+  stats->add_option("source", source, "manifest file or folder")->required();
+  stats->add_flag("--json", stats_json, "print JSON");
+  stats->add_option("--threads", threads, "decoding threads")->capture_default_str();
+  manifest_flags.add_to(stats);
+  auto* check = data->add_subcommand("check", "decode every file of a manifest; list bad and suspicious ones (exit 1 if any is bad)");
+  check->add_option("source", source, "manifest file or folder")->required();
+  check->add_option("--threads", threads, "decoding threads")->capture_default_str();
+  manifest_flags.add_to(check);
+  for (auto* cmd : {stats, check}) {
+    cmd->add_option("--max-canvas-pixels", limits.max_canvas_pixels, "refuse larger canvases")->capture_default_str();
+    cmd->add_option("--max-frames", limits.max_frames, "refuse more frames")->capture_default_str();
+    cmd->add_option("--max-decoded-bytes", limits.max_decoded_bytes, "refuse files whose RGBA frames need more")->capture_default_str();
+  }
+  auto* pack = data->add_subcommand("pack", "write a manifest's files as WebDataset tar shards (key.<ext> + key.json)");
+  pack->add_option("source", source, "manifest file or folder")->required();
+  pack->add_option("out", out_path, "output directory")->required();
+  pack->add_option("--samples-per-shard", per_shard, "samples per shard")->check(CLI::PositiveNumber)->capture_default_str();
+  manifest_flags.add_to(pack);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -360,6 +504,10 @@ int main(int argc, char** argv) {
     if (*inspect) return cmd_data_inspect(inspect_files, inspect_json, limits);
     if (*export_frames) return cmd_data_export_frames(export_file, export_dir, limits);
     if (*synth) return cmd_data_synth(synth_file, overrides, synth_out, synth_format);
+    if (*index) return cmd_data_index(source, manifest_flags, out_path);
+    if (*stats) return cmd_data_stats(source, manifest_flags, limits, threads, stats_json);
+    if (*check) return cmd_data_check(source, manifest_flags, limits, threads);
+    if (*pack) return cmd_data_pack(source, manifest_flags, out_path, per_shard);
     if (*leaderboard) return cmd_leaderboard(benchmark, format, registry_path);
     if (*summary) return cmd_summary(benchmark, summary_names, format, registry_path);
     if (*gc) return cmd_runs_gc(stale_after_min, registry_path);

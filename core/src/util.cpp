@@ -14,6 +14,8 @@
 
 namespace asg {
 
+Error::~Error() = default;
+
 namespace {
 struct EvpDeleter {
   void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }

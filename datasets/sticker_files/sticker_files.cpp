@@ -42,7 +42,8 @@ ManifestOptions manifest_options(const Params& p) {
 class StickerFiles final : public Dataset {
  public:
   StickerFiles(const Params& p, const DatasetContext& context)
-      : manifest_(Manifest::read(p.str("manifest"), manifest_options(p))),
+      : manifest_(p.str("index").empty() ? Manifest::read(p.str("manifest"), manifest_options(p))
+                                         : Manifest::load_index(p.str("index"), p.str("manifest"), manifest_options(p))),
         transform_(SampleTransform::from(p)),
         limits_(context.limits),
         use_keyframes_(p.boolean("use_keyframes")),
@@ -124,6 +125,7 @@ std::vector<ParamSpec> params() {
       float_list_param("split_fractions", {0.98, 0.01}, "[train, validation] shares of the hash split; test takes the rest")
           .range(0, 1)
           .length(2, 2),
+      path_param("index", "", "a manifest index from `asg data index` (opens a large manifest without parsing it); refused if stale"),
       bool_param("check_files", true, "check every row's file exists and is not empty when opening (rejected rows otherwise)"),
       bool_param("use_keyframes", false, "vsd2m: use the record's precomputed keyframe_idx instead of frame_selection"),
       string_param("vocabulary", "", "name of the label vocabulary the labels come from (metrics that read labels need it)"),

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <set>
 #include <thread>
 
 #include "asg/kinds/backbone.h"
@@ -25,7 +26,12 @@ namespace {
 
 class DatasetConformance : public ::testing::TestWithParam<std::string> {
  protected:
-  std::shared_ptr<asg::Dataset> make() { return build_catalog().create<asg::Dataset>(GetParam(), defaults_of("dataset", GetParam())); }
+  std::shared_ptr<asg::Dataset> make() {
+    std::string missing;
+    auto params = asg::testing::conformance_params("dataset", GetParam(), &missing);
+    if (!params) throw std::runtime_error("no conformance parameters for required '" + missing + "'");
+    return build_catalog().create<asg::Dataset>(GetParam(), *params);
+  }
 };
 
 TEST_P(DatasetConformance, StickersHaveTheAnnouncedShapeRangeAndLabels) {
@@ -43,10 +49,46 @@ TEST_P(DatasetConformance, StickersHaveTheAnnouncedShapeRangeAndLabels) {
       EXPECT_GE(s.frames.min().item<float>(), 0.0f);
       EXPECT_LE(s.frames.max().item<float>(), 1.0f);
       EXPECT_EQ(static_cast<int64_t>(s.frame_durations_ms.size()), info.frames);
-      for (int32_t d : s.frame_durations_ms) EXPECT_GT(d, 0);
+      if (s.frame_valid.defined()) {
+        EXPECT_EQ(s.frame_valid.sizes(), (std::vector<int64_t>{info.frames}));
+        EXPECT_GE(s.frame_valid.sum().item<float>(), 1.0f) << "at least one real frame";
+      }
+      for (int64_t t = 0; t < info.frames; ++t)  // every real frame is shown for some time
+        if (!s.frame_valid.defined() || s.frame_valid[t].item<float>() > 0) EXPECT_GT(s.frame_durations_ms[t], 0) << t;
       EXPECT_FALSE(s.id.empty());
       for (const auto& key : info.label_keys) EXPECT_TRUE(s.labels.count(key)) << "label '" << key << "' missing";
     }
+  }
+}
+
+TEST_P(DatasetConformance, StreamsEverySampleOncePerEpochSplitAcrossReaders) {
+  auto data = make();
+  const int64_t n = data->size(asg::Split::Train);
+  if (n > 1000000) GTEST_SKIP() << "train split of " << n << " samples: too many to stream here";
+  auto ids = [&](asg::StreamSlice slice, int64_t epoch, uint64_t seed) {
+    std::vector<std::string> out;
+    auto stream = data->open_stream(asg::Split::Train, slice, epoch, seed);
+    while (auto item = stream->next()) out.push_back(item->id);
+    return out;
+  };
+  const auto whole = ids({}, 0, 7);
+  EXPECT_EQ(static_cast<int64_t>(whole.size()), n);
+  EXPECT_EQ(static_cast<int64_t>(std::set<std::string>(whole.begin(), whole.end()).size()), n) << "an id twice";
+  EXPECT_EQ(ids({}, 0, 7), whole) << "the order depends only on (seed, epoch)";
+  std::set<std::string> together;
+  size_t total = 0;
+  for (int64_t r = 0; r < 3; ++r) {
+    const auto part = ids(asg::StreamSlice{r, 3, 0, 1}, 0, 7);
+    together.insert(part.begin(), part.end());
+    total += part.size();
+  }
+  EXPECT_EQ(total, whole.size()) << "three readers read each sample once between them";
+  EXPECT_EQ(together, std::set<std::string>(whole.begin(), whole.end()));
+  // An item decodes to a sticker of the announced shape.
+  auto stream = data->open_stream(asg::Split::Train, {}, 1, 3);
+  if (auto item = stream->next()) {
+    const auto info = data->info();
+    EXPECT_EQ(item->decode().frames.sizes(), (std::vector<int64_t>{info.frames, 4, info.height, info.width}));
   }
 }
 
@@ -212,7 +254,9 @@ TEST_P(SamplerConformance, IsDeterministicForAGivenGenerator) {
 // The build's datasets that satisfy a metric's declared requirements: the metric is tested on their data.
 std::shared_ptr<asg::Dataset> dataset_for(const asg::Requirements& needs, asg::DatasetInfo* info) {
   for (const auto& name : asg::testing::plugins_of_kind("dataset")) {
-    auto data = build_catalog().create<asg::Dataset>(name, defaults_of("dataset", name));
+    auto params = asg::testing::conformance_params("dataset", name);
+    if (!params) continue;
+    auto data = build_catalog().create<asg::Dataset>(name, *params);
     *info = data->info();
     bool ok = info->frames >= needs.min_frames;
     for (const auto& key : needs.label_keys)

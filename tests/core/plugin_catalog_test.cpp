@@ -82,6 +82,26 @@ TEST(PluginCatalog, ObjectsKeepTheirLibraryMappedUntilTheyDie) {
   EXPECT_FALSE(mapped(kProbe));
 }
 
+TEST(PluginCatalog, AnErrorThrownByAPluginOutlivesItsLibrary) {
+  // The exception unwinds past the last object of the library, which unloads it; the handler then uses
+  // the exception (what(), its destructor): asg::Error's vtable and typeinfo must live in the SDK, not in
+  // the plugin.
+  try {
+    auto dataset = [] {
+      asg::PluginCatalog catalog;
+      catalog.load_path({test_plugin_dir("lifetime")});
+      auto record = catalog.find("dataset", "lifetime_probe");
+      return catalog.create<asg::Dataset>("lifetime_probe", asg::default_params("probe", record->factory.params));
+    }();
+    dataset->get(asg::Split::Train, 5);
+    FAIL() << "expected the probe's error";
+  } catch (const asg::Error& e) {
+    EXPECT_FALSE(mapped(kProbe)) << "the library should be unloaded by now";
+    EXPECT_EQ(e.kind(), asg::ErrorKind::Data);
+    EXPECT_STREQ(e.what(), "lifetime_probe: index 5 (valid: 0)");
+  }
+}
+
 TEST(PluginCatalog, RefusesANewerPluginApi) {
   auto lib = fs::canonical(test_plugin_dir("api_mismatch") / "asg_dataset_future_api.so");
   EXPECT_EQ(load_error({test_plugin_dir("api_mismatch")}),

@@ -5,10 +5,12 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <set>
 
 #include <fmt/format.h>
 
 #include "asg/plugin_catalog.h"
+#include "conformance.h"
 #include "asg/stages.h"
 #include "test_paths.h"
 
@@ -227,6 +229,96 @@ TEST(GradientHook, RunsAfterBackwardAndBeforeTheOptimizer) {
   // AdamW with zero gradients, no weight decay and fresh moments does not move: the optimizer ran after
   // the hook, on what the hook left.
   EXPECT_TRUE(torch::equal(before, flat_parameters()));
+}
+
+namespace {
+std::unique_ptr<asg::DiffusionTrainer> small_trainer(uint64_t seed) {
+  auto text = catalog().create<asg::TextEncoder>(
+      "word_embedding", asg::default_params("t", catalog().find("text_encoder", "word_embedding")->factory.params));
+  asg::BackboneContext ctx;
+  ctx.frames = 4;
+  ctx.height = ctx.width = 8;
+  ctx.text_dim = text->dim();
+  auto none = catalog().find("temporal", "none");
+  ctx.make_temporal = [&](const asg::TemporalContext& tc) {
+    return catalog().create<asg::TemporalModule>("none", asg::default_params("none", none->factory.params), tc);
+  };
+  auto unet_values = asg::default_params("b", catalog().find("backbone", "unet3d")->factory.params).values();
+  unet_values["channels"] = std::vector<int64_t>{8};
+  unet_values["groups"] = int64_t{4};
+  torch::manual_seed(1);  // the same initial weights for every trainer made here
+  auto backbone = catalog().create<asg::Backbone>("unet3d", asg::Params("b", unet_values), ctx);
+  asg::TrainOptions options;
+  options.ema_decay = 0;
+  options.caption_dropout = 0;
+  return std::make_unique<asg::DiffusionTrainer>(text, backbone, asg::NoiseSchedule("cosine", 100, asg::Prediction::V, 1.0),
+                                                 options, torch::kCPU, seed);
+}
+}  // namespace
+
+TEST(MaskedLoss, PaddedFramesCostNothing) {
+  // Frames are independent in this model (no temporal module), so with frames 2 and 3 marked padding,
+  // whatever they hold changes neither the loss nor the update; without the mask it would.
+  torch::manual_seed(5);
+  const auto x0 = torch::rand({2, 4, 4, 8, 8}) * 2 - 1;
+  auto other = x0.clone();
+  other.slice(2, 2, 4).uniform_(-1, 1);
+  const auto mask = torch::tensor({1.0f, 1.0f, 0.0f, 0.0f}).repeat({2, 1});
+  auto a = small_trainer(3), b = small_trainer(3);
+  const double la = a->step(x0, {"a red star", "a blue moon"}, mask).loss;
+  const double lb = b->step(other, {"a red star", "a blue moon"}, mask).loss;
+  EXPECT_DOUBLE_EQ(la, lb);
+  auto c = small_trainer(3), d = small_trainer(3);
+  EXPECT_NE(c->step(x0, {"a red star", "a blue moon"}).loss, d->step(other, {"a red star", "a blue moon"}).loss);
+  // An all-ones mask is the plain mean.
+  auto e = small_trainer(3), f = small_trainer(3);
+  EXPECT_NEAR(e->step(x0, {"a red star", "a blue moon"}, torch::ones({2, 4})).loss,
+              f->step(x0, {"a red star", "a blue moon"}).loss, 1e-6);
+}
+
+TEST(BatchSource, StreamsTarShardsAndResumesMidEpoch) {
+  auto values = asg::default_params("wds", catalog().find("dataset", "webdataset")->factory.params).values();
+  values["shards"] = std::vector<std::string>{(asg::testing::conformance_corpus() / "shard-*.tar").string()};
+  values["height"] = values["width"] = int64_t{8};
+  values["frames"] = int64_t{4};
+  values["split_fractions"] = std::vector<double>{1.0, 0.0};
+  values["shuffle_buffer"] = int64_t{3};
+  auto shards = catalog().create<asg::Dataset>("webdataset", asg::Params("wds", values), asg::DatasetContext{});
+  ASSERT_TRUE(shards->info().sequential);
+  const int64_t train = shards->size(asg::Split::Train);
+  ASSERT_EQ(train, 8);
+  asg::BatchSource inline_source(shards, loader(3, 21, 0));
+  auto all = take(inline_source, 9);  // 27 samples: more than three epochs of 8
+  EXPECT_EQ(all[0].after.epoch, 0);
+  EXPECT_EQ(all[0].after.cursor, 3);
+  EXPECT_EQ(all[2].after.epoch, 1);  // 2 from epoch 0, then 1 from epoch 1
+  EXPECT_EQ(all[2].after.cursor, 1);
+  // Each epoch holds every train sample once.
+  std::multiset<std::string> first_epoch(all[0].captions.begin(), all[0].captions.end());
+  first_epoch.insert(all[1].captions.begin(), all[1].captions.end());
+  first_epoch.insert(all[2].captions.begin(), all[2].captions.begin() + 2);
+  EXPECT_EQ(std::set<std::string>(first_epoch.begin(), first_epoch.end()).size(), 8u);
+  // Threads change nothing; a saved position continues exactly.
+  asg::BatchSource threaded(shards, loader(3, 21, 2, 3));
+  auto same = take(threaded, 9);
+  for (int i = 0; i < 9; ++i) {
+    EXPECT_TRUE(torch::equal(same[i].x0, all[i].x0)) << i;
+    EXPECT_EQ(same[i].captions, all[i].captions) << i;
+  }
+  auto saved = all[2].after.to_checkpoint();
+  EXPECT_TRUE(saved.count("data.epoch"));
+  asg::BatchSource resumed(shards, loader(3, 21, 2, 2), asg::DataPosition::from_checkpoint(saved, "ckpt.pt"));
+  for (int i = 3; i < 9; ++i) {
+    auto batch = resumed.next();
+    EXPECT_TRUE(torch::equal(batch.x0, all[i].x0)) << i;
+    EXPECT_EQ(batch.after.epoch, all[i].after.epoch);
+    EXPECT_EQ(batch.after.cursor, all[i].after.cursor);
+  }
+  // A random-access position cannot resume a stream.
+  auto random_access = inline_source.next().after;
+  random_access.epoch = -1;
+  random_access.epoch_rng = torch::zeros({5008}, torch::kUInt8);
+  EXPECT_THROW(asg::BatchSource(shards, loader(3, 21, 0), random_access), asg::Error);
 }
 
 namespace {

@@ -2,6 +2,7 @@
 // writes and the GIFs it leaves in the run directory.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -568,6 +569,77 @@ TEST_F(CliTest, BadFilesInARunAreSkippedListedAndFailItOnlyPastTheLimit) {
   const auto failed = reg.list_runs().at(0);
   EXPECT_EQ(failed.status, asg::RunStatus::Failed);
   EXPECT_TRUE(fs::exists(dir_ / "runs" / failed.id / "data_skipped.tsv"));
+}
+
+TEST_F(CliTest, DataToolsCheckStatsIndexAndPackAManifest) {
+  Result synth = run_asg("data synth tiny.toml files --set dataset.train_size=12 --set dataset.validation_size=0 "
+                         "--set dataset.test_size=4 --format gif",
+                         dir_);
+  ASSERT_EQ(synth.code, 0) << synth.output;
+  // check: all good, then one truncated file and one lying extension.
+  Result clean = run_asg("data check files/manifest.jsonl --threads 2", dir_);
+  EXPECT_EQ(clean.code, 0) << clean.output;
+  EXPECT_NE(clean.output.find("files/manifest.jsonl: 16 rows, 0 bad, 0 suspicious"), std::string::npos) << clean.output;
+  fs::resize_file(dir_ / "files/train/train_000004.gif", 30);
+  fs::copy_file(dir_ / "files/train/train_000005.gif", dir_ / "files/train/x.webp");
+  {
+    std::ofstream m(dir_ / "files/manifest.jsonl", std::ios::app);
+    m << R"({"id": "lies", "path": "train/x.webp", "caption": "x", "split": "train"})" "\n";
+  }
+  Result dirty = run_asg("data check files/manifest.jsonl", dir_);
+  EXPECT_EQ(dirty.code, 1) << dirty.output;
+  EXPECT_NE(dirty.output.find("bad train/000004: "), std::string::npos) << dirty.output;
+  EXPECT_NE(dirty.output.find("suspicious lies: "), std::string::npos) << dirty.output;
+  EXPECT_NE(dirty.output.find("the extension says webp but the content is gif"), std::string::npos) << dirty.output;
+  EXPECT_NE(dirty.output.find("17 rows, 1 bad, 1 suspicious"), std::string::npos) << dirty.output;
+
+  // stats: 16 decodable 8-frame GIFs of 16x16 (one undecodable).
+  Result stats = run_asg("data stats files/manifest.jsonl --json", dir_);
+  ASSERT_EQ(stats.code, 0) << stats.output;
+  const auto j = nlohmann::json::parse(stats.output);
+  EXPECT_EQ(j["rows"], 17);
+  EXPECT_EQ(j["undecodable"], 1);
+  EXPECT_EQ(j["frames_histogram"]["2-10"], 16);
+  EXPECT_EQ(j["formats"]["gif"], 16);
+  EXPECT_EQ(j["width"]["max"], 16.0);
+
+  // index: written next to the manifest; a run opens it; a stale one is refused naming the fix.
+  fs::remove(dir_ / "files/train/x.webp");
+  Result index = run_asg("data index files/manifest.jsonl", dir_);
+  ASSERT_EQ(index.code, 0) << index.output;
+  EXPECT_NE(index.output.find("16 rows (train 12, validation 0, test 4), 1 rejected"), std::string::npos) << index.output;
+  ASSERT_TRUE(fs::exists(dir_ / "files/manifest.jsonl.asgidx"));
+  const std::string section = synth.output.substr(synth.output.find("\n[dataset]\n") + 1);
+  std::ofstream(dir_ / "indexed.toml") << "base = [\"tiny.toml\"]\nname = \"indexed\"\n" << section
+                                       << "index = \"files/manifest.jsonl.asgidx\"\n";
+  Result indexed = run_asg("run indexed.toml --set train.steps=4 --set data.max_bad_fraction=0.2", dir_);
+  EXPECT_EQ(indexed.code, 0) << indexed.output;
+  {
+    std::ofstream m(dir_ / "files/manifest.jsonl", std::ios::app);
+    m << "\n";
+  }
+  Result stale = run_asg("run indexed.toml --set train.steps=4", dir_);
+  EXPECT_EQ(stale.code, 1) << stale.output;
+  EXPECT_NE(stale.output.find("files/manifest.jsonl changed since it was indexed (rebuild it: asg data index"),
+            std::string::npos)
+      << stale.output;
+
+  // pack: shards a webdataset run trains on.
+  Result pack = run_asg("data pack files/manifest.jsonl shards --samples-per-shard 5", dir_);
+  ASSERT_EQ(pack.code, 0) << pack.output;
+  // 17 rows less the one whose file is gone; the truncated file is packed as it is (and skipped when read).
+  EXPECT_NE(pack.output.find("16 samples in 4 shards"), std::string::npos) << pack.output;
+  EXPECT_NE(pack.output.find("rejected lies: 'train/x.webp': no such file"), std::string::npos) << pack.output;
+  EXPECT_TRUE(fs::exists(dir_ / "shards/shard-000003.tar"));
+  std::ofstream(dir_ / "shards.toml") << "base = [\"tiny.toml\"]\nname = \"shards\"\n[dataset]\nplugin = \"webdataset\"\n"
+                                      << "shards = [\"shards/shard-{000000..000003}.tar\"]\nheight = 16\nwidth = 16\n"
+                                      << "vocabulary = \"sprite-vocabulary\"\nvocabulary_version = \"1.0.0\"\n";
+  Result shards = run_asg("run shards.toml --set train.steps=6 --set data.max_bad_fraction=0.2", dir_);
+  EXPECT_EQ(shards.code, 0) << shards.output;
+  asg::Registry reg(registry());
+  const auto run = reg.list_runs().at(0);
+  EXPECT_EQ(run.name, "shards");
+  EXPECT_EQ(run.status, asg::RunStatus::Finished);
 }
 
 TEST_F(CliTest, ExportFramesWritesTheDecodedCanvasAsRgbaPngs) {

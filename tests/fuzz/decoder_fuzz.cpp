@@ -1,5 +1,6 @@
-// A seeded mutation fuzzer for the sticker decoders (GIF through giflib, WebP through libwebp, and the
-// format detection in front of them). Seeds are valid stickers written by our own encoders; each round
+// A seeded mutation fuzzer for the sticker decoders (GIF through giflib, WebP through libwebp, PNG, JPEG
+// and BMP through OpenCV's codecs, MP4 through OpenCV's FFmpeg backend, and the format detection in front
+// of them). Seeds are valid stickers written by our own encoders; each round
 // mutates one (bit flips, byte overwrites with interesting values, insertions, deletions, truncation,
 // duplicated runs, header fields set to extremes) and decodes it through asg::read_sticker with small
 // limits. The only acceptable outcomes are a decoded sticker or an asg::Error: anything else (another
@@ -18,6 +19,11 @@
 #include <random>
 #include <string>
 #include <vector>
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
 
 #include "asg/error.h"
 #include "asg/media/sticker_file.h"
@@ -91,7 +97,23 @@ int main(int argc, char** argv) {
   asg::write_webp(dir / "a.webp", asg::testing::test_animation(5, 3, 3));
   asg::write_webp(dir / "b.webp", asg::testing::test_animation(8, 8, 1), /*lossless=*/false, 60);
   asg::write_webp(dir / "c.webp", asg::testing::test_animation(7, 4, 4, true), /*lossless=*/false, 30);
-  for (const char* name : {"a.gif", "b.gif", "a.webp", "b.webp", "c.webp"}) seeds.emplace_back(name, read_all(dir / name));
+  // Stills through OpenCV's encoders, and a short MP4 through its FFmpeg writer (when it has one).
+  const auto still = asg::testing::test_animation(6, 5, 1);
+  cv::Mat rgba(5, 6, CV_8UC4, const_cast<uint8_t*>(still.frames[0].rgba.data())), bgra, bgr;
+  cv::cvtColor(rgba, bgra, cv::COLOR_RGBA2BGRA);
+  cv::cvtColor(rgba, bgr, cv::COLOR_RGBA2BGR);
+  cv::imwrite((dir / "a.png").string(), bgra);
+  cv::imwrite((dir / "a.jpg").string(), bgr);
+  cv::imwrite((dir / "a.bmp").string(), bgr);
+  std::vector<const char*> names{"a.gif", "b.gif", "a.webp", "b.webp", "c.webp", "a.png", "a.jpg", "a.bmp"};
+  {
+    cv::VideoWriter video((dir / "a.mp4").string(), cv::CAP_FFMPEG, cv::VideoWriter::fourcc('m', 'p', '4', 'v'), 5.0, cv::Size(16, 16));
+    if (video.isOpened()) {
+      for (int t = 0; t < 3; ++t) video.write(cv::Mat(16, 16, CV_8UC3, cv::Scalar(60 * t, 100, 200 - 50 * t)));
+      names.push_back("a.mp4");
+    }
+  }
+  for (const char* name : names) seeds.emplace_back(name, read_all(dir / name));
 
   // Small limits, so a mutated size field cannot make a round take seconds.
   const asg::DecodeLimits limits{128 * 128, 64, 8 << 20};
@@ -103,7 +125,8 @@ int main(int argc, char** argv) {
     const fs::path file = dir / ("input" + fs::path(name).extension().string());
     write_all(file, input);
     try {
-      asg::DecodedSticker s = asg::read_sticker(file, limits);
+      // Half from the file, half from memory (how tar members are decoded).
+      asg::DecodedSticker s = i % 2 ? asg::read_sticker(file, limits) : asg::decode_sticker(input, file.string(), limits);
       for (const auto& f : s.animation.frames)
         if (f.rgba.size() != static_cast<size_t>(s.animation.width) * s.animation.height * 4)
           throw std::logic_error("a frame whose size does not match the canvas");

@@ -15,7 +15,11 @@ class Probe final : public asg::Dataset {
   explicit Probe(int64_t frames) : frames_(frames) {}
   asg::DatasetInfo info() const override { return asg::DatasetInfo{frames_, 2, 2, 1.0, {}, {}}; }
   int64_t size(asg::Split) const override { return 1; }
-  asg::Sticker get(asg::Split, int64_t) const override { return asg::Sticker{"probe", torch::zeros({frames_, 4, 2, 2}), {}, "", {}, {}}; }
+  asg::Sticker get(asg::Split, int64_t index) const override {
+    // An error thrown by plugin code must stay usable after the library is gone (see plugin_catalog_test).
+    if (index != 0) throw asg::data_error("lifetime_probe: index " + std::to_string(index) + " (valid: 0)");
+    return asg::Sticker{"probe", torch::zeros({frames_, 4, 2, 2}), {}, "", {}, {}};
+  }
 
  private:
   int64_t frames_;

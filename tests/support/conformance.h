@@ -11,7 +11,18 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <optional>
+
+#include "asg/data/tar_shards.h"
+#include "asg/media/gif.h"
+#include "asg/media/sticker_file.h"
 #include "asg/plugin_catalog.h"
+#include "asg/util.h"
+#include "test_animation.h"
+#include "test_paths.h"
 
 namespace asg::testing {
 
@@ -24,6 +35,56 @@ inline std::vector<std::string> plugins_of_kind(const std::string& kind) { retur
 
 inline Params defaults_of(const std::string& kind, const std::string& name) {
   return default_params(name, build_catalog().find(kind, name)->factory.params);
+}
+
+// A small sticker corpus on disk, written once per test process, in every layout the SDK reads: 24
+// animated stickers (GIF and WebP, 8 per split, labels "mood" and "style") as a JSONL manifest and as two
+// tar shards. Dataset plugins whose required parameter is `manifest` or `shards` are built over it.
+inline const std::filesystem::path& conformance_corpus() {
+  static const std::filesystem::path dir = [] {
+    const auto d = make_temp_dir("conformance-corpus");
+    std::filesystem::create_directories(d / "media");
+    std::string manifest;
+    ShardWriter shards[2] = {ShardWriter(d / "shard-000000.tar"), ShardWriter(d / "shard-000001.tar")};
+    const char* splits[] = {"train", "validation", "test"};
+    for (int i = 0; i < 24; ++i) {
+      Animation a = test_animation(12 + i % 5, 10 + i % 3, 2 + i % 6, i % 2 == 0);
+      const bool gif = i % 2 == 0;
+      const std::string name = fmt::format("media/{:03}.{}", i, gif ? "gif" : "webp");
+      if (gif) write_gif(d / name, a);
+      else write_webp(d / name, a);
+      const std::string split = splits[i % 3];
+      const std::string labels = fmt::format(R"({{"mood": "{}", "style": "{}"}})", i % 2 ? "calm" : "happy", i % 3 ? "flat" : "3d");
+      manifest += fmt::format(R"({{"id": "s{:03}", "path": "{}", "caption": "sticker {} waves", "split": "{}", "labels": {}}})",
+                              i, name, i, split, labels) + "\n";
+      const std::string bytes = read_text_file(d / name);
+      const std::string json = fmt::format(R"({{"caption": "sticker {} waves", "split": "{}", "labels": {}}})", i, split, labels);
+      shards[i % 2].add(fmt::format("{:03}.{}", i, gif ? "gif" : "webp"), bytes.data(), bytes.size());
+      shards[i % 2].add(fmt::format("{:03}.json", i), json.data(), json.size());
+    }
+    for (auto& s : shards) s.close();
+    write_text_file_atomic(d / "manifest.jsonl", manifest);
+    return d;
+  }();
+  return dir;
+}
+
+// The parameters a conformance suite builds plugin `name` with: its defaults, plus the conformance
+// corpus for a dataset's required `manifest` or `shards`. nullopt when some other parameter must be set
+// (the suite then skips the plugin, naming the parameter).
+inline std::optional<Params> conformance_params(const std::string& kind, const std::string& name, std::string* missing = nullptr) {
+  const auto& specs = build_catalog().find(kind, name)->factory.params;
+  auto values = default_params(name, specs).values();
+  for (const auto& spec : specs) {
+    if (!spec.required) continue;
+    if (kind == "dataset" && spec.key == "manifest") values[spec.key] = (conformance_corpus() / "manifest.jsonl").string();
+    else if (kind == "dataset" && spec.key == "shards") values[spec.key] = std::vector<std::string>{(conformance_corpus() / "shard-*.tar").string()};
+    else {
+      if (missing) *missing = spec.key;
+      return std::nullopt;
+    }
+  }
+  return Params(name, values);
 }
 
 inline std::string plugin_test_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }

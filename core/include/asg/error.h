@@ -18,9 +18,13 @@ namespace asg {
 
 enum class ErrorKind { Config, PluginLoad, Data, Registry, Interrupted, Internal };
 
-class Error : public std::runtime_error {
+// Its destructor is defined in the SDK library (the class's key function), so its vtable and typeinfo
+// live there and not in each plugin: an Error thrown by plugin code stays valid after that plugin's
+// library is unloaded, e.g. while the exception unwinds past the last object the plugin created.
+class __attribute__((visibility("default"))) Error : public std::runtime_error {
  public:
   Error(ErrorKind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  ~Error() override;
   ErrorKind kind() const noexcept { return kind_; }
 
  private:

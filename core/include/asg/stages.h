@@ -101,11 +101,16 @@ class RunRecorder {
 // ---- batch source ----------------------------------------------------------------------------------
 
 // Where the data order stands: enough to continue it exactly, O(1) in the size of the data.
+// Random access: the epoch's permutation is replayed from the generator state. Streaming (datasets with
+// info().sequential): the stream of epoch `epoch` is reopened and `cursor` samples are skipped (read, not
+// decoded).
 struct DataPosition {
-  torch::Tensor epoch_rng;  // the order generator's state just before the current epoch's permutation
-  int64_t cursor = 0;       // next index into that permutation
+  torch::Tensor epoch_rng;  // random access: the order generator's state just before the epoch's permutation
+  int64_t cursor = 0;       // samples of the current epoch already taken (the next index into the permutation)
+  int64_t epoch = -1;       // streaming: the epoch (-1 = random access)
 
-  std::map<std::string, torch::Tensor> to_checkpoint() const;  // "data.epoch_rng", "data.cursor"
+  // "data.epoch_rng" and "data.cursor", or "data.epoch" and "data.cursor" when streaming.
+  std::map<std::string, torch::Tensor> to_checkpoint() const;
   // From a checkpoint's run.* tensors; asg::Error(Data) naming `file` if they are missing.
   static DataPosition from_checkpoint(const std::map<std::string, torch::Tensor>& run_state, const std::string& file);
 };
@@ -146,9 +151,9 @@ struct LoaderOptions {
   DataHealth* health = nullptr;  // skips (and counts) samples that fail with asg::Error(Data); null = such a sample is an error
 };
 
-// The training split in epochs, each a fresh permutation drawn from an order generator seeded once;
-// batch_size samples per batch, read from the dataset (whose get() is thread-safe by contract) and
-// stacked into model space. With prefetch_batches > 0, `workers` threads decode samples ahead (at most
+// The training split in epochs, each a fresh permutation drawn from an order generator seeded once, or,
+// for a dataset read sequentially (info().sequential, e.g. tar shards), its stream for that epoch
+// (Dataset::open_stream, seeded with order_seed); batch_size samples per batch, stacked into model space. With prefetch_batches > 0, `workers` threads decode samples ahead (at most
 // prefetch_batches batches' worth); a batch always takes the next samples in permutation order, so
 // batches, their order and their positions never depend on the number of threads or their timing.
 // A skipped (bad) sample is replaced by the next one in order.
@@ -164,7 +169,8 @@ class BatchSource {
 
  private:
   struct Slot {
-    int64_t index = 0;
+    std::string id;                // for the bad-data report
+    std::function<Sticker()> read;  // the decoding work
     DataPosition after;
     bool claimed = false, done = false;
     std::optional<Sticker> sticker;
@@ -177,6 +183,8 @@ class BatchSource {
   std::shared_ptr<Dataset> dataset_;
   LoaderOptions options_;
   int64_t train_size_;
+  bool streaming_;
+  std::unique_ptr<SampleStream> stream_;  // of position_.epoch, position_.cursor samples in
   at::Generator order_gen_;
   std::vector<int64_t> order_;
   DataPosition position_;  // of the last planned sample

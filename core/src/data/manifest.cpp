@@ -14,9 +14,15 @@
 #include "asg/media/sticker_file.h"
 #include "asg/util.h"
 
+#include <fstream>
+
 namespace asg {
 
 namespace fs = std::filesystem;
+
+namespace {
+std::string options_fingerprint(const ManifestOptions& o, ManifestFormat format);  // what an index was read with
+}  // namespace
 
 const EnumNames<ManifestFormat>& manifest_format_names() {
   static const EnumNames<ManifestFormat> names{{ManifestFormat::Auto, "auto"},
@@ -430,6 +436,7 @@ Manifest Manifest::read_rows(const fs::path& source, const ManifestOptions& give
   if (options.id_field.empty()) options.id_field = records ? "md5" : "id";
   Manifest m;
   m.source_ = source;
+  m.options_fingerprint_ = options_fingerprint(options, format);
   m.root_ = !options.root.empty() ? options.root : format == ManifestFormat::Folder ? source : source.parent_path();
   if (m.root_.empty()) m.root_ = ".";
   if (!fs::is_directory(m.root_)) throw data_error(fmt::format("{}: the dataset root is not a directory", m.root_.string()));
@@ -447,8 +454,8 @@ Manifest Manifest::read_rows(const fs::path& source, const ManifestOptions& give
     return m;
   }
 
-  const std::string text = read_text_file(source);
   if (format == ManifestFormat::Csv) {
+    const std::string text = read_text_file(source);
     auto records = parse_csv(text, source.string());
     if (records.empty()) throw data_error(fmt::format("{}: empty CSV (expected a header row)", source.string()));
     const std::vector<std::string> header = records.front().second;
@@ -465,12 +472,18 @@ Manifest Manifest::read_rows(const fs::path& source, const ManifestOptions& give
   }
 
   const bool vsd2m = format == ManifestFormat::Vsd2m;
-  size_t first = text.find_first_not_of(" \t\r\n\xEF\xBB\xBF");
-  if (first != std::string::npos && text[first] == '[') {
-    // One JSON array: records are named by their index in it.
+  std::ifstream in(source, std::ios::binary);
+  if (!in) throw data_error(fmt::format("{}: cannot open the manifest", source.string()));
+  // A JSON array is parsed whole; JSONL line by line, so a 2M-line manifest is never in memory at once.
+  char first = 0;
+  auto skippable = [](unsigned char c) { return std::isspace(c) || c == 0xEF || c == 0xBB || c == 0xBF; };  // and a BOM
+  while (in.get(first) && skippable(static_cast<unsigned char>(first))) {
+  }
+  if (first == '[') {
     nlohmann::json all;
     try {
-      all = nlohmann::json::parse(text);
+      in.unget();
+      all = nlohmann::json::parse(in);
     } catch (const nlohmann::json::parse_error& e) {
       throw data_error(fmt::format("{}: not valid JSON: {}", source.string(), e.what()));
     }
@@ -478,15 +491,14 @@ Manifest Manifest::read_rows(const fs::path& source, const ManifestOptions& give
     for (size_t i = 0; i < all.size(); ++i) reader.from_json(all[i], static_cast<int64_t>(i) + 1, vsd2m);
     return m;
   }
+  in.clear();
+  in.seekg(0);
   int64_t line = 0;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    std::string_view l(text.data() + start, end - start);
+  std::string l;
+  while (std::getline(in, l)) {
     ++line;
-    start = end + 1;
-    if (l.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    if (line == 1 && l.rfind("\xEF\xBB\xBF", 0) == 0) l.erase(0, 3);  // a UTF-8 byte-order mark
+    if (l.find_first_not_of(" \t\r") == std::string::npos) continue;
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(l);
@@ -495,6 +507,102 @@ Manifest Manifest::read_rows(const fs::path& source, const ManifestOptions& give
     }
     reader.from_json(j, line, vsd2m);
   }
+  return m;
+}
+
+namespace {
+
+constexpr char kIndexMagic[] = "ASG-MANIFEST-INDEX 1\n";
+
+// What the rows depend on besides the manifest's bytes.
+std::string options_fingerprint(const ManifestOptions& o, ManifestFormat format) {
+  nlohmann::json j = {{"format", manifest_format_names().name(format)},
+                      {"root", o.root.string()},
+                      {"path_field", o.path_field},
+                      {"caption_field", o.caption_field},
+                      {"id_field", o.id_field},
+                      {"split_field", o.split_field},
+                      {"label_fields", o.label_fields},
+                      {"formats", o.formats},
+                      {"subset", o.subset},
+                      {"subset_field", o.subset_field},
+                      {"train_fraction", o.train_fraction},
+                      {"validation_fraction", o.validation_fraction},
+                      {"check_files", o.check_files}};
+  return j.dump();
+}
+
+nlohmann::json source_stamp(const fs::path& source) {
+  std::error_code ec;
+  const auto size = fs::is_directory(source) ? 0 : static_cast<int64_t>(fs::file_size(source, ec));
+  const auto mtime = fs::last_write_time(source, ec).time_since_epoch().count();
+  return {{"size", size}, {"mtime", static_cast<int64_t>(mtime)}};
+}
+
+}  // namespace
+
+void Manifest::save_index(const fs::path& file) const {
+  nlohmann::json header = {{"source", fs::absolute(source_).string()},
+                           {"root", root_.string()},
+                           {"stamp", source_stamp(source_)},
+                           {"options", options_fingerprint_},
+                           {"rows", entries_.size()},
+                           {"arena_bytes", arena_.size()}};
+  nlohmann::json rejected = nlohmann::json::array();
+  for (const auto& r : rejected_) rejected.push_back({r.id, r.reason});
+  header["rejected"] = rejected;
+  std::string out = kIndexMagic;
+  out += header.dump() + "\n";
+  out.append(reinterpret_cast<const char*>(entries_.data()), entries_.size() * sizeof(Entry));
+  out += arena_;
+  write_text_file_atomic(file, out);
+}
+
+Manifest Manifest::load_index(const fs::path& file, const fs::path& source, const ManifestOptions& given) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw data_error(fmt::format("{}: cannot open the manifest index", file.string()));
+  std::string magic(sizeof(kIndexMagic) - 1, '\0');
+  in.read(magic.data(), static_cast<std::streamsize>(magic.size()));
+  if (magic != kIndexMagic) throw data_error(fmt::format("{}: not a manifest index written by `asg data index`", file.string()));
+  std::string line;
+  std::getline(in, line);
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(line);
+  } catch (const nlohmann::json::parse_error&) {
+    throw data_error(fmt::format("{}: the manifest index header is corrupt", file.string()));
+  }
+  ManifestFormat format = given.format;
+  if (format == ManifestFormat::Auto)
+    format = fs::is_directory(source) ? ManifestFormat::Folder
+             : lower(source.extension().string()) == ".csv" ? ManifestFormat::Csv
+                                                            : ManifestFormat::Jsonl;
+  ManifestOptions options = given;
+  const bool records = format == ManifestFormat::Vsd2m;
+  if (options.path_field.empty()) options.path_field = records ? "visual_path" : "path";
+  if (options.caption_field.empty()) options.caption_field = records ? "eng_cap" : "caption";
+  if (options.id_field.empty()) options.id_field = records ? "md5" : "id";
+  const std::string rebuild = fmt::format("rebuild it: asg data index {}", source.string());
+  if (header.value("source", "") != fs::absolute(source).string())
+    throw data_error(fmt::format("{}: indexes {}, not {} ({})", file.string(), header.value("source", ""), source.string(), rebuild));
+  if (header["stamp"] != source_stamp(source))
+    throw data_error(fmt::format("{}: stale: {} changed since it was indexed ({})", file.string(), source.string(), rebuild));
+  if (header.value("options", "") != options_fingerprint(options, format))
+    throw data_error(fmt::format("{}: built with other manifest options ({} then, {} now; {})", file.string(),
+                                 header.value("options", ""), options_fingerprint(options, format), rebuild));
+  Manifest m;
+  m.source_ = source;
+  m.root_ = header.value("root", "");
+  m.options_fingerprint_ = header.value("options", "");
+  m.entries_.resize(header.value("rows", size_t{0}));
+  m.arena_.resize(header.value("arena_bytes", size_t{0}));
+  in.read(reinterpret_cast<char*>(m.entries_.data()), static_cast<std::streamsize>(m.entries_.size() * sizeof(Entry)));
+  in.read(m.arena_.data(), static_cast<std::streamsize>(m.arena_.size()));
+  if (!in) throw data_error(fmt::format("{}: the manifest index is truncated ({})", file.string(), rebuild));
+  for (const auto& e : m.entries_)
+    if (e.offset + uint64_t{e.id} + e.path + e.caption + e.extra > m.arena_.size() || e.split > 2)
+      throw data_error(fmt::format("{}: the manifest index is corrupt ({})", file.string(), rebuild));
+  for (const auto& r : header["rejected"]) m.rejected_.push_back({r[0].get<std::string>(), r[1].get<std::string>()});
   return m;
 }
 

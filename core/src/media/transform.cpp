@@ -293,7 +293,13 @@ SampleFrames make_sample(const Animation& animation, const SampleTransform& t, u
                   out.rgba.begin() + static_cast<std::ptrdiff_t>(i * frame_floats));
     else
       render_frame(animation, chosen[i], t, out.rgba.data() + i * frame_floats);
-    out.durations_ms.push_back(out.valid[i] ? animation.frames[static_cast<size_t>(chosen[i])].duration_ms : 0);
+    // How long the frame shows: its own delay (0-10 ms as 100 ms, as browsers play them) or, resampled at
+    // a frame rate, one period; padding is never shown.
+    const int32_t delay = animation.frames[static_cast<size_t>(chosen[i])].duration_ms;
+    const int32_t shown = t.selection == FrameSelection::Fps && keyframes.empty() ? static_cast<int32_t>(std::lround(1000.0 / t.fps))
+                          : delay <= 10                                        ? 100
+                                                                               : delay;
+    out.durations_ms.push_back(out.valid[i] ? shown : 0);
   }
   return out;
 }

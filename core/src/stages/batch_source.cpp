@@ -6,15 +6,20 @@
 namespace asg {
 
 std::map<std::string, torch::Tensor> DataPosition::to_checkpoint() const {
+  if (epoch >= 0) return {{"data.epoch", torch::tensor(epoch)}, {"data.cursor", torch::tensor(cursor)}};
   return {{"data.epoch_rng", epoch_rng}, {"data.cursor", torch::tensor(cursor)}};
 }
 
 DataPosition DataPosition::from_checkpoint(const std::map<std::string, torch::Tensor>& run_state, const std::string& file) {
-  if (!run_state.count("data.epoch_rng") || !run_state.count("data.cursor"))
+  if ((!run_state.count("data.epoch_rng") && !run_state.count("data.epoch")) || !run_state.count("data.cursor"))
     throw data_error(fmt::format("{}: the checkpoint has no data position (run.data.epoch_rng, run.data.cursor); it was "
                                  "not written by `asg run`",
                                  file));
-  return DataPosition{run_state.at("data.epoch_rng"), run_state.at("data.cursor").item<int64_t>()};
+  DataPosition p;
+  p.cursor = run_state.at("data.cursor").item<int64_t>();
+  if (run_state.count("data.epoch")) p.epoch = run_state.at("data.epoch").item<int64_t>();
+  else p.epoch_rng = run_state.at("data.epoch_rng");
+  return p;
 }
 
 DataHealth::DataHealth(const Dataset& dataset, double max_bad_fraction, std::function<void(const RejectedSample&)> report)
@@ -56,10 +61,26 @@ BatchSource::BatchSource(std::shared_ptr<Dataset> dataset, LoaderOptions options
     : dataset_(std::move(dataset)),
       options_(options),
       train_size_(dataset_->size(Split::Train)),
+      streaming_(dataset_->info().sequential),
       order_gen_(at::detail::createCPUGenerator(options.order_seed)) {
   if (train_size_ == 0) throw internal_error("BatchSource over an empty train split");
   if (options_.batch_size < 1) throw internal_error("BatchSource: batch_size < 1");
-  if (resume_from) {
+  if (resume_from && (resume_from->epoch >= 0) != streaming_)
+    throw data_error(fmt::format("the checkpoint's data position is for a {} dataset, but [dataset] is read {} (was the "
+                                 "dataset plugin changed?)",
+                                 resume_from->epoch >= 0 ? "streamed" : "random-access", streaming_ ? "as a stream" : "by index"));
+  if (streaming_) {
+    position_.epoch = resume_from ? resume_from->epoch : 0;
+    position_.cursor = 0;
+    stream_ = dataset_->open_stream(Split::Train, StreamSlice{}, position_.epoch, options_.order_seed);
+    // Stand where the run stood: the epoch's stream again, its first `cursor` samples read and dropped.
+    const int64_t skip = resume_from ? resume_from->cursor : 0;
+    for (; position_.cursor < skip; ++position_.cursor)
+      if (!stream_->next())
+        throw data_error(fmt::format("the checkpoint's data position (epoch {}, sample {}) is past the end of that epoch's "
+                                     "stream ({} samples): the dataset changed since",
+                                     position_.epoch, skip, position_.cursor));
+  } else if (resume_from) {
     // Replay the epoch's permutation from its seed state, then stand where the run stood.
     order_gen_.set_state(resume_from->epoch_rng);
     position_.epoch_rng = order_gen_.get_state();
@@ -85,24 +106,44 @@ BatchSource::~BatchSource() {
 }
 
 BatchSource::Slot BatchSource::plan() {
+  Slot slot;
+  if (streaming_) {
+    for (;;) {
+      if (auto item = stream_->next()) {
+        ++position_.cursor;
+        slot.id = std::move(item->id);
+        slot.read = std::move(item->decode);
+        break;
+      }
+      if (position_.cursor == 0)  // a whole epoch without a sample
+        throw data_error(fmt::format("the train split's stream for epoch {} yields no samples", position_.epoch));
+      ++position_.epoch;  // the epoch is over: the next one's stream, in its own order
+      position_.cursor = 0;
+      stream_ = dataset_->open_stream(Split::Train, StreamSlice{}, position_.epoch, options_.order_seed);
+    }
+    slot.after = position_;
+    return slot;
+  }
   if (position_.cursor >= train_size_) {  // a fresh permutation of the train split
     position_.epoch_rng = order_gen_.get_state();
     auto perm = torch::randperm(train_size_, order_gen_, torch::kLong);
     order_.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + train_size_);
     position_.cursor = 0;
   }
-  Slot slot;
-  slot.index = order_[position_.cursor++];
+  const int64_t index = order_[position_.cursor++];
+  slot.id = fmt::format("train/{}", index);
+  slot.read = [dataset = dataset_.get(), index] { return dataset->get(Split::Train, index); };
   slot.after = position_;
   return slot;
 }
 
 void BatchSource::decode(Slot& slot) const {
   try {
-    slot.sticker = dataset_->get(Split::Train, slot.index);
+    slot.sticker = slot.read();
   } catch (...) {
     slot.error = std::current_exception();
   }
+  slot.read = nullptr;  // whatever it held (a stream item's bytes) is no longer needed
 }
 
 void BatchSource::work() {
@@ -122,7 +163,7 @@ void BatchSource::work() {
     // added at the back or taken from the front, and only next() takes, once a slot is done.
     lock.unlock();
     Slot decoded;
-    decoded.index = slot->index;
+    decoded.read = std::move(slot->read);
     decode(decoded);
     lock.lock();
     slot->sticker = std::move(decoded.sticker);
@@ -155,7 +196,7 @@ TrainBatch BatchSource::next() {
         std::rethrow_exception(slot.error);
       } catch (const Error& e) {
         if (e.kind() != ErrorKind::Data || !options_.health) throw;
-        options_.health->skip(fmt::format("train/{}", slot.index), e.what());
+        options_.health->skip(slot.id, e.what());
         continue;
       }
     }

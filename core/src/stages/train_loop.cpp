@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cmath>
 
 #include "asg/interrupt.h"
@@ -31,6 +32,11 @@ fs::path TrainLoop::run(int64_t start_step, DataPosition position) {
   Progress progress("train", steps, [&](const std::string& l) { recorder_.file_only(l); });
   double loss_sum = 0;
   int64_t in_sum = 0;
+  // Time the training thread spends blocked on the next batch, against the whole loop: the loader's job
+  // is to keep this near zero.
+  using Clock = std::chrono::steady_clock;
+  const auto loop_start = Clock::now();
+  Clock::duration waited{};
   for (int64_t step = start_step + 1; step <= steps; ++step) {
     try {
       throw_if_interrupted();
@@ -43,7 +49,9 @@ fs::path TrainLoop::run(int64_t start_step, DataPosition position) {
       }
       throw;
     }
+    const auto wait_start = Clock::now();
     TrainBatch batch = batches_.next();
+    waited += Clock::now() - wait_start;
     StepResult r = trainer_.step(batch.x0, batch.captions, batch.frame_valid);
     position = std::move(batch.after);
     if (!std::isfinite(r.loss))
@@ -64,6 +72,12 @@ fs::path TrainLoop::run(int64_t start_step, DataPosition position) {
       trainer_.save_checkpoint(checkpoint_path(step).string(), step, position.to_checkpoint());
   }
   progress.finish();
+  if (steps > start_step) {
+    const double total = std::chrono::duration<double>(Clock::now() - loop_start).count();
+    const double fraction = total > 0 ? std::chrono::duration<double>(waited).count() / total : 0;
+    recorder_.metric("train/data_wait_fraction", steps, fraction);
+    recorder_.info(fmt::format("data: training waited for batches {:.1f}% of its {:.1f} s", 100 * fraction, total));
+  }
   const fs::path final_checkpoint = recorder_.run_dir() / "checkpoints" / "final.pt";
   trainer_.save_checkpoint(final_checkpoint.string(), steps, position.to_checkpoint());
   recorder_.artifact(final_checkpoint);

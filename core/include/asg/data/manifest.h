@@ -92,6 +92,14 @@ class Manifest {
   const std::vector<RejectedRow>& rejected() const { return rejected_; }
   size_t memory_bytes() const;  // what the rows occupy
 
+  // The rows as a binary index file (`asg data index`): loading it skips parsing the manifest. It records
+  // the manifest's size and modification time and the options it was read with.
+  void save_index(const std::filesystem::path& file) const;
+  // asg::Error(Data) naming the index when it is not one, or is stale: the manifest changed since, or
+  // the options differ (the message says which; rebuild it with `asg data index`).
+  static Manifest load_index(const std::filesystem::path& file, const std::filesystem::path& source,
+                             const ManifestOptions& options);
+
  private:
   // A row's strings lie one after another in the arena: id, path, caption, extra (labels, frames and
   // keyframes, serialised). 32 bytes per row besides them.
@@ -108,6 +116,7 @@ class Manifest {
   friend class ManifestReader;
 
   std::filesystem::path source_, root_;
+  std::string options_fingerprint_;
   std::string arena_;
   std::vector<Entry> entries_;
   std::vector<RejectedRow> rejected_;

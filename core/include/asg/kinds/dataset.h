@@ -19,16 +19,26 @@
 //   passes [data] max_bad_fraction. Rows a dataset refuses while opening (paths outside its root, missing
 //   or empty files) are not part of size() but are reported by rejected(), so they count too.
 // - Decoders must respect DatasetContext::limits (asg/media/limits.h): they stop decompression bombs.
+// - Streaming form: open_stream(split, slice, epoch, seed) yields the split's samples in an order that
+//   depends only on (seed, epoch), split between the readers of `slice` (ranks x workers) so that
+//   together they read every sample once per epoch. next() does the cheap, ordered part (reading bytes);
+//   StreamItem::decode does the expensive part and may run on any thread. The default streams the
+//   random-access form (a seeded permutation); datasets read sequentially (tar shards) override it and
+//   set info().sequential, which makes training read them through the stream.
 #pragma once
 
 #include "asg/plugin_kind.h"
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "asg/hash.h"
 #include "asg/media/limits.h"
 #include "asg/vocabulary.h"
 
@@ -70,6 +80,28 @@ struct DatasetInfo {
   double fps = 0;                       // nominal frame rate
   std::vector<std::string> label_keys;  // attribute keys every sticker's labels has
   Vocabulary vocabulary;                // where the label values come from; empty name = none
+  bool sequential = false;              // training reads it through open_stream (e.g. tar shards)
+};
+
+// One reader's share of a split: rank of world_size processes, worker of each process's workers. The
+// split's units (shards, or samples) are dealt round-robin to the world_size * workers readers.
+struct StreamSlice {
+  int64_t rank = 0, world_size = 1;
+  int64_t worker = 0, workers = 1;
+  int64_t reader() const { return rank * workers + worker; }
+  int64_t readers() const { return world_size * workers; }
+};
+
+// A sample read from a stream but not decoded yet.
+struct StreamItem {
+  std::string id;
+  std::function<Sticker()> decode;  // asg::Error(Data) for a bad file: the loader skips and counts it
+};
+
+class SampleStream {
+ public:
+  virtual ~SampleStream() = default;
+  virtual std::optional<StreamItem> next() = 0;  // nullopt once the slice's epoch is over
 };
 
 class Dataset {
@@ -80,7 +112,45 @@ class Dataset {
   virtual Sticker get(Split split, int64_t index) const = 0;        // required; 0 <= index < size(split)
   // Rows refused while opening (any split), each with its reason; the loader reports and counts them.
   virtual std::vector<RejectedSample> rejected() const { return {}; }
+  // The streaming form (see the contract above). The default permutes the random-access split with a
+  // generator seeded by (seed, epoch) and gives reader r every readers()-th sample from r.
+  virtual std::unique_ptr<SampleStream> open_stream(Split split, StreamSlice slice, int64_t epoch, uint64_t seed) const;
 };
+
+// The default open_stream's order: a Fisher-Yates permutation of 0..n-1 driven by splitmix64 from
+// (seed, epoch). The same on every machine and for every number of readers.
+inline std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) {
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+  uint64_t state = splitmix64(seed ^ splitmix64(static_cast<uint64_t>(epoch) + 0x5851f42d4c957f2dull));
+  for (int64_t i = n - 1; i > 0; --i) {
+    state = splitmix64(state);
+    std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(state % static_cast<uint64_t>(i + 1))]);
+  }
+  return order;
+}
+
+inline std::unique_ptr<SampleStream> Dataset::open_stream(Split split, StreamSlice slice, int64_t epoch, uint64_t seed) const {
+  class Permuted final : public SampleStream {
+   public:
+    Permuted(const Dataset& dataset, Split split, StreamSlice slice, std::vector<int64_t> order)
+        : dataset_(dataset), split_(split), order_(std::move(order)), at_(slice.reader()), step_(slice.readers()) {}
+    std::optional<StreamItem> next() override {
+      if (at_ >= static_cast<int64_t>(order_.size())) return std::nullopt;
+      const int64_t index = order_[static_cast<size_t>(at_)];
+      at_ += step_;
+      return StreamItem{std::string(split_name(split_)) + "/" + std::to_string(index),
+                        [&dataset = dataset_, split = split_, index] { return dataset.get(split, index); }};
+    }
+
+   private:
+    const Dataset& dataset_;
+    Split split_;
+    std::vector<int64_t> order_;
+    int64_t at_, step_;
+  };
+  return std::make_unique<Permuted>(*this, split, slice, epoch_permutation(size(split), seed, epoch));
+}
 
 template <>
 struct PluginKindTraits<Dataset> {

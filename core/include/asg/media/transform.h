@@ -73,7 +73,8 @@ struct SampleFrames {
   std::vector<float> rgba;               // [frames, 4, height, width], straight RGBA in [0, 1]
   std::vector<uint8_t> valid;            // [frames]; 0 = padding
   std::vector<int64_t> source_frames;    // which animation frame each output frame shows
-  std::vector<int32_t> durations_ms;     // of the source frames (0 for padding)
+  std::vector<int32_t> durations_ms;     // how long each shows: its delay (0-10 ms read as 100 ms), 1000/fps when
+                                         // resampled at a frame rate, 0 for padding
 };
 
 // Selects, composites and resizes. `seed` varies kmeans and the random k; pass a value derived from
