@@ -299,7 +299,8 @@ int cmd_data_index(const std::string& source, const ManifestFlags& flags, const 
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   int64_t per_split[3] = {0, 0, 0};
   for (size_t i = 0; i < m.size(); ++i) ++per_split[static_cast<int>(m.split(i))];
-  const fs::path index = out.empty() ? fs::path(source + ".asgidx") : fs::path(out);
+  // Next to the manifest, or in the shards' folder.
+  const fs::path index = !out.empty() ? fs::path(out) : m.shards().empty() ? fs::path(source + ".asgidx") : m.root() / "shards.asgidx";
   m.save_index(index);
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
@@ -456,10 +457,10 @@ int main(int argc, char** argv) {
   std::string source, out_path;
   int64_t threads = default_threads(), per_shard = 1000;
   bool stats_json = false;
-  auto* index = data->add_subcommand("index", "read a manifest once: rows per split, rejected rows, time and memory; writes "
-                                              "the binary index sticker_files opens without parsing");
-  index->add_option("source", source, "manifest file or folder")->required();
-  index->add_option("--out", out_path, "index file (default: SOURCE.asgidx)");
+  auto* index = data->add_subcommand("index", "read a manifest or a shard set once: rows per split, rejected rows, time and "
+                                              "memory; writes the binary index sticker_files / webdataset open without parsing");
+  index->add_option("source", source, "manifest file, folder, or shards (a *.tar pattern, or --format shards)")->required();
+  index->add_option("--out", out_path, "index file (default: SOURCE.asgidx; for shards, shards.asgidx in their folder)");
   manifest_flags.add_to(index);
   auto* stats = data->add_subcommand("stats", "frame-count histogram, durations, sizes, formats and alpha of a manifest's files");
   stats->add_option("source", source, "manifest file or folder")->required();

@@ -5,7 +5,6 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <set>
 
 #include "asg/data/manifest.h"
 #include "asg/hash.h"
@@ -49,25 +48,13 @@ class StickerFiles final : public Dataset {
         use_keyframes_(p.boolean("use_keyframes")),
         vocabulary_{p.str("vocabulary"), p.str("vocabulary_version")} {
     for (size_t i = 0; i < manifest_.size(); ++i) by_split_[static_cast<int>(manifest_.split(i))].push_back(static_cast<uint32_t>(i));
-    // The label keys every row has: what metrics needing labels may rely on.
-    bool first = true;
-    for (size_t i = 0; i < manifest_.size(); ++i) {
-      std::set<std::string> keys;
-      for (const auto& [k, v] : manifest_.row(i).labels) keys.insert(k);
-      if (first) common_keys_ = keys;
-      else {
-        std::set<std::string> both;
-        std::set_intersection(common_keys_.begin(), common_keys_.end(), keys.begin(), keys.end(), std::inserter(both, both.end()));
-        common_keys_ = std::move(both);
-      }
-      first = false;
-    }
+    label_keys_ = manifest_.common_label_keys();  // what metrics needing labels may rely on
     for (const auto& r : manifest_.rejected()) rejected_.push_back(RejectedSample{r.id, r.reason});
   }
 
   DatasetInfo info() const override {
     return DatasetInfo{transform_.frames, transform_.height, transform_.width, transform_.fps,
-                       std::vector<std::string>(common_keys_.begin(), common_keys_.end()), vocabulary_};
+                       label_keys_, vocabulary_};
   }
 
   int64_t size(Split split) const override { return static_cast<int64_t>(by_split_[static_cast<int>(split)].size()); }
@@ -80,19 +67,8 @@ class StickerFiles final : public Dataset {
     const DecodedSticker decoded = read_sticker(manifest_.root() / std::string(row.path), limits_);
     const SampleFrames sample = make_sample(decoded.animation, transform_, fnv1a64(row.id),
                                             use_keyframes_ ? row.keyframes : std::vector<int64_t>{});
-    Sticker s;
-    s.id = std::string(row.id);
-    s.frames = torch::from_blob(const_cast<float*>(sample.rgba.data()),
-                                {sample.frames, 4, sample.height, sample.width}, torch::kFloat)
-                   .clone();
-    s.frame_durations_ms = sample.durations_ms;
-    s.caption = std::string(row.caption);
-    s.labels = row.labels;
-    if (transform_.pad_short || transform_.random_max > 0) {
-      s.frame_valid = torch::empty({sample.frames}, torch::kFloat);
-      for (int64_t i = 0; i < sample.frames; ++i) s.frame_valid[i] = static_cast<float>(sample.valid[i]);
-    }
-    return s;
+    return sticker_from_sample(sample, std::string(row.id), std::string(row.caption), row.labels,
+                               transform_.pad_short || transform_.random_max > 0);
   }
 
   std::vector<RejectedSample> rejected() const override { return rejected_; }
@@ -104,7 +80,7 @@ class StickerFiles final : public Dataset {
   bool use_keyframes_;
   Vocabulary vocabulary_;
   std::array<std::vector<uint32_t>, 3> by_split_;
-  std::set<std::string> common_keys_;
+  std::vector<std::string> label_keys_;
   std::vector<RejectedSample> rejected_;
 };
 

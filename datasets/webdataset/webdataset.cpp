@@ -1,7 +1,6 @@
 // webdataset: stickers in WebDataset-style tar shards, read through libarchive. Training streams the
 // shards sequentially through a seeded shuffle buffer; evaluation reads samples by offset. See README.md.
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -19,66 +18,6 @@ namespace asg::webdataset {
 namespace {
 
 namespace fs = std::filesystem;
-
-const std::vector<std::string>& media_extensions() {
-  static const std::vector<std::string> e{"gif", "webp", "png", "jpg", "jpeg", "bmp", "mp4", "webm"};
-  return e;
-}
-
-// What a sample's small parts say: caption, split, labels.
-struct Annotation {
-  std::string caption;
-  std::optional<SplitName> split;
-  std::map<std::string, std::string> labels;
-};
-
-struct Options {
-  std::string caption_field;
-  double train_fraction = 0.98, validation_fraction = 0.01;
-};
-
-std::optional<SplitName> parse_split(const std::string& v) {
-  if (v == "train") return SplitName::Train;
-  if (v == "validation" || v == "val" || v == "valid") return SplitName::Validation;
-  if (v == "test") return SplitName::Test;
-  return std::nullopt;
-}
-
-// The annotation of a sample from its .json (caption_field, "split", "labels") or .txt part; "" = usable.
-std::string annotate(const ShardSample& s, const std::string& where, const Options& o, Annotation& out) {
-  if (auto it = s.parts.find("json"); it != s.parts.end()) {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(it->second.begin(), it->second.end());
-    } catch (const nlohmann::json::parse_error& e) {
-      return fmt::format("{}: {}.json is not valid JSON: {}", where, s.key, e.what());
-    }
-    if (!j.is_object()) return fmt::format("{}: {}.json is not a JSON object", where, s.key);
-    if (j.contains(o.caption_field) && j[o.caption_field].is_string()) out.caption = j[o.caption_field].get<std::string>();
-    if (j.contains("split") && j["split"].is_string()) {
-      out.split = parse_split(j["split"].get<std::string>());
-      if (!out.split) return fmt::format("{}: {}.json: split '{}' (valid: train, validation, test)", where, s.key, j["split"].get<std::string>());
-    }
-    if (j.contains("labels") && j["labels"].is_object())
-      for (const auto& [k, v] : j["labels"].items())
-        if (v.is_string()) out.labels[k] = v.get<std::string>();
-  }
-  if (out.caption.empty())
-    if (auto it = s.parts.find("txt"); it != s.parts.end()) {
-      out.caption.assign(it->second.begin(), it->second.end());
-      while (!out.caption.empty() && std::isspace(static_cast<unsigned char>(out.caption.back()))) out.caption.pop_back();
-    }
-  if (out.caption.empty())
-    return fmt::format("{}: sample '{}' has no caption (a .txt part, or '{}' in its .json)", where, s.key, o.caption_field);
-  return "";
-}
-
-// The sticker part's extension, or "" if the sample has none.
-std::string media_part(const ShardSample& s) {
-  for (const auto& ext : media_extensions())
-    if (s.parts.count(ext)) return ext;
-  return "";
-}
 
 class WebDataset;
 
@@ -109,70 +48,40 @@ class WebDataset final : public Dataset {
       : transform_(SampleTransform::from(p)),
         limits_(context.limits),
         shuffle_buffer_(static_cast<size_t>(p.integer("shuffle_buffer"))),
-        vocabulary_{p.str("vocabulary"), p.str("vocabulary_version")} {
-    options_.caption_field = p.str("caption_field");
-    const auto fractions = p.reals("split_fractions");
-    if (fractions[0] + fractions[1] > 1.0 + 1e-9)
-      throw config_error(fmt::format("split_fractions = [{}, {}]: train + validation must be at most 1", fractions[0], fractions[1]));
-    options_.train_fraction = fractions[0];
-    options_.validation_fraction = fractions[1];
-    shards_ = expand_shard_patterns(p.strs("shards"));
-    // One pass over the headers (sticker parts are skipped, not read): where each sample starts, its
-    // caption and split. Evaluation reads samples by these offsets; training streams the shards.
-    std::set<std::string> keys;
-    for (size_t shard = 0; shard < shards_.size(); ++shard) {
-      ShardReader reader(shards_[shard], 0, /*read_data=*/false, {"txt", "json"});
-      while (auto s = reader.next()) {
-        const std::string id = fmt::format("{}:{}", shards_[shard].filename().string(), s->key);
-        Annotation a;
-        std::string why = s->refused;
-        if (why.empty() && media_part(*s).empty())
-          why = fmt::format("{}: sample '{}' has no sticker part (one of: {})", shards_[shard].string(), s->key,
-                            fmt::join(media_extensions(), ", "));
-        if (why.empty()) why = annotate(*s, shards_[shard].string(), options_, a);
-        if (why.empty() && !keys.insert(id).second) why = fmt::format("sample '{}' appears twice in the shard", s->key);
-        if (!why.empty()) {
-          rejected_.push_back(RejectedSample{id, why});
-          continue;
-        }
-        const SplitName split = a.split ? *a.split : split_of(id, options_.train_fraction, options_.validation_fraction);
-        samples_[static_cast<int>(split)].push_back(Located{static_cast<uint32_t>(shard), s->offset, id, a.caption, a.labels});
-      }
-    }
-    bool first = true;
-    for (const auto& split : samples_)
-      for (const auto& s : split) {
-        std::set<std::string> k;
-        for (const auto& [key, v] : s.labels) k.insert(key);
-        if (first) label_keys_ = k;
-        else {
-          std::set<std::string> both;
-          std::set_intersection(label_keys_.begin(), label_keys_.end(), k.begin(), k.end(), std::inserter(both, both.end()));
-          label_keys_ = std::move(both);
-        }
-        first = false;
-      }
+        vocabulary_{p.str("vocabulary"), p.str("vocabulary_version")},
+        options_(manifest_options(p)),
+        // One pass over the headers (sticker parts skipped, captions read), or the index `asg data index`
+        // wrote: where each sample starts, its caption and split. Evaluation reads samples by these
+        // offsets; training streams the shards.
+        index_(p.str("index").empty() ? Manifest::read_shards(p.strs("shards"), options_)
+                                      : Manifest::load_shard_index(p.str("index"), p.strs("shards"), options_)) {
+    for (size_t i = 0; i < index_.size(); ++i) by_split_[static_cast<int>(index_.split(i))].push_back(static_cast<uint32_t>(i));
+    for (const auto& r : index_.rejected()) rejected_.push_back(RejectedSample{r.id, r.reason});
+    label_keys_ = index_.common_label_keys();
   }
 
   DatasetInfo info() const override {
-    DatasetInfo info{transform_.frames, transform_.height, transform_.width, transform_.fps,
-                     std::vector<std::string>(label_keys_.begin(), label_keys_.end()), vocabulary_};
+    DatasetInfo info{transform_.frames, transform_.height, transform_.width, transform_.fps, label_keys_, vocabulary_};
     info.sequential = true;
     return info;
   }
 
-  int64_t size(Split split) const override { return static_cast<int64_t>(samples_[static_cast<int>(split)].size()); }
+  int64_t size(Split split) const override { return static_cast<int64_t>(by_split_[static_cast<int>(split)].size()); }
 
   // By offset: re-reads the sample's members from its first header.
   Sticker get(Split split, int64_t index) const override {
-    const auto& list = samples_[static_cast<int>(split)];
-    if (index < 0 || index >= static_cast<int64_t>(list.size()))
-      throw data_error(fmt::format("webdataset: index {} outside the {} split (size {})", index, split_name(split), list.size()));
-    const Located& at = list[static_cast<size_t>(index)];
-    ShardReader reader(shards_[at.shard], at.offset);
+    const auto& rows = by_split_[static_cast<int>(split)];
+    if (index < 0 || index >= static_cast<int64_t>(rows.size()))
+      throw data_error(fmt::format("webdataset: index {} outside the {} split (size {})", index, split_name(split), rows.size()));
+    const Manifest::Row row = index_.row(rows[static_cast<size_t>(index)]);
+    const std::string_view at(row.path);
+    const size_t hash = at.rfind('#');
+    const fs::path shard = index_.root() / std::string(at.substr(0, hash));
+    const uint64_t offset = std::stoull(std::string(at.substr(hash + 1)));
+    ShardReader reader(shard, offset);
     auto s = reader.next();
-    if (!s) throw data_error(fmt::format("{}: no sample at byte {} (the shard changed since it was indexed)", shards_[at.shard].string(), at.offset));
-    return decode(*s, shards_[at.shard]);
+    if (!s) throw data_error(fmt::format("{}: no sample at byte {} (the shard changed since it was indexed)", shard.string(), offset));
+    return decode(*s, shard);
   }
 
   std::vector<RejectedSample> rejected() const override { return rejected_; }
@@ -180,7 +89,7 @@ class WebDataset final : public Dataset {
   std::unique_ptr<SampleStream> open_stream(Split split, StreamSlice slice, int64_t epoch, uint64_t seed) const override {
     // Shards in a seeded order per epoch, dealt round-robin to the readers; each reader shuffles its
     // samples through a buffer seeded by (seed, epoch, reader).
-    const std::vector<int64_t> order = epoch_permutation(static_cast<int64_t>(shards_.size()), seed, epoch);
+    const std::vector<int64_t> order = epoch_permutation(static_cast<int64_t>(index_.shards().size()), seed, epoch);
     std::vector<size_t> mine;
     for (size_t i = static_cast<size_t>(slice.reader()); i < order.size(); i += static_cast<size_t>(slice.readers()))
       mine.push_back(static_cast<size_t>(order[i]));
@@ -190,52 +99,38 @@ class WebDataset final : public Dataset {
                                          shuffle_buffer_, stream_seed);
   }
 
-  // The sample's split, caption and labels, or why it is unusable; used by the stream for each sample.
+  // A streamed sample of split `want` as an item (one that fails with the reason when it is unusable), or
+  // nullopt when it belongs to another split.
   std::optional<StreamItem> item(const ShardSample& s, size_t shard, SplitName want) const {
-    const std::string id = fmt::format("{}:{}", shards_[shard].filename().string(), s.key);
-    Annotation a;
-    std::string why = s.refused;
-    if (why.empty() && media_part(s).empty()) why = fmt::format("{}: sample '{}' has no sticker part", shards_[shard].string(), s.key);
-    if (why.empty()) why = annotate(s, shards_[shard].string(), options_, a);
-    const SplitName split = a.split ? *a.split : split_of(id, options_.train_fraction, options_.validation_fraction);
+    const fs::path& path = index_.shards()[shard];
+    const ShardSampleInfo info = describe_shard_sample(s, path, options_.caption_field);
+    const SplitName split = info.split ? *info.split : split_of(info.id, options_.train_fraction, options_.validation_fraction);
     if (split != want) return std::nullopt;
-    if (!why.empty()) return StreamItem{id, [why]() -> Sticker { throw data_error(why); }};
+    if (!info.problem.empty()) return StreamItem{info.id, [why = info.problem]() -> Sticker { throw data_error(why); }};
     auto sample = std::make_shared<ShardSample>(s);
-    const fs::path shard_path = shards_[shard];
-    return StreamItem{id, [this, sample, shard_path] { return decode(*sample, shard_path); }};
+    return StreamItem{info.id, [this, sample, path] { return decode(*sample, path); }};
   }
 
  private:
-  struct Located {
-    uint32_t shard;
-    uint64_t offset;
-    std::string id, caption;
-    std::map<std::string, std::string> labels;
-  };
+  static ManifestOptions manifest_options(const Params& p) {
+    ManifestOptions o;
+    o.format = ManifestFormat::Shards;
+    o.caption_field = p.str("caption_field");
+    const auto fractions = p.reals("split_fractions");
+    if (fractions[0] + fractions[1] > 1.0 + 1e-9)
+      throw config_error(fmt::format("split_fractions = [{}, {}]: train + validation must be at most 1", fractions[0], fractions[1]));
+    o.train_fraction = fractions[0];
+    o.validation_fraction = fractions[1];
+    return o;
+  }
 
   Sticker decode(const ShardSample& s, const fs::path& shard) const {
-    const std::string ext = media_part(s);
-    const std::string name = fmt::format("{}:{}.{}", shard.string(), s.key, ext);
-    if (ext.empty()) throw data_error(fmt::format("{}: sample '{}' has no sticker part", shard.string(), s.key));
-    Annotation a;
-    if (std::string why = annotate(s, shard.string(), options_, a); !why.empty()) throw data_error(why);
-    const auto& bytes = s.parts.at(ext);
-    const DecodedSticker decoded = decode_sticker(bytes, name, limits_);
-    const std::string id = fmt::format("{}:{}", shard.filename().string(), s.key);
-    const SampleFrames frames = make_sample(decoded.animation, transform_, fnv1a64(id));
-    Sticker out;
-    out.id = id;
-    out.frames = torch::from_blob(const_cast<float*>(frames.rgba.data()), {frames.frames, 4, frames.height, frames.width},
-                                  torch::kFloat)
-                     .clone();
-    out.frame_durations_ms = frames.durations_ms;
-    out.caption = a.caption;
-    out.labels = a.labels;
-    if (transform_.pad_short || transform_.random_max > 0) {
-      out.frame_valid = torch::empty({frames.frames}, torch::kFloat);
-      for (int64_t i = 0; i < frames.frames; ++i) out.frame_valid[i] = static_cast<float>(frames.valid[i]);
-    }
-    return out;
+    const ShardSampleInfo info = describe_shard_sample(s, shard, options_.caption_field);
+    if (!info.problem.empty()) throw data_error(info.problem);
+    const std::string name = fmt::format("{}:{}.{}", shard.string(), s.key, info.media);
+    const DecodedSticker decoded = decode_sticker(s.parts.at(info.media), name, limits_);
+    const SampleFrames frames = make_sample(decoded.animation, transform_, fnv1a64(info.id));
+    return sticker_from_sample(frames, info.id, info.caption, info.labels, transform_.pad_short || transform_.random_max > 0);
   }
 
   friend class ShardStream;
@@ -243,16 +138,16 @@ class WebDataset final : public Dataset {
   DecodeLimits limits_;
   size_t shuffle_buffer_;
   Vocabulary vocabulary_;
-  Options options_;
-  std::vector<fs::path> shards_;
-  std::array<std::vector<Located>, 3> samples_;
-  std::set<std::string> label_keys_;
+  ManifestOptions options_;
+  Manifest index_;
+  std::array<std::vector<uint32_t>, 3> by_split_;
+  std::vector<std::string> label_keys_;
   std::vector<RejectedSample> rejected_;
 };
 
 std::optional<StreamItem> ShardStream::read_one() {
   while (at_shard_ < shards_.size()) {
-    if (!reader_) reader_ = std::make_unique<ShardReader>(owner_.shards_[shards_[at_shard_]]);
+    if (!reader_) reader_ = std::make_unique<ShardReader>(owner_.index_.shards()[shards_[at_shard_]]);
     while (auto s = reader_->next())
       if (auto item = owner_.item(*s, shards_[at_shard_], split_)) return item;
     reader_.reset();
@@ -295,6 +190,7 @@ std::vector<ParamSpec> params() {
       float_list_param("split_fractions", {0.98, 0.01}, "[train, validation] hash-split shares for samples whose .json names no split")
           .range(0, 1)
           .length(2, 2),
+      path_param("index", "", "a shard index from `asg data index` (opens without reading every header); refused if stale"),
       int_param("shuffle_buffer", 256, "samples held for shuffling while streaming (more = better mixed, more memory)").range(1, 1e7),
       string_param("vocabulary", "", "name of the label vocabulary the labels come from"),
       string_param("vocabulary_version", "", "its version"),

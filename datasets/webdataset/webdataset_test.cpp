@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <set>
 
+#include "asg/data/manifest.h"
 #include "asg/data/tar_shards.h"
 #include "asg/kinds/dataset.h"
 #include "asg/media/gif.h"
@@ -227,5 +228,44 @@ TEST_F(WebDatasetTest, ShardPatternsThatMatchNothingAreErrors) {
     FAIL();
   } catch (const asg::Error& e) {
     EXPECT_NE(std::string(e.what()).find("matches no file"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(WebDatasetTest, AShardIndexOpensTheSameSamplesAndIsRefusedOnceAShardChanges) {
+  write_shards(2, 4, {"train", "test"});
+  const std::vector<std::string> patterns{(dir_ / "shard-*.tar").string()};
+  asg::ManifestOptions options;
+  options.format = asg::ManifestFormat::Shards;
+  options.train_fraction = 1.0;
+  options.validation_fraction = 0.0;
+  const auto scanned = asg::Manifest::read_shards(patterns, options);
+  ASSERT_EQ(scanned.size(), 8u);
+  EXPECT_EQ(scanned.shards().size(), 2u);
+  EXPECT_EQ(scanned.row(1).path.substr(0, 17), "shard-000000.tar#");
+  scanned.save_index(dir_ / "shards.asgidx");
+  auto fresh = make({{"shards", patterns}});
+  auto indexed = make({{"shards", patterns}, {"index", (dir_ / "shards.asgidx").string()}});
+  for (auto split : {asg::Split::Train, asg::Split::Test}) {
+    ASSERT_EQ(indexed->size(split), fresh->size(split));
+    for (int64_t i = 0; i < fresh->size(split); ++i) {
+      const auto a = fresh->get(split, i), b = indexed->get(split, i);
+      EXPECT_EQ(a.id, b.id);
+      EXPECT_TRUE(torch::equal(a.frames, b.frames));
+    }
+  }
+  // Other options than the index was built with, or a shard that changed since: refused, saying how to rebuild.
+  try {
+    make({{"shards", patterns}, {"index", (dir_ / "shards.asgidx").string()}, {"caption_field", std::string("text")}});
+    FAIL();
+  } catch (const asg::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("built with other manifest options"), std::string::npos) << e.what();
+  }
+  asg::ShardWriter(dir_ / "shard-000001.tar").close();
+  try {
+    make({{"shards", patterns}, {"index", (dir_ / "shards.asgidx").string()}});
+    FAIL();
+  } catch (const asg::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("stale: "), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("rebuild it: asg data index"), std::string::npos) << e.what();
   }
 }

@@ -64,6 +64,39 @@ TEST(Gif, QuantizesFramesWithManyColoursClosely) {
   fs::remove_all(dir);
 }
 
+TEST(Gif, ThePaletteIsChosenPerStickerSoColoursDoNotFlicker) {
+  auto dir = asg::testing::make_temp_dir("gif");
+  // Every frame has thousands of colours, and frame 1 repeats frame 0's left half exactly: one palette for
+  // the sticker maps those pixels to the same colour in both frames (per-frame palettes would not).
+  auto in = make(64, 64, 2, true);
+  for (int y = 0; y < 64; ++y)
+    for (int x = 0; x < 32; ++x)
+      for (int c = 0; c < 4; ++c) in.frames[1].rgba[(y * 64 + x) * 4 + c] = in.frames[0].rgba[(y * 64 + x) * 4 + c];
+  asg::write_gif(dir / "c.gif", in);
+  auto out = asg::read_gif(dir / "c.gif");
+  ASSERT_EQ(out.frames.size(), 2u);
+  for (int y = 0; y < 64; ++y)
+    for (int x = 0; x < 32; ++x)
+      for (int c = 0; c < 3; ++c)
+        ASSERT_EQ(out.frames[1].rgba[(y * 64 + x) * 4 + c], out.frames[0].rgba[(y * 64 + x) * 4 + c]) << x << "," << y;
+  // 300 colours in the sticker but at most 200 per frame: exact palettes per frame, every pixel exact.
+  asg::Animation split;
+  split.width = 20;
+  split.height = 10;
+  for (int t = 0; t < 2; ++t) {
+    asg::RgbaFrame f;
+    for (int i = 0; i < 200; ++i) {
+      const int colour = t * 100 + i;  // frame 0: 0..199, frame 1: 100..299
+      f.rgba.insert(f.rgba.end(), {static_cast<uint8_t>(colour % 256), static_cast<uint8_t>(colour / 256), 7, 255});
+    }
+    split.frames.push_back(f);
+  }
+  asg::write_gif(dir / "d.gif", split);
+  const auto exact = asg::read_gif(dir / "d.gif");
+  for (size_t t = 0; t < 2; ++t) EXPECT_EQ(exact.frames[t].rgba, split.frames[t].rgba) << t;
+  fs::remove_all(dir);
+}
+
 TEST(Gif, ReadErrorsNameTheFile) {
   auto dir = asg::testing::make_temp_dir("gif");
   std::ofstream(dir / "bad.gif") << "GIF89a but then garbage";

@@ -19,6 +19,30 @@ namespace asg {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// A row's sticker bytes and the name errors call it by: its file, or its sample in a shard.
+std::string row_bytes(const Manifest& manifest, size_t row, std::string* name) {
+  if (manifest.shards().empty()) {
+    *name = manifest.file(row).string();
+    return read_text_file(manifest.file(row));
+  }
+  const Manifest::Row r = manifest.row(row);
+  const std::string_view at(r.path);
+  const size_t hash = at.rfind('#');
+  const fs::path shard = manifest.root() / std::string(at.substr(0, hash));
+  ShardReader reader(shard, std::stoull(std::string(at.substr(hash + 1))));
+  auto sample = reader.next();
+  if (!sample) throw data_error(fmt::format("{}: no sample at the indexed offset (the shard changed)", shard.string()));
+  const ShardSampleInfo info = describe_shard_sample(*sample, shard, "caption");
+  if (info.media.empty()) throw data_error(info.problem);
+  *name = fmt::format("{}:{}.{}", shard.string(), sample->key, info.media);
+  const auto& bytes = sample->parts.at(info.media);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+}  // namespace
+
 void for_each_decoded(const Manifest& manifest, const DecodeLimits& limits, int64_t threads,
                       const std::function<void(size_t, const DecodedSticker*, const std::string&)>& visit) {
   // Workers decode ahead into a bounded window; the calling thread visits rows in order.
@@ -44,12 +68,18 @@ void for_each_decoded(const Manifest& manifest, const DecodeLimits& limits, int6
         row = next_claim++;
       }
       Result r;
+      std::string name = std::string(manifest.id(row));
       try {
-        r.sticker = read_sticker(manifest.file(row), limits);
+        if (manifest.shards().empty()) {
+          r.sticker = read_sticker(manifest.file(row), limits);
+        } else {
+          const std::string bytes = row_bytes(manifest, row, &name);
+          r.sticker = decode_sticker({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, name, limits);
+        }
       } catch (const Error& e) {
         r.error = e.what();
       } catch (const std::exception& e) {
-        r.error = fmt::format("{}: {}", manifest.file(row).string(), e.what());
+        r.error = fmt::format("{}: {}", name, e.what());
       }
       r.done = true;
       {
@@ -100,11 +130,12 @@ PackSummary pack_shards(const Manifest& manifest, const fs::path& out, int64_t p
       in_shard = 0;
     }
     const Manifest::Row row = manifest.row(i);
-    const std::string bytes = read_text_file(manifest.file(i));
+    std::string source_name;
+    const std::string bytes = row_bytes(manifest, i, &source_name);
     // The member's extension says what the content is (never what the source file was named).
     const uint8_t* head = reinterpret_cast<const uint8_t*>(bytes.data());
     MediaFormat format = detect_format(head, std::min<size_t>(bytes.size(), 16));
-    if (format == MediaFormat::Unknown) format = format_from_extension(manifest.file(i));
+    if (format == MediaFormat::Unknown) format = format_from_extension(source_name);
     const std::string ext = format == MediaFormat::Unknown ? "bin" : media_format_names().name(format);
     const std::string key = fmt::format("{:08}", summary.samples);
     nlohmann::json meta = {{"id", std::string(row.id)}, {"caption", std::string(row.caption)}, {"split", split_name_of(row.split)}};
@@ -145,8 +176,7 @@ std::string dataset_stats(const Manifest& manifest, const DecodeLimits& limits, 
     if (frames > 1) durations_s.push_back(total_ms / 1000.0);
     widths.push_back(s->animation.width);
     heights.push_back(s->animation.height);
-    std::error_code ec;
-    file_kb.push_back(static_cast<double>(fs::file_size(manifest.file(row), ec)) / 1024.0);
+    file_kb.push_back(static_cast<double>(s->encoded_bytes) / 1024.0);
     alpha += s->has_alpha ? 1 : 0;
   });
   auto quantile = [](std::vector<double> v, double q) {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <iterator>
 #include <limits>
 #include <set>
 
@@ -29,7 +30,8 @@ const EnumNames<ManifestFormat>& manifest_format_names() {
                                                {ManifestFormat::Jsonl, "jsonl"},
                                                {ManifestFormat::Csv, "csv"},
                                                {ManifestFormat::Vsd2m, "vsd2m"},
-                                               {ManifestFormat::Folder, "folder"}};
+                                               {ManifestFormat::Folder, "folder"},
+                                               {ManifestFormat::Shards, "shards"}};
   return names;
 }
 
@@ -180,6 +182,22 @@ Manifest::Row Manifest::row(size_t i) const {
     start = end + 1;
   }
   return r;
+}
+
+std::vector<std::string> Manifest::common_label_keys() const {
+  std::set<std::string> common;
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    std::set<std::string> keys;
+    for (const auto& [k, v] : row(i).labels) keys.insert(k);
+    if (i == 0) {
+      common = std::move(keys);
+      continue;
+    }
+    std::set<std::string> both;
+    std::set_intersection(common.begin(), common.end(), keys.begin(), keys.end(), std::inserter(both, both.end()));
+    common = std::move(both);
+  }
+  return {common.begin(), common.end()};
 }
 
 size_t Manifest::memory_bytes() const {
@@ -411,6 +429,9 @@ class ManifestReader {
 };
 
 Manifest Manifest::read(const fs::path& source, const ManifestOptions& options) {
+  if (options.format == ManifestFormat::Shards ||
+      (options.format == ManifestFormat::Auto && lower(source.extension().string()) == ".tar"))
+    return read_shards({source.string()}, options);
   Manifest m = read_rows(source, options);
   m.arena_.shrink_to_fit();  // what it grew by doubling: up to half of it
   m.entries_.shrink_to_fit();
@@ -539,12 +560,115 @@ nlohmann::json source_stamp(const fs::path& source) {
   return {{"size", size}, {"mtime", static_cast<int64_t>(mtime)}};
 }
 
+// What the rows were read from: the manifest, or every shard (path, size, modification time).
+nlohmann::json stamp_of(const fs::path& source, const std::vector<fs::path>& shards) {
+  if (shards.empty()) return {{"source", fs::absolute(source).string()}, {"file", source_stamp(source)}};
+  nlohmann::json all = nlohmann::json::array();
+  for (const auto& s : shards) all.push_back({fs::absolute(s).string(), source_stamp(s)});
+  return {{"shards", all}};
+}
+
+ManifestOptions with_default_fields(ManifestOptions options, ManifestFormat format) {
+  const bool records = format == ManifestFormat::Vsd2m;
+  if (options.path_field.empty()) options.path_field = records ? "visual_path" : "path";
+  if (options.caption_field.empty()) options.caption_field = records ? "eng_cap" : "caption";
+  if (options.id_field.empty()) options.id_field = records ? "md5" : "id";
+  return options;
+}
+
 }  // namespace
 
+ShardSampleInfo describe_shard_sample(const ShardSample& s, const fs::path& shard, const std::string& caption_field) {
+  static const char* const kMedia[] = {"gif", "webp", "png", "jpg", "jpeg", "bmp", "mp4", "webm"};
+  ShardSampleInfo info;
+  info.id = fmt::format("{}:{}", shard.filename().string(), s.key);
+  const std::string where = shard.string();
+  for (const char* ext : kMedia)
+    if (info.media.empty() && s.parts.count(ext)) info.media = ext;
+  if (!s.refused.empty()) {
+    info.problem = fmt::format("{}: {}", where, s.refused);
+    return info;
+  }
+  if (info.media.empty()) {
+    info.problem = fmt::format("{}: sample '{}' has no sticker part (one of: gif, webp, png, jpg, jpeg, bmp, mp4, webm)", where, s.key);
+    return info;
+  }
+  if (auto it = s.parts.find("json"); it != s.parts.end()) {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(it->second.begin(), it->second.end());
+    } catch (const nlohmann::json::parse_error& e) {
+      info.problem = fmt::format("{}: {}.json is not valid JSON: {}", where, s.key, e.what());
+      return info;
+    }
+    if (!j.is_object()) {
+      info.problem = fmt::format("{}: {}.json is not a JSON object", where, s.key);
+      return info;
+    }
+    if (j.contains(caption_field) && j[caption_field].is_string()) info.caption = j[caption_field].get<std::string>();
+    if (j.contains("split") && j["split"].is_string()) {
+      info.split = parse_split(j["split"].get<std::string>());
+      if (!info.split) {
+        info.problem = fmt::format("{}: {}.json: split '{}' (valid: train, validation (or val), test)", where, s.key,
+                                   j["split"].get<std::string>());
+        return info;
+      }
+    }
+    if (j.contains("labels") && j["labels"].is_object())
+      for (const auto& [k, v] : j["labels"].items())
+        if (v.is_string()) info.labels[k] = v.get<std::string>();
+  }
+  if (info.caption.empty())
+    if (auto it = s.parts.find("txt"); it != s.parts.end()) {
+      info.caption.assign(it->second.begin(), it->second.end());
+      while (!info.caption.empty() && std::isspace(static_cast<unsigned char>(info.caption.back()))) info.caption.pop_back();
+    }
+  if (info.caption.empty())
+    info.problem = fmt::format("{}: sample '{}' has no caption (a .txt part, or '{}' in its .json)", where, s.key, caption_field);
+  else if (!clean_text(info.caption) || !clean_text(info.id))
+    info.problem = fmt::format("{}: sample '{}' holds ASCII record/unit separators (0x1e/0x1f)", where, s.key);
+  for (const auto& [k, v] : info.labels)
+    if (info.problem.empty() && (!clean_text(k) || !clean_text(v)))
+      info.problem = fmt::format("{}: sample '{}' has a label holding ASCII record/unit separators", where, s.key);
+  return info;
+}
+
+Manifest Manifest::read_shards(const std::vector<std::string>& patterns, const ManifestOptions& given) {
+  const ManifestOptions options = with_default_fields(given, ManifestFormat::Shards);
+  Manifest m;
+  m.shards_ = expand_shard_patterns(patterns);
+  m.options_fingerprint_ = options_fingerprint(options, ManifestFormat::Shards);
+  // The root: the shards' common folder, so rows name them relative to it.
+  fs::path root = fs::absolute(m.shards_.front()).parent_path();
+  for (const auto& shard : m.shards_)
+    while (!root.empty() && fs::absolute(shard).lexically_relative(root).string().starts_with(".."))
+      root = root.parent_path();
+  m.root_ = root;
+  m.source_ = root;
+  std::set<std::string> ids;
+  for (const auto& shard : m.shards_) {
+    const std::string relative = fs::absolute(shard).lexically_relative(root).generic_string();
+    ShardReader reader(shard, 0, /*read_data=*/false, {"txt", "json"});
+    while (auto s = reader.next()) {
+      ShardSampleInfo info = describe_shard_sample(*s, shard, options.caption_field);
+      if (info.problem.empty() && !ids.insert(info.id).second)
+        info.problem = fmt::format("{}: sample '{}' appears twice", shard.string(), s->key);
+      if (!info.problem.empty()) {
+        m.rejected_.push_back({info.id, info.problem});
+        continue;
+      }
+      const SplitName split = info.split ? *info.split : split_of(info.id, options.train_fraction, options.validation_fraction);
+      m.add(info.id, fmt::format("{}#{}", relative, s->offset), info.caption, split, 0, -1, {}, info.labels);
+    }
+  }
+  m.arena_.shrink_to_fit();
+  m.entries_.shrink_to_fit();
+  return m;
+}
+
 void Manifest::save_index(const fs::path& file) const {
-  nlohmann::json header = {{"source", fs::absolute(source_).string()},
-                           {"root", root_.string()},
-                           {"stamp", source_stamp(source_)},
+  nlohmann::json header = {{"root", root_.string()},
+                           {"stamp", stamp_of(source_, shards_)},
                            {"options", options_fingerprint_},
                            {"rows", entries_.size()},
                            {"arena_bytes", arena_.size()}};
@@ -559,6 +683,23 @@ void Manifest::save_index(const fs::path& file) const {
 }
 
 Manifest Manifest::load_index(const fs::path& file, const fs::path& source, const ManifestOptions& given) {
+  if (given.format == ManifestFormat::Shards || (given.format == ManifestFormat::Auto && lower(source.extension().string()) == ".tar"))
+    return load_shard_index(file, {source.string()}, given);
+  ManifestFormat format = given.format;
+  if (format == ManifestFormat::Auto)
+    format = fs::is_directory(source) ? ManifestFormat::Folder
+             : lower(source.extension().string()) == ".csv" ? ManifestFormat::Csv
+                                                            : ManifestFormat::Jsonl;
+  return load(file, source.string(), with_default_fields(given, format), source, {});
+}
+
+Manifest Manifest::load_shard_index(const fs::path& file, const std::vector<std::string>& patterns, const ManifestOptions& given) {
+  return load(file, fmt::format("{}", fmt::join(patterns, " ")), with_default_fields(given, ManifestFormat::Shards), {},
+              expand_shard_patterns(patterns));
+}
+
+Manifest Manifest::load(const fs::path& file, const std::string& what, const ManifestOptions& options, const fs::path& source,
+                        const std::vector<fs::path>& shards) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw data_error(fmt::format("{}: cannot open the manifest index", file.string()));
   std::string magic(sizeof(kIndexMagic) - 1, '\0');
@@ -572,26 +713,26 @@ Manifest Manifest::load_index(const fs::path& file, const fs::path& source, cons
   } catch (const nlohmann::json::parse_error&) {
     throw data_error(fmt::format("{}: the manifest index header is corrupt", file.string()));
   }
-  ManifestFormat format = given.format;
-  if (format == ManifestFormat::Auto)
-    format = fs::is_directory(source) ? ManifestFormat::Folder
-             : lower(source.extension().string()) == ".csv" ? ManifestFormat::Csv
-                                                            : ManifestFormat::Jsonl;
-  ManifestOptions options = given;
-  const bool records = format == ManifestFormat::Vsd2m;
-  if (options.path_field.empty()) options.path_field = records ? "visual_path" : "path";
-  if (options.caption_field.empty()) options.caption_field = records ? "eng_cap" : "caption";
-  if (options.id_field.empty()) options.id_field = records ? "md5" : "id";
-  const std::string rebuild = fmt::format("rebuild it: asg data index {}", source.string());
-  if (header.value("source", "") != fs::absolute(source).string())
-    throw data_error(fmt::format("{}: indexes {}, not {} ({})", file.string(), header.value("source", ""), source.string(), rebuild));
-  if (header["stamp"] != source_stamp(source))
-    throw data_error(fmt::format("{}: stale: {} changed since it was indexed ({})", file.string(), source.string(), rebuild));
+  const std::string rebuild = fmt::format("rebuild it: asg data index {}", what);
+  const ManifestFormat format = shards.empty() ? (options.format == ManifestFormat::Auto
+                                                      ? (fs::is_directory(source)                         ? ManifestFormat::Folder
+                                                         : lower(source.extension().string()) == ".csv" ? ManifestFormat::Csv
+                                                                                                          : ManifestFormat::Jsonl)
+                                                      : options.format)
+                                               : ManifestFormat::Shards;
+  const nlohmann::json now = stamp_of(source, shards);
+  if (header["stamp"] != now) {
+    if (header["stamp"].contains("source") && now.contains("source") && header["stamp"]["source"] != now["source"])
+      throw data_error(fmt::format("{}: indexes {}, not {} ({})", file.string(), header["stamp"]["source"].get<std::string>(),
+                                   source.string(), rebuild));
+    throw data_error(fmt::format("{}: stale: {} changed since it was indexed ({})", file.string(), what, rebuild));
+  }
   if (header.value("options", "") != options_fingerprint(options, format))
     throw data_error(fmt::format("{}: built with other manifest options ({} then, {} now; {})", file.string(),
                                  header.value("options", ""), options_fingerprint(options, format), rebuild));
   Manifest m;
-  m.source_ = source;
+  m.source_ = shards.empty() ? source : fs::path(header.value("root", ""));
+  m.shards_ = shards;
   m.root_ = header.value("root", "");
   m.options_fingerprint_ = header.value("options", "");
   m.entries_.resize(header.value("rows", size_t{0}));

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "asg/error.h"
 #include "asg/util.h"
@@ -31,53 +32,89 @@ std::string gif_error(int code) {
   return s ? s : fmt::format("giflib error {}", code);
 }
 
-// Palette indices for one frame plus its 256-entry colour map.
-struct IndexedFrame {
-  std::vector<GifByteType> indices;
-  std::vector<GifColorType> palette;  // 256 entries
+// Palette indices for every frame, and the colour maps they index: one for the whole sticker (`shared`)
+// or, when only that keeps every colour exact, one per frame.
+struct IndexedSticker {
+  std::vector<std::vector<GifByteType>> indices;       // per frame, width * height
+  std::vector<std::vector<GifColorType>> palettes;     // 256 entries each: one (shared) or one per frame
+  bool shared = true;
 };
 
-IndexedFrame index_frame(const RgbaFrame& frame, int width, int height) {
-  const size_t n = static_cast<size_t>(width) * height;
-  IndexedFrame out;
-  out.indices.assign(n, kTransparentIndex);
-  out.palette.assign(256, GifColorType{0, 0, 0});
+uint32_t rgb_key(const uint8_t* p) { return (uint32_t(p[0]) << 16) | (uint32_t(p[1]) << 8) | p[2]; }
 
+// Exact colour maps of at most 255 colours (index 255 is transparency) for `frames`, or nullopt.
+std::optional<std::map<uint32_t, int>> exact_colours(const Animation& anim, size_t first, size_t last) {
   std::map<uint32_t, int> exact;
-  bool fits = true;
-  for (size_t i = 0; i < n && fits; ++i) {
-    const uint8_t* p = &frame.rgba[i * 4];
-    if (p[3] < 128) continue;
-    uint32_t key = (uint32_t(p[0]) << 16) | (uint32_t(p[1]) << 8) | p[2];
-    if (!exact.count(key)) {
-      if (exact.size() == kTransparentIndex) fits = false;
-      else exact.emplace(key, static_cast<int>(exact.size()));
-    }
-  }
-  if (fits) {
-    for (const auto& [key, idx] : exact)
-      out.palette[idx] = GifColorType{GifByteType(key >> 16), GifByteType((key >> 8) & 0xff), GifByteType(key & 0xff)};
+  const size_t n = static_cast<size_t>(anim.width) * anim.height;
+  for (size_t f = first; f < last; ++f)
     for (size_t i = 0; i < n; ++i) {
-      const uint8_t* p = &frame.rgba[i * 4];
+      const uint8_t* p = &anim.frames[f].rgba[i * 4];
       if (p[3] < 128) continue;
-      out.indices[i] = static_cast<GifByteType>(exact[(uint32_t(p[0]) << 16) | (uint32_t(p[1]) << 8) | p[2]]);
+      if (exact.emplace(rgb_key(p), static_cast<int>(exact.size())).second && exact.size() > kTransparentIndex) return std::nullopt;
+    }
+  return exact;
+}
+
+std::vector<GifColorType> palette_of(const std::map<uint32_t, int>& exact) {
+  std::vector<GifColorType> palette(256, GifColorType{0, 0, 0});
+  for (const auto& [key, idx] : exact)
+    palette[idx] = GifColorType{GifByteType(key >> 16), GifByteType((key >> 8) & 0xff), GifByteType(key & 0xff)};
+  return palette;
+}
+
+IndexedSticker index_sticker(const Animation& anim) {
+  const size_t n = static_cast<size_t>(anim.width) * anim.height, frames = anim.frames.size();
+  IndexedSticker out;
+  out.indices.assign(frames, std::vector<GifByteType>(n, kTransparentIndex));
+  auto map_exact = [&](size_t f, const std::map<uint32_t, int>& exact) {
+    for (size_t i = 0; i < n; ++i) {
+      const uint8_t* p = &anim.frames[f].rgba[i * 4];
+      if (p[3] >= 128) out.indices[f][i] = static_cast<GifByteType>(exact.at(rgb_key(p)));
+    }
+  };
+  // 1. At most 255 colours in the whole sticker: one exact palette.
+  if (auto exact = exact_colours(anim, 0, frames)) {
+    out.palettes.push_back(palette_of(*exact));
+    for (size_t f = 0; f < frames; ++f) map_exact(f, *exact);
+    return out;
+  }
+  // 2. Every frame within 255 colours: exact palettes per frame (lossless beats sharing).
+  std::vector<std::map<uint32_t, int>> per_frame;
+  for (size_t f = 0; f < frames; ++f) {
+    auto exact = exact_colours(anim, f, f + 1);
+    if (!exact) break;
+    per_frame.push_back(std::move(*exact));
+  }
+  if (per_frame.size() == frames) {
+    out.shared = false;
+    for (size_t f = 0; f < frames; ++f) {
+      out.palettes.push_back(palette_of(per_frame[f]));
+      map_exact(f, per_frame[f]);
     }
     return out;
   }
-  // Too many colours: median cut to at most 255 colours, then punch the transparent pixels back in.
-  std::vector<GifByteType> r(n), g(n), b(n), q(n);
-  for (size_t i = 0; i < n; ++i) {
-    r[i] = frame.rgba[i * 4];
-    g[i] = frame.rgba[i * 4 + 1];
-    b[i] = frame.rgba[i * 4 + 2];
-  }
+  // 3. Too many colours: one median-cut palette over the opaque pixels of all frames (giflib's quantizer),
+  //    so a colour maps to the same entry in every frame and cannot flicker between them.
+  std::vector<GifByteType> r, g, b;
+  for (const auto& frame : anim.frames)
+    for (size_t i = 0; i < n; ++i)
+      if (frame.rgba[i * 4 + 3] >= 128) {
+        r.push_back(frame.rgba[i * 4]);
+        g.push_back(frame.rgba[i * 4 + 1]);
+        b.push_back(frame.rgba[i * 4 + 2]);
+      }
+  std::vector<GifByteType> q(r.size());
   int size = 128;  // giflib's quantizer wants a power of two; 128 leaves room for the transparent index
   std::vector<GifColorType> map(256);
-  if (GifQuantizeBuffer(width, height, &size, r.data(), g.data(), b.data(), q.data(), map.data()) == GIF_ERROR)
-    throw internal_error("giflib could not quantize a frame");
-  std::copy(map.begin(), map.begin() + size, out.palette.begin());
-  for (size_t i = 0; i < n; ++i)
-    if (frame.rgba[i * 4 + 3] >= 128) out.indices[i] = q[i];
+  if (GifQuantizeBuffer(static_cast<unsigned>(r.size()), 1, &size, r.data(), g.data(), b.data(), q.data(), map.data()) == GIF_ERROR)
+    throw internal_error("giflib could not quantize the sticker");
+  std::vector<GifColorType> palette(256, GifColorType{0, 0, 0});
+  std::copy(map.begin(), map.begin() + size, palette.begin());
+  out.palettes.push_back(std::move(palette));
+  size_t k = 0;
+  for (size_t f = 0; f < frames; ++f)
+    for (size_t i = 0; i < n; ++i)
+      if (anim.frames[f].rgba[i * 4 + 3] >= 128) out.indices[f][i] = q[k++];
   return out;
 }
 
@@ -122,8 +159,12 @@ void write_gif(const std::filesystem::path& path, const Animation& anim) {
       throw internal_error("giflib: cannot add loop extension");
   }
 
+  const IndexedSticker indexed = index_sticker(anim);
+  if (indexed.shared) {
+    gif->SColorMap = GifMakeMapObject(256, indexed.palettes[0].data());
+    if (!gif->SColorMap) throw internal_error("giflib: out of memory");
+  }
   for (size_t i = 0; i < anim.frames.size(); ++i) {
-    IndexedFrame indexed = index_frame(anim.frames[i], anim.width, anim.height);
     SavedImage* image = GifMakeSavedImage(gif.get(), nullptr);
     if (!image) throw internal_error("giflib: out of memory");
     image->ImageDesc.Left = 0;
@@ -131,10 +172,10 @@ void write_gif(const std::filesystem::path& path, const Animation& anim) {
     image->ImageDesc.Width = anim.width;
     image->ImageDesc.Height = anim.height;
     image->ImageDesc.Interlace = false;
-    image->ImageDesc.ColorMap = GifMakeMapObject(256, indexed.palette.data());
-    image->RasterBits = static_cast<GifByteType*>(malloc(indexed.indices.size()));
-    if (!image->ImageDesc.ColorMap || !image->RasterBits) throw internal_error("giflib: out of memory");
-    std::memcpy(image->RasterBits, indexed.indices.data(), indexed.indices.size());
+    image->ImageDesc.ColorMap = indexed.shared ? nullptr : GifMakeMapObject(256, indexed.palettes[i].data());
+    image->RasterBits = static_cast<GifByteType*>(malloc(indexed.indices[i].size()));
+    if ((!indexed.shared && !image->ImageDesc.ColorMap) || !image->RasterBits) throw internal_error("giflib: out of memory");
+    std::memcpy(image->RasterBits, indexed.indices[i].data(), indexed.indices[i].size());
     GraphicsControlBlock gcb{};
     gcb.DisposalMode = DISPOSE_BACKGROUND;
     gcb.UserInputFlag = false;

@@ -380,13 +380,16 @@ DecodedSticker finish(Animation animation, MediaFormat format, std::vector<std::
 DecodedSticker decode_sticker(std::span<const uint8_t> bytes, const std::string& name, const DecodeLimits& limits) {
   std::vector<std::string> warnings;
   const MediaFormat format = checked_format(bytes, name, warnings);
+  DecodedSticker out;
   switch (format) {
-    case MediaFormat::Gif: return finish(decode_gif(bytes, name, limits), format, std::move(warnings));
-    case MediaFormat::WebP: return finish(decode_webp(bytes, name, limits), format, std::move(warnings));
+    case MediaFormat::Gif: out = finish(decode_gif(bytes, name, limits), format, std::move(warnings)); break;
+    case MediaFormat::WebP: out = finish(decode_webp(bytes, name, limits), format, std::move(warnings)); break;
     case MediaFormat::Mp4:
-    case MediaFormat::WebM: return finish(decode_video_bytes(bytes, name, format, limits), format, std::move(warnings));
-    default: return finish(decode_still(bytes, name, format, limits), format, std::move(warnings));
+    case MediaFormat::WebM: out = finish(decode_video_bytes(bytes, name, format, limits), format, std::move(warnings)); break;
+    default: out = finish(decode_still(bytes, name, format, limits), format, std::move(warnings)); break;
   }
+  out.encoded_bytes = static_cast<int64_t>(bytes.size());
+  return out;
 }
 
 DecodedSticker read_sticker(const fs::path& path, const DecodeLimits& limits) {
@@ -400,8 +403,12 @@ DecodedSticker read_sticker(const fs::path& path, const DecodeLimits& limits) {
   std::vector<std::string> warnings;
   const MediaFormat format = checked_format(head, path, warnings);
   // Video is read by FFmpeg from the file itself; everything else is decoded from memory.
-  if (format == MediaFormat::Mp4 || format == MediaFormat::WebM)
-    return finish(decode_video(path, limits), format, std::move(warnings));
+  if (format == MediaFormat::Mp4 || format == MediaFormat::WebM) {
+    DecodedSticker out = finish(decode_video(path, limits), format, std::move(warnings));
+    std::error_code ec;
+    out.encoded_bytes = static_cast<int64_t>(fs::file_size(path, ec));
+    return out;
+  }
   return decode_sticker(read_bytes(path), path.string(), limits);
 }
 

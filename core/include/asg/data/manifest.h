@@ -11,6 +11,9 @@
 //           "caption" and "llava_wx_chn_cap" exist too); meanings (the trigger word) becomes a label.
 // - folder  every file with a sticker extension under the root (recursively, sorted), captioned by a
 //           sidecar: <file stem>.txt next to it. The id is the path relative to the root, without extension.
+// - shards  WebDataset-style tar shards (asg/data/tar_shards.h; read_shards): one row per sample, its path
+//           "<shard relative to the root>#<byte offset of its first header>", caption/split/labels from its
+//           .json (`caption_field`, "split", "labels") or .txt; the id is "<shard file name>:<key>".
 //
 // A record with a missing or wrongly typed field is an error naming the file, the line and the record.
 // A row whose file cannot be used is not an error but a RejectedRow with its reason: an absolute path, a
@@ -31,12 +34,13 @@
 #include <string_view>
 #include <vector>
 
+#include "asg/data/tar_shards.h"
 #include "asg/params.h"
 
 namespace asg {
 
-enum class ManifestFormat { Auto, Jsonl, Csv, Vsd2m, Folder };
-const EnumNames<ManifestFormat>& manifest_format_names();  // "auto", "jsonl", "csv", "vsd2m", "folder"
+enum class ManifestFormat { Auto, Jsonl, Csv, Vsd2m, Folder, Shards };
+const EnumNames<ManifestFormat>& manifest_format_names();  // "auto", "jsonl", "csv", "vsd2m", "folder", "shards"
 
 enum class SplitName : uint8_t { Train = 0, Validation = 1, Test = 2 };
 const char* split_name_of(SplitName split);  // "train", "validation", "test"
@@ -78,9 +82,12 @@ class Manifest {
     std::map<std::string, std::string> labels;
   };
 
-  // Reads and checks `source` (a manifest file or, for folder, a directory). asg::Error(Data) naming the
-  // file:line and the record for malformed records; asg::Error(Config) for options that cannot apply.
+  // Reads and checks `source` (a manifest file or, for folder, a directory; a *.tar file or format
+  // "shards" reads it as a shard pattern). asg::Error(Data) naming the file:line and the record for
+  // malformed records; asg::Error(Config) for options that cannot apply.
   static Manifest read(const std::filesystem::path& source, const ManifestOptions& options);
+  // Shards from patterns (expand_shard_patterns): their headers are read, sticker parts skipped.
+  static Manifest read_shards(const std::vector<std::string>& patterns, const ManifestOptions& options);
 
   size_t size() const { return entries_.size(); }
   Row row(size_t i) const;
@@ -91,6 +98,7 @@ class Manifest {
   const std::filesystem::path& source() const { return source_; }
   const std::vector<RejectedRow>& rejected() const { return rejected_; }
   size_t memory_bytes() const;  // what the rows occupy
+  std::vector<std::string> common_label_keys() const;  // the label keys every row has (sorted)
 
   // The rows as a binary index file (`asg data index`): loading it skips parsing the manifest. It records
   // the manifest's size and modification time and the options it was read with.
@@ -99,6 +107,10 @@ class Manifest {
   // the options differ (the message says which; rebuild it with `asg data index`).
   static Manifest load_index(const std::filesystem::path& file, const std::filesystem::path& source,
                              const ManifestOptions& options);
+  static Manifest load_shard_index(const std::filesystem::path& file, const std::vector<std::string>& patterns,
+                                   const ManifestOptions& options);
+  // A shard set's shards, in pattern order (empty for other manifests).
+  const std::vector<std::filesystem::path>& shards() const { return shards_; }
 
  private:
   // A row's strings lie one after another in the arena: id, path, caption, extra (labels, frames and
@@ -115,7 +127,10 @@ class Manifest {
            int64_t frames, const std::vector<int64_t>& keyframes, const std::map<std::string, std::string>& labels);
   friend class ManifestReader;
 
+  static Manifest load(const std::filesystem::path& file, const std::string& what, const ManifestOptions& options,
+                       const std::filesystem::path& source, const std::vector<std::filesystem::path>& shards);
   std::filesystem::path source_, root_;
+  std::vector<std::filesystem::path> shards_;
   std::string options_fingerprint_;
   std::string arena_;
   std::vector<Entry> entries_;
@@ -125,6 +140,16 @@ class Manifest {
 // Why `relative` (a manifest path) cannot be used under `root`, or nullopt when it can: absolute, leaves
 // the root lexically or through a symlink; with check_file also missing, not a regular file, or empty.
 std::optional<std::string> unusable_path(const std::filesystem::path& root, const std::string& relative, bool check_file);
+
+// What a shard sample says about itself: its id, caption, split (if its .json names one), labels, the
+// extension of its sticker part, and why it cannot be used ("" if it can).
+struct ShardSampleInfo {
+  std::string id, caption, media, problem;
+  std::optional<SplitName> split;
+  std::map<std::string, std::string> labels;
+};
+ShardSampleInfo describe_shard_sample(const ShardSample& sample, const std::filesystem::path& shard,
+                                      const std::string& caption_field);
 
 // RFC 4180 CSV records from `text` (fields unquoted; "" inside quotes is one quote). Each record comes with
 // the 1-based line it starts on. asg::Error(Data) naming `name` and the line for an unterminated quote.

@@ -40,6 +40,7 @@
 
 #include "asg/hash.h"
 #include "asg/media/limits.h"
+#include "asg/media/transform.h"
 #include "asg/vocabulary.h"
 
 namespace asg {
@@ -116,6 +117,25 @@ class Dataset {
   // generator seeded by (seed, epoch) and gives reader r every readers()-th sample from r.
   virtual std::unique_ptr<SampleStream> open_stream(Split split, StreamSlice slice, int64_t epoch, uint64_t seed) const;
 };
+
+// A sample made by make_sample (asg/media/transform.h) as a Sticker; with `masked` (the transform pads:
+// pad_short or random_frames) its frame_valid marks the real frames.
+inline Sticker sticker_from_sample(const SampleFrames& sample, std::string id, std::string caption,
+                                   std::map<std::string, std::string> labels, bool masked) {
+  Sticker s;
+  s.id = std::move(id);
+  s.frames = torch::from_blob(const_cast<float*>(sample.rgba.data()), {sample.frames, 4, sample.height, sample.width},
+                              torch::kFloat)
+                 .clone();
+  s.frame_durations_ms = sample.durations_ms;
+  s.caption = std::move(caption);
+  s.labels = std::move(labels);
+  if (masked) {
+    s.frame_valid = torch::empty({sample.frames}, torch::kFloat);
+    for (int64_t i = 0; i < sample.frames; ++i) s.frame_valid[i] = static_cast<float>(sample.valid[static_cast<size_t>(i)]);
+  }
+  return s;
+}
 
 // The default open_stream's order: a Fisher-Yates permutation of 0..n-1 driven by splitmix64 from
 // (seed, epoch). The same on every machine and for every number of readers.

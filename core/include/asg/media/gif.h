@@ -1,7 +1,9 @@
 // Animated GIF encode/decode with transparency (giflib). No torch: frames are 8-bit RGBA buffers.
 //
-// Writing: every frame is a full canvas with its own exact palette when it has at most 255 distinct
-// opaque colours (flat stickers), otherwise a 255-colour median-cut palette (giflib's quantizer).
+// Writing: every frame is a full canvas. The palette is chosen per sticker: one exact global palette when
+// the whole sticker has at most 255 distinct opaque colours (flat stickers); else exact local palettes
+// when every frame has at most 255 (lossless); else one 128-colour median-cut palette over all frames
+// (giflib's quantizer), so a colour maps to the same entry in every frame and does not flicker.
 // Pixels with alpha < 128 become the transparent index (GIF alpha is 1-bit). Frames use
 // disposal "restore to background", so transparent areas stay transparent in browsers.
 //

@@ -36,6 +36,7 @@ struct DecodedSticker {
   Animation animation;
   MediaFormat format = MediaFormat::Unknown;
   bool has_alpha = false;             // some pixel of some frame is not fully opaque
+  int64_t encoded_bytes = 0;          // the size of what was decoded (the file)
   std::vector<std::string> warnings;  // e.g. an extension that names another format
 };
 
