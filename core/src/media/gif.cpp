@@ -288,18 +288,22 @@ Animation decode_gif(std::span<const uint8_t> bytes, const std::string& file, co
       }
       std::vector<uint8_t> before;
       if (gcb.DisposalMode == DISPOSE_PREVIOUS) before = canvas;
-      for (int y = 0; y < d.Height; ++y) {
-        for (int x = 0; x < d.Width; ++x) {
-          const int cx = d.Left + x, cy = d.Top + y;
-          if (cx < 0 || cy < 0 || cx >= anim.width || cy >= anim.height) continue;  // outside the screen: clipped
-          const int idx = indices[static_cast<size_t>(y) * d.Width + x];
-          if (idx == gcb.TransparentColor || idx >= map->ColorCount) continue;
-          uint8_t* p = &canvas[(static_cast<size_t>(cy) * anim.width + cx) * 4];
-          p[0] = map->Colors[idx].Red;
-          p[1] = map->Colors[idx].Green;
-          p[2] = map->Colors[idx].Blue;
-          p[3] = 255;
-        }
+      // The palette as RGBA; the transparent index and indices past the map draw nothing.
+      uint8_t rgba[256][4];
+      bool drawn[256];
+      for (int i = 0; i < 256; ++i) {
+        drawn[i] = i != gcb.TransparentColor && i < map->ColorCount;
+        const GifColorType c = drawn[i] ? map->Colors[i] : GifColorType{0, 0, 0};
+        rgba[i][0] = c.Red, rgba[i][1] = c.Green, rgba[i][2] = c.Blue, rgba[i][3] = 255;
+      }
+      // The part of the frame on the screen (frames may reach past it: clipped).
+      const int x0 = std::max(0, -d.Left), x1 = std::min(d.Width, anim.width - d.Left);
+      const int y0 = std::max(0, -d.Top), y1 = std::min(d.Height, anim.height - d.Top);
+      for (int y = y0; y < y1; ++y) {
+        const GifByteType* row = &indices[static_cast<size_t>(y) * d.Width];
+        uint8_t* out = &canvas[(static_cast<size_t>(d.Top + y) * anim.width + d.Left) * 4];
+        for (int x = x0; x < x1; ++x)
+          if (drawn[row[x]]) std::memcpy(out + 4 * x, rgba[row[x]], 4);
       }
       anim.frames.push_back(RgbaFrame{canvas, gcb.DelayTime * 10});
       // Disposal: what the canvas is before the next frame is drawn.
