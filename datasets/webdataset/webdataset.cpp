@@ -147,9 +147,20 @@ class WebDataset final : public Dataset {
 
 std::optional<StreamItem> ShardStream::read_one() {
   while (at_shard_ < shards_.size()) {
-    if (!reader_) reader_ = std::make_unique<ShardReader>(owner_.index_.shards()[shards_[at_shard_]]);
-    while (auto s = reader_->next())
-      if (auto item = owner_.item(*s, shards_[at_shard_], split_)) return item;
+    const fs::path& shard = owner_.index_.shards()[shards_[at_shard_]];
+    try {
+      if (!reader_) reader_ = std::make_unique<ShardReader>(shard);
+      while (auto s = reader_->next())
+        if (auto item = owner_.item(*s, shards_[at_shard_], split_)) return item;
+    } catch (const Error& e) {
+      // A shard that breaks off (truncated, corrupt) loses the rest of its samples, not the run: the
+      // loader counts this as one bad sample, as it does a bad file.
+      if (e.kind() != ErrorKind::Data) throw;
+      reader_.reset();
+      ++at_shard_;
+      return StreamItem{fmt::format("{}:(rest)", shard.filename().string()),
+                        [why = std::string(e.what())]() -> Sticker { throw data_error(why + " (the rest of the shard is skipped)"); }};
+    }
     reader_.reset();
     ++at_shard_;
   }

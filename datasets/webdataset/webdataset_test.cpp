@@ -269,3 +269,32 @@ TEST_F(WebDatasetTest, AShardIndexOpensTheSameSamplesAndIsRefusedOnceAShardChang
     EXPECT_NE(std::string(e.what()).find("rebuild it: asg data index"), std::string::npos) << e.what();
   }
 }
+
+TEST_F(WebDatasetTest, ATruncatedShardKeepsItsSamplesBeforeTheBreak) {
+  write_shards(2, 6);
+  const fs::path cut = dir_ / "shard-000001.tar";
+  fs::resize_file(cut, fs::file_size(cut) / 2);
+  auto ds = make({{"shards", std::vector<std::string>{(dir_ / "shard-*.tar").string()}}});
+  EXPECT_GE(ds->size(asg::Split::Train), 7);  // all of shard 0 and the samples of shard 1 before the break
+  EXPECT_LT(ds->size(asg::Split::Train), 12);
+  bool rest_rejected = false;
+  for (const auto& r : ds->rejected()) rest_rejected = rest_rejected || r.id == "shard-000001.tar:(rest)";
+  EXPECT_TRUE(rest_rejected);
+  // Streaming meets the break too: it becomes one failing item, and the other shards still stream.
+  auto stream = ds->open_stream(asg::Split::Train, {}, 0, 3);
+  int good = 0, bad = 0;
+  while (auto item = stream->next()) {
+    try {
+      item->decode();
+      ++good;
+    } catch (const asg::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("the rest of the shard is skipped"), std::string::npos) << e.what();
+      ++bad;
+    }
+  }
+  EXPECT_EQ(bad, 1);
+  // The header scan can list the sample the break cuts through (its header is whole, its data is not):
+  // streaming finds that out when it reads the data.
+  EXPECT_GE(good, ds->size(asg::Split::Train) - 1);
+  EXPECT_LE(good, ds->size(asg::Split::Train));
+}

@@ -166,6 +166,54 @@ TEST(BatchSource, ABadSampleIsSkippedReportedOnceAndReplacedByTheNextInOrder) {
   }
 }
 
+namespace {
+// A streamed dataset whose stream breaks (throws from next()) after `good` samples.
+class BreakingStream final : public asg::Dataset {
+ public:
+  BreakingStream(std::shared_ptr<asg::Dataset> inner, int good) : inner_(std::move(inner)), good_(good) {}
+  asg::DatasetInfo info() const override {
+    auto info = inner_->info();
+    info.sequential = true;
+    return info;
+  }
+  int64_t size(asg::Split s) const override { return inner_->size(s); }
+  asg::Sticker get(asg::Split s, int64_t i) const override { return inner_->get(s, i); }
+  std::unique_ptr<asg::SampleStream> open_stream(asg::Split, asg::StreamSlice, int64_t, uint64_t) const override {
+    struct Stream final : asg::SampleStream {
+      const BreakingStream* owner;
+      int at = 0;
+      std::optional<asg::StreamItem> next() override {
+        if (at == owner->good_) throw asg::data_error("shard-000003.tar: malformed tar shard near byte 512");
+        const int index = at++;
+        return asg::StreamItem{std::to_string(index), [this, index] { return owner->get(asg::Split::Train, index); }};
+      }
+    };
+    auto s = std::make_unique<Stream>();
+    s->owner = this;
+    return s;
+  }
+
+ private:
+  std::shared_ptr<asg::Dataset> inner_;
+  int good_;
+};
+}  // namespace
+
+TEST(BatchSource, AStreamThatBreaksEndsTheDataWithItsErrorEvenWhenBadSamplesAreTolerated) {
+  auto broken = std::make_shared<BreakingStream>(stickers(12), 6);
+  for (int prefetch : {0, 2}) {
+    asg::DataHealth health(*broken, 1.0, nullptr);
+    asg::BatchSource source(broken, loader(4, 1, prefetch, 3, &health));
+    EXPECT_NO_THROW(source.next()) << prefetch;  // samples 0..3
+    try {
+      source.next();
+      ADD_FAILURE() << "expected the stream's error, prefetch " << prefetch;
+    } catch (const asg::Error& e) {
+      EXPECT_STREQ(e.what(), "shard-000003.tar: malformed tar shard near byte 512");
+    }
+  }
+}
+
 TEST(BatchSource, TooManyBadSamplesFailTheRunWithTheCounts) {
   auto data = stickers(12);
   asg::DataHealth health(*std::make_shared<BrokenAt>(data, 3), 0.0, nullptr);

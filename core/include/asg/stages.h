@@ -173,6 +173,7 @@ class BatchSource {
     std::function<Sticker()> read;  // the decoding work
     DataPosition after;
     bool claimed = false, done = false;
+    bool fatal = false;  // planning itself failed: the error ends the data, it is not a bad sample
     std::optional<Sticker> sticker;
     std::exception_ptr error;
   };

@@ -648,17 +648,24 @@ Manifest Manifest::read_shards(const std::vector<std::string>& patterns, const M
   std::set<std::string> ids;
   for (const auto& shard : m.shards_) {
     const std::string relative = fs::absolute(shard).lexically_relative(root).generic_string();
-    ShardReader reader(shard, 0, /*read_data=*/false, {"txt", "json"});
-    while (auto s = reader.next()) {
-      ShardSampleInfo info = describe_shard_sample(*s, shard, options.caption_field);
-      if (info.problem.empty() && !ids.insert(info.id).second)
-        info.problem = fmt::format("{}: sample '{}' appears twice", shard.string(), s->key);
-      if (!info.problem.empty()) {
-        m.rejected_.push_back({info.id, info.problem});
-        continue;
+    try {
+      ShardReader reader(shard, 0, /*read_data=*/false, {"txt", "json"});
+      while (auto s = reader.next()) {
+        ShardSampleInfo info = describe_shard_sample(*s, shard, options.caption_field);
+        if (info.problem.empty() && !ids.insert(info.id).second)
+          info.problem = fmt::format("{}: sample '{}' appears twice", shard.string(), s->key);
+        if (!info.problem.empty()) {
+          m.rejected_.push_back({info.id, info.problem});
+          continue;
+        }
+        const SplitName split = info.split ? *info.split : split_of(info.id, options.train_fraction, options.validation_fraction);
+        m.add(info.id, fmt::format("{}#{}", relative, s->offset), info.caption, split, 0, -1, {}, info.labels);
       }
-      const SplitName split = info.split ? *info.split : split_of(info.id, options.train_fraction, options.validation_fraction);
-      m.add(info.id, fmt::format("{}#{}", relative, s->offset), info.caption, split, 0, -1, {}, info.labels);
+    } catch (const Error& e) {
+      // A shard that breaks off keeps the samples before the break; the rest is one rejected row.
+      if (e.kind() != ErrorKind::Data) throw;
+      m.rejected_.push_back({fmt::format("{}:(rest)", shard.filename().string()),
+                             fmt::format("{} (the rest of the shard is skipped)", e.what())});
     }
   }
   m.arena_.shrink_to_fit();

@@ -157,7 +157,23 @@ void BatchSource::work() {
       return window_.size() < capacity_;
     });
     if (stopping_) return;
-    if (!slot) slot = &window_.emplace_back(plan());  // planning is cheap; it stays in order under the lock
+    if (!slot) {
+      // Planning is cheap; it stays in order under the lock. If it fails (a dataset's stream broke), the
+      // failure takes the next place in the order and nothing is planned after it.
+      Slot planned;
+      try {
+        planned = plan();
+      } catch (...) {
+        planned.error = std::current_exception();
+        planned.fatal = true;
+        planned.claimed = planned.done = true;
+        window_.push_back(std::move(planned));
+        capacity_ = 0;  // no more planning
+        changed_.notify_all();
+        continue;
+      }
+      slot = &window_.emplace_back(std::move(planned));
+    }
     slot->claimed = true;
     // Decoding is the work that overlaps training. Deque elements keep their address while others are
     // added at the back or taken from the front, and only next() takes, once a slot is done.
@@ -195,7 +211,7 @@ TrainBatch BatchSource::next() {
       try {
         std::rethrow_exception(slot.error);
       } catch (const Error& e) {
-        if (e.kind() != ErrorKind::Data || !options_.health) throw;
+        if (slot.fatal || e.kind() != ErrorKind::Data || !options_.health) throw;
         options_.health->skip(slot.id, e.what());
         continue;
       }
