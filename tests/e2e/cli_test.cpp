@@ -636,6 +636,15 @@ TEST_F(CliTest, DataToolsCheckStatsIndexAndPackAManifest) {
                                       << "vocabulary = \"sprite-vocabulary\"\nvocabulary_version = \"1.0.0\"\n";
   Result shards = run_asg("run shards.toml --set train.steps=6 --set data.max_bad_fraction=0.2", dir_);
   EXPECT_EQ(shards.code, 0) << shards.output;
+  // The shard set's index: written in the shards' folder, opened by the next run.
+  Result shard_index = run_asg("data index 'shards/shard-*.tar'", dir_);
+  ASSERT_EQ(shard_index.code, 0) << shard_index.output;
+  EXPECT_NE(shard_index.output.find("16 rows (train 12, validation 0, test 4), 0 rejected"), std::string::npos) << shard_index.output;
+  ASSERT_TRUE(fs::exists(dir_ / "shards/shards.asgidx")) << shard_index.output;
+  Result indexed_shards = run_asg("run shards.toml --set train.steps=6 --set data.max_bad_fraction=0.2 "
+                                  "--set dataset.index=shards/shards.asgidx",
+                                  dir_);
+  EXPECT_EQ(indexed_shards.code, 0) << indexed_shards.output;
   asg::Registry reg(registry());
   const auto run = reg.list_runs().at(0);
   EXPECT_EQ(run.name, "shards");
