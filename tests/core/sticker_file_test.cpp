@@ -239,6 +239,17 @@ TEST_F(StickerFileTest, StillImageLimitsComeFromTheHeaderBeforeDecoding) {
   }
 }
 
+TEST_F(StickerFileTest, AHeaderClaimingAnEnormousCanvasIsRefusedWithoutOverflow) {
+  // A PNG whose IHDR says 3251427943 x 3635383875 (the product overflows 64 bits; found by the fuzzer).
+  std::vector<uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+                              0xC1, 0xCC, 0xDA, 0x67, 0xD8, 0xAF, 0x8E, 0x43, 8, 6, 0, 0, 0, 0, 0, 0, 0,
+                              0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82};
+  write_bytes(dir_ / "huge.png", png);
+  const std::string e = error_of([&] { asg::read_sticker(dir_ / "huge.png"); });
+  EXPECT_NE(e.find("the canvas is 3251427943x3635383875 = "), std::string::npos) << e;
+  EXPECT_NE(e.find("(data.max_canvas_pixels)"), std::string::npos) << e;
+}
+
 TEST_F(StickerFileTest, VideoDecodesEveryFrameOpaqueWithItsTiming) {
   // An MP4 written by OpenCV's own FFmpeg writer: 6 frames at 5 fps of 32x24 blocks of colour.
   const fs::path file = dir_ / "clip.mp4";

@@ -267,7 +267,7 @@ Animation decode_gif(std::span<const uint8_t> bytes, const std::string& file, co
       const int64_t frames = static_cast<int64_t>(anim.frames.size()) + 1;
       if (frames > limits.max_frames)
         throw data_error(fmt::format("{}: more than {} frames (data.max_frames)", file, limits.max_frames));
-      if (frames * static_cast<int64_t>(canvas_bytes) > limits.max_decoded_bytes)
+      if (frames > limits.max_decoded_bytes / static_cast<int64_t>(canvas_bytes))  // by division: no overflow
         throw data_error(fmt::format("{}: {} frames of {}x{} RGBA need more than {} bytes (data.max_decoded_bytes)", file,
                                      frames, anim.width, anim.height, limits.max_decoded_bytes));
       const int64_t frame_pixels = static_cast<int64_t>(d.Width) * d.Height;

@@ -74,17 +74,19 @@ std::vector<uint8_t> read_bytes(const fs::path& path) {
 void check_canvas(const fs::path& path, int64_t width, int64_t height, const DecodeLimits& limits) {
   if (width <= 0 || height <= 0)
     throw data_error(fmt::format("{}: the canvas is {}x{}, which has no pixels", path.string(), width, height));
-  if (width * height > limits.max_canvas_pixels)
+  // By division: a header may claim 2^32 x 2^32, whose product overflows.
+  if (width > limits.max_canvas_pixels / height)
     throw data_error(fmt::format("{}: the canvas is {}x{} = {} pixels, over the limit of {} (data.max_canvas_pixels)",
-                                 path.string(), width, height, width * height, limits.max_canvas_pixels));
+                                 path.string(), width, height, static_cast<double>(width) * static_cast<double>(height),
+                                 limits.max_canvas_pixels));
 }
 
 // After frame `frames` (1-based count) of a width x height canvas came out.
 void check_frames(const fs::path& path, int64_t frames, int64_t width, int64_t height, const DecodeLimits& limits) {
   if (frames > limits.max_frames)
     throw data_error(fmt::format("{}: more than {} frames (data.max_frames)", path.string(), limits.max_frames));
-  const int64_t bytes = frames * width * height * 4;
-  if (bytes > limits.max_decoded_bytes)
+  // The canvas passed check_canvas, so width * height * 4 fits; frames times that is compared by division.
+  if (frames > limits.max_decoded_bytes / (width * height * 4))
     throw data_error(fmt::format("{}: decoding needs more than {} bytes of RGBA frames by frame {} (data.max_decoded_bytes)",
                                  path.string(), limits.max_decoded_bytes, frames));
 }
