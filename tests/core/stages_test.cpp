@@ -238,48 +238,9 @@ TEST(DeriveSeed, KeepsTheStreamsEveryRecordedRunWasSeededWith) {
   EXPECT_EQ(asg::derive_seed(9223372036854775807ull, ""), 1353603092574144253ull);
 }
 
-TEST(GradientHook, RunsAfterBackwardAndBeforeTheOptimizer) {
-  auto text = catalog().create<asg::TextEncoder>(
-      "word_embedding", asg::default_params("t", catalog().find("text_encoder", "word_embedding")->factory.params));
-  asg::BackboneContext ctx;
-  ctx.frames = 4;
-  ctx.height = ctx.width = 8;
-  ctx.text_dim = text->dim();
-  auto none = catalog().find("temporal", "none");
-  ctx.make_temporal = [&](const asg::TemporalContext& tc) {
-    return catalog().create<asg::TemporalModule>("none", asg::default_params("none", none->factory.params), tc);
-  };
-  auto unet_values = asg::default_params("b", catalog().find("backbone", "unet3d")->factory.params).values();
-  unet_values["channels"] = std::vector<int64_t>{8};
-  unet_values["groups"] = int64_t{4};
-  auto backbone = catalog().create<asg::Backbone>("unet3d", asg::Params("b", unet_values), ctx);
-  asg::TrainOptions options;
-  options.ema_decay = 0;
-  asg::DiffusionTrainer trainer(text, backbone, asg::NoiseSchedule("cosine", 100, asg::Prediction::V, 1.0), options,
-                                torch::kCPU, 3);
-  const auto x0 = torch::rand({2, 4, 4, 8, 8}) * 2 - 1;
-  int calls = 0;
-  double norm_seen = 0;
-  trainer.set_gradient_hook([&](const torch::Tensor& grad) {
-    ++calls;
-    norm_seen = grad.norm().item<double>();
-    grad.zero_();  // what an all-reduce would replace; here: nothing to apply
-  });
-  auto flat_parameters = [&] {
-    std::vector<torch::Tensor> flat;
-    for (const auto& p : trainer.trainable_parameters()) flat.push_back(p.detach().flatten().clone());
-    return torch::cat(flat);
-  };
-  const auto before = flat_parameters();
-  trainer.step(x0, {"a red star", "a blue moon"});
-  EXPECT_EQ(calls, 1);
-  EXPECT_GT(norm_seen, 0) << "the hook must see the gradients of this step's backward";
-  // AdamW with zero gradients, no weight decay and fresh moments does not move: the optimizer ran after
-  // the hook, on what the hook left.
-  EXPECT_TRUE(torch::equal(before, flat_parameters()));
-}
-
 namespace {
+
+// A tiny text-conditioned UNet (no temporal module) and its trainer; the same initial weights every call.
 std::unique_ptr<asg::DiffusionTrainer> small_trainer(uint64_t seed) {
   auto text = catalog().create<asg::TextEncoder>(
       "word_embedding", asg::default_params("t", catalog().find("text_encoder", "word_embedding")->factory.params));
@@ -303,6 +264,32 @@ std::unique_ptr<asg::DiffusionTrainer> small_trainer(uint64_t seed) {
                                                  options, torch::kCPU, seed);
 }
 }  // namespace
+
+TEST(GradientHook, RunsAfterBackwardAndBeforeTheOptimizer) {
+  auto owned = small_trainer(3);
+  asg::DiffusionTrainer& trainer = *owned;
+  const auto x0 = torch::rand({2, 4, 4, 8, 8}) * 2 - 1;
+  int calls = 0;
+  double norm_seen = 0;
+  trainer.set_gradient_hook([&](const torch::Tensor& grad) {
+    ++calls;
+    norm_seen = grad.norm().item<double>();
+    grad.zero_();  // what an all-reduce would replace; here: nothing to apply
+  });
+  auto flat_parameters = [&] {
+    std::vector<torch::Tensor> flat;
+    for (const auto& p : trainer.trainable_parameters()) flat.push_back(p.detach().flatten().clone());
+    return torch::cat(flat);
+  };
+  const auto before = flat_parameters();
+  trainer.step(x0, {"a red star", "a blue moon"});
+  EXPECT_EQ(calls, 1);
+  EXPECT_GT(norm_seen, 0) << "the hook must see the gradients of this step's backward";
+  // AdamW with zero gradients, no weight decay and fresh moments does not move: the optimizer ran after
+  // the hook, on what the hook left.
+  EXPECT_TRUE(torch::equal(before, flat_parameters()));
+}
+
 
 TEST(MaskedLoss, PaddedFramesCostNothing) {
   // Frames are independent in this model (no temporal module), so with frames 2 and 3 marked padding,

@@ -323,6 +323,7 @@ Animation decode_video_bytes(std::span<const uint8_t> bytes, const fs::path& nam
   std::error_code ec;
   const fs::path dir = fs::temp_directory_path(ec);
   if (ec) throw data_error(fmt::format("{}: no temporary directory to decode the video in: {}", name.string(), ec.message()));
+  // mkstemps replaces the six X with a unique name; the suffix keeps the container's extension.
   std::string pattern = (dir / "asg-video-XXXXXX").string() + (format == MediaFormat::Mp4 ? ".mp4" : ".webm");
   const int fd = mkstemps(pattern.data(), format == MediaFormat::Mp4 ? 4 : 5);
   if (fd < 0) throw data_error(fmt::format("{}: cannot create a temporary file to decode the video", name.string()));
