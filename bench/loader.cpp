@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
   transform.height = transform.width = 64;
   auto load_range = [&](size_t from, size_t to, double* sum) {
     for (size_t i = from; i < to; ++i) {
-      const auto sample = asg::make_sample(asg::read_sticker(files[i]).animation, transform, i);
+      const auto sample = asg::load_sample(files[i], {}, transform, i);
       double s = 0;
       const size_t plane = static_cast<size_t>(64 * 64);
       for (int64_t t = 0; t < sample.frames; ++t)

@@ -64,8 +64,7 @@ class StickerFiles final : public Dataset {
     if (index < 0 || index >= static_cast<int64_t>(rows.size()))
       throw data_error(fmt::format("sticker_files: index {} outside the {} split (size {})", index, split_name(split), rows.size()));
     const Manifest::Row row = manifest_.row(rows[index]);
-    const DecodedSticker decoded = read_sticker(manifest_.root() / std::string(row.path), limits_);
-    const SampleFrames sample = make_sample(decoded.animation, transform_, fnv1a64(row.id),
+    const SampleFrames sample = load_sample(manifest_.root() / std::string(row.path), limits_, transform_, fnv1a64(row.id),
                                             use_keyframes_ ? row.keyframes : std::vector<int64_t>{});
     return sticker_from_sample(sample, std::string(row.id), std::string(row.caption), row.labels,
                                transform_.pad_short || transform_.random_max > 0);

@@ -128,8 +128,7 @@ class WebDataset final : public Dataset {
     const ShardSampleInfo info = describe_shard_sample(s, shard, options_.caption_field);
     if (!info.problem.empty()) throw data_error(info.problem);
     const std::string name = fmt::format("{}:{}.{}", shard.string(), s.key, info.media);
-    const DecodedSticker decoded = decode_sticker(s.parts.at(info.media), name, limits_);
-    const SampleFrames frames = make_sample(decoded.animation, transform_, fnv1a64(info.id));
+    const SampleFrames frames = load_sample(s.parts.at(info.media), name, limits_, transform_, fnv1a64(info.id));
     return sticker_from_sample(frames, info.id, info.caption, info.labels, transform_.pad_short || transform_.random_max > 0);
   }
 

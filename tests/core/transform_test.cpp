@@ -2,9 +2,15 @@
 // alpha, resize filters and letterboxing, padding and the random-k mask.
 #include "asg/media/transform.h"
 
+#include "asg/media/sticker_file.h"
+#include "asg/util.h"
+#include "test_animation.h"
+#include "test_paths.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 
 namespace {
@@ -197,4 +203,35 @@ TEST(SampleTransform, RandomFramesDrawKInRangePerSampleAndMaskThePadding) {
     EXPECT_EQ(asg::make_sample(a, t, seed).valid, s.valid);  // the same seed, the same k
   }
   EXPECT_EQ(seen, (std::set<int64_t>{3, 4, 5, 6, 7, 8}));
+}
+
+TEST(LoadSample, DecodingOnlyTheNeededGifFramesGivesTheSameSample) {
+  const auto dir = asg::testing::make_temp_dir("load-sample");
+  asg::write_gif(dir / "a.gif", asg::testing::test_animation(20, 14, 24, true));
+  const std::string bytes = asg::read_text_file(dir / "a.gif");
+  const std::span<const uint8_t> span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  // Only 8 of 24 frames are shown; the writer's frames restore the background, so the other 16 are skipped.
+  std::vector<bool> needed(24, false);
+  for (int f : {0, 3, 7}) needed[f] = true;
+  const auto partial = asg::decode_gif(span, "a.gif", {}, needed);
+  const auto full = asg::decode_gif(span, "a.gif");
+  ASSERT_EQ(partial.frames.size(), 24u);
+  for (int f = 0; f < 24; ++f) {
+    EXPECT_EQ(partial.frames[f].duration_ms, full.frames[f].duration_ms);
+    if (needed[f]) EXPECT_EQ(partial.frames[f].rgba, full.frames[f].rgba) << f;
+    else EXPECT_TRUE(partial.frames[f].rgba.empty()) << f;
+  }
+  EXPECT_EQ(asg::gif_timing(span, "a.gif").frames.size(), 24u);
+  for (auto selection : {asg::FrameSelection::Uniform, asg::FrameSelection::Fps}) {
+    auto t = transform(8, 12);
+    t.selection = selection;
+    t.fps = 12;
+    const auto fast = asg::load_sample(span, "a.gif", {}, t, 5);
+    const auto reference = asg::make_sample(asg::decode_sticker(span, "a.gif").animation, t, 5);
+    EXPECT_EQ(fast.source_frames, reference.source_frames);
+    EXPECT_EQ(fast.rgba, reference.rgba);
+    EXPECT_EQ(fast.durations_ms, reference.durations_ms);
+    EXPECT_EQ(asg::load_sample(dir / "a.gif", {}, t, 5).rgba, reference.rgba);
+  }
+  std::filesystem::remove_all(dir);
 }

@@ -27,6 +27,7 @@
 
 #include "asg/error.h"
 #include "asg/media/sticker_file.h"
+#include "asg/media/transform.h"
 #include "test_animation.h"
 
 namespace fs = std::filesystem;
@@ -130,6 +131,15 @@ int main(int argc, char** argv) {
       for (const auto& f : s.animation.frames)
         if (f.rgba.size() != static_cast<size_t>(s.animation.width) * s.animation.height * 4)
           throw std::logic_error("a frame whose size does not match the canvas");
+      // Decoding only the frames a sample needs must give the sample full decoding gives (mutations
+      // reach every disposal mode).
+      if (s.format == asg::MediaFormat::Gif) {
+        asg::SampleTransform t;
+        t.frames = 3;
+        t.height = t.width = 8;
+        if (asg::load_sample(input, file.string(), limits, t, 1).rgba != asg::make_sample(s.animation, t, 1).rgba)
+          throw std::logic_error("load_sample differs from make_sample on a decodable GIF");
+      }
       ++decoded;
     } catch (const asg::Error&) {
       ++refused;

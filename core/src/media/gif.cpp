@@ -192,6 +192,9 @@ void write_gif(const std::filesystem::path& path, const Animation& anim) {
 }
 
 namespace {
+Animation decode_gif_frames(std::span<const uint8_t> bytes, const std::string& file, const DecodeLimits& limits,
+                            const std::vector<bool>* needed, bool timing_only);
+
 // giflib reads through a callback: this one serves the bytes of a file already in memory.
 struct MemoryReader {
   std::span<const uint8_t> bytes;
@@ -212,6 +215,21 @@ Animation read_gif(const std::filesystem::path& path, const DecodeLimits& limits
 }
 
 Animation decode_gif(std::span<const uint8_t> bytes, const std::string& file, const DecodeLimits& limits) {
+  return decode_gif_frames(bytes, file, limits, nullptr, false);
+}
+
+Animation decode_gif(std::span<const uint8_t> bytes, const std::string& file, const DecodeLimits& limits,
+                     const std::vector<bool>& needed) {
+  return decode_gif_frames(bytes, file, limits, &needed, false);
+}
+
+Animation gif_timing(std::span<const uint8_t> bytes, const std::string& file, const DecodeLimits& limits) {
+  return decode_gif_frames(bytes, file, limits, nullptr, true);
+}
+
+namespace {
+Animation decode_gif_frames(std::span<const uint8_t> bytes, const std::string& file, const DecodeLimits& limits,
+                            const std::vector<bool>* needed, bool timing_only) {
   MemoryReader reader{bytes};
   int err = 0;
   GifFileType* raw = DGifOpen(&reader, read_from_memory, &err);
@@ -276,6 +294,24 @@ Animation decode_gif(std::span<const uint8_t> bytes, const std::string& file, co
                                      file, frames - 1, d.Width, d.Height, limits.max_canvas_pixels));
       const ColorMapObject* map = d.ColorMap ? d.ColorMap : gif->SColorMap;
       if (!map) throw data_error(fmt::format("{}: frame {} has no colour map (neither its own nor a global one)", file, frames - 1));
+      const size_t index = static_cast<size_t>(frames - 1);
+      const bool keep = !timing_only && (!needed || (index < needed->size() && (*needed)[index]));
+      // A frame nobody needs whose disposal restores what was under it (background, previous) cannot show
+      // in any later frame: its compressed data is skipped, not decoded.
+      if (timing_only || (!keep && (gcb.DisposalMode == DISPOSE_BACKGROUND || gcb.DisposalMode == DISPOSE_PREVIOUS))) {
+        int code_size = 0;
+        GifByteType* block = nullptr;
+        if (DGifGetCode(gif.get(), &code_size, &block) == GIF_ERROR) throw malformed(fmt::format("frame {} is truncated", index));
+        while (block)
+          if (DGifGetCodeNext(gif.get(), &block) == GIF_ERROR) throw malformed(fmt::format("frame {} is truncated", index));
+        anim.frames.push_back(RgbaFrame{{}, gcb.DelayTime * 10});
+        if (!timing_only && gcb.DisposalMode == DISPOSE_BACKGROUND)
+          for (int y = std::max(0, d.Top); y < std::min(anim.height, d.Top + d.Height); ++y)
+            for (int x = std::max(0, d.Left); x < std::min(anim.width, d.Left + d.Width); ++x)
+              std::memset(&canvas[(static_cast<size_t>(y) * anim.width + x) * 4], 0, 4);
+        reset_gcb();
+        continue;
+      }
       indices.assign(static_cast<size_t>(frame_pixels), 0);
       // Interlaced images arrive in four passes: every 8th row from 0, every 8th from 4, every 4th from 2,
       // every 2nd from 1.
@@ -305,7 +341,7 @@ Animation decode_gif(std::span<const uint8_t> bytes, const std::string& file, co
         for (int x = x0; x < x1; ++x)
           if (drawn[row[x]]) std::memcpy(out + 4 * x, rgba[row[x]], 4);
       }
-      anim.frames.push_back(RgbaFrame{canvas, gcb.DelayTime * 10});
+      anim.frames.push_back(RgbaFrame{keep ? canvas : std::vector<uint8_t>{}, gcb.DelayTime * 10});
       // Disposal: what the canvas is before the next frame is drawn.
       if (gcb.DisposalMode == DISPOSE_BACKGROUND) {
         // Cleared to transparent, as browsers do (not to the background colour index).
@@ -321,5 +357,6 @@ Animation decode_gif(std::span<const uint8_t> bytes, const std::string& file, co
   if (anim.frames.empty()) throw data_error(fmt::format("{}: GIF has no frames", file));
   return anim;
 }
+}  // namespace
 
 }  // namespace asg

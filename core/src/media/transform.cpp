@@ -11,6 +11,10 @@
 
 #include "asg/error.h"
 #include "asg/hash.h"
+#include "asg/media/sticker_file.h"
+#include "asg/util.h"
+
+#include <fstream>
 
 namespace asg {
 
@@ -287,7 +291,11 @@ std::vector<int64_t> select_frames(const Animation& animation, FrameSelection se
   throw internal_error("select_frames: unknown selection");
 }
 
-SampleFrames make_sample(const Animation& animation, const SampleTransform& t, uint64_t seed,
+namespace {
+
+// Which source frame each output frame shows, and which output frames are real: needs only the frames'
+// count and durations, except for the LUV and k-means selections (pixels).
+SampleFrames plan_sample(const Animation& animation, const SampleTransform& t, uint64_t seed,
                          const std::vector<int64_t>& keyframes) {
   int64_t wanted = t.frames;
   if (t.random_max > 0) wanted = t.random_min + static_cast<int64_t>(splitmix64(seed ^ 0x5eed) % (t.random_max - t.random_min + 1));
@@ -295,6 +303,7 @@ SampleFrames make_sample(const Animation& animation, const SampleTransform& t, u
   for (int64_t k : keyframes)
     if (k >= 0 && k < static_cast<int64_t>(animation.frames.size()) && static_cast<int64_t>(chosen.size()) < wanted)
       chosen.push_back(k);
+  const bool from_keyframes = !chosen.empty();
   if (chosen.empty()) chosen = select_frames(animation, t.selection, wanted, t.fps, seed);
   SampleFrames out;
   out.frames = t.frames;
@@ -312,6 +321,21 @@ SampleFrames make_sample(const Animation& animation, const SampleTransform& t, u
   while (static_cast<int64_t>(chosen.size()) < t.frames) chosen.push_back(chosen.back());
   chosen.resize(static_cast<size_t>(t.frames));
   out.source_frames = chosen;
+  for (int64_t i = 0; i < t.frames; ++i) {
+    // How long the frame shows: its own delay (0-10 ms as 100 ms, as browsers play them) or, resampled at
+    // a frame rate, one period; padding is never shown.
+    const int32_t delay = animation.frames[static_cast<size_t>(chosen[i])].duration_ms;
+    const int32_t shown = t.selection == FrameSelection::Fps && !from_keyframes ? static_cast<int32_t>(std::lround(1000.0 / t.fps))
+                          : delay <= 10                                        ? 100
+                                                                               : delay;
+    out.durations_ms.push_back(out.valid[i] ? shown : 0);
+  }
+  return out;
+}
+
+// The planned frames' pixels: composited or not, resized.
+void render_sample(const Animation& animation, const SampleTransform& t, SampleFrames& out) {
+  const auto& chosen = out.source_frames;
   const size_t frame_floats = static_cast<size_t>(4 * t.height * t.width);
   out.rgba.assign(frame_floats * static_cast<size_t>(t.frames), 0.0f);
   for (int64_t i = 0; i < t.frames; ++i) {
@@ -321,15 +345,47 @@ SampleFrames make_sample(const Animation& animation, const SampleTransform& t, u
                   out.rgba.begin() + static_cast<std::ptrdiff_t>(i * frame_floats));
     else
       render_frame(animation, chosen[i], t, out.rgba.data() + i * frame_floats);
-    // How long the frame shows: its own delay (0-10 ms as 100 ms, as browsers play them) or, resampled at
-    // a frame rate, one period; padding is never shown.
-    const int32_t delay = animation.frames[static_cast<size_t>(chosen[i])].duration_ms;
-    const int32_t shown = t.selection == FrameSelection::Fps && keyframes.empty() ? static_cast<int32_t>(std::lround(1000.0 / t.fps))
-                          : delay <= 10                                        ? 100
-                                                                               : delay;
-    out.durations_ms.push_back(out.valid[i] ? shown : 0);
   }
+}
+
+}  // namespace
+
+SampleFrames make_sample(const Animation& animation, const SampleTransform& t, uint64_t seed,
+                         const std::vector<int64_t>& keyframes) {
+  SampleFrames out = plan_sample(animation, t, seed, keyframes);
+  render_sample(animation, t, out);
   return out;
+}
+
+SampleFrames load_sample(std::span<const uint8_t> bytes, const std::string& name, const DecodeLimits& limits,
+                         const SampleTransform& t, uint64_t seed, const std::vector<int64_t>& keyframes) {
+  const MediaFormat format = detect_format(bytes.data(), std::min<size_t>(bytes.size(), 16));
+  if (format == MediaFormat::Gif && (t.selection == FrameSelection::Uniform || t.selection == FrameSelection::Fps)) {
+    // The plan from the frames' timing alone, then only the frames it shows (and those later frames
+    // depend on) decoded.
+    const Animation timing = gif_timing(bytes, name, limits);
+    SampleFrames out = plan_sample(timing, t, seed, keyframes);
+    std::vector<bool> needed(timing.frames.size(), false);
+    for (int64_t f : out.source_frames) needed[static_cast<size_t>(f)] = true;
+    render_sample(decode_gif(bytes, name, limits, needed), t, out);
+    return out;
+  }
+  return make_sample(decode_sticker(bytes, name, limits).animation, t, seed, keyframes);
+}
+
+SampleFrames load_sample(const std::filesystem::path& file, const DecodeLimits& limits, const SampleTransform& t, uint64_t seed,
+                         const std::vector<int64_t>& keyframes) {
+  uint8_t head[16] = {0};
+  {
+    std::ifstream in(file, std::ios::binary);
+    in.read(reinterpret_cast<char*>(head), sizeof(head));
+    const MediaFormat format = detect_format(head, static_cast<size_t>(in.gcount()));
+    // Video is read by FFmpeg from the file itself (no temporary copy); everything else from memory.
+    if (format == MediaFormat::Mp4 || format == MediaFormat::WebM)
+      return make_sample(read_sticker(file, limits).animation, t, seed, keyframes);
+  }
+  const std::string bytes = read_text_file(file);
+  return load_sample({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, file.string(), limits, t, seed, keyframes);
 }
 
 }  // namespace asg

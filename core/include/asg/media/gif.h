@@ -38,5 +38,12 @@ void write_gif(const std::filesystem::path& path, const Animation& animation);
 Animation read_gif(const std::filesystem::path& path, const DecodeLimits& limits = {});
 // The same from a file's bytes already in memory (e.g. a tar member); `name` is what errors call it.
 Animation decode_gif(std::span<const uint8_t> bytes, const std::string& name, const DecodeLimits& limits = {});
+// Only the frames with needed[i] get pixels (the others come with empty rgba and their durations). The
+// compressed data of an unneeded frame is skipped, not decoded, when its disposal restores what was under
+// it (background, previous): nothing after it can show its pixels.
+Animation decode_gif(std::span<const uint8_t> bytes, const std::string& name, const DecodeLimits& limits,
+                     const std::vector<bool>& needed);
+// The frames' durations (and the canvas and loop count) without decoding any pixels.
+Animation gif_timing(std::span<const uint8_t> bytes, const std::string& name, const DecodeLimits& limits = {});
 
 }  // namespace asg

@@ -27,11 +27,14 @@
 
 #include <array>
 #include <cstdint>
+#include <filesystem>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "asg/media/gif.h"
+#include "asg/media/limits.h"
 #include "asg/params.h"
 
 namespace asg {
@@ -82,5 +85,14 @@ struct SampleFrames {
 // keyframe_idx; indices past the last frame are dropped) and is then stretched or padded the same way.
 SampleFrames make_sample(const Animation& animation, const SampleTransform& transform, uint64_t seed,
                          const std::vector<int64_t>& keyframes = {});
+
+// Decodes a sticker file's bytes (`name` in errors) and makes the sample, decoding only what the sample
+// needs where it can: a GIF under uniform or fps selection is planned from its frames' timing, and the
+// compressed data of frames it does not show is skipped when their disposal restores the canvas. The
+// result is the same as make_sample(decode_sticker(...)). The path overload reads video directly.
+SampleFrames load_sample(std::span<const uint8_t> bytes, const std::string& name, const DecodeLimits& limits,
+                         const SampleTransform& transform, uint64_t seed, const std::vector<int64_t>& keyframes = {});
+SampleFrames load_sample(const std::filesystem::path& file, const DecodeLimits& limits, const SampleTransform& transform,
+                         uint64_t seed, const std::vector<int64_t>& keyframes = {});
 
 }  // namespace asg
