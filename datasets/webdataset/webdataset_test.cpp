@@ -191,8 +191,11 @@ TEST_F(WebDatasetTest, EachEpochStreamsEverySampleOnceInASeededOrder) {
   // A buffer of 1 does not shuffle within shards: each shard's samples come in file order.
   auto unshuffled = make({{"shuffle_buffer", int64_t{1}}});
   const auto in_order = drain(*unshuffled->open_stream(asg::Split::Train, {}, 0, 7));
-  for (size_t i = 1; i < in_order.size(); ++i)
-    if (in_order[i].substr(0, 16) == in_order[i - 1].substr(0, 16)) EXPECT_LT(in_order[i - 1], in_order[i]);
+  for (size_t i = 1; i < in_order.size(); ++i) {
+    if (in_order[i].substr(0, 16) == in_order[i - 1].substr(0, 16)) {
+      EXPECT_LT(in_order[i - 1], in_order[i]);
+    }
+  }
 }
 
 TEST_F(WebDatasetTest, RanksAndWorkersShareTheShardsWithoutOverlap) {

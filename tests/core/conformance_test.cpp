@@ -53,8 +53,11 @@ TEST_P(DatasetConformance, StickersHaveTheAnnouncedShapeRangeAndLabels) {
         EXPECT_EQ(s.frame_valid.sizes(), (std::vector<int64_t>{info.frames}));
         EXPECT_GE(s.frame_valid.sum().item<float>(), 1.0f) << "at least one real frame";
       }
-      for (int64_t t = 0; t < info.frames; ++t)  // every real frame is shown for some time
-        if (!s.frame_valid.defined() || s.frame_valid[t].item<float>() > 0) EXPECT_GT(s.frame_durations_ms[t], 0) << t;
+      for (int64_t t = 0; t < info.frames; ++t) {  // every real frame is shown for some time
+        if (!s.frame_valid.defined() || s.frame_valid[t].item<float>() > 0) {
+          EXPECT_GT(s.frame_durations_ms[t], 0) << t;
+        }
+      }
       EXPECT_FALSE(s.id.empty());
       for (const auto& key : info.label_keys) EXPECT_TRUE(s.labels.count(key)) << "label '" << key << "' missing";
     }

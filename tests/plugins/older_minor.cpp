@@ -20,7 +20,7 @@ class TwoFrames final : public asg::Dataset {
   asg::DatasetInfo info() const override { return {2, 4, 4, 8.0, {}, {}}; }
   int64_t size(asg::Split) const override { return 1; }
   asg::Sticker get(asg::Split, int64_t) const override {
-    return {"only", torch::zeros({2, 4, 4, 4}), {125, 125}, "an old plugin", {}};
+    return {"only", torch::zeros({2, 4, 4, 4}), {125, 125}, "an old plugin", {}, {}};
   }
 };
 

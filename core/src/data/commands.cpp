@@ -161,7 +161,7 @@ std::string dataset_stats(const Manifest& manifest, const DecodeLimits& limits, 
   std::map<std::string, int64_t> formats;
   std::vector<double> durations_s, widths, heights, file_kb;
   int64_t alpha = 0, bad = 0, decoded = 0;
-  for_each_decoded(manifest, limits, threads, [&](size_t row, const DecodedSticker* s, const std::string&) {
+  for_each_decoded(manifest, limits, threads, [&](size_t, const DecodedSticker* s, const std::string&) {
     if (!s) {
       ++bad;
       return;
