@@ -28,12 +28,7 @@ ManifestOptions manifest_options(const Params& p) {
   for (const auto& f : p.strs("formats")) o.formats.push_back(f);
   o.subset = p.str("subset");
   o.subset_field = p.str("subset_field");
-  const auto fractions = p.reals("split_fractions");
-  if (fractions[0] + fractions[1] > 1.0 + 1e-9)
-    throw config_error(fmt::format("split_fractions = [{}, {}]: train + validation must be at most 1 (test takes the rest)",
-                                   fractions[0], fractions[1]));
-  o.train_fraction = fractions[0];
-  o.validation_fraction = fractions[1];
+  o.set_split_fractions(p.reals("split_fractions"));
   o.check_files = p.boolean("check_files");
   return o;
 }

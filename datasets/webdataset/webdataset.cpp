@@ -116,11 +116,7 @@ class WebDataset final : public Dataset {
     ManifestOptions o;
     o.format = ManifestFormat::Shards;
     o.caption_field = p.str("caption_field");
-    const auto fractions = p.reals("split_fractions");
-    if (fractions[0] + fractions[1] > 1.0 + 1e-9)
-      throw config_error(fmt::format("split_fractions = [{}, {}]: train + validation must be at most 1", fractions[0], fractions[1]));
-    o.train_fraction = fractions[0];
-    o.validation_fraction = fractions[1];
+    o.set_split_fractions(p.reals("split_fractions"));
     return o;
   }
 

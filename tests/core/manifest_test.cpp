@@ -65,3 +65,18 @@ TEST(Manifest, RowsAreStoredCompactly) {
   EXPECT_LT(m.memory_bytes() / m.size(), 120u) << m.memory_bytes();
   fs::remove_all(dir);
 }
+
+TEST(ManifestOptions, SplitFractionsMustLeaveRoomForTest) {
+  asg::ManifestOptions o;
+  o.set_split_fractions({0.8, 0.15});
+  EXPECT_DOUBLE_EQ(o.train_fraction, 0.8);
+  EXPECT_DOUBLE_EQ(o.validation_fraction, 0.15);
+  try {
+    o.set_split_fractions({0.9, 0.2});
+    FAIL();
+  } catch (const asg::Error& e) {
+    EXPECT_EQ(e.kind(), asg::ErrorKind::Config);
+    EXPECT_STREQ(e.what(), "split_fractions = [0.9, 0.2]: expected [train, validation], each >= 0, adding up to at most 1 "
+                           "(test takes the rest)");
+  }
+}

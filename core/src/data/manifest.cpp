@@ -39,6 +39,15 @@ const char* split_name_of(SplitName split) {
   return split == SplitName::Train ? "train" : split == SplitName::Validation ? "validation" : "test";
 }
 
+void ManifestOptions::set_split_fractions(const std::vector<double>& fractions) {
+  if (fractions.size() != 2 || fractions[0] < 0 || fractions[1] < 0 || fractions[0] + fractions[1] > 1.0 + 1e-9)
+    throw config_error(fmt::format("split_fractions = [{}]: expected [train, validation], each >= 0, adding up to at most 1 "
+                                   "(test takes the rest)",
+                                   fmt::join(fractions, ", ")));
+  train_fraction = fractions[0];
+  validation_fraction = fractions[1];
+}
+
 SplitName split_of(std::string_view id, double train_fraction, double validation_fraction) {
   // FNV-1a's high bits barely move between similar short ids ("id1", "id2"): splitmix64 mixes them.
   const double u = static_cast<double>(splitmix64(fnv1a64(id)) >> 11) * 0x1.0p-53;

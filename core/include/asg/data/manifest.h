@@ -64,6 +64,10 @@ struct ManifestOptions {
   std::string subset_field = "domain";    // the record field holding "real"/"cartoon"
   double train_fraction = 0.98, validation_fraction = 0.01;  // hash splits
   bool check_files = true;                // stat every file: missing and empty files become rejected rows
+
+  // train_fraction and validation_fraction from a `split_fractions` value [train, validation];
+  // asg::Error(Config) when they add up to more than 1 (test takes the rest).
+  void set_split_fractions(const std::vector<double>& fractions);
 };
 
 struct RejectedRow {
