@@ -65,6 +65,21 @@ class WebDatasetTest : public ::testing::Test {
     return make_under_test<asg::Dataset>("webdataset", p);
   }
 
+  // Decodes every item of `stream`: how many decoded; the data errors of the others go to `errors`.
+  static int decode_all(asg::SampleStream& stream, std::vector<std::string>& errors) {
+    int good = 0;
+    while (auto item = stream.next()) {
+      try {
+        item->decode();
+        ++good;
+      } catch (const asg::Error& e) {
+        EXPECT_EQ(e.kind(), asg::ErrorKind::Data) << e.what();
+        errors.push_back(e.what());
+      }
+    }
+    return good;
+  }
+
   static std::vector<std::string> drain(asg::SampleStream& stream) {
     std::vector<std::string> ids;
     while (auto item = stream.next()) ids.push_back(item->id);
@@ -140,17 +155,9 @@ TEST_F(WebDatasetTest, UnsafeMembersAreRefusedAndCountedNotExtracted) {
   EXPECT_NE(why["shard-000000.tar:0003"].find("not a regular file"), std::string::npos);
   EXPECT_NE(why["shard-000000.tar:0004"].find("has no caption"), std::string::npos);
   // The stream hands the refused ones out as items that fail with the reason (the loader counts them).
-  auto stream = ds->open_stream(asg::Split::Train, {}, 0, 1);
-  int good = 0, bad = 0;
-  while (auto item = stream->next()) {
-    try {
-      item->decode();
-      ++good;
-    } catch (const asg::Error& e) {
-      EXPECT_EQ(e.kind(), asg::ErrorKind::Data);
-      ++bad;
-    }
-  }
+  std::vector<std::string> errors;
+  const int good = decode_all(*ds->open_stream(asg::Split::Train, {}, 0, 1), errors);
+  const int bad = static_cast<int>(errors.size());
   EXPECT_EQ(good, 1);
   EXPECT_EQ(bad, 4);
 }
@@ -284,17 +291,10 @@ TEST_F(WebDatasetTest, ATruncatedShardKeepsItsSamplesBeforeTheBreak) {
   for (const auto& r : ds->rejected()) rest_rejected = rest_rejected || r.id == "shard-000001.tar:(rest)";
   EXPECT_TRUE(rest_rejected);
   // Streaming meets the break too: it becomes one failing item, and the other shards still stream.
-  auto stream = ds->open_stream(asg::Split::Train, {}, 0, 3);
-  int good = 0, bad = 0;
-  while (auto item = stream->next()) {
-    try {
-      item->decode();
-      ++good;
-    } catch (const asg::Error& e) {
-      EXPECT_NE(std::string(e.what()).find("the rest of the shard is skipped"), std::string::npos) << e.what();
-      ++bad;
-    }
-  }
+  std::vector<std::string> errors;
+  const int good = decode_all(*ds->open_stream(asg::Split::Train, {}, 0, 3), errors);
+  const int bad = static_cast<int>(errors.size());
+  for (const auto& e : errors) EXPECT_NE(e.find("the rest of the shard is skipped"), std::string::npos) << e;
   EXPECT_EQ(bad, 1);
   // The header scan can list the sample the break cuts through (its header is whole, its data is not):
   // streaming finds that out when it reads the data.
