@@ -8,6 +8,8 @@
 #include "test_paths.h"
 
 #include <gtest/gtest.h>
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include <algorithm>
 #include <filesystem>
@@ -134,6 +136,34 @@ TEST(SampleTransform, AreaDownscalingAveragesAndHiddenColourNeverBleeds) {
   EXPECT_NEAR(at(out, 0, 3, 0, 0), 0.5f, 2e-5);
   EXPECT_EQ(at(out, 0, 0, 0, 0), 0.0f);  // no red at all
   EXPECT_NEAR(at(out, 0, 2, 0, 0), 1.0f, 2e-5);  // blue, unpremultiplied
+}
+
+TEST(SampleTransform, AreaShrinkingIsTheBoxMeanThatOpenCVsInterAreaComputes) {
+  // Non-integer ratios (37x29 -> 10x7, 64x64 -> 17x64) and whole blocks (64x48 -> 16x12): each output
+  // pixel is the mean of the source area it covers, which cv::resize(INTER_AREA) computes too. The
+  // reference runs it on float premultiplied colour and composites over the background as the transform does.
+  for (const auto& [w, h, out_w, out_h] :
+       {std::array<int, 4>{37, 29, 10, 7}, std::array<int, 4>{64, 64, 17, 64}, std::array<int, 4>{64, 48, 16, 12}}) {
+    const auto a = asg::testing::test_animation(w, h, 1);
+    auto t = transform(1, out_h);
+    t.width = out_w;
+    t.background = {10, 200, 90};
+    const auto sample = asg::make_sample(a, t, 0);
+    cv::Mat premultiplied(h, w, CV_32FC4), expected;
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        const uint8_t* p = &a.frames[0].rgba[(static_cast<size_t>(y) * w + x) * 4];
+        for (int c = 0; c < 3; ++c) premultiplied.at<cv::Vec4f>(y, x)[c] = p[c] * p[3] / 65025.0f;
+        premultiplied.at<cv::Vec4f>(y, x)[3] = p[3] / 255.0f;
+      }
+    cv::resize(premultiplied, expected, cv::Size(out_w, out_h), 0, 0, cv::INTER_AREA);
+    for (int y = 0; y < out_h; ++y)
+      for (int x = 0; x < out_w; ++x) {
+        const cv::Vec4f e = expected.at<cv::Vec4f>(y, x);
+        for (int c = 0; c < 3; ++c)
+          ASSERT_NEAR(at(sample, 0, c, y, x), e[c] + t.background[c] / 255.0f * (1 - e[3]), 1e-5) << w << "x" << h << " " << x << "," << y;
+      }
+  }
 }
 
 TEST(SampleTransform, LetterboxKeepsTheAspectAndCentres) {

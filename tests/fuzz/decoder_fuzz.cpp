@@ -29,6 +29,7 @@
 #include "asg/media/sticker_file.h"
 #include "asg/media/transform.h"
 #include "test_animation.h"
+#include "webp_reference.h"
 
 namespace fs = std::filesystem;
 
@@ -98,6 +99,21 @@ int main(int argc, char** argv) {
   asg::write_webp(dir / "a.webp", asg::testing::test_animation(5, 3, 3));
   asg::write_webp(dir / "b.webp", asg::testing::test_animation(8, 8, 1), /*lossless=*/false, 60);
   asg::write_webp(dir / "c.webp", asg::testing::test_animation(7, 4, 4, true), /*lossless=*/false, 30);
+  {
+    // A small opaque square moving over a transparent canvas: the encoder writes sub-rectangles that
+    // are disposed to the background (keyframes), the structure real transparent stickers have.
+    asg::Animation moving;
+    moving.width = moving.height = 12;
+    for (int t = 0; t < 5; ++t) {
+      asg::RgbaFrame f;
+      f.rgba.assign(12 * 12 * 4, 0);
+      for (int y = 2; y < 6; ++y)
+        for (int x = 2 * t; x < 2 * t + 3; ++x)
+          for (int c = 0; c < 4; ++c) f.rgba[(static_cast<size_t>(y) * 12 + x) * 4 + c] = static_cast<uint8_t>(c == 3 ? 255 : 40 * t + 60 * c);
+      moving.frames.push_back(std::move(f));
+    }
+    asg::write_webp(dir / "d.webp", moving);
+  }
   // Stills through OpenCV's encoders, and a short MP4 through its FFmpeg writer (when it has one).
   const auto still = asg::testing::test_animation(6, 5, 1);
   cv::Mat rgba(5, 6, CV_8UC4, const_cast<uint8_t*>(still.frames[0].rgba.data())), bgra, bgr;
@@ -106,7 +122,7 @@ int main(int argc, char** argv) {
   cv::imwrite((dir / "a.png").string(), bgra);
   cv::imwrite((dir / "a.jpg").string(), bgr);
   cv::imwrite((dir / "a.bmp").string(), bgr);
-  std::vector<const char*> names{"a.gif", "b.gif", "a.webp", "b.webp", "c.webp", "a.png", "a.jpg", "a.bmp"};
+  std::vector<const char*> names{"a.gif", "b.gif", "a.webp", "b.webp", "c.webp", "d.webp", "a.png", "a.jpg", "a.bmp"};
   {
     cv::VideoWriter video((dir / "a.mp4").string(), cv::CAP_FFMPEG, cv::VideoWriter::fourcc('m', 'p', '4', 'v'), 5.0, cv::Size(16, 16));
     if (video.isOpened()) {
@@ -132,13 +148,23 @@ int main(int argc, char** argv) {
         if (f.rgba.size() != static_cast<size_t>(s.animation.width) * s.animation.height * 4)
           throw std::logic_error("a frame whose size does not match the canvas");
       // Decoding only the frames a sample needs must give the sample full decoding gives (mutations
-      // reach every disposal mode).
-      if (s.format == asg::MediaFormat::Gif) {
+      // reach every disposal and blend mode).
+      if (s.format == asg::MediaFormat::Gif || s.format == asg::MediaFormat::WebP) {
         asg::SampleTransform t;
         t.frames = 3;
         t.height = t.width = 8;
         if (asg::load_sample(input, file.string(), limits, t, 1).rgba != asg::make_sample(s.animation, t, 1).rgba)
-          throw std::logic_error("load_sample differs from make_sample on a decodable GIF");
+          throw std::logic_error("load_sample differs from make_sample on a decodable sticker");
+      }
+      // Our WebP compositor against libwebp's: a file both decode gives the same frames.
+      if (s.format == asg::MediaFormat::WebP) {
+        const auto reference = asg::testing::webp_reference_decode(input);
+        if (reference && reference->frames.size() != s.animation.frames.size())
+          throw std::logic_error("a WebP frame count differs from WebPAnimDecoder's");
+        for (size_t f = 0; reference && f < reference->frames.size(); ++f)
+          if (reference->frames[f].rgba != s.animation.frames[f].rgba ||
+              reference->frames[f].duration_ms != s.animation.frames[f].duration_ms)
+            throw std::logic_error(fmt::format("WebP frame {} differs from WebPAnimDecoder's", f));
       }
       ++decoded;
     } catch (const asg::Error&) {

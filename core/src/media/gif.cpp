@@ -259,6 +259,14 @@ Animation decode_gif_frames(std::span<const uint8_t> bytes, const std::string& f
     gcb.TransparentColor = NO_TRANSPARENT_COLOR;
   };
   reset_gcb();
+  // Disposal to the background: the frame's rectangle (clipped to the screen) cleared to transparent, as
+  // browsers do (not to the background colour index).
+  auto clear_to_transparent = [&](const GifImageDesc& d) {
+    const int x0 = std::max(0, d.Left), x1 = std::min(anim.width, d.Left + d.Width);
+    if (x1 <= x0) return;
+    for (int y = std::max(0, d.Top); y < std::min(anim.height, d.Top + d.Height); ++y)
+      std::memset(&canvas[(static_cast<size_t>(y) * anim.width + x0) * 4], 0, static_cast<size_t>(x1 - x0) * 4);
+  };
   GifRecordType record = UNDEFINED_RECORD_TYPE;
   do {
     if (DGifGetRecordType(gif.get(), &record) == GIF_ERROR) {
@@ -305,10 +313,7 @@ Animation decode_gif_frames(std::span<const uint8_t> bytes, const std::string& f
         while (block)
           if (DGifGetCodeNext(gif.get(), &block) == GIF_ERROR) throw malformed(fmt::format("frame {} is truncated", index));
         anim.frames.push_back(RgbaFrame{{}, gcb.DelayTime * 10});
-        if (!timing_only && gcb.DisposalMode == DISPOSE_BACKGROUND)
-          for (int y = std::max(0, d.Top); y < std::min(anim.height, d.Top + d.Height); ++y)
-            for (int x = std::max(0, d.Left); x < std::min(anim.width, d.Left + d.Width); ++x)
-              std::memset(&canvas[(static_cast<size_t>(y) * anim.width + x) * 4], 0, 4);
+        if (!timing_only && gcb.DisposalMode == DISPOSE_BACKGROUND) clear_to_transparent(d);
         reset_gcb();
         continue;
       }
@@ -344,10 +349,7 @@ Animation decode_gif_frames(std::span<const uint8_t> bytes, const std::string& f
       anim.frames.push_back(RgbaFrame{keep ? canvas : std::vector<uint8_t>{}, gcb.DelayTime * 10});
       // Disposal: what the canvas is before the next frame is drawn.
       if (gcb.DisposalMode == DISPOSE_BACKGROUND) {
-        // Cleared to transparent, as browsers do (not to the background colour index).
-        for (int y = std::max(0, d.Top); y < std::min(anim.height, d.Top + d.Height); ++y)
-          for (int x = std::max(0, d.Left); x < std::min(anim.width, d.Left + d.Width); ++x)
-            std::memset(&canvas[(static_cast<size_t>(y) * anim.width + x) * 4], 0, 4);
+        clear_to_transparent(d);
       } else if (gcb.DisposalMode == DISPOSE_PREVIOUS) {
         canvas = std::move(before);
       }

@@ -98,12 +98,178 @@ bool any_transparency(const Animation& a) {
   return false;
 }
 
-struct AnimDecoderDeleter {
-  void operator()(WebPAnimDecoder* d) const { WebPAnimDecoderDelete(d); }
-};
 struct AnimEncoderDeleter {
   void operator()(WebPAnimEncoder* e) const { WebPAnimEncoderDelete(e); }
 };
+struct DemuxerDeleter {
+  void operator()(WebPDemuxer* d) const { WebPDemuxDelete(d); }
+};
+
+// One frame of an animated WebP as the container describes it (ANMF), before any pixel is decoded.
+struct WebPFrame {
+  int x = 0, y = 0, width = 0, height = 0;
+  bool has_alpha = false;
+  bool blend = false;               // alpha-blend onto the canvas (else overwrite the rectangle)
+  bool dispose_background = false;  // after showing, clear the rectangle to transparent
+  int duration_ms = 0;
+  WebPData fragment{};  // the frame's bitstream, inside the file's bytes
+  // Whether the canvas before this frame is fully transparent or fully overwritten by it, so that the
+  // frame can be rendered without any earlier one. The rule is libwebp's (WebPAnimDecoder), on which
+  // the blending below depends: a keyframe is not blended.
+  bool keyframe = false;
+};
+
+struct WebPContainer {
+  std::unique_ptr<WebPDemuxer, DemuxerDeleter> demuxer;
+  Animation header;  // canvas, loop count, frame durations; no pixels
+  std::vector<WebPFrame> frames;
+};
+
+// Parses the container (RIFF chunks, no pixel data) and checks it against `limits`.
+WebPContainer read_webp_container(std::span<const uint8_t> bytes, const fs::path& path, const DecodeLimits& limits) {
+  WebPContainer c;
+  // The canvas from the first chunk's header before the demuxer allocates anything for it.
+  WebPBitstreamFeatures features;
+  if (WebPGetFeatures(bytes.data(), bytes.size(), &features) != VP8_STATUS_OK)
+    throw data_error(fmt::format("{}: malformed or truncated WebP", path.string()));
+  check_canvas(path, features.width, features.height, limits);
+  WebPData data{bytes.data(), bytes.size()};
+  c.demuxer.reset(WebPDemux(&data));  // refuses a file that ends early
+  if (!c.demuxer) throw data_error(fmt::format("{}: malformed or truncated WebP", path.string()));
+  WebPDemuxer* demuxer = c.demuxer.get();
+  c.header.width = static_cast<int32_t>(WebPDemuxGetI(demuxer, WEBP_FF_CANVAS_WIDTH));
+  c.header.height = static_cast<int32_t>(WebPDemuxGetI(demuxer, WEBP_FF_CANVAS_HEIGHT));
+  c.header.loop_count = static_cast<int32_t>(WebPDemuxGetI(demuxer, WEBP_FF_LOOP_COUNT));
+  check_canvas(path, c.header.width, c.header.height, limits);
+  const uint32_t count = WebPDemuxGetI(demuxer, WEBP_FF_FRAME_COUNT);
+  if (static_cast<int64_t>(count) > limits.max_frames)
+    throw data_error(fmt::format("{}: {} frames, over the limit of {} (data.max_frames)", path.string(), count, limits.max_frames));
+  if (count == 0) throw data_error(fmt::format("{}: WebP has no frames", path.string()));
+  check_frames(path, count, c.header.width, c.header.height, limits);
+  WebPIterator it;
+  if (!WebPDemuxGetFrame(demuxer, 1, &it)) throw data_error(fmt::format("{}: malformed WebP", path.string()));
+  const auto full_canvas = [&](const WebPFrame& f) { return f.width == c.header.width && f.height == c.header.height; };
+  do {
+    WebPFrame f;
+    f.x = it.x_offset;
+    f.y = it.y_offset;
+    f.width = it.width;
+    f.height = it.height;
+    f.has_alpha = it.has_alpha;
+    f.blend = it.blend_method == WEBP_MUX_BLEND;
+    f.dispose_background = it.dispose_method == WEBP_MUX_DISPOSE_BACKGROUND;
+    f.duration_ms = it.duration;  // 0 for a still image, as WebPAnimDecoder's timestamps give
+    f.fragment = it.fragment;
+    // The demuxer keeps rectangles inside the canvas; checked again because the decoding writes there.
+    if (f.x < 0 || f.y < 0 || f.width <= 0 || f.height <= 0 || f.x + f.width > c.header.width || f.y + f.height > c.header.height)
+      throw data_error(fmt::format("{}: frame {} lies outside the {}x{} canvas", path.string(), c.frames.size(), c.header.width,
+                                   c.header.height));
+    if (c.frames.empty()) {
+      f.keyframe = true;
+    } else {
+      const WebPFrame& prev = c.frames.back();
+      f.keyframe = ((!f.has_alpha || !f.blend) && full_canvas(f)) || (prev.dispose_background && (full_canvas(prev) || prev.keyframe));
+    }
+    c.header.frames.push_back(RgbaFrame{{}, f.duration_ms});
+    c.frames.push_back(f);
+  } while (WebPDemuxNextFrame(&it));
+  WebPDemuxReleaseIterator(&it);
+  return c;
+}
+
+// `src` (just decoded) over `dst` (the canvas before it), straight alpha, with libwebp's integer
+// arithmetic (dst_factor = dst_a * (256 - src_a) >> 8, then a 24-bit reciprocal), so that frames come
+// out bit-identical to WebPAnimDecoder's.
+void blend_straight_alpha(uint8_t* src, const uint8_t* dst, int pixels) {
+  for (int i = 0; i < pixels; ++i, src += 4, dst += 4) {
+    const uint32_t src_a = src[3];
+    if (src_a == 255) continue;
+    if (src_a == 0) {
+      std::memcpy(src, dst, 4);
+      continue;
+    }
+    const uint32_t dst_factor = (dst[3] * (256 - src_a)) >> 8;
+    const uint32_t alpha = src_a + dst_factor;
+    const uint32_t scale = (1u << 24) / alpha;
+    for (int ch = 0; ch < 3; ++ch) src[ch] = static_cast<uint8_t>(((src[ch] * src_a + dst[ch] * dst_factor) * scale) >> 24);
+    src[3] = static_cast<uint8_t>(alpha);
+  }
+}
+
+Animation decode_webp_frames(std::span<const uint8_t> bytes, const std::string& name, const DecodeLimits& limits,
+                             const std::vector<bool>* needed) {
+  const fs::path path(name);
+  WebPContainer container = read_webp_container(bytes, path, limits);
+  Animation anim = std::move(container.header);
+  const auto& frames = container.frames;
+  const size_t count = frames.size();
+  auto is_needed = [&](size_t i) { return !needed || (i < needed->size() && (*needed)[i]); };
+  // A frame is decoded when a needed frame at or after it builds on it: every frame from the last
+  // keyframe up to a needed one. Walking backwards, `from` is the keyframe the nearest needed frame
+  // ahead starts from.
+  std::vector<size_t> last_keyframe(count, 0);  // frame 0 is a keyframe
+  for (size_t i = 1; i < count; ++i) last_keyframe[i] = frames[i].keyframe ? i : last_keyframe[i - 1];
+  std::vector<bool> decode(count, false);
+  size_t from = count;
+  for (size_t i = count; i-- > 0;) {
+    if (is_needed(i)) from = std::min(from, last_keyframe[i]);
+    decode[i] = i >= from;
+    if (i == from) from = count;
+  }
+
+  const int W = anim.width, H = anim.height;
+  const size_t stride = static_cast<size_t>(W) * 4, canvas_bytes = stride * static_cast<size_t>(H);
+  std::vector<uint8_t> canvas(canvas_bytes), disposed(canvas_bytes);  // the frame being built; the one before it, disposed
+  WebPDecoderConfig config;
+  if (!WebPInitDecoderConfig(&config)) throw internal_error("libwebp: incompatible WebPDecoderConfig");
+  config.options.use_threads = 0;
+  config.output.colorspace = MODE_RGBA;  // straight (not premultiplied) alpha, as Animation holds it
+  config.output.is_external_memory = 1;
+  for (size_t i = 0; i < count; ++i) {
+    const WebPFrame& f = frames[i];
+    if (!decode[i]) continue;
+    if (f.keyframe) std::fill(canvas.begin(), canvas.end(), 0);
+    else canvas = disposed;
+    WebPBitstreamFeatures features;
+    if (WebPGetFeatures(f.fragment.bytes, f.fragment.size, &features) != VP8_STATUS_OK || features.width != f.width ||
+        features.height != f.height)
+      throw data_error(fmt::format("{}: frame {} is malformed or truncated", path.string(), i));
+    const size_t offset = static_cast<size_t>(f.y) * stride + static_cast<size_t>(f.x) * 4;
+    config.output.u.RGBA.rgba = canvas.data() + offset;
+    config.output.u.RGBA.stride = static_cast<int>(stride);
+    config.output.u.RGBA.size = canvas_bytes - offset;  // never past the canvas, whatever the bitstream says
+    if (WebPDecode(f.fragment.bytes, f.fragment.size, &config) != VP8_STATUS_OK)
+      throw data_error(fmt::format("{}: frame {} is malformed or truncated", path.string(), i));
+    if (i > 0 && f.blend && !f.keyframe) {
+      // Blend with the canvas before the frame, except where the previous frame's rectangle was just
+      // cleared: there the canvas is transparent and libwebp leaves the decoded pixels as they are.
+      const WebPFrame& prev = frames[i - 1];
+      for (int y = f.y; y < f.y + f.height; ++y) {
+        auto blend_span = [&](int x0, int x1) {
+          if (x1 <= x0) return;
+          const size_t at = static_cast<size_t>(y) * stride + static_cast<size_t>(x0) * 4;
+          blend_straight_alpha(canvas.data() + at, disposed.data() + at, x1 - x0);
+        };
+        if (!prev.dispose_background || y < prev.y || y >= prev.y + prev.height) {
+          blend_span(f.x, f.x + f.width);
+        } else {
+          blend_span(f.x, std::min(f.x + f.width, prev.x));
+          blend_span(std::max(f.x, prev.x + prev.width), f.x + f.width);
+        }
+      }
+    }
+    if (is_needed(i)) anim.frames[i].rgba = canvas;
+    // What the next frame starts from, when it is decoded and builds on this one.
+    if (i + 1 < count && decode[i + 1] && !frames[i + 1].keyframe) {
+      disposed = canvas;
+      if (f.dispose_background)
+        for (int y = f.y; y < f.y + f.height; ++y)
+          std::fill_n(disposed.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(y) * stride + static_cast<size_t>(f.x) * 4),
+                      static_cast<size_t>(f.width) * 4, 0);
+    }
+  }
+  return anim;
+}
 
 }  // namespace
 
@@ -113,43 +279,16 @@ Animation read_webp(const fs::path& path, const DecodeLimits& limits) {
 }
 
 Animation decode_webp(std::span<const uint8_t> bytes, const std::string& name, const DecodeLimits& limits) {
-  const fs::path path(name);
-  WebPData data{bytes.data(), bytes.size()};
-  WebPAnimDecoderOptions options;
-  if (!WebPAnimDecoderOptionsInit(&options)) throw internal_error("libwebp: incompatible WebPAnimDecoderOptions");
-  options.color_mode = MODE_RGBA;  // straight (not premultiplied) alpha, as Animation holds it
-  options.use_threads = 0;
-  // The canvas from the header first: the decoder allocates it.
-  WebPBitstreamFeatures features;
-  if (WebPGetFeatures(bytes.data(), bytes.size(), &features) != VP8_STATUS_OK)
-    throw data_error(fmt::format("{}: malformed or truncated WebP", path.string()));
-  check_canvas(path, features.width, features.height, limits);
-  std::unique_ptr<WebPAnimDecoder, AnimDecoderDeleter> decoder(WebPAnimDecoderNew(&data, &options));
-  if (!decoder) throw data_error(fmt::format("{}: malformed or truncated WebP", path.string()));
-  WebPAnimInfo info;
-  if (!WebPAnimDecoderGetInfo(decoder.get(), &info)) throw data_error(fmt::format("{}: malformed WebP", path.string()));
-  check_canvas(path, info.canvas_width, info.canvas_height, limits);
-  if (static_cast<int64_t>(info.frame_count) > limits.max_frames)
-    throw data_error(fmt::format("{}: {} frames, over the limit of {} (data.max_frames)", path.string(), info.frame_count,
-                                 limits.max_frames));
-  Animation anim;
-  anim.width = static_cast<int32_t>(info.canvas_width);
-  anim.height = static_cast<int32_t>(info.canvas_height);
-  anim.loop_count = static_cast<int32_t>(info.loop_count);
-  const size_t frame_bytes = static_cast<size_t>(anim.width) * anim.height * 4;
-  int previous_ms = 0;
-  while (WebPAnimDecoderHasMoreFrames(decoder.get())) {
-    uint8_t* pixels = nullptr;
-    int timestamp_ms = 0;
-    if (!WebPAnimDecoderGetNext(decoder.get(), &pixels, &timestamp_ms))
-      throw data_error(fmt::format("{}: frame {} is malformed or truncated", path.string(), anim.frames.size()));
-    check_frames(path, static_cast<int64_t>(anim.frames.size()) + 1, anim.width, anim.height, limits);
-    // A frame's duration is the time to the next frame's timestamp: this one's minus the previous one's.
-    anim.frames.push_back(RgbaFrame{std::vector<uint8_t>(pixels, pixels + frame_bytes), timestamp_ms - previous_ms});
-    previous_ms = timestamp_ms;
-  }
-  if (anim.frames.empty()) throw data_error(fmt::format("{}: WebP has no frames", path.string()));
-  return anim;
+  return decode_webp_frames(bytes, name, limits, nullptr);
+}
+
+Animation decode_webp(std::span<const uint8_t> bytes, const std::string& name, const DecodeLimits& limits,
+                      const std::vector<bool>& needed) {
+  return decode_webp_frames(bytes, name, limits, &needed);
+}
+
+Animation webp_timing(std::span<const uint8_t> bytes, const std::string& name, const DecodeLimits& limits) {
+  return read_webp_container(bytes, fs::path(name), limits).header;
 }
 
 void write_webp(const fs::path& path, const Animation& animation, bool lossless, float quality) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <map>
 #include <numeric>
@@ -191,6 +192,99 @@ std::vector<int64_t> fps_indices(const Animation& animation, int64_t frames, dou
 }
 
 // One frame, selected, composited or not, resized into `out` ([4, H, W] planes, straight alpha).
+// Area averaging for shrinking (what INTER_AREA computes when both sides shrink): output pixel (x, y) is
+// the mean of the source rectangle it covers, [x * w / out_w, (x + 1) * w / out_w) by the same in y,
+// source pixels cut by its edges counting by the fraction inside. The box is separable, so it runs as a
+// horizontal then a vertical pass over precomputed taps, in float on premultiplied colour.
+struct AreaTaps {
+  std::vector<int> first;       // per output sample: its first source sample
+  std::vector<int> count;       // and how many it covers
+  std::vector<float> weights;   // count[i] weights per output sample, concatenated; each group sums to 1
+};
+
+AreaTaps area_taps(int in, int out) {
+  AreaTaps taps;
+  const double scale = static_cast<double>(in) / out;
+  for (int i = 0; i < out; ++i) {
+    const double lo = i * scale, hi = std::min<double>(in, (i + 1) * scale);
+    const int first = static_cast<int>(std::floor(lo)), last = std::min(in, static_cast<int>(std::ceil(hi)));
+    int count = 0;
+    for (int k = first; k < last; ++k) {
+      const double overlap = std::min<double>(hi, k + 1) - std::max<double>(lo, k);
+      if (overlap <= 1e-9) continue;  // a boundary the rounding put one sample past
+      if (count == 0) taps.first.push_back(k);
+      taps.weights.push_back(static_cast<float>(overlap / scale));
+      ++count;
+    }
+    taps.count.push_back(count);
+  }
+  return taps;
+}
+
+std::vector<float> area_shrink_premultiplied(const uint8_t* rgba, int w, int h, int out_w, int out_h) {
+  // Whole blocks (e.g. 256 -> 64): exact integer sums of c * a and a * 255, one scale at the end (up to
+  // 65536 pixels a block, so that the 32-bit sums cannot overflow).
+  if (w % out_w == 0 && h % out_h == 0 && static_cast<int64_t>(w / out_w) * (h / out_h) <= 65536) {
+    const int bx = w / out_w, by = h / out_h;
+    const float scale = 1.0f / (65025.0f * static_cast<float>(bx * by));
+    std::vector<float> out(static_cast<size_t>(out_h) * out_w * 4);
+    std::vector<uint32_t> sums(static_cast<size_t>(out_w) * 4);
+    for (int oy = 0; oy < out_h; ++oy) {
+      std::fill(sums.begin(), sums.end(), 0u);
+      for (int y = oy * by; y < (oy + 1) * by; ++y) {
+        const uint8_t* p = rgba + static_cast<size_t>(y) * w * 4;
+        for (int ox = 0; ox < out_w; ++ox) {
+          uint32_t* sum = &sums[static_cast<size_t>(ox) * 4];
+          for (int k = 0; k < bx; ++k, p += 4) {
+            const uint32_t a = p[3];
+            sum[0] += p[0] * a;
+            sum[1] += p[1] * a;
+            sum[2] += p[2] * a;
+            sum[3] += a * 255;
+          }
+        }
+      }
+      float* o = out.data() + static_cast<size_t>(oy) * out_w * 4;
+      for (size_t i = 0; i < sums.size(); ++i) o[i] = static_cast<float>(sums[i]) * scale;
+    }
+    return out;
+  }
+  const AreaTaps across = area_taps(w, out_w), down = area_taps(h, out_h);
+  // Premultiplied colour and alpha in [0, 1] per source row, then the horizontal pass into `wide`.
+  constexpr float kColour = 1.0f / 65025.0f, kAlpha = 1.0f / 255.0f;
+  std::vector<float> row(static_cast<size_t>(w) * 4), wide(static_cast<size_t>(h) * out_w * 4);
+  for (int y = 0; y < h; ++y) {
+    const uint8_t* p = rgba + static_cast<size_t>(y) * w * 4;
+    for (int x = 0; x < w; ++x, p += 4) {
+      const int a = p[3];
+      row[4 * x] = static_cast<float>(p[0] * a) * kColour;
+      row[4 * x + 1] = static_cast<float>(p[1] * a) * kColour;
+      row[4 * x + 2] = static_cast<float>(p[2] * a) * kColour;
+      row[4 * x + 3] = static_cast<float>(a) * kAlpha;
+    }
+    float* o = wide.data() + static_cast<size_t>(y) * out_w * 4;
+    const float* weight = across.weights.data();
+    for (int x = 0; x < out_w; ++x, o += 4) {
+      float acc[4] = {0, 0, 0, 0};
+      const float* src = row.data() + 4 * across.first[x];
+      for (int k = 0; k < across.count[x]; ++k, src += 4, ++weight)
+        for (int c = 0; c < 4; ++c) acc[c] += *weight * src[c];
+      std::copy_n(acc, 4, o);
+    }
+  }
+  std::vector<float> out(static_cast<size_t>(out_h) * out_w * 4, 0.0f);
+  const size_t stride = static_cast<size_t>(out_w) * 4;
+  const float* weight = down.weights.data();
+  for (int y = 0; y < out_h; ++y) {
+    float* o = out.data() + static_cast<size_t>(y) * stride;
+    for (int k = 0; k < down.count[y]; ++k, ++weight) {
+      const float* src = wide.data() + static_cast<size_t>(down.first[y] + k) * stride;
+      for (size_t i = 0; i < stride; ++i) o[i] += *weight * src[i];
+    }
+  }
+  return out;
+}
+
 void render_frame(const Animation& animation, int64_t source, const SampleTransform& t, float* out) {
   const int w = animation.width, h = animation.height;
   const uint8_t* in = animation.frames[static_cast<size_t>(source)].rgba.data();
@@ -220,57 +314,97 @@ void render_frame(const Animation& animation, int64_t source, const SampleTransf
     }
   };
   // Everything outside the fitted picture (letterbox borders) is transparent.
-  for (int y = 0; y < out_h; ++y)
-    for (int x = 0; x < out_w; ++x)
-      if (x < left || y < top || x >= left + fit_w || y >= top + fit_h) emit(static_cast<size_t>(y) * out_w + x, 0, 0, 0, 0);
+  if (fit_w != out_w || fit_h != out_h)
+    for (int y = 0; y < out_h; ++y)
+      for (int x = 0; x < out_w; ++x)
+        if (x < left || y < top || x >= left + fit_w || y >= top + fit_h) emit(static_cast<size_t>(y) * out_w + x, 0, 0, 0, 0);
 
   if (fit_w == w && fit_h == h) {
-    // No resampling: straight from the 8-bit pixels, so values are exactly k / 255.
-    for (int y = 0; y < h; ++y)
-      for (int x = 0; x < w; ++x) {
-        const uint8_t* p = in + (static_cast<size_t>(y) * w + x) * 4;
-        const size_t at = static_cast<size_t>(y + top) * out_w + (x + left);
-        const float a = p[3] / 255.0f;
+    // No resampling: straight from the 8-bit pixels, so values are exactly k / 255 (looked up: a table
+    // holds the same correctly rounded quotients as dividing, without a division per channel).
+    static const auto kOver255 = [] {
+      std::array<float, 256> table{};
+      for (int k = 0; k < 256; ++k) table[static_cast<size_t>(k)] = static_cast<float>(k) / 255.0f;
+      return table;
+    }();
+    for (int y = 0; y < h; ++y) {
+      const uint8_t* p = in + static_cast<size_t>(y) * w * 4;
+      float* r = out + static_cast<size_t>(y + top) * out_w + left;
+      float* g = r + plane;
+      float* b = g + plane;
+      float* alpha = b + plane;
+      for (int x = 0; x < w; ++x, p += 4) {
+        const float a = kOver255[p[3]];
         if (t.keep_alpha) {
           const bool visible = p[3] > 0;
-          out[at] = visible ? p[0] / 255.0f : 0.0f;
-          out[plane + at] = visible ? p[1] / 255.0f : 0.0f;
-          out[2 * plane + at] = visible ? p[2] / 255.0f : 0.0f;
-          out[3 * plane + at] = a;
+          r[x] = visible ? kOver255[p[0]] : 0.0f;
+          g[x] = visible ? kOver255[p[1]] : 0.0f;
+          b[x] = visible ? kOver255[p[2]] : 0.0f;
+          alpha[x] = a;
         } else {
-          emit(at, p[0] / 255.0f * a, p[1] / 255.0f * a, p[2] / 255.0f * a, a);
+          const float uncovered = 1 - a;
+          r[x] = kOver255[p[0]] * a + bg[0] * uncovered;
+          g[x] = kOver255[p[1]] * a + bg[1] * uncovered;
+          b[x] = kOver255[p[2]] * a + bg[2] * uncovered;
+          alpha[x] = 1.0f;
         }
       }
+    }
     return;
   }
-  // Premultiplied colour in 16 bits (c * a, alpha * 255; both scaled by 255 * 255): resizing must not
-  // average hidden colour into visible edges, and 16-bit integers resize faster than floats while keeping
-  // 1/65025 resolution.
-  cv::Mat premultiplied(h, w, CV_16UC4);
-  for (int y = 0; y < h; ++y) {
-    uint16_t* row = premultiplied.ptr<uint16_t>(y);
-    const uint8_t* p = in + static_cast<size_t>(y) * w * 4;
-    for (int x = 0; x < w; ++x, p += 4) {
-      const uint16_t a = p[3];
-      row[4 * x] = static_cast<uint16_t>(p[0] * a);
-      row[4 * x + 1] = static_cast<uint16_t>(p[1] * a);
-      row[4 * x + 2] = static_cast<uint16_t>(p[2] * a);
-      row[4 * x + 3] = static_cast<uint16_t>(a * 255);
-    }
-  }
+  // Resizing works on premultiplied colour: it must not average colour hidden under transparent pixels
+  // into visible edges.
   const bool shrinking = static_cast<int64_t>(fit_w) * fit_h < static_cast<int64_t>(w) * h;
   const ResizeFilter filter = t.filter != ResizeFilter::Auto ? t.filter : shrinking ? ResizeFilter::Area : ResizeFilter::Bicubic;
-  cv::Mat resized;
-  cv::resize(premultiplied, resized, cv::Size(fit_w, fit_h), 0, 0, filter == ResizeFilter::Area ? cv::INTER_AREA : cv::INTER_CUBIC);
-  constexpr float kScale = 1.0f / 65025.0f;
+  std::vector<float> resized;  // fit_h x fit_w x 4, premultiplied colour and alpha in [0, 1]
+  if (filter == ResizeFilter::Area && fit_w <= w && fit_h <= h) {
+    resized = area_shrink_premultiplied(in, w, h, fit_w, fit_h);
+  } else {
+    // OpenCV for the rest (bicubic; area when one side grows), in 16 bits (c * a, alpha * 255: both scaled
+    // by 255 * 255), which resize faster than floats while keeping 1/65025 resolution.
+    cv::Mat premultiplied(h, w, CV_16UC4);
+    for (int y = 0; y < h; ++y) {
+      uint16_t* row = premultiplied.ptr<uint16_t>(y);
+      const uint8_t* p = in + static_cast<size_t>(y) * w * 4;
+      for (int x = 0; x < w; ++x, p += 4) {
+        const uint16_t a = p[3];
+        row[4 * x] = static_cast<uint16_t>(p[0] * a);
+        row[4 * x + 1] = static_cast<uint16_t>(p[1] * a);
+        row[4 * x + 2] = static_cast<uint16_t>(p[2] * a);
+        row[4 * x + 3] = static_cast<uint16_t>(a * 255);
+      }
+    }
+    cv::Mat small;
+    cv::resize(premultiplied, small, cv::Size(fit_w, fit_h), 0, 0, filter == ResizeFilter::Area ? cv::INTER_AREA : cv::INTER_CUBIC);
+    constexpr float kScale = 1.0f / 65025.0f;
+    resized.resize(static_cast<size_t>(fit_w) * fit_h * 4);
+    for (int y = 0; y < fit_h; ++y) {
+      const uint16_t* row = small.ptr<uint16_t>(y);
+      for (int k = 0; k < fit_w * 4; ++k) resized[static_cast<size_t>(y) * fit_w * 4 + k] = row[k] * kScale;
+    }
+  }
   for (int y = 0; y < fit_h; ++y) {
-    const uint16_t* row = resized.ptr<uint16_t>(y);
-    for (int x = 0; x < fit_w; ++x) {
-      const uint16_t* p = row + 4 * x;
-      const float a = std::min(p[3] * kScale, 1.0f);
-      // Bicubic overshoot: premultiplied colour cannot exceed alpha.
-      emit(static_cast<size_t>(y + top) * out_w + (x + left), std::min(p[0] * kScale, a), std::min(p[1] * kScale, a),
-           std::min(p[2] * kScale, a), a);
+    const float* p = resized.data() + static_cast<size_t>(y) * fit_w * 4;
+    const size_t at = static_cast<size_t>(y + top) * out_w + left;
+    if (t.keep_alpha) {
+      for (int x = 0; x < fit_w; ++x, p += 4) {
+        const float a = std::min(p[3], 1.0f);
+        // Bicubic overshoot (and float rounding): premultiplied colour cannot exceed alpha.
+        emit(at + x, std::min(p[0], a), std::min(p[1], a), std::min(p[2], a), a);
+      }
+      continue;
+    }
+    // Composited (the common case) written plane by plane without emit's per-pixel branch.
+    float* r = out + at;
+    float* g = r + plane;
+    float* b = g + plane;
+    float* alpha = b + plane;
+    for (int x = 0; x < fit_w; ++x, p += 4) {
+      const float a = std::min(p[3], 1.0f), uncovered = 1 - a;
+      r[x] = std::min(p[0], a) + bg[0] * uncovered;
+      g[x] = std::min(p[1], a) + bg[1] * uncovered;
+      b[x] = std::min(p[2], a) + bg[2] * uncovered;
+      alpha[x] = 1.0f;
     }
   }
 }
@@ -360,14 +494,16 @@ SampleFrames make_sample(const Animation& animation, const SampleTransform& t, u
 SampleFrames load_sample(std::span<const uint8_t> bytes, const std::string& name, const DecodeLimits& limits,
                          const SampleTransform& t, uint64_t seed, const std::vector<int64_t>& keyframes) {
   const MediaFormat format = detect_format(bytes.data(), std::min<size_t>(bytes.size(), 16));
-  if (format == MediaFormat::Gif && (t.selection == FrameSelection::Uniform || t.selection == FrameSelection::Fps)) {
-    // The plan from the frames' timing alone, then only the frames it shows (and those later frames
-    // depend on) decoded.
-    const Animation timing = gif_timing(bytes, name, limits);
+  const bool animated_format = format == MediaFormat::Gif || format == MediaFormat::WebP;
+  if (animated_format && (t.selection == FrameSelection::Uniform || t.selection == FrameSelection::Fps)) {
+    // The plan from the frames' timing alone, then pixels only for the frames it shows (a GIF also skips
+    // decoding what no shown frame depends on).
+    const bool gif = format == MediaFormat::Gif;
+    const Animation timing = gif ? gif_timing(bytes, name, limits) : webp_timing(bytes, name, limits);
     SampleFrames out = plan_sample(timing, t, seed, keyframes);
     std::vector<bool> needed(timing.frames.size(), false);
     for (int64_t f : out.source_frames) needed[static_cast<size_t>(f)] = true;
-    render_sample(decode_gif(bytes, name, limits, needed), t, out);
+    render_sample(gif ? decode_gif(bytes, name, limits, needed) : decode_webp(bytes, name, limits, needed), t, out);
     return out;
   }
   return make_sample(decode_sticker(bytes, name, limits).animation, t, seed, keyframes);

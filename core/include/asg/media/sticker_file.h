@@ -50,6 +50,12 @@ DecodedSticker decode_sticker(std::span<const uint8_t> bytes, const std::string&
 // WebP, static or animated. Durations come from the frames' timestamps.
 Animation read_webp(const std::filesystem::path& path, const DecodeLimits& limits = {});
 Animation decode_webp(std::span<const uint8_t> bytes, const std::string& name, const DecodeLimits& limits = {});
+// Only the frames with needed[i] get pixels (the others come with empty rgba and their durations);
+// libwebp still decodes every frame up to the last needed one, since later frames build on earlier ones.
+Animation decode_webp(std::span<const uint8_t> bytes, const std::string& name, const DecodeLimits& limits,
+                      const std::vector<bool>& needed);
+// The frames' durations (and the canvas and loop count) from the container, without decoding pixels.
+Animation webp_timing(std::span<const uint8_t> bytes, const std::string& name, const DecodeLimits& limits = {});
 // Animated WebP (a single frame writes a one-frame animation), lossless by default, 8-bit alpha kept.
 // quality: 0..100, the lossy quality or, lossless, the compression effort.
 void write_webp(const std::filesystem::path& path, const Animation& animation, bool lossless = true, float quality = 75);
