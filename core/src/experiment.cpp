@@ -398,6 +398,8 @@ void compute_hashes(Experiment& exp) {
   nlohmann::json protocol = nlohmann::json::object();
   protocol["benchmark"] = {{"name", exp.benchmark.str("name")}, {"version", exp.benchmark.str("version")}};
   protocol["eval"] = {{"split", exp.eval.str("split")}, {"num_samples", exp.eval.integer("num_samples")}};
+  // Only when set, so that protocols from before the key existed keep their hash.
+  if (!exp.eval.str("negative_prompt").empty()) protocol["eval"]["negative_prompt"] = exp.eval.str("negative_prompt");
   const PluginSlot& dataset = exp.slot("dataset");
   protocol["references"] = {{"dataset", dataset.plugin}, {"version", dataset.record->factory.version}};
   protocol["sampler"] = slot_json(exp.slot("sampler"), false);
@@ -442,7 +444,9 @@ const std::vector<CoreSection>& core_sections() {
         int_param("batch_size", 32, "clips per sampling batch").range(1, 65536),
         string_param("split", "test", "dataset split whose captions prompt the samples").one_of({"train", "validation", "test"}),
         int_param("save_gifs", 16, "sample GIFs written to the run directory").range(0, 1e6),
-        int_param("gif_scale", 8, "nearest-neighbour upscaling of saved GIFs (display only)").range(1, 64)}},
+        int_param("gif_scale", 8, "nearest-neighbour upscaling of saved GIFs (display only)").range(1, 64),
+        string_param("negative_prompt", "", "text the unconditional branch of classifier-free guidance is conditioned on "
+                                            "(the sampler's guidance_scale weighs it); empty = the empty caption")}},
       {"diffusion", "forward process and parameterisation (shared by training and sampling)",
        {int_param("timesteps", 1000, "number of diffusion steps T").range(2, 100000),
         enum_param("schedule", ScheduleKind::Cosine, schedule_names(), "noise schedule"),

@@ -209,13 +209,13 @@ void DiffusionTrainer::use_ema_weights() {
 
 torch::Tensor DiffusionTrainer::sample(Sampler& sampler, const std::vector<std::string>& captions,
                                        const std::vector<int64_t>& clip_shape, at::Generator generator,
-                                       const std::function<void(int64_t, int64_t)>& on_step) {
+                                       const std::function<void(int64_t, int64_t)>& on_step, const std::string& negative_prompt) {
   torch::NoGradGuard no_grad;
   backbone_->eval();
   text_encoder_->eval();
   const int64_t batch = static_cast<int64_t>(captions.size());
   TextEmbedding cond = text_encoder_->encode(captions);
-  TextEmbedding uncond = text_encoder_->encode(std::vector<std::string>(captions.size(), ""));
+  TextEmbedding uncond = text_encoder_->encode(std::vector<std::string>(captions.size(), negative_prompt));
   GuidedDenoiser denoiser(*backbone_, schedule_, cond, uncond);
   std::vector<int64_t> shape = {batch};
   shape.insert(shape.end(), clip_shape.begin(), clip_shape.end());

@@ -207,7 +207,7 @@ TEST_F(ExperimentTest, MissingSlotAndMissingMetrics) {
   std::string text = kMinimal;
   text.erase(text.find("[sampler]"), std::string("[sampler]\nplugin = \"ddim\"\n").size());
   auto f = write("e.toml", text);
-  EXPECT_EQ(error_of(f), fmt::format("{}: missing [sampler] table: add one with plugin = \"<name>\" (known sampler plugins: ddim)", f));
+  EXPECT_EQ(error_of(f), fmt::format("{}: missing [sampler] table: add one with plugin = \"<name>\" (known sampler plugins: ddim, ddpm, dpm_solver_pp, euler)", f));
   text = kMinimal;
   text.erase(text.find("[[metrics]]"));
   f = write("e.toml", text);

@@ -311,6 +311,26 @@ TEST(MaskedLoss, PaddedFramesCostNothing) {
               f->step(x0, {"a red star", "a blue moon"}).loss, 1e-6);
 }
 
+TEST(NegativePrompt, IsWhatTheUnconditionalBranchOfGuidanceSees) {
+  auto trainer = small_trainer(3);
+  // A few steps first: the attention's output projections start at zero, so the untrained model ignores text.
+  torch::manual_seed(2);
+  for (int i = 0; i < 3; ++i) trainer->step(torch::rand({2, 4, 4, 8, 8}) * 2 - 1, {"a red star", "blurry static"});
+  auto ddim_values = asg::default_params("s", catalog().find("sampler", "ddim")->factory.params).values();
+  ddim_values["steps"] = int64_t{3};
+  auto sample = [&](const std::string& caption, const std::string& negative, double scale) {
+    ddim_values["guidance_scale"] = scale;
+    auto ddim = catalog().create<asg::Sampler>("ddim", asg::Params("s", ddim_values));
+    return trainer->sample(*ddim, {caption}, {4, 4, 8, 8}, at::detail::createCPUGenerator(7), nullptr, negative);
+  };
+  // Scale 0 is the unconditional branch alone: conditioned on the negative prompt, exactly as if it
+  // were the caption without guidance.
+  EXPECT_TRUE(torch::equal(sample("a red star", "blurry static", 0.0), sample("blurry static", "", 1.0)));
+  // Scale 1 never looks at it; above 1 it steers away from it.
+  EXPECT_TRUE(torch::equal(sample("a red star", "blurry static", 1.0), sample("a red star", "", 1.0)));
+  EXPECT_FALSE(torch::equal(sample("a red star", "blurry static", 4.0), sample("a red star", "", 4.0)));
+}
+
 TEST(BatchSource, StreamsTarShardsAndResumesMidEpoch) {
   auto values = asg::default_params("wds", catalog().find("dataset", "webdataset")->factory.params).values();
   values["shards"] = std::vector<std::string>{(asg::testing::conformance_corpus() / "shard-*.tar").string()};

@@ -93,9 +93,11 @@ class DiffusionTrainer {
 
   // Generates clips for captions; returns straight RGBA [B, T, 4, H, W] on the CPU.
   // clip_shape is [C, T, H, W]. Initial noise is drawn on the CPU from `generator`, so the same seed
-  // gives the same noise on every device.
+  // gives the same noise on every device. Guidance's unconditional branch is conditioned on
+  // `negative_prompt` (empty: the empty caption training drops captions to).
   torch::Tensor sample(Sampler& sampler, const std::vector<std::string>& captions, const std::vector<int64_t>& clip_shape,
-                       at::Generator generator, const std::function<void(int64_t, int64_t)>& on_step);
+                       at::Generator generator, const std::function<void(int64_t, int64_t)>& on_step,
+                       const std::string& negative_prompt = "");
 
   // Checkpoint, written atomically (temporary file, fsync, rename: a reader or a crash never sees half a
   // file). Keys: "backbone.<name>", "text_encoder.<name>" (weights and buffers), "ema.<same names>" (the

@@ -195,7 +195,7 @@ std::vector<int64_t> fps_indices(const Animation& animation, int64_t frames, dou
 // Area averaging for shrinking (what INTER_AREA computes when both sides shrink): output pixel (x, y) is
 // the mean of the source rectangle it covers, [x * w / out_w, (x + 1) * w / out_w) by the same in y,
 // source pixels cut by its edges counting by the fraction inside. The box is separable, so it runs as a
-// horizontal then a vertical pass over precomputed taps, in float on premultiplied colour.
+// vertical then a horizontal pass over precomputed taps, in float on premultiplied colour.
 struct AreaTaps {
   std::vector<int> first;       // per output sample: its first source sample
   std::vector<int> count;       // and how many it covers
@@ -250,36 +250,39 @@ std::vector<float> area_shrink_premultiplied(const uint8_t* rgba, int w, int h, 
     return out;
   }
   const AreaTaps across = area_taps(w, out_w), down = area_taps(h, out_h);
-  // Premultiplied colour and alpha in [0, 1] per source row, then the horizontal pass into `wide`.
+  // Vertical pass first, over whole rows (contiguous, one weight per row: it vectorises), into `tall`
+  // (out_h rows of w pixels); then the horizontal pass over the few rows left.
   constexpr float kColour = 1.0f / 65025.0f, kAlpha = 1.0f / 255.0f;
-  std::vector<float> row(static_cast<size_t>(w) * 4), wide(static_cast<size_t>(h) * out_w * 4);
-  for (int y = 0; y < h; ++y) {
-    const uint8_t* p = rgba + static_cast<size_t>(y) * w * 4;
-    for (int x = 0; x < w; ++x, p += 4) {
-      const int a = p[3];
-      row[4 * x] = static_cast<float>(p[0] * a) * kColour;
-      row[4 * x + 1] = static_cast<float>(p[1] * a) * kColour;
-      row[4 * x + 2] = static_cast<float>(p[2] * a) * kColour;
-      row[4 * x + 3] = static_cast<float>(a) * kAlpha;
-    }
-    float* o = wide.data() + static_cast<size_t>(y) * out_w * 4;
-    const float* weight = across.weights.data();
-    for (int x = 0; x < out_w; ++x, o += 4) {
-      float acc[4] = {0, 0, 0, 0};
-      const float* src = row.data() + 4 * across.first[x];
-      for (int k = 0; k < across.count[x]; ++k, src += 4, ++weight)
-        for (int c = 0; c < 4; ++c) acc[c] += *weight * src[c];
-      std::copy_n(acc, 4, o);
-    }
-  }
-  std::vector<float> out(static_cast<size_t>(out_h) * out_w * 4, 0.0f);
-  const size_t stride = static_cast<size_t>(out_w) * 4;
+  const size_t row_floats = static_cast<size_t>(w) * 4;
+  std::vector<float> row(row_floats), tall(static_cast<size_t>(out_h) * row_floats, 0.0f);
   const float* weight = down.weights.data();
   for (int y = 0; y < out_h; ++y) {
-    float* o = out.data() + static_cast<size_t>(y) * stride;
+    float* acc = tall.data() + static_cast<size_t>(y) * row_floats;
     for (int k = 0; k < down.count[y]; ++k, ++weight) {
-      const float* src = wide.data() + static_cast<size_t>(down.first[y] + k) * stride;
-      for (size_t i = 0; i < stride; ++i) o[i] += *weight * src[i];
+      // Premultiplied colour and alpha in [0, 1] for the source row.
+      const uint8_t* p = rgba + static_cast<size_t>(down.first[y] + k) * row_floats;
+      for (int x = 0; x < w; ++x, p += 4) {
+        const int a = p[3];
+        row[4 * x] = static_cast<float>(p[0] * a) * kColour;
+        row[4 * x + 1] = static_cast<float>(p[1] * a) * kColour;
+        row[4 * x + 2] = static_cast<float>(p[2] * a) * kColour;
+        row[4 * x + 3] = static_cast<float>(a) * kAlpha;
+      }
+      const float wk = *weight;
+      for (size_t i = 0; i < row_floats; ++i) acc[i] += wk * row[i];
+    }
+  }
+  std::vector<float> out(static_cast<size_t>(out_h) * out_w * 4);
+  for (int y = 0; y < out_h; ++y) {
+    const float* src_row = tall.data() + static_cast<size_t>(y) * row_floats;
+    float* o = out.data() + static_cast<size_t>(y) * out_w * 4;
+    const float* wx = across.weights.data();
+    for (int x = 0; x < out_w; ++x, o += 4) {
+      float acc[4] = {0, 0, 0, 0};
+      const float* src = src_row + 4 * across.first[x];
+      for (int k = 0; k < across.count[x]; ++k, src += 4, ++wx)
+        for (int c = 0; c < 4; ++c) acc[c] += *wx * src[c];
+      std::copy_n(acc, 4, o);
     }
   }
   return out;

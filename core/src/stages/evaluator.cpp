@@ -43,10 +43,13 @@ std::vector<ResultValue> Evaluator::run(SampleWriter& samples, int64_t at_step) 
       skipped_in_a_row = 0;
       captions.push_back(refs.back().caption);
     }
-    torch::Tensor clips = trainer_.sample(sampler, captions, clip_shape, sample_gen, [&](int64_t i, int64_t) {
-      throw_if_interrupted();
-      progress.update(b * sampler.num_steps() + i);
-    });
+    torch::Tensor clips = trainer_.sample(
+        sampler, captions, clip_shape, sample_gen,
+        [&](int64_t i, int64_t) {
+          throw_if_interrupted();
+          progress.update(b * sampler.num_steps() + i);
+        },
+        eval.str("negative_prompt"));
     for (auto& [slot, metric] : built_.metrics) metric->update(clips, refs);
     for (int64_t i = 0; i < n; ++i) samples.add(start + i, clips[i], captions[i]);
   }

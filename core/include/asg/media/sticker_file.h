@@ -3,9 +3,10 @@
 //
 // - The format comes from the file's first bytes (magic numbers), never from its extension. A file whose
 //   extension names another format is decoded by its real format, with a warning.
-// - GIF through giflib (asg/media/gif.h); WebP, static or animated, with 8-bit alpha, through libwebp's
-//   demuxer (WebPAnimDecoder composites every frame onto the full canvas, honouring blending and
-//   disposal); PNG, JPEG and BMP through OpenCV's imdecode (8/16-bit, grey/grey+alpha/BGR/BGRA, one frame
+// - GIF through giflib (asg/media/gif.h); WebP, static or animated, with 8-bit alpha: libwebp's demuxer
+//   and frame decoder, with the frames composited onto the full canvas here (blending and disposal,
+//   bit-identical to libwebp's WebPAnimDecoder, which a test and the fuzzer check), so that a sample
+//   decodes only the frames it shows and those they build on, from the last keyframe; PNG, JPEG and BMP through OpenCV's imdecode (8/16-bit, grey/grey+alpha/BGR/BGRA, one frame
 //   of duration 0); MP4 and WebM through OpenCV's VideoCapture (FFmpeg). Video has no alpha channel:
 //   its frames come out fully opaque.
 // - DecodeLimits stop decompression bombs before the memory is spent: the canvas is checked from the

@@ -21,8 +21,10 @@
 // does; alpha becomes 1) or keep it. Resize: stretch to the target (the paper's choice: aspect ratio
 // not kept) or letterbox (fit inside, centred, the border transparent or the background colour). The
 // filter is area averaging when shrinking (antialiased) and bicubic when enlarging (clamped to [0, 1]),
-// or one of them forced. Resizing works on premultiplied colour (16-bit: steps of 1/65025), so transparent
-// pixels' hidden colour never bleeds into visible edges; without resizing, values are exactly k / 255.
+// or one of them forced. Resizing works on premultiplied colour, so transparent pixels' hidden colour
+// never bleeds into visible edges; without resizing, values are exactly k / 255. Area shrinking is the
+// exact box mean INTER_AREA defines (integer sums for whole blocks, separable float taps otherwise);
+// bicubic, and area when one side grows, go through OpenCV in 16 bits (steps of 1/65025).
 #pragma once
 
 #include <array>
