@@ -9,6 +9,7 @@
 #   libopencv-*-dev      only the four modules used (core, imgproc, imgcodecs, videoio): the full
 #                        libopencv-dev pulls every module's -dev package (+357 MB) for a CMake config file.
 #   libarchive-dev       tar shards (WebDataset layout) streamed without unpacking.
+#   libicu-dev           CLIP's BPE tokenizer: Unicode lower-casing and its \p{L}/\p{N} split pattern.
 #   python3-pil          the Python side of bench/loader.cpp (the same decode + transform with PIL).
 #   libssl-dev           sha256 of configs, plugin libraries and artifacts (libcrypto).
 set -euo pipefail
@@ -23,6 +24,8 @@ packages=(
   # sticker media: GIF/WebP decoders, OpenCV for PNG/JPEG/BMP, video, resize, colour and k-means, tar shards
   libgif-dev libwebp-dev libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-videoio-dev
   libarchive-dev
+  # text: CLIP's tokenizer
+  libicu-dev
   # tests; python3-torch runs the Python side of bench/vs_python.cpp (the same LibTorch 1.13)
   libgtest-dev python3-torch python3-pil
 )

@@ -361,6 +361,7 @@ nlohmann::json params_json(const Params& params, const std::vector<ParamSpec>& s
   nlohmann::json j = nlohmann::json::object();
   for (const auto& [key, value] : params.values()) {
     auto spec = std::find_if(specs.begin(), specs.end(), [&](const ParamSpec& s) { return s.key == key; });
+    if (spec != specs.end() && !spec->hashed_at_default && value == spec->default_value) continue;
     const std::string* path = std::get_if<std::string>(&value);
     if (spec != specs.end() && spec->type == ParamType::Path && path && !path->empty())
       j[key] = "sha256:" + sha256_file(*path);
@@ -391,7 +392,7 @@ void compute_hashes(Experiment& exp) {
   method["train"] = train;
   nlohmann::json data = params_json(exp.data, core_specs("data"));
   data.erase("workers");  // how many threads decode: never what they decode
-  method["data"] = data;
+  if (!data.empty()) method["data"] = data;  // [data] came later: at its defaults, hashes are as before it
   method["seed"] = exp.runtime.integer("seed");
   exp.method_hash = sha256_hex(method.dump());
 
@@ -438,7 +439,15 @@ const std::vector<CoreSection>& core_sections() {
                                            "0 = only the final one")
             .range(0, 1e9),
         path_param("init_checkpoint", "", "start from the weights this checkpoint samples with (its EMA); with steps = 0, "
-                                          "evaluate it")}},
+                                          "evaluate it"),
+        string_param("lr_schedule", "constant", "after warm-up: constant, or cosine decay to min_lr_fraction * lr at the last step")
+            .one_of({"constant", "cosine"})
+            .added_later(),
+        float_param("min_lr_fraction", 0.0, "where the cosine schedule ends, as a fraction of lr").range(0, 1).added_later(),
+        int_param("micro_batches", 1, "gradient accumulation: each batch runs as this many sequential micro-batches whose "
+                                      "gradients add up to one optimizer step (the same update; activation memory / N)")
+            .range(1, 65536)
+            .added_later()}},
       {"eval", "sampling and metric evaluation after training",
        {int_param("num_samples", 32, "clips generated for evaluation (one per test-split caption)").range(1, 1e7),
         int_param("batch_size", 32, "clips per sampling batch").range(1, 65536),
@@ -446,7 +455,8 @@ const std::vector<CoreSection>& core_sections() {
         int_param("save_gifs", 16, "sample GIFs written to the run directory").range(0, 1e6),
         int_param("gif_scale", 8, "nearest-neighbour upscaling of saved GIFs (display only)").range(1, 64),
         string_param("negative_prompt", "", "text the unconditional branch of classifier-free guidance is conditioned on "
-                                            "(the sampler's guidance_scale weighs it); empty = the empty caption")}},
+                                            "(the sampler's guidance_scale weighs it); empty = the empty caption")
+            .added_later()}},
       {"diffusion", "forward process and parameterisation (shared by training and sampling)",
        {int_param("timesteps", 1000, "number of diffusion steps T").range(2, 100000),
         enum_param("schedule", ScheduleKind::Cosine, schedule_names(), "noise schedule"),
@@ -462,14 +472,16 @@ const std::vector<CoreSection>& core_sections() {
         int_param("prefetch_batches", 2, "training batches prepared ahead on a worker thread; 0 = on the training thread")
             .range(0, 64)}},
       {"data", "reading real sticker files: decode limits and bad-file tolerance (every dataset plugin gets these)",
-       {int_param("max_canvas_pixels", 4096 * 4096, "largest canvas (width x height) a decoder accepts").range(1, 1e12),
-        int_param("max_frames", 2000, "most frames a decoder accepts per file").range(1, 1e9),
-        int_param("max_decoded_bytes", int64_t{1} << 30, "most RGBA bytes a decoder may produce per file").range(1, 1e15),
+       {int_param("max_canvas_pixels", 4096 * 4096, "largest canvas (width x height) a decoder accepts").range(1, 1e12).added_later(),
+        int_param("max_frames", 2000, "most frames a decoder accepts per file").range(1, 1e9).added_later(),
+        int_param("max_decoded_bytes", int64_t{1} << 30, "most RGBA bytes a decoder may produce per file").range(1, 1e15).added_later(),
         float_param("max_bad_fraction", 0.01, "the run fails when more than this share of the samples read so far were "
                                               "skipped as bad (truncated, empty, unsupported, oversized, outside the root)")
-            .range(0, 1),
+            .range(0, 1)
+            .added_later(),
         int_param("workers", 0, "threads decoding training samples; 0 = [runtime] threads; results never depend on it")
-            .range(0, 256)}},
+            .range(0, 256)
+            .added_later()}},
       {"benchmark", "the leaderboard this run belongs to",
        {string_param("name", "", "benchmark name; empty = on no leaderboard"),
         string_param("version", "1", "benchmark protocol version; bump it when what the benchmark measures changes"),

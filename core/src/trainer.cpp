@@ -70,7 +70,20 @@ TrainOptions TrainOptions::from(const Params& train) {
   o.grad_clip = train.real("grad_clip");
   o.high_noise_fraction = train.real("high_noise_fraction");
   o.high_noise_shift = train.real("high_noise_shift");
+  o.cosine_lr = train.str("lr_schedule") == "cosine";
+  o.min_lr_fraction = train.real("min_lr_fraction");
+  o.total_steps = train.integer("steps");
+  o.micro_batches = train.integer("micro_batches");
   return o;
+}
+
+double TrainOptions::lr_at(int64_t step) const {
+  if (warmup_steps > 0 && step < warmup_steps) return lr * static_cast<double>(step + 1) / warmup_steps;
+  if (!cosine_lr) return lr;
+  const int64_t decay_steps = std::max<int64_t>(1, total_steps - warmup_steps - 1);
+  const double progress = std::clamp(static_cast<double>(step - warmup_steps) / decay_steps, 0.0, 1.0);
+  const double floor = lr * min_lr_fraction;
+  return floor + (lr - floor) * 0.5 * (1 + std::cos(M_PI * progress));
 }
 
 DiffusionTrainer::DiffusionTrainer(std::shared_ptr<TextEncoder> text_encoder, std::shared_ptr<Backbone> backbone,
@@ -170,26 +183,43 @@ StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<
   auto x0 = x0_in.to(device_);
 
   auto x_t = schedule_.add_noise(x0, eps, t);
-  auto text = text_encoder_->encode(used);
-  auto out = backbone_->forward(x_t, t.to(torch::kFloat).to(device_), text);
-  torch::Tensor loss;
-  if (!frame_valid.defined()) {
-    loss = torch::mse_loss(out, schedule_.target(x0, eps, t));
-  } else {
-    // Padding frames cost nothing: the mean squared error over the real frames' elements only.
-    const auto valid = frame_valid.to(device_, torch::kFloat).reshape({batch, 1, -1, 1, 1});
-    const auto squared = (out - schedule_.target(x0, eps, t)).pow(2);
-    const double per_frame = static_cast<double>(squared.numel()) / (batch * squared.size(2));
-    loss = (squared * valid).sum() / (valid.sum().clamp_min(1) * per_frame);
-  }
+  auto target = schedule_.target(x0, eps, t);
+  // Padding frames cost nothing: the mean squared error over the real frames' elements only.
+  torch::Tensor valid;
+  if (frame_valid.defined()) valid = frame_valid.to(device_, torch::kFloat).reshape({batch, 1, -1, 1, 1});
+  const double per_frame = static_cast<double>(x0.numel()) / (batch * x0.size(2));
+  auto batch_loss = [&](const torch::Tensor& out) {
+    if (!valid.defined()) return torch::mse_loss(out, target);
+    return ((out - target).pow(2) * valid).sum() / (valid.sum().clamp_min(1) * per_frame);
+  };
 
   flat_->zero_grad();
-  loss.backward();
+  const int64_t slices = std::min(options_.micro_batches, batch);
+  double total_loss = 0;
+  if (slices == 1) {
+    auto loss = batch_loss(backbone_->forward(x_t, t.to(torch::kFloat).to(device_), text_encoder_->encode(used)));
+    loss.backward();
+    total_loss = loss.item<double>();
+  } else {
+    // Gradient accumulation: one slice at a time, each loss its squared error over the whole batch's
+    // normaliser, so that losses and gradients add up to the whole batch's.
+    const double normaliser = valid.defined() ? std::max(1.0, valid.sum().item<double>()) * per_frame
+                                              : static_cast<double>(x0.numel());
+    for (int64_t k = 0; k < slices; ++k) {
+      const int64_t from = batch * k / slices, to = batch * (k + 1) / slices;
+      auto text = text_encoder_->encode(std::vector<std::string>(used.begin() + from, used.begin() + to));
+      auto out = backbone_->forward(x_t.slice(0, from, to), t.slice(0, from, to).to(torch::kFloat).to(device_), text);
+      auto squared = (out - target.slice(0, from, to)).pow(2);
+      if (valid.defined()) squared = squared * valid.slice(0, from, to);
+      auto loss = squared.sum() / normaliser;
+      loss.backward();
+      total_loss += loss.item<double>();
+    }
+  }
   if (gradient_hook_) gradient_hook_(flat_->grad());
   double grad_norm = 0;
   if (options_.grad_clip > 0) grad_norm = flat_->clip_grad_norm(options_.grad_clip);
-  double lr = options_.lr;
-  if (options_.warmup_steps > 0) lr *= std::min(1.0, static_cast<double>(steps_ + 1) / options_.warmup_steps);
+  const double lr = options_.lr_at(steps_);
   optimizer_->step(lr);
   ++steps_;
 
@@ -199,7 +229,7 @@ StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<
     torch::NoGradGuard no_grad;
     ema_.mul_(decay).add_(flat_->data(), 1 - decay);
   }
-  return StepResult{loss.item<double>(), grad_norm, lr};
+  return StepResult{total_loss, grad_norm, lr};
 }
 
 void DiffusionTrainer::use_ema_weights() {

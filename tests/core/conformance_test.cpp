@@ -121,8 +121,17 @@ TEST_P(DatasetConformance, GetIsDeterministicAndSafeFromSeveralThreads) {
 
 class TextEncoderConformance : public ::testing::TestWithParam<std::string> {};
 
+// The encoder as the suite builds it (see conformance_params); nullptr after skipping when it needs a
+// parameter the suite cannot supply.
+std::shared_ptr<asg::TextEncoder> conformance_text_encoder(const std::string& name, std::string* missing) {
+  auto params = asg::testing::conformance_params("text_encoder", name, missing);
+  return params ? build_catalog().create<asg::TextEncoder>(name, *params) : nullptr;
+}
+
 TEST_P(TextEncoderConformance, EncodesAnyCaptionsIntoTheAnnouncedShapes) {
-  auto enc = build_catalog().create<asg::TextEncoder>(GetParam(), defaults_of("text_encoder", GetParam()));
+  std::string missing;
+  auto enc = conformance_text_encoder(GetParam(), &missing);
+  if (!enc) GTEST_SKIP() << "needs '" << missing << "', which the suite cannot supply";
   const std::vector<std::string> captions = {"a red star moving left", "", "ünïcode and    spaces, punctuation!"};
   asg::TextEmbedding e = enc->encode(captions);
   const int64_t d = enc->dim();
@@ -136,11 +145,14 @@ TEST_P(TextEncoderConformance, EncodesAnyCaptionsIntoTheAnnouncedShapes) {
   EXPECT_TRUE(torch::isfinite(e.pooled).all().item<bool>());
   // Deterministic, and a caption's encoding does not depend on the others in its batch.
   asg::TextEmbedding alone = enc->encode({captions[0]});
-  EXPECT_TRUE(torch::allclose(alone.pooled[0], e.pooled[0], 1e-6, 1e-6));
+  // (to float rounding: batched kernels may sum in another order)
+  EXPECT_TRUE(torch::allclose(alone.pooled[0], e.pooled[0], 1e-5, 1e-5));
 }
 
 TEST_P(TextEncoderConformance, TrainableEncodersPassGradients) {
-  auto enc = build_catalog().create<asg::TextEncoder>(GetParam(), defaults_of("text_encoder", GetParam()));
+  std::string missing;
+  auto enc = conformance_text_encoder(GetParam(), &missing);
+  if (!enc) GTEST_SKIP() << "needs '" << missing << "', which the suite cannot supply";
   if (enc->frozen() || enc->parameters().empty()) GTEST_SKIP() << "frozen: nothing to train";
   asg::TextEmbedding e = enc->encode({"a blue circle moving up", "a green square"});
   (e.tokens.sum() + e.pooled.sum()).backward();

@@ -163,7 +163,8 @@ TEST_F(ExperimentTest, UnknownKeySuggestsTheNearestValidKey) {
   auto f = write("e.toml", std::string(kMinimal) + "[train]\nstesp = 5\n");
   EXPECT_EQ(error_of(f), fmt::format("{}:15:1: [train] unknown key 'stesp' for [train] (valid keys: steps, batch_size, lr, "
                                      "weight_decay, warmup_steps, ema_decay, caption_dropout, grad_clip, "
-                                     "high_noise_fraction, high_noise_shift, log_every, checkpoint_every, init_checkpoint). "
+                                     "high_noise_fraction, high_noise_shift, log_every, checkpoint_every, init_checkpoint, lr_schedule, min_lr_fraction, "
+                                     "micro_batches). "
                                      "Did you mean 'steps'?",
                                      f));
 }
@@ -241,7 +242,7 @@ TEST_F(ExperimentTest, OverrideErrorsNameTheCommandLine) {
   EXPECT_EQ(error_of(f, {"train.stepz=5"}),
             "command line --set train.stepz=5: [train] unknown key 'stepz' for [train] (valid keys: steps, batch_size, lr, "
             "weight_decay, warmup_steps, ema_decay, caption_dropout, grad_clip, high_noise_fraction, high_noise_shift, "
-            "log_every, checkpoint_every, init_checkpoint). Did you mean "
+            "log_every, checkpoint_every, init_checkpoint, lr_schedule, min_lr_fraction, micro_batches). Did you mean "
             "'steps'?");
   EXPECT_EQ(error_of(f, {"train.steps=-3"}),
             "command line --set train.steps=-3: [train] steps = -3: out of range (valid: int, 0 <= x <= 1000000000).");
@@ -276,6 +277,26 @@ TEST_F(ExperimentTest, MethodHashCoversWhatWasTrainedAndNothingAboutWhereOrHowOf
   for (const char* other : {"runtime.seed=1", "train.lr=0.01", "train.steps=7", "backbone.channels=[8]",
                             "temporal.plugin=\"temporal_conv\"", "diffusion.prediction=\"eps\"", "dataset.frames=6"})
     EXPECT_NE(load(f, {other}).method_hash, base.method_hash) << other;
+}
+
+TEST_F(ExperimentTest, KeysAddedLaterLeaveTheHashesAsTheyWereAtTheirDefaults) {
+  // [data], [train] lr_schedule / min_lr_fraction / micro_batches and [eval] negative_prompt came after
+  // runs were recorded: set to their defaults they change no hash (those runs stay resumable and ranked
+  // with new ones); set to anything else they do.
+  auto f = write("e.toml", kMinimal);
+  const auto base = load(f);
+  for (const char* same : {"train.lr_schedule=\"constant\"", "train.min_lr_fraction=0.0", "train.micro_batches=1",
+                           "data.max_frames=2000", "data.max_bad_fraction=0.01", "eval.negative_prompt=\"\""}) {
+    const auto e = load(f, {same});
+    EXPECT_EQ(e.method_hash, base.method_hash) << same;
+    EXPECT_EQ(e.protocol_hash, base.protocol_hash) << same;
+  }
+  for (const char* other : {"train.lr_schedule=\"cosine\"", "train.micro_batches=2", "data.max_frames=100", "data.max_bad_fraction=0.5"})
+    EXPECT_NE(load(f, {other}).method_hash, base.method_hash) << other;
+  const auto negative = load(f, {"eval.negative_prompt=\"blurry\""});
+  EXPECT_EQ(negative.method_hash, base.method_hash);
+  EXPECT_NE(negative.protocol_hash, base.protocol_hash);
+  EXPECT_NE(negative.protocol_json.find("\"negative_prompt\":\"blurry\""), std::string::npos) << negative.protocol_json;
 }
 
 TEST_F(ExperimentTest, ProtocolHashCoversWhatWasMeasured) {

@@ -241,7 +241,7 @@ TEST(DeriveSeed, KeepsTheStreamsEveryRecordedRunWasSeededWith) {
 namespace {
 
 // A tiny text-conditioned UNet (no temporal module) and its trainer; the same initial weights every call.
-std::unique_ptr<asg::DiffusionTrainer> small_trainer(uint64_t seed) {
+std::unique_ptr<asg::DiffusionTrainer> small_trainer(uint64_t seed, int64_t micro_batches = 1) {
   auto text = catalog().create<asg::TextEncoder>(
       "word_embedding", asg::default_params("t", catalog().find("text_encoder", "word_embedding")->factory.params));
   asg::BackboneContext ctx;
@@ -260,6 +260,7 @@ std::unique_ptr<asg::DiffusionTrainer> small_trainer(uint64_t seed) {
   asg::TrainOptions options;
   options.ema_decay = 0;
   options.caption_dropout = 0;
+  options.micro_batches = micro_batches;
   return std::make_unique<asg::DiffusionTrainer>(text, backbone, asg::NoiseSchedule("cosine", 100, asg::Prediction::V, 1.0),
                                                  options, torch::kCPU, seed);
 }
@@ -309,6 +310,45 @@ TEST(MaskedLoss, PaddedFramesCostNothing) {
   auto e = small_trainer(3), f = small_trainer(3);
   EXPECT_NEAR(e->step(x0, {"a red star", "a blue moon"}, torch::ones({2, 4})).loss,
               f->step(x0, {"a red star", "a blue moon"}).loss, 1e-6);
+}
+
+TEST(TrainOptions, WarmupThenConstantOrCosineLearningRate) {
+  asg::TrainOptions o;
+  o.lr = 1e-3;
+  o.warmup_steps = 4;
+  o.total_steps = 14;
+  EXPECT_DOUBLE_EQ(o.lr_at(0), 0.25e-3);  // linear warm-up: (step + 1) / warmup
+  EXPECT_DOUBLE_EQ(o.lr_at(3), 1e-3);
+  EXPECT_DOUBLE_EQ(o.lr_at(13), 1e-3);  // constant after it
+  o.cosine_lr = true;
+  o.min_lr_fraction = 0.1;
+  EXPECT_DOUBLE_EQ(o.lr_at(3), 1e-3);
+  EXPECT_DOUBLE_EQ(o.lr_at(4), 1e-3);                        // the decay starts at the peak ...
+  EXPECT_NEAR(o.lr_at(8), 0.1e-3 + 0.9e-3 * 0.5 * (1 + std::cos(M_PI * 4 / 9)), 1e-15);
+  EXPECT_DOUBLE_EQ(o.lr_at(13), 0.1e-3);                     // ... and reaches the floor at the last step
+  for (int64_t s = 5; s < 14; ++s) EXPECT_LT(o.lr_at(s), o.lr_at(s - 1));
+}
+
+TEST(TrainOptions, MicroBatchesGiveTheWholeBatchsGradient) {
+  // Five clips as one batch or as three micro-batches (1, 2, 2 clips): the same loss and, up to float
+  // summation order, the same gradient (seen where a distributed run would all-reduce it); with a frame
+  // mask too.
+  torch::manual_seed(9);
+  const auto x0 = torch::rand({5, 4, 4, 8, 8}) * 2 - 1;
+  const std::vector<std::string> captions{"a red star", "a blue moon", "a green heart", "", "a red moon"};
+  const auto mask = torch::tensor({1.0f, 1.0f, 1.0f, 0.0f}).repeat({5, 1});
+  for (bool masked : {false, true}) {
+    auto whole = small_trainer(3), sliced = small_trainer(3, 3);
+    torch::Tensor whole_grad, sliced_grad;
+    whole->set_gradient_hook([&](const torch::Tensor& g) { whole_grad = g.clone(); });
+    sliced->set_gradient_hook([&](const torch::Tensor& g) { sliced_grad = g.clone(); });
+    const double a = whole->step(x0, captions, masked ? mask : torch::Tensor()).loss;
+    const double b = sliced->step(x0, captions, masked ? mask : torch::Tensor()).loss;
+    EXPECT_NEAR(a, b, 1e-6 * a) << masked;
+    ASSERT_GT(whole_grad.norm().item<double>(), 0);
+    EXPECT_TRUE(torch::allclose(whole_grad, sliced_grad, 1e-4, 1e-7))
+        << masked << ": max difference " << (whole_grad - sliced_grad).abs().max().item<double>();
+  }
 }
 
 TEST(NegativePrompt, IsWhatTheUnconditionalBranchOfGuidanceSees) {

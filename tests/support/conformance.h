@@ -13,10 +13,12 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 
 #include "asg/data/tar_shards.h"
+#include "asg/hash.h"
 #include "asg/media/gif.h"
 #include "asg/media/sticker_file.h"
 #include "asg/plugin_catalog.h"
@@ -69,8 +71,24 @@ inline const std::filesystem::path& conformance_corpus() {
   return dir;
 }
 
+// A CLIP-shaped text encoder with random weights as TorchScript (scripts/fixtures/
+// write_clip_text_torchscript.py, through Debian's python3-torch), written once per test process, for
+// text encoders that load one (`model` + `sha256` + `merges`: the BPE fixture of the tokenizer tests).
+inline const std::filesystem::path& clip_text_torchscript() {
+  static const std::filesystem::path file = [] {
+    const auto d = make_temp_dir("conformance-clip");
+    const auto out = d / "clip_text.pt";
+    const std::string cmd = "/usr/bin/python3 " + (source_dir() / "scripts/fixtures/write_clip_text_torchscript.py").string() +
+                            " " + out.string() + " 2>/dev/null";
+    if (std::system(cmd.c_str()) != 0) throw std::runtime_error(cmd + " failed (python3-torch is installed by scripts/setup.sh)");
+    return out;
+  }();
+  return file;
+}
+
 // The parameters a conformance suite builds plugin `name` with: its defaults, plus the conformance
-// corpus for a dataset's required `manifest` or `shards`. nullopt when some other parameter must be set
+// corpus for a dataset's required `manifest` or `shards`, and the CLIP-shaped TorchScript fixture for a
+// text encoder's required `model`, `sha256` and `merges`. nullopt when some other parameter must be set
 // (the suite then skips the plugin, naming the parameter).
 inline std::optional<Params> conformance_params(const std::string& kind, const std::string& name, std::string* missing = nullptr) {
   const auto& specs = build_catalog().find(kind, name)->factory.params;
@@ -79,6 +97,9 @@ inline std::optional<Params> conformance_params(const std::string& kind, const s
     if (!spec.required) continue;
     if (kind == "dataset" && spec.key == "manifest") values[spec.key] = (conformance_corpus() / "manifest.jsonl").string();
     else if (kind == "dataset" && spec.key == "shards") values[spec.key] = std::vector<std::string>{(conformance_corpus() / "shard-*.tar").string()};
+    else if (kind == "text_encoder" && spec.key == "model") values[spec.key] = clip_text_torchscript().string();
+    else if (kind == "text_encoder" && spec.key == "sha256") values[spec.key] = sha256_file(clip_text_torchscript());
+    else if (kind == "text_encoder" && spec.key == "merges") values[spec.key] = (source_dir() / "tests/data/clip_bpe_merges.txt").string();
     else {
       if (missing) *missing = spec.key;
       return std::nullopt;

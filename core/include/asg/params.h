@@ -46,11 +46,16 @@ struct ParamSpec {
   std::vector<std::string> choices;   // allowed strings (String / StringList); empty = any
   bool required = false;              // no default: the experiment must set it
   std::optional<int64_t> min_length, max_length;  // list lengths
+  // False for a key added after runs were recorded whose default keeps the earlier behaviour: at its
+  // default it is left out of the method and protocol hashes, so those runs keep their hashes (and can
+  // be resumed and ranked with new ones).
+  bool hashed_at_default = true;
 
   ParamSpec& range(std::optional<double> lo, std::optional<double> hi) { min = lo; max = hi; return *this; }
   ParamSpec& one_of(std::vector<std::string> allowed) { choices = std::move(allowed); return *this; }
   ParamSpec& length(int64_t lo, int64_t hi) { min_length = lo; max_length = hi; return *this; }
   ParamSpec& must_set() { required = true; return *this; }
+  ParamSpec& added_later() { hashed_at_default = false; return *this; }
 
   // "1 <= x <= 64", "one of: a, b", "" when unconstrained.
   std::string constraint_text() const;

@@ -62,7 +62,18 @@ struct TrainOptions {
   // where a sprite goes only at high noise, so this is where motion direction is learned.
   double high_noise_fraction = 0;
   double high_noise_shift = 1;
+  // After warm-up: constant lr, or (cosine) a half cosine from lr down to min_lr_fraction * lr at
+  // total_steps (Loshchilov & Hutter 2017, without restarts).
+  bool cosine_lr = false;
+  double min_lr_fraction = 0;
+  int64_t total_steps = 0;
+  // Gradient accumulation: a batch runs as this many sequential slices (the last ones one clip smaller
+  // when it does not divide), each loss weighted by its share, so the gradients add up to the whole
+  // batch's; timesteps, noise and caption dropout are drawn for the whole batch first.
+  int64_t micro_batches = 1;
   static TrainOptions from(const Params& train);
+  // The learning rate of optimizer step `step` (0-based).
+  double lr_at(int64_t step) const;
 };
 
 struct StepResult {
