@@ -172,7 +172,10 @@ class BackboneConformance : public ::testing::TestWithParam<std::string> {
     ctx.height = ctx.width = 16;
     ctx.text_dim = text_->dim();
     ctx.make_temporal = [insertion_points](const asg::TemporalContext& tc) {
-      if (insertion_points) ++*insertion_points;
+      // Points are numbered 0, 1, 2, ... in the order the backbone asks for them.
+      if (insertion_points) {
+        EXPECT_EQ(tc.index, (*insertion_points)++) << tc.name;
+      }
       return build_catalog().create<asg::TemporalModule>("temporal_conv", defaults_of("temporal", "temporal_conv"), tc);
     };
     return build_catalog().create<asg::Backbone>(GetParam(), defaults_of("backbone", GetParam()), ctx);

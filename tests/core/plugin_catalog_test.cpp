@@ -42,7 +42,7 @@ const fs::path kProbe = test_plugin_dir("lifetime") / "asg_dataset_lifetime_prob
 
 TEST(PluginCatalog, LoadsTheBuiltPluginsWithMetadata) {
   auto catalog = asg::PluginCatalog::discover();
-  EXPECT_EQ(catalog.names("temporal"), (std::vector<std::string>{"none", "sti", "temporal_attention", "temporal_conv"}));
+  EXPECT_EQ(catalog.names("temporal"), (std::vector<std::string>{"none", "sti", "swap_attention", "temporal_attention", "temporal_conv"}));
   const auto& rec = catalog.find("backbone", "unet3d");
   EXPECT_EQ(rec->factory.version, "1.1.0");
   EXPECT_EQ(rec->library_sha256.size(), 64u);
@@ -238,7 +238,7 @@ TEST(PluginCatalog, UnknownNameListsKnownOnesAndTheNearest) {
     FAIL();
   } catch (const asg::Error& e) {
     EXPECT_EQ(e.kind(), asg::ErrorKind::Config);
-    EXPECT_STREQ(e.what(), "unknown temporal plugin 'temporal_cnv' (known temporal plugins: none, sti, temporal_attention, temporal_conv). "
+    EXPECT_STREQ(e.what(), "unknown temporal plugin 'temporal_cnv' (known temporal plugins: none, sti, swap_attention, temporal_attention, temporal_conv). "
                            "Did you mean "
                            "'temporal_conv'?");
   }

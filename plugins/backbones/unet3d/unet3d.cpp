@@ -144,11 +144,12 @@ class Unet3dImpl final : public Backbone {
       if (c % heads != 0)
         throw config_error(fmt::format("attention_heads = {} must divide every channels entry ({})", heads, c));
     size_t current_level = 0;
+    int64_t next_temporal_index = 0;
     auto stage = [&](const std::string& name, int64_t in, int64_t out, int64_t h, int64_t w) {
       CrossAttention attention{nullptr};
       if (attention_from >= 0 && static_cast<int64_t>(current_level) >= attention_from)
         attention = CrossAttention(out, ctx.text_dim, heads, groups);
-      auto t = ctx.make_temporal(TemporalContext{name, out, ctx.frames, h, w});
+      auto t = ctx.make_temporal(TemporalContext{name, out, ctx.frames, h, w, next_temporal_index++});
       return StageBlock(ResBlock(in, out, emb_dim, groups, dropout), attention, std::move(t));
     };
     int64_t h = ctx.height, w = ctx.width, ch = base_;

@@ -14,7 +14,7 @@
 // - Mixing across frames is the point: a change in frame 0 must be able to reach frame T-1 (the
 //   conformance suite checks this for every module but `none`).
 // - The backbone creates one instance per insertion point through BackboneContext::make_temporal;
-//   TemporalContext says the point's name, channel count, frame count and spatial size. A module that
+//   TemporalContext says the point's name, index, channel count, frame count and spatial size. A module that
 //   cannot work there (heads that do not divide the channels, a 2x downsample of an odd size) throws
 //   asg::Error(Config) naming the key, its value and the point; the core reports it before anything is
 //   recorded.
@@ -37,6 +37,8 @@ struct TemporalContext {
   int64_t frames = 0;
   int64_t height = 0;    // spatial size at the insertion point
   int64_t width = 0;
+  int64_t index = 0;     // the point's place in the backbone's order of points: 0, 1, 2, ... (a module
+                         // that alternates between consecutive blocks, e.g. swap_attention, reads it)
 };
 
 class TemporalModule : public torch::nn::Module {
