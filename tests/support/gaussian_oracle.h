@@ -111,6 +111,16 @@ inline std::vector<double> ode_errors(const std::function<std::shared_ptr<Sample
 }
 
 
+// A deterministic sampler ignores its generator, and visits `expected` timesteps in that order.
+inline void expect_deterministic_visiting(Sampler& sampler, const NoiseSchedule& schedule, const std::vector<int64_t>& expected) {
+  GaussianOracle oracle(0.3, 0.4, schedule);
+  auto noise = torch::randn({1, 2, 2, 3, 3});
+  auto a = sampler.sample(oracle, noise, at::detail::createCPUGenerator(1), nullptr);
+  EXPECT_EQ(oracle.timesteps, expected);
+  auto b = sampler.sample(oracle, noise, at::detail::createCPUGenerator(2), nullptr);
+  EXPECT_TRUE(torch::equal(a, b));
+}
+
 // Errors for step counts that double each time must fall each time, by about 2^order between the two
 // finest counts (order 1: Euler, DDIM; order 2: DPM-Solver++(2M); coarser counts may not have reached
 // the asymptotic rate), and the last must be small: the sampler converges, at its order, to the exact

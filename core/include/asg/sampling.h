@@ -91,6 +91,16 @@ struct CommonSamplerSettings {
   }
 };
 
+// The base of the samplers that take the common parameters: it owns them and counts the steps.
+class CommonSampler : public Sampler {
+ public:
+  explicit CommonSampler(const Params& p) : common_(p) {}
+  int64_t num_steps() const override { return common_.steps; }
+
+ protected:
+  CommonSamplerSettings common_;
+};
+
 // One guided evaluation at integer timestep t, as (x0, eps); with clip, x0 is clamped to [-1, 1] and eps
 // recomputed from it so that the pair still satisfies x_t = sqrt(abar) x0 + sqrt(1 - abar) eps.
 inline std::pair<torch::Tensor, torch::Tensor> predict_x0_eps(Denoiser& model, const torch::Tensor& x_t, int64_t t,

@@ -10,11 +10,9 @@
 namespace asg::samplers {
 namespace {
 
-class Ddim final : public Sampler {
+class Ddim final : public CommonSampler {
  public:
-  explicit Ddim(const Params& p) : common_(p), eta_(p.real("eta")) {}
-
-  int64_t num_steps() const override { return static_cast<int64_t>(common_.steps); }
+  explicit Ddim(const Params& p) : CommonSampler(p), eta_(p.real("eta")) {}
 
   torch::Tensor sample(Denoiser& model, const torch::Tensor& x_T, at::Generator generator,
                        const std::function<void(int64_t, int64_t)>& on_step) override {
@@ -41,7 +39,6 @@ class Ddim final : public Sampler {
   }
 
  private:
-  CommonSamplerSettings common_;
   double eta_;
 };
 

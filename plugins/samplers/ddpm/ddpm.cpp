@@ -13,11 +13,9 @@
 namespace asg::samplers {
 namespace {
 
-class Ddpm final : public Sampler {
+class Ddpm final : public CommonSampler {
  public:
-  explicit Ddpm(const Params& p) : common_(p), large_variance_(p.str("variance") == "large") {}
-
-  int64_t num_steps() const override { return common_.steps; }
+  explicit Ddpm(const Params& p) : CommonSampler(p), large_variance_(p.str("variance") == "large") {}
 
   torch::Tensor sample(Denoiser& model, const torch::Tensor& x_T, at::Generator generator,
                        const std::function<void(int64_t, int64_t)>& on_step) override {
@@ -44,7 +42,6 @@ class Ddpm final : public Sampler {
   }
 
  private:
-  CommonSamplerSettings common_;
   bool large_variance_;
 };
 

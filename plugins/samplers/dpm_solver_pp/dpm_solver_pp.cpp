@@ -16,11 +16,9 @@
 namespace asg::samplers {
 namespace {
 
-class DpmSolverPlusPlus final : public Sampler {
+class DpmSolverPlusPlus final : public CommonSampler {
  public:
-  explicit DpmSolverPlusPlus(const Params& p) : common_(p) {}
-
-  int64_t num_steps() const override { return common_.steps; }
+  explicit DpmSolverPlusPlus(const Params& p) : CommonSampler(p) {}
 
   torch::Tensor sample(Denoiser& model, const torch::Tensor& x_T, at::Generator /*deterministic*/,
                        const std::function<void(int64_t, int64_t)>& on_step) override {
@@ -53,9 +51,6 @@ class DpmSolverPlusPlus final : public Sampler {
     if (on_step) on_step(n, n);
     return x0;
   }
-
- private:
-  CommonSamplerSettings common_;
 };
 
 }  // namespace

@@ -14,11 +14,9 @@
 namespace asg::samplers {
 namespace {
 
-class Euler final : public Sampler {
+class Euler final : public CommonSampler {
  public:
-  explicit Euler(const Params& p) : common_(p) {}
-
-  int64_t num_steps() const override { return common_.steps; }
+  explicit Euler(const Params& p) : CommonSampler(p) {}
 
   torch::Tensor sample(Denoiser& model, const torch::Tensor& x_T, at::Generator /*deterministic*/,
                        const std::function<void(int64_t, int64_t)>& on_step) override {
@@ -40,9 +38,6 @@ class Euler final : public Sampler {
     }
     return x;
   }
-
- private:
-  CommonSamplerSettings common_;
 };
 
 }  // namespace

@@ -25,13 +25,8 @@ TEST(Euler, ConvergesToTheExactODESolutionAtFirstOrder) {
 }
 
 TEST(Euler, IsDeterministicAndTrailingSpacingStartsAtTheLastTimestep) {
-  asg::testing::GaussianOracle oracle(kMean, kStd, asg::NoiseSchedule("cosine", 1000, asg::Prediction::V));
   auto euler = make_under_test<asg::Sampler>("euler", {{"steps", int64_t{4}}, {"timestep_spacing", std::string("trailing")}});
-  auto noise = torch::randn({1, 2, 2, 3, 3});
-  auto a = euler->sample(oracle, noise, at::detail::createCPUGenerator(1), nullptr);
-  auto b = euler->sample(oracle, noise, at::detail::createCPUGenerator(2), nullptr);
-  EXPECT_TRUE(torch::equal(a, b));
-  EXPECT_EQ(oracle.timesteps, (std::vector<int64_t>{999, 749, 499, 249, 999, 749, 499, 249}));
+  asg::testing::expect_deterministic_visiting(*euler, asg::NoiseSchedule("cosine", 1000, asg::Prediction::V), {999, 749, 499, 249});
 }
 
 }  // namespace
