@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "asg/kinds/backbone.h"
@@ -165,18 +166,19 @@ TEST_P(TextEncoderConformance, TrainableEncodersPassGradients) {
 
 class BackboneConformance : public ::testing::TestWithParam<std::string> {
  protected:
-  std::shared_ptr<asg::Backbone> make(int64_t* insertion_points = nullptr) {
+  // With `temporal` at every insertion point (temporal_conv unless said otherwise).
+  std::shared_ptr<asg::Backbone> make(int64_t* insertion_points = nullptr, const std::string& temporal = "temporal_conv") {
     text_ = build_catalog().create<asg::TextEncoder>("word_embedding", defaults_of("text_encoder", "word_embedding"));
     asg::BackboneContext ctx;
     ctx.frames = 4;
     ctx.height = ctx.width = 16;
     ctx.text_dim = text_->dim();
-    ctx.make_temporal = [insertion_points](const asg::TemporalContext& tc) {
+    ctx.make_temporal = [insertion_points, temporal](const asg::TemporalContext& tc) {
       // Points are numbered 0, 1, 2, ... in the order the backbone asks for them.
       if (insertion_points) {
         EXPECT_EQ(tc.index, (*insertion_points)++) << tc.name;
       }
-      return build_catalog().create<asg::TemporalModule>("temporal_conv", defaults_of("temporal", "temporal_conv"), tc);
+      return build_catalog().create<asg::TemporalModule>(temporal, defaults_of("temporal", temporal), tc);
     };
     return build_catalog().create<asg::Backbone>(GetParam(), defaults_of("backbone", GetParam()), ctx);
   }
@@ -212,6 +214,50 @@ TEST_P(BackboneConformance, IsDeterministicForAGivenSeed) {
   auto x = torch::randn({1, 4, 4, 16, 16});
   auto t = torch::tensor({500.0f});
   auto text = text_->encode({"a blue moon"});
+  EXPECT_TRUE(torch::equal(a->forward(x, t, text), b->forward(x, t, text)));
+}
+
+TEST_P(BackboneConformance, EveryTemporalModulePlugsIn) {
+  // Every temporal plugin in the build at every insertion point, with its defaults: the backbone builds
+  // and keeps the clip's shape, with finite values.
+  auto x = torch::randn({1, 4, 4, 16, 16});
+  auto t = torch::tensor({300.0f});
+  for (const std::string& temporal : build_catalog().names("temporal")) {
+    torch::manual_seed(7);
+    std::shared_ptr<asg::Backbone> net;
+    ASSERT_NO_THROW(net = make(nullptr, temporal)) << temporal;
+    net->eval();
+    torch::NoGradGuard no_grad;
+    auto y = net->forward(x, t, text_->encode({"a red star"}));
+    EXPECT_EQ(y.sizes(), x.sizes()) << temporal;
+    EXPECT_TRUE(torch::isfinite(y).all().item<bool>()) << temporal;
+  }
+}
+
+TEST_P(BackboneConformance, SavesAndLoadsItsWeights) {
+  // Weights (and buffers) saved from one instance and loaded into another made with another seed give the
+  // same output.
+  torch::manual_seed(11);
+  auto a = make();
+  torch::manual_seed(12);
+  auto b = make();
+  a->eval();
+  b->eval();
+  auto x = torch::randn({1, 4, 4, 16, 16});
+  auto t = torch::tensor({250.0f});
+  auto text = text_->encode({"a green heart"});
+  torch::NoGradGuard no_grad;
+  for (auto& p : a->parameters()) p.add_(torch::randn_like(p) * 0.05);  // off zero-initialised output layers
+  ASSERT_FALSE(torch::equal(a->forward(x, t, text), b->forward(x, t, text)));
+  std::stringstream archive;
+  {
+    torch::serialize::OutputArchive out;
+    a->save(out);
+    out.save_to(archive);
+  }
+  torch::serialize::InputArchive in;
+  in.load_from(archive);
+  b->load(in);
   EXPECT_TRUE(torch::equal(a->forward(x, t, text), b->forward(x, t, text)));
 }
 
