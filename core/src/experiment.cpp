@@ -466,7 +466,8 @@ const std::vector<CoreSection>& core_sections() {
       {"runtime", "where and how the run executes",
        {int_param("seed", 0, "run seed; every generator is derived from it").range(0, 9.2e18),
         int_param("threads", 0, "intra-op CPU threads; 0 = all cores").range(0, 4096),
-        string_param("device", "cpu", "compute device").one_of({"cpu", "cuda", "auto"}),
+        string_param("device", "cpu", "compute device: cpu, cuda (the first GPU), cuda:N, or auto (cuda:0 when present, "
+                                      "else cpu)"),
         bool_param("deterministic", true, "seed everything and use deterministic algorithms"),
         string_list_param("plugin_path", {}, "extra plugin directories or libraries (relative to the experiment file)"),
         int_param("prefetch_batches", 2, "training batches prepared ahead on a worker thread; 0 = on the training thread")
@@ -553,7 +554,17 @@ Experiment load_experiment(const fs::path& file, const std::vector<std::string>&
     if (section.name == "train") exp.train = p;
     else if (section.name == "eval") exp.eval = p;
     else if (section.name == "diffusion") exp.diffusion = p;
-    else if (section.name == "runtime") exp.runtime = p;
+    else if (section.name == "runtime") {
+      exp.runtime = p;
+      // "cuda:N" has a number in it, so it is checked here rather than by a fixed list of choices.
+      const std::string& device = p.str("device");
+      const bool numbered = device.size() > 5 && device.rfind("cuda:", 0) == 0 &&
+                            device.find_first_not_of("0123456789", 5) == std::string::npos && device.size() <= 9;
+      if (device != "cpu" && device != "cuda" && device != "auto" && !numbered)
+        throw config_error(fmt::format("{}: [runtime] device = \"{}\": not a device (valid: \"cpu\", \"cuda\", \"cuda:N\" "
+                                       "with N the GPU's index, \"auto\")",
+                                       origins.where("runtime.device"), device));
+    }
     else if (section.name == "data") exp.data = p;
     else if (section.name == "benchmark") exp.benchmark = p;
   }

@@ -249,6 +249,17 @@ TEST_F(ExperimentTest, OverrideErrorsNameTheCommandLine) {
   EXPECT_EQ(error_of(f, {"trainsteps"}), "--set 'trainsteps': expected section.key=value, e.g. --set train.steps=100");
 }
 
+TEST_F(ExperimentTest, DeviceIsCpuCudaCudaNOrAuto) {
+  auto f = write("e.toml", kMinimal);
+  for (const char* ok : {"runtime.device=\"cpu\"", "runtime.device=\"cuda\"", "runtime.device=\"cuda:3\"", "runtime.device=\"auto\""})
+    EXPECT_NO_THROW(load(f, {ok})) << ok;
+  for (const char* device : {"gpu", "cuda:", "cuda:x", "cuda:-1", "CUDA"})
+    EXPECT_EQ(error_of(f, {fmt::format("runtime.device=\"{}\"", device)}),
+              fmt::format("command line --set runtime.device=\"{}\": [runtime] device = \"{}\": not a device (valid: \"cpu\", "
+                          "\"cuda\", \"cuda:N\" with N the GPU's index, \"auto\")",
+                          device, device));
+}
+
 TEST_F(ExperimentTest, MissingPluginPathEntryIsAPluginError) {
   auto f = write("e.toml", std::string(kMinimal) + "[runtime]\nplugin_path = [\"no_such_dir\"]\n");
   try {

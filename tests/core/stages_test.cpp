@@ -312,6 +312,31 @@ TEST(MaskedLoss, PaddedFramesCostNothing) {
               f->step(x0, {"a red star", "a blue moon"}).loss, 1e-6);
 }
 
+TEST(RuntimeSettings, ACudaDeviceThatIsNotThereIsRefusedNamingWhatIs) {
+  const auto quickstart = asg::testing::source_dir() / "experiments" / "quickstart.toml";
+  const bool cuda = torch::cuda::is_available();
+  asg::PluginCatalog plugins;
+  // Without CUDA (CI): any cuda device; with it: an index past the last GPU.
+  const std::string device = cuda ? "cuda:99" : "cuda:0";
+  auto exp = asg::load_experiment(quickstart, {"runtime.device=\"" + device + "\""}, plugins);
+  try {
+    asg::apply_runtime_settings(exp);
+    FAIL() << "no error for " << device;
+  } catch (const asg::Error& e) {
+    EXPECT_EQ(e.kind(), asg::ErrorKind::Config);
+    const std::string expected =
+        cuda ? fmt::format("[runtime] device = \"cuda:99\": this machine has {} CUDA device(s)", torch::cuda::device_count())
+             : "[runtime] device = \"cuda:0\": no CUDA device is available to this build of LibTorch (valid here: \"cpu\", or "
+               "\"auto\" to use CUDA only when present)";
+    EXPECT_EQ(std::string(e.what()).substr(0, expected.size()), expected);
+  }
+  // "auto" falls back to the CPU when there is no GPU.
+  if (!cuda) {
+    EXPECT_EQ(asg::apply_runtime_settings(asg::load_experiment(quickstart, {"runtime.device=\"auto\""}, plugins)).device,
+              torch::Device(torch::kCPU));
+  }
+}
+
 TEST(TrainOptions, WarmupThenConstantOrCosineLearningRate) {
   asg::TrainOptions o;
   o.lr = 1e-3;

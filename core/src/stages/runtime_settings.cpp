@@ -15,13 +15,20 @@ namespace asg {
 namespace {
 
 torch::Device resolve_device(const std::string& requested) {
-  if (requested == "cuda" || requested == "auto") {
-    if (torch::cuda::is_available()) return torch::Device(torch::kCUDA, 0);
-    if (requested == "cuda")
-      throw config_error("[runtime] device = \"cuda\": no CUDA device is available to this build of LibTorch (valid here: "
-                         "\"cpu\", or \"auto\" to use CUDA only when present)");
-  }
-  return torch::Device(torch::kCPU);
+  if (requested == "cpu") return torch::Device(torch::kCPU);
+  const bool available = torch::cuda::is_available();
+  if (requested == "auto") return available ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  // "cuda" or "cuda:N" (the experiment loader checked the form).
+  const int64_t index = requested == "cuda" ? 0 : std::stoll(requested.substr(5));
+  if (!available)
+    throw config_error(fmt::format("[runtime] device = \"{}\": no CUDA device is available to this build of LibTorch (valid "
+                                   "here: \"cpu\", or \"auto\" to use CUDA only when present)",
+                                   requested));
+  const int64_t count = static_cast<int64_t>(torch::cuda::device_count());
+  if (index >= count)
+    throw config_error(fmt::format("[runtime] device = \"{}\": this machine has {} CUDA device(s) (valid: cuda:0 to cuda:{})",
+                                   requested, count, count - 1));
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
 }  // namespace
