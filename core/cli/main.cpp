@@ -1,7 +1,7 @@
 // asg: the ASG Lab command line.
 //
 //   asg run FILE [--set k=v]... [--dry-run] [--registry PATH] [--runs-dir DIR]
-//   asg validate FILE... [--set k=v]...
+//   asg validate FILE... [--set k=v]... [--build]
 //   asg plugins [list] | asg plugins show NAME
 //   asg leaderboard [--benchmark NAME] [--format md|csv] [--registry PATH]
 //   asg summary --benchmark NAME [--names a,b,...] [--format md|csv] [--registry PATH]
@@ -105,14 +105,15 @@ int cmd_plugins(const std::string& show, const std::vector<std::string>& extra_p
   return 0;
 }
 
-int cmd_validate(const std::vector<std::string>& files, const std::vector<std::string>& overrides) {
+int cmd_validate(const std::vector<std::string>& files, const std::vector<std::string>& overrides, bool build) {
   int failures = 0;
   for (const auto& f : files) {
     try {
       asg::PluginCatalog catalog;
       asg::Experiment exp = asg::load_experiment(f, overrides, catalog);
-      fmt::print("# {}: valid; config hash {}\n# method {} protocol {}\n{}\n", f, exp.config_hash, exp.method_hash,
-                 exp.protocol_hash, exp.resolved_toml);
+      const std::string built = build ? "# " + asg::check_build(exp) + "\n" : "";
+      fmt::print("# {}: valid; config hash {}\n# method {} protocol {}\n{}{}\n", f, exp.config_hash, exp.method_hash,
+                 exp.protocol_hash, built, exp.resolved_toml);
     } catch (const asg::Error& e) {
       fmt::print(stderr, "error: {}\n", e.what());
       ++failures;
@@ -386,6 +387,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> validate_files;
   validate->add_option("files", validate_files, "experiment TOML files")->required()->check(CLI::ExistingFile);
   validate->add_option("--set", overrides, "override a key: section.key=value")->allow_extra_args(false);
+  bool validate_build = false;
+  validate->add_flag("--build", validate_build,
+                     "also build every plugin as a run would (refusing combinations that cannot work) and run the backbone once "
+                     "at batch 1 on the CPU; records nothing");
 
   auto* plugins = app.add_subcommand("plugins", "list plugins, or show one's parameters");
   std::vector<std::string> plugin_args;
@@ -496,7 +501,7 @@ int main(int argc, char** argv) {
       (void)asg::resume_run(resume_id, asg::RunOptions{registry_path, runs_dir, std::nullopt});
       return 0;
     }
-    if (*validate) return cmd_validate(validate_files, overrides);
+    if (*validate) return cmd_validate(validate_files, overrides, validate_build);
     if (*plugins) {
       if (plugin_args.empty() || (plugin_args.size() == 1 && plugin_args[0] == "list")) return cmd_plugins("", plugin_path);
       if (plugin_args.size() == 2 && plugin_args[0] == "show") return cmd_plugins(plugin_args[1], plugin_path);

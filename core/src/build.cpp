@@ -101,17 +101,27 @@ BuiltExperiment build_experiment(const Experiment& exp, const NoiseSchedule& sch
   ctx.width = b.info.width;
   ctx.text_dim = b.text_encoder->dim();
   ctx.num_timesteps = schedule.num_timesteps();
-  ctx.make_temporal = [&exp, &temporal, temporal_plugin, construct](const TemporalContext& tc) {
+  const PluginSlot& backbone = exp.slot("backbone");
+  bool temporal_refused = false;
+  ctx.make_temporal = [&exp, &temporal, &backbone, &temporal_refused, temporal_plugin, construct](const TemporalContext& tc) {
     try {
       return construct(temporal, *temporal_plugin, std::type_identity<TemporalModule>{}, "temporal." + tc.name, tc);
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::Config) throw;
-      throw config_error(fmt::format("{}: {}: {} (temporal insertion point '{}': {} channels, {} frames, {}x{})",
-                                     exp.file.string(), temporal.label(), e.what(), tc.name, tc.channels, tc.frames,
-                                     tc.height, tc.width));
+      temporal_refused = true;
+      throw config_error(fmt::format("{}: {}: {} (temporal insertion point '{}' of {}: {} channels, {} frames, {}x{})",
+                                     exp.file.string(), temporal.label(), e.what(), tc.name, backbone.label(), tc.channels,
+                                     tc.frames, tc.height, tc.width));
     }
   };
-  b.backbone = create(exp.slot("backbone"), std::type_identity<Backbone>{}, "backbone", ctx);
+  try {
+    b.backbone = create(backbone, std::type_identity<Backbone>{}, "backbone", ctx);
+  } catch (const Error& e) {
+    // The backbone's own refusals are about the clips it is given: say where they come from.
+    if (e.kind() != ErrorKind::Config || temporal_refused) throw;
+    throw config_error(fmt::format("{} (the clips come from [dataset] '{}': {} channels, {} frames, {}x{})", e.what(), ds.plugin,
+                                   ctx.channels, ctx.frames, ctx.height, ctx.width));
+  }
   b.sampler = create(exp.slot("sampler"), std::type_identity<Sampler>{}, "sampler", NoContext{});
   MetricContext mctx{b.info, ds.plugin};
   for (const PluginSlot* m : exp.metric_slots())

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <regex>
@@ -57,6 +58,28 @@ GitState git_state(const fs::path& dir) {
   g.commit = run_command("git -C " + d + " rev-parse HEAD 2>/dev/null");
   if (!g.commit.empty()) g.dirty = !run_command("git -C " + d + " status --porcelain --untracked-files=no 2>/dev/null").empty();
   return g;
+}
+
+std::string check_build(const Experiment& exp) {
+  const NoiseSchedule schedule = noise_schedule(exp);
+  BuiltExperiment built = build_experiment(exp, schedule, static_cast<uint64_t>(exp.runtime.integer("seed")));
+  int64_t parameters = 0;
+  for (const auto& p : built.backbone->parameters()) parameters += p.numel();
+  torch::NoGradGuard no_grad;
+  built.backbone->eval();
+  built.text_encoder->eval();
+  const std::vector<int64_t> shape{1, 4, built.info.frames, built.info.height, built.info.width};
+  const auto start = std::chrono::steady_clock::now();
+  auto out = built.backbone->forward(torch::randn(shape), torch::full({1}, static_cast<float>(schedule.num_timesteps() / 2)),
+                                     built.text_encoder->encode({""}));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (out.sizes() != torch::IntArrayRef(shape) || !torch::isfinite(out).all().item<bool>())
+    throw config_error(fmt::format("{}: {}: one forward pass at batch 1 returned {} (finite: {}) for a clip of {}", exp.file.string(),
+                                   exp.slot("backbone").label(), c10::str(out.sizes()), torch::isfinite(out).all().item<bool>(),
+                                   c10::str(torch::IntArrayRef(shape))));
+  return fmt::format("built: backbone '{}' with {} parameters (temporal module '{}'); one forward pass at batch 1 on the CPU "
+                     "gave {} in {:.2f} s",
+                     exp.slot("backbone").plugin, parameters, exp.slot("temporal").plugin, c10::str(out.sizes()), seconds);
 }
 
 RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {

@@ -244,7 +244,7 @@ TEST_F(CliTest, InvalidExperimentExitsTwoAndRecordsNothing) {
   EXPECT_EQ(t.code, 2) << t.output;
   EXPECT_NE(t.output.find("error: tiny.toml: [temporal] temporal 'temporal_attention': heads = 3 does not divide the 8 channels at "
                           "insertion point 'down0_0' (valid: a divisor of every level's channels, e.g. 1) (temporal "
-                          "insertion point 'down0_0': 8 channels, 8 frames, 16x16)\n"),
+                          "insertion point 'down0_0' of [backbone] backbone 'unet3d': 8 channels, 8 frames, 16x16)\n"),
             std::string::npos)
       << t.output;
   // A metric's declared requirements are checked by the core, which names file, section and plugin.
@@ -693,6 +693,28 @@ TEST_F(CliTest, BadFlagsAndNamesGetClearErrors) {
   r = run_asg("plugins", dir_);
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.output.find("temporal_conv"), std::string::npos);
+}
+
+TEST_F(CliTest, ValidateBuildRefusesCombinationsThatCannotWorkNamingBothSides) {
+  // `validate` alone checks keys and values; `--build` builds the model as a run would and runs it once.
+  Result ok = run_asg("validate tiny.toml --build", dir_);
+  ASSERT_EQ(ok.code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("# built: backbone 'unet3d' with "), std::string::npos) << ok.output;
+  EXPECT_NE(ok.output.find("one forward pass at batch 1 on the CPU gave [1, 4, "), std::string::npos) << ok.output;
+  // dit's patch against the dataset's frame size, and swap_attention's heads against the backbone's channels.
+  std::ofstream(dir_ / "dit.toml") << "base = [\"tiny.toml\"]\n[backbone]\nplugin = \"dit\"\npatch = 3\n";
+  Result patch = run_asg("validate dit.toml --build", dir_);
+  EXPECT_EQ(patch.code, 2) << patch.output;
+  EXPECT_NE(patch.output.find("[backbone] backbone 'dit': patch = 3 must divide the clip's height and width"), std::string::npos)
+      << patch.output;
+  EXPECT_NE(patch.output.find("(the clips come from [dataset] 'synthetic_stickers': 4 channels, "), std::string::npos) << patch.output;
+  Result heads = run_asg("validate tiny.toml --build --set temporal.plugin=\\\"swap_attention\\\" --set temporal.heads=5", dir_);
+  EXPECT_EQ(heads.code, 2) << heads.output;
+  EXPECT_NE(heads.output.find("[temporal] temporal 'swap_attention': heads = 5 does not divide"), std::string::npos) << heads.output;
+  EXPECT_NE(heads.output.find("of [backbone] backbone 'unet3d': "), std::string::npos) << heads.output;
+  // Without --build the same files validate: only their keys and values are checked.
+  EXPECT_EQ(run_asg("validate tiny.toml --set temporal.plugin=\\\"swap_attention\\\" --set temporal.heads=5", dir_).code, 0);
+  EXPECT_FALSE(fs::exists(registry()));  // nothing recorded
 }
 
 TEST_F(CliTest, EveryPluginReadmeDocumentsItsCurrentParameters) {

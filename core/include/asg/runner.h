@@ -37,6 +37,12 @@ struct RunOutcome {
 // is rethrown.
 RunOutcome run_experiment(const Experiment& experiment, const RunOptions& options);
 
+// What `asg validate --build` does: builds every plugin object as a run would (so combinations that
+// cannot work are refused with the same messages) and runs the backbone once, at batch 1 on the CPU, on
+// a random clip of the dataset's shape. Records nothing. Returns a one-line summary (parameters, output
+// shape, time); asg::Error(Config) on a refusal.
+std::string check_build(const Experiment& experiment);
+
 // Continues a KILLED or FAILED run (or a RUNNING one whose process is gone, which it first marks KILLED)
 // from its run folder's final.pt (training was done) or else its latest step checkpoint (written every
 // [train] checkpoint_every steps, and when SIGINT/SIGTERM stops training), as a new run: parent_run_id =
