@@ -717,6 +717,19 @@ TEST_F(CliTest, ValidateBuildRefusesCombinationsThatCannotWorkNamingBothSides) {
   EXPECT_FALSE(fs::exists(registry()));  // nothing recorded
 }
 
+TEST_F(CliTest, EveryCommittedExperimentValidatesAndBuilds) {
+  // Every experiment file in the repository (bases included) builds and runs its backbone once.
+  int checked = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(asg::testing::source_dir() / "experiments")) {
+    if (entry.path().extension() != ".toml") continue;
+    Result r = run_asg("validate --build " + entry.path().string(), dir_);
+    EXPECT_EQ(r.code, 0) << entry.path() << "\n" << r.output;
+    EXPECT_NE(r.output.find("# built: backbone '"), std::string::npos) << entry.path();
+    ++checked;
+  }
+  EXPECT_GE(checked, 8);
+}
+
 TEST_F(CliTest, EveryPluginReadmeDocumentsItsCurrentParameters) {
   // Each plugin folder's README carries the parameter table `asg plugins show` prints from the plugin.
   int checked = 0;
