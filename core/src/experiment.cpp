@@ -394,6 +394,8 @@ void compute_hashes(Experiment& exp) {
   data.erase("workers");  // how many threads decode: never what they decode
   if (!data.empty()) method["data"] = data;  // [data] came later: at its defaults, hashes are as before it
   method["seed"] = exp.runtime.integer("seed");
+  // Precision changes every number; fp32 (the default, and all there was before the key) is left out.
+  if (exp.runtime.str("precision") != "fp32") method["precision"] = exp.runtime.str("precision");
   exp.method_hash = sha256_hex(method.dump());
 
   nlohmann::json protocol = nlohmann::json::object();
@@ -470,6 +472,10 @@ const std::vector<CoreSection>& core_sections() {
                                       "else cpu)"),
         bool_param("deterministic", true, "seed everything and use deterministic algorithms"),
         string_list_param("plugin_path", {}, "extra plugin directories or libraries (relative to the experiment file)"),
+        string_param("precision", "fp32", "fp32, or bf16: autocast (bfloat16 matmuls and convolutions) around every backbone "
+                                          "forward, in training and sampling; CUDA or CPU")
+            .one_of({"fp32", "bf16"})
+            .added_later(),
         int_param("prefetch_batches", 2, "training batches prepared ahead on a worker thread; 0 = on the training thread")
             .range(0, 64)}},
       {"data", "reading real sticker files: decode limits and bad-file tolerance (every dataset plugin gets these)",

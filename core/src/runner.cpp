@@ -91,8 +91,15 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
   BuiltExperiment built = build_experiment(exp, schedule, seed);
   // What plugins draw from the global generator while training (dropout masks) follows the run seed too.
   torch::manual_seed(derive_seed(seed, "train.global"));
-  DiffusionTrainer trainer(built.text_encoder, built.backbone, schedule, TrainOptions::from(exp.train), settings.device,
+  TrainOptions train_options = TrainOptions::from(exp.train);
+  train_options.bf16 = exp.runtime.str("precision") == "bf16";
+  DiffusionTrainer trainer(built.text_encoder, built.backbone, schedule, train_options, settings.device,
                            derive_seed(seed, "train.noise"));
+  try {
+    trainer.check_precision({4, built.info.frames, built.info.height, built.info.width});
+  } catch (const Error& e) {
+    throw config_error(fmt::format("{}: {}", exp.file.string(), e.what()));
+  }
   const std::string& init_checkpoint = exp.train.str("init_checkpoint");
   if (!init_checkpoint.empty()) trainer.load_weights(init_checkpoint);
   int64_t start_step = 0;

@@ -1,5 +1,7 @@
 #include "asg/trainer.h"
 
+#include <ATen/autocast_mode.h>
+
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <fmt/format.h>
@@ -140,17 +142,59 @@ TextEmbedding concat_text(const TextEmbedding& a, const TextEmbedding& b) {
   return TextEmbedding{torch::cat({ta, tb}), torch::cat({ma, mb}), torch::cat({a.pooled, b.pooled})};
 }
 
+// bf16 autocast on the trainer's device while it lives (CUDA or CPU autocast), the earlier state after.
+class AutocastScope {
+ public:
+  AutocastScope(bool enabled, const torch::Device& device) : enabled_(enabled), cuda_(device.is_cuda()) {
+    if (!enabled_) return;
+    if (cuda_) {
+      was_enabled_ = at::autocast::is_enabled();
+      was_dtype_ = at::autocast::get_autocast_gpu_dtype();
+      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+      at::autocast::set_enabled(true);
+    } else {
+      was_enabled_ = at::autocast::is_cpu_enabled();
+      was_dtype_ = at::autocast::get_autocast_cpu_dtype();
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+      at::autocast::set_cpu_enabled(true);
+    }
+  }
+  ~AutocastScope() {
+    if (!enabled_) return;
+    if (cuda_) {
+      at::autocast::set_enabled(was_enabled_);
+      at::autocast::set_autocast_gpu_dtype(was_dtype_);
+    } else {
+      at::autocast::set_cpu_enabled(was_enabled_);
+      at::autocast::set_autocast_cpu_dtype(was_dtype_);
+    }
+    at::autocast::clear_cache();
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool enabled_, cuda_;
+  bool was_enabled_ = false;
+  at::ScalarType was_dtype_ = at::kFloat;
+};
+
 class GuidedDenoiser final : public Denoiser {
  public:
-  GuidedDenoiser(Backbone& backbone, const NoiseSchedule& schedule, TextEmbedding cond, TextEmbedding uncond)
+  GuidedDenoiser(Backbone& backbone, const NoiseSchedule& schedule, TextEmbedding cond, TextEmbedding uncond, bool bf16,
+                 torch::Device device)
       : backbone_(backbone), schedule_(schedule), cond_(std::move(cond)), uncond_(std::move(uncond)),
-        both_(concat_text(cond_, uncond_)) {}
+        both_(concat_text(cond_, uncond_)), bf16_(bf16), device_(device) {}
 
   torch::Tensor predict(const torch::Tensor& x_t, int64_t t, double scale) override {
     auto tt = torch::full({x_t.size(0)}, static_cast<double>(t), x_t.options());
-    if (scale == 1.0) return backbone_.forward(x_t, tt, cond_);
-    if (scale == 0.0) return backbone_.forward(x_t, tt, uncond_);
-    auto out = backbone_.forward(torch::cat({x_t, x_t}), torch::cat({tt, tt}), both_);
+    auto forward = [&](const torch::Tensor& x, const torch::Tensor& times, const TextEmbedding& text) {
+      AutocastScope autocast(bf16_, device_);
+      return backbone_.forward(x, times, text).to(torch::kFloat);  // the sampler's arithmetic stays float32
+    };
+    if (scale == 1.0) return forward(x_t, tt, cond_);
+    if (scale == 0.0) return forward(x_t, tt, uncond_);
+    auto out = forward(torch::cat({x_t, x_t}), torch::cat({tt, tt}), both_);
     auto parts = out.chunk(2);
     return parts[1] + scale * (parts[0] - parts[1]);
   }
@@ -160,6 +204,8 @@ class GuidedDenoiser final : public Denoiser {
   Backbone& backbone_;
   const NoiseSchedule& schedule_;
   TextEmbedding cond_, uncond_, both_;
+  bool bf16_;
+  torch::Device device_;
 };
 
 }  // namespace
@@ -196,8 +242,13 @@ StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<
   flat_->zero_grad();
   const int64_t slices = std::min(options_.micro_batches, batch);
   double total_loss = 0;
+  // The backbone under bf16 autocast when asked; its output back in float32 for the loss.
+  auto forward = [&](const torch::Tensor& x, const torch::Tensor& times, const TextEmbedding& text) {
+    AutocastScope autocast(options_.bf16, device_);
+    return backbone_->forward(x, times, text).to(torch::kFloat);
+  };
   if (slices == 1) {
-    auto loss = batch_loss(backbone_->forward(x_t, t.to(torch::kFloat).to(device_), text_encoder_->encode(used)));
+    auto loss = batch_loss(forward(x_t, t.to(torch::kFloat).to(device_), text_encoder_->encode(used)));
     loss.backward();
     total_loss = loss.item<double>();
   } else {
@@ -208,7 +259,7 @@ StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<
     for (int64_t k = 0; k < slices; ++k) {
       const int64_t from = batch * k / slices, to = batch * (k + 1) / slices;
       auto text = text_encoder_->encode(std::vector<std::string>(used.begin() + from, used.begin() + to));
-      auto out = backbone_->forward(x_t.slice(0, from, to), t.slice(0, from, to).to(torch::kFloat).to(device_), text);
+      auto out = forward(x_t.slice(0, from, to), t.slice(0, from, to).to(torch::kFloat).to(device_), text);
       auto squared = (out - target.slice(0, from, to)).pow(2);
       if (valid.defined()) squared = squared * valid.slice(0, from, to);
       auto loss = squared.sum() / normaliser;
@@ -232,6 +283,24 @@ StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<
   return StepResult{total_loss, grad_norm, lr};
 }
 
+void DiffusionTrainer::check_precision(const std::vector<int64_t>& clip_shape) {
+  if (!options_.bf16) return;
+  std::vector<int64_t> shape{1};
+  shape.insert(shape.end(), clip_shape.begin(), clip_shape.end());
+  torch::NoGradGuard no_grad;
+  try {
+    AutocastScope autocast(true, device_);
+    backbone_->forward(torch::zeros(shape, torch::TensorOptions().device(device_)), torch::zeros({1}, torch::TensorOptions().device(device_)),
+                       text_encoder_->encode({""}));
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    throw config_error(fmt::format("[runtime] precision = \"bf16\": the backbone cannot run under this LibTorch's bfloat16 autocast "
+                                   "on {} ({}) (valid: \"fp32\", or a device whose autocast covers the backbone's operations, e.g. "
+                                   "CUDA)",
+                                   device_.str(), what.substr(0, what.find('\n'))));
+  }
+}
+
 void DiffusionTrainer::use_ema_weights() {
   torch::NoGradGuard no_grad;
   if (ema_.defined()) flat_->data().copy_(ema_);
@@ -246,7 +315,7 @@ torch::Tensor DiffusionTrainer::sample(Sampler& sampler, const std::vector<std::
   const int64_t batch = static_cast<int64_t>(captions.size());
   TextEmbedding cond = text_encoder_->encode(captions);
   TextEmbedding uncond = text_encoder_->encode(std::vector<std::string>(captions.size(), negative_prompt));
-  GuidedDenoiser denoiser(*backbone_, schedule_, cond, uncond);
+  GuidedDenoiser denoiser(*backbone_, schedule_, cond, uncond, options_.bf16, device_);
   std::vector<int64_t> shape = {batch};
   shape.insert(shape.end(), clip_shape.begin(), clip_shape.end());
   auto noise = torch::randn(shape, generator, torch::kFloat).to(device_);

@@ -296,13 +296,14 @@ TEST_F(ExperimentTest, KeysAddedLaterLeaveTheHashesAsTheyWereAtTheirDefaults) {
   // with new ones); set to anything else they do.
   auto f = write("e.toml", kMinimal);
   const auto base = load(f);
-  for (const char* same : {"train.lr_schedule=\"constant\"", "train.min_lr_fraction=0.0", "train.micro_batches=1",
+  for (const char* same : {"train.lr_schedule=\"constant\"", "train.min_lr_fraction=0.0", "train.micro_batches=1", "runtime.precision=\"fp32\"",
                            "data.max_frames=2000", "data.max_bad_fraction=0.01", "eval.negative_prompt=\"\""}) {
     const auto e = load(f, {same});
     EXPECT_EQ(e.method_hash, base.method_hash) << same;
     EXPECT_EQ(e.protocol_hash, base.protocol_hash) << same;
   }
-  for (const char* other : {"train.lr_schedule=\"cosine\"", "train.micro_batches=2", "data.max_frames=100", "data.max_bad_fraction=0.5"})
+  for (const char* other : {"train.lr_schedule=\"cosine\"", "train.micro_batches=2", "data.max_frames=100", "data.max_bad_fraction=0.5",
+                            "runtime.precision=\"bf16\""})
     EXPECT_NE(load(f, {other}).method_hash, base.method_hash) << other;
   const auto negative = load(f, {"eval.negative_prompt=\"blurry\""});
   EXPECT_EQ(negative.method_hash, base.method_hash);

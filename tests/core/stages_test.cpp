@@ -2,6 +2,7 @@
 // recorder with the sample writer, and the trainer's gradient-hook seam.
 #include <gtest/gtest.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -241,7 +242,7 @@ TEST(DeriveSeed, KeepsTheStreamsEveryRecordedRunWasSeededWith) {
 namespace {
 
 // A tiny text-conditioned UNet (no temporal module) and its trainer; the same initial weights every call.
-std::unique_ptr<asg::DiffusionTrainer> small_trainer(uint64_t seed, int64_t micro_batches = 1) {
+std::unique_ptr<asg::DiffusionTrainer> small_trainer(uint64_t seed, int64_t micro_batches = 1, bool bf16 = false) {
   auto text = catalog().create<asg::TextEncoder>(
       "word_embedding", asg::default_params("t", catalog().find("text_encoder", "word_embedding")->factory.params));
   asg::BackboneContext ctx;
@@ -261,6 +262,7 @@ std::unique_ptr<asg::DiffusionTrainer> small_trainer(uint64_t seed, int64_t micr
   options.ema_decay = 0;
   options.caption_dropout = 0;
   options.micro_batches = micro_batches;
+  options.bf16 = bf16;
   return std::make_unique<asg::DiffusionTrainer>(text, backbone, asg::NoiseSchedule("cosine", 100, asg::Prediction::V, 1.0),
                                                  options, torch::kCPU, seed);
 }
@@ -374,6 +376,57 @@ TEST(TrainOptions, MicroBatchesGiveTheWholeBatchsGradient) {
     EXPECT_TRUE(torch::allclose(whole_grad, sliced_grad, 1e-4, 1e-7))
         << masked << ": max difference " << (whole_grad - sliced_grad).abs().max().item<double>();
   }
+}
+
+// A tiny dit (LayerNorm, no GroupNorm: LibTorch 1.13's CPU autocast cannot run GroupNorm in bfloat16)
+// with no temporal module, the same initial weights every call.
+std::unique_ptr<asg::DiffusionTrainer> small_dit_trainer(bool bf16) {
+  auto text = catalog().create<asg::TextEncoder>(
+      "word_embedding", asg::default_params("t", catalog().find("text_encoder", "word_embedding")->factory.params));
+  asg::BackboneContext ctx;
+  ctx.frames = 4;
+  ctx.height = ctx.width = 8;
+  ctx.text_dim = text->dim();
+  auto none = catalog().find("temporal", "none");
+  ctx.make_temporal = [&](const asg::TemporalContext& tc) {
+    return catalog().create<asg::TemporalModule>("none", asg::default_params("none", none->factory.params), tc);
+  };
+  auto values = asg::default_params("b", catalog().find("backbone", "dit")->factory.params).values();
+  values["width"] = int64_t{32};
+  values["depth"] = int64_t{2};
+  torch::manual_seed(1);
+  auto backbone = catalog().create<asg::Backbone>("dit", asg::Params("b", values), ctx);
+  asg::TrainOptions options;
+  options.ema_decay = 0;
+  options.caption_dropout = 0;
+  options.bf16 = bf16;
+  return std::make_unique<asg::DiffusionTrainer>(text, backbone, asg::NoiseSchedule("cosine", 100, asg::Prediction::V, 1.0),
+                                                 options, torch::kCPU, 3);
+}
+
+TEST(TrainOptions, Bf16AutocastTrainsAndSamplesCloseToFloat32) {
+  // CPU autocast here (CUDA autocast on a GPU): the backbone's matmuls in bfloat16, the loss, the update
+  // and the sampler in float32. Close to the float32 steps, not equal to them; nothing leaks out.
+  torch::manual_seed(9);
+  const auto x0 = torch::rand({2, 4, 4, 8, 8}) * 2 - 1;
+  const std::vector<std::string> captions{"a red star", "a blue moon"};
+  auto fp32 = small_dit_trainer(false), bf16 = small_dit_trainer(true);
+  for (int i = 0; i < 3; ++i) {
+    const double a = fp32->step(x0, captions).loss, b = bf16->step(x0, captions).loss;
+    EXPECT_TRUE(std::isfinite(b));
+    EXPECT_NEAR(b, a, 0.05 * a) << "step " << i;
+    if (i == 2) {
+      EXPECT_NE(a, b) << "autocast changed nothing";
+    }
+  }
+  EXPECT_FALSE(at::autocast::is_cpu_enabled()) << "autocast must not leak past the step";
+  auto ddim_values = asg::default_params("s", catalog().find("sampler", "ddim")->factory.params).values();
+  ddim_values["steps"] = int64_t{3};
+  auto ddim = catalog().create<asg::Sampler>("ddim", asg::Params("s", ddim_values));
+  auto clip = bf16->sample(*ddim, {"a red star"}, {4, 4, 8, 8}, at::detail::createCPUGenerator(7), nullptr);
+  EXPECT_EQ(clip.scalar_type(), torch::kFloat);
+  EXPECT_TRUE(torch::isfinite(clip).all().item<bool>());
+  EXPECT_FALSE(at::autocast::is_cpu_enabled());
 }
 
 TEST(NegativePrompt, IsWhatTheUnconditionalBranchOfGuidanceSees) {

@@ -717,6 +717,23 @@ TEST_F(CliTest, ValidateBuildRefusesCombinationsThatCannotWorkNamingBothSides) {
   EXPECT_FALSE(fs::exists(registry()));  // nothing recorded
 }
 
+TEST_F(CliTest, Bf16PrecisionRunsWhereAutocastCoversTheBackboneAndIsRefusedBeforeRecordingElsewhere) {
+  // LibTorch 1.13's CPU autocast cannot run GroupNorm (unet3d) in bfloat16: refused, nothing recorded.
+  Result refused = run_asg("run tiny.toml --set runtime.precision=\\\"bf16\\\"", dir_);
+  EXPECT_EQ(refused.code, 2) << refused.output;
+  EXPECT_NE(refused.output.find("tiny.toml: [runtime] precision = \"bf16\": the backbone cannot run under this LibTorch's bfloat16 "
+                                "autocast on cpu ("),
+            std::string::npos)
+      << refused.output;
+  EXPECT_FALSE(fs::exists(registry()));
+  // dit (LayerNorm) without a temporal module (temporal_conv has GroupNorm too) trains and samples under it.
+  std::ofstream(dir_ / "dit_bf16.toml") << "base = [\"tiny.toml\"]\n[backbone]\nplugin = \"dit\"\nwidth = 32\ndepth = 2\n"
+                                           "[temporal]\nplugin = \"none\"\n[runtime]\nprecision = \"bf16\"\n";
+  Result ok = run_asg("run dit_bf16.toml", dir_);
+  ASSERT_EQ(ok.code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("FINISHED"), std::string::npos) << ok.output;
+}
+
 TEST_F(CliTest, EveryCommittedExperimentValidatesAndBuilds) {
   // Every experiment file in the repository (bases included) builds and runs its backbone once.
   int checked = 0;

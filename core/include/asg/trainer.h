@@ -71,6 +71,10 @@ struct TrainOptions {
   // when it does not divide), each loss weighted by its share, so the gradients add up to the whole
   // batch's; timesteps, noise and caption dropout are drawn for the whole batch first.
   int64_t micro_batches = 1;
+  // bf16 autocast (LibTorch's op lists: matmuls and convolutions in bfloat16, reductions and norms in
+  // float32) around every backbone forward, in training and sampling; the loss, the optimizer, the EMA and
+  // the sampler's arithmetic stay in float32.
+  bool bf16 = false;
   static TrainOptions from(const Params& train);
   // The learning rate of optimizer step `step` (0-based).
   double lr_at(int64_t step) const;
@@ -98,6 +102,11 @@ class DiffusionTrainer {
   // frames only); undefined = every frame is real.
   StepResult step(const torch::Tensor& x0, const std::vector<std::string>& captions, const torch::Tensor& frame_valid = {});
   void set_gradient_hook(GradientHook hook) { gradient_hook_ = std::move(hook); }
+
+  // With bf16: one no-grad forward at batch 1 on a clip of `clip_shape` ([C, T, H, W]) under autocast, so a
+  // backbone this LibTorch cannot run in bfloat16 on this device is refused (asg::Error(Config)) before a
+  // run is recorded. No randomness is drawn. Nothing to check in fp32.
+  void check_precision(const std::vector<int64_t>& clip_shape);
 
   // Copies the EMA weights into the model (no-op without EMA); call before sampling.
   void use_ema_weights();
