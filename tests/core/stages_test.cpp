@@ -241,8 +241,10 @@ TEST(DeriveSeed, KeepsTheStreamsEveryRecordedRunWasSeededWith) {
 
 namespace {
 
-// A tiny text-conditioned UNet (no temporal module) and its trainer; the same initial weights every call.
-std::unique_ptr<asg::DiffusionTrainer> small_trainer(uint64_t seed, int64_t micro_batches = 1, bool bf16 = false) {
+// A tiny text-conditioned backbone (unet3d by default, or dit; no temporal module) and its trainer; the
+// same initial weights every call.
+std::unique_ptr<asg::DiffusionTrainer> small_trainer(uint64_t seed, int64_t micro_batches = 1, bool bf16 = false,
+                                                     const std::string& backbone_name = "unet3d") {
   auto text = catalog().create<asg::TextEncoder>(
       "word_embedding", asg::default_params("t", catalog().find("text_encoder", "word_embedding")->factory.params));
   asg::BackboneContext ctx;
@@ -253,11 +255,16 @@ std::unique_ptr<asg::DiffusionTrainer> small_trainer(uint64_t seed, int64_t micr
   ctx.make_temporal = [&](const asg::TemporalContext& tc) {
     return catalog().create<asg::TemporalModule>("none", asg::default_params("none", none->factory.params), tc);
   };
-  auto unet_values = asg::default_params("b", catalog().find("backbone", "unet3d")->factory.params).values();
-  unet_values["channels"] = std::vector<int64_t>{8};
-  unet_values["groups"] = int64_t{4};
+  auto values = asg::default_params("b", catalog().find("backbone", backbone_name)->factory.params).values();
+  if (backbone_name == "unet3d") {
+    values["channels"] = std::vector<int64_t>{8};
+    values["groups"] = int64_t{4};
+  } else {
+    values["width"] = int64_t{32};
+    values["depth"] = int64_t{2};
+  }
   torch::manual_seed(1);  // the same initial weights for every trainer made here
-  auto backbone = catalog().create<asg::Backbone>("unet3d", asg::Params("b", unet_values), ctx);
+  auto backbone = catalog().create<asg::Backbone>(backbone_name, asg::Params("b", values), ctx);
   asg::TrainOptions options;
   options.ema_decay = 0;
   options.caption_dropout = 0;
@@ -378,39 +385,14 @@ TEST(TrainOptions, MicroBatchesGiveTheWholeBatchsGradient) {
   }
 }
 
-// A tiny dit (LayerNorm, no GroupNorm: LibTorch 1.13's CPU autocast cannot run GroupNorm in bfloat16)
-// with no temporal module, the same initial weights every call.
-std::unique_ptr<asg::DiffusionTrainer> small_dit_trainer(bool bf16) {
-  auto text = catalog().create<asg::TextEncoder>(
-      "word_embedding", asg::default_params("t", catalog().find("text_encoder", "word_embedding")->factory.params));
-  asg::BackboneContext ctx;
-  ctx.frames = 4;
-  ctx.height = ctx.width = 8;
-  ctx.text_dim = text->dim();
-  auto none = catalog().find("temporal", "none");
-  ctx.make_temporal = [&](const asg::TemporalContext& tc) {
-    return catalog().create<asg::TemporalModule>("none", asg::default_params("none", none->factory.params), tc);
-  };
-  auto values = asg::default_params("b", catalog().find("backbone", "dit")->factory.params).values();
-  values["width"] = int64_t{32};
-  values["depth"] = int64_t{2};
-  torch::manual_seed(1);
-  auto backbone = catalog().create<asg::Backbone>("dit", asg::Params("b", values), ctx);
-  asg::TrainOptions options;
-  options.ema_decay = 0;
-  options.caption_dropout = 0;
-  options.bf16 = bf16;
-  return std::make_unique<asg::DiffusionTrainer>(text, backbone, asg::NoiseSchedule("cosine", 100, asg::Prediction::V, 1.0),
-                                                 options, torch::kCPU, 3);
-}
-
 TEST(TrainOptions, Bf16AutocastTrainsAndSamplesCloseToFloat32) {
   // CPU autocast here (CUDA autocast on a GPU): the backbone's matmuls in bfloat16, the loss, the update
   // and the sampler in float32. Close to the float32 steps, not equal to them; nothing leaks out.
   torch::manual_seed(9);
   const auto x0 = torch::rand({2, 4, 4, 8, 8}) * 2 - 1;
   const std::vector<std::string> captions{"a red star", "a blue moon"};
-  auto fp32 = small_dit_trainer(false), bf16 = small_dit_trainer(true);
+  // dit: LayerNorm, no GroupNorm, which LibTorch 1.13's CPU autocast cannot run in bfloat16.
+  auto fp32 = small_trainer(3, 1, false, "dit"), bf16 = small_trainer(3, 1, true, "dit");
   for (int i = 0; i < 3; ++i) {
     const double a = fp32->step(x0, captions).loss, b = bf16->step(x0, captions).loss;
     EXPECT_TRUE(std::isfinite(b));
