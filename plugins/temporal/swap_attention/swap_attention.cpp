@@ -18,18 +18,11 @@
 
 #include "asg/kinds/temporal.h"
 #include "asg/nn/attention.h"
+#include "asg/nn/positions.h"
 #include "asg/plugin.h"
 
 namespace asg::temporal {
 namespace {
-
-// Sinusoidal frame positions [T, C] (Vaswani et al. 2017).
-torch::Tensor frame_positions(int64_t frames, int64_t channels) {
-  auto pos = torch::arange(frames, torch::kFloat).unsqueeze(1);
-  auto i = torch::arange((channels + 1) / 2, torch::kFloat);
-  auto angles = pos * torch::exp(-std::log(10000.0) * 2 * i / channels).unsqueeze(0);
-  return torch::stack({torch::sin(angles), torch::cos(angles)}, 2).reshape({frames, -1}).narrow(1, 0, channels);
-}
 
 class SwapAttentionImpl final : public TemporalModule {
  public:
@@ -44,7 +37,7 @@ class SwapAttentionImpl final : public TemporalModule {
     window_h_ = std::gcd(p.integer("window"), ctx.height);
     window_w_ = std::gcd(p.integer("window"), ctx.width);
     options_.backend = nn::parse_attention_backend(p.str("attention_backend"));
-    positions_ = register_buffer("positions", frame_positions(ctx.frames, c));
+    positions_ = register_buffer("positions", nn::sinusoidal_positions(ctx.frames, c));
     norm_temporal_ = register_module("norm_temporal", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c})));
     temporal_qkv_ = register_module("temporal_qkv", torch::nn::Linear(torch::nn::LinearOptions(c, 3 * c).bias(false)));
     temporal_out_ = register_module("temporal_out", torch::nn::Linear(c, c));

@@ -15,19 +15,11 @@
 
 #include "asg/kinds/temporal.h"
 #include "asg/nn/attention.h"
+#include "asg/nn/positions.h"
 #include "asg/plugin.h"
 
 namespace asg::temporal {
 namespace {
-
-// Sinusoidal position features [T, C] (Vaswani et al. 2017), C even or odd.
-torch::Tensor sinusoidal_positions(int64_t frames, int64_t channels) {
-  auto pos = torch::arange(frames, torch::kFloat).unsqueeze(1);
-  auto i = torch::arange((channels + 1) / 2, torch::kFloat);
-  auto freq = torch::exp(-std::log(10000.0) * 2 * i / channels).unsqueeze(0);
-  auto angles = pos * freq;  // [T, ceil(C/2)]
-  return torch::stack({torch::sin(angles), torch::cos(angles)}, 2).reshape({frames, -1}).narrow(1, 0, channels);
-}
 
 struct TemporalBlockImpl : torch::nn::Module {
   TemporalBlockImpl(int64_t channels, int64_t heads, int64_t ff_mult, nn::AttentionOptions attention_options)
@@ -78,7 +70,7 @@ class TemporalAttentionImpl final : public TemporalModule {
     if (position_ == Position::Learned) {
       position_table_ = register_parameter("position", torch::randn({ctx.frames, c}) * 0.02);
     } else if (position_ == Position::Sinusoidal) {
-      position_table_ = register_buffer("position", sinusoidal_positions(ctx.frames, c));
+      position_table_ = register_buffer("position", nn::sinusoidal_positions(ctx.frames, c));
     }
     for (int64_t i = 0; i < p.integer("layers"); ++i)
       blocks_.push_back(register_module(fmt::format("block{}", i), TemporalBlock(c, heads, p.integer("ff_mult"), options)));
