@@ -43,6 +43,12 @@ void check_requirements(const Experiment& exp, const PluginSlot& slot, const Plu
 
 }  // namespace
 
+std::vector<int64_t> BuiltExperiment::backbone_input_shape() const {
+  std::vector<int64_t> shape = diffusion_shape;
+  shape[0] += condition_channels;
+  return shape;
+}
+
 NoiseSchedule noise_schedule(const Experiment& exp) {
   return NoiseSchedule(exp.diffusion.str("schedule"), exp.diffusion.integer("timesteps"),
                        parse_prediction(exp.diffusion.str("prediction")), exp.diffusion.real("shift"));
@@ -92,13 +98,32 @@ BuiltExperiment build_experiment(const Experiment& exp, const NoiseSchedule& sch
   check_plugin_requirements(exp, b.info);
   b.text_encoder = create(exp.slot("text_encoder"), std::type_identity<TextEncoder>{}, "text_encoder", NoContext{});
 
+  b.diffusion_shape = {4, b.info.frames, b.info.height, b.info.width};
+  std::string clips_from = fmt::format("the clips come from [dataset] '{}'", ds.plugin);
+  if (exp.has_slot("autoencoder")) {
+    const PluginSlot& ae = exp.slot("autoencoder");
+    b.autoencoder = create(ae, std::type_identity<Autoencoder>{}, "autoencoder",
+                           AutoencoderContext{4, b.info.frames, b.info.height, b.info.width});
+    const LatentShape latent = b.autoencoder->latent();
+    if (latent.channels < 1 || latent.height < 1 || latent.width < 1 || latent.frames != b.info.frames)
+      throw config_error(fmt::format("{}: {}: latent of {} channels, {} frames, {}x{} for clips of {} frames, {}x{} from [dataset] "
+                                     "'{}' (valid: a latent with the clip's frame count and at least 1x1)",
+                                     exp.file.string(), ae.label(), latent.channels, latent.frames, latent.height, latent.width,
+                                     b.info.frames, b.info.height, b.info.width, ds.plugin));
+    b.diffusion_shape = {latent.channels, latent.frames, latent.height, latent.width};
+    clips_from = fmt::format("the latents come from {} over [dataset] '{}' clips of {}x{}", ae.label(), ds.plugin, b.info.height,
+                             b.info.width);
+  }
+  if (!exp.conditioning.strs("tasks").empty()) b.condition_channels = b.diffusion_shape[0] + 1;
+
   const PluginSlot& temporal = exp.slot("temporal");
   std::shared_ptr<const LoadedPlugin> temporal_plugin = load_plugin(*temporal.record);
   BackboneContext ctx;
-  ctx.channels = 4;
-  ctx.frames = b.info.frames;
-  ctx.height = b.info.height;
-  ctx.width = b.info.width;
+  ctx.channels = b.diffusion_shape[0];
+  ctx.condition_channels = b.condition_channels;
+  ctx.frames = b.diffusion_shape[1];
+  ctx.height = b.diffusion_shape[2];
+  ctx.width = b.diffusion_shape[3];
   ctx.text_dim = b.text_encoder->dim();
   ctx.num_timesteps = schedule.num_timesteps();
   const PluginSlot& backbone = exp.slot("backbone");
@@ -119,8 +144,11 @@ BuiltExperiment build_experiment(const Experiment& exp, const NoiseSchedule& sch
   } catch (const Error& e) {
     // The backbone's own refusals are about the clips it is given: say where they come from.
     if (e.kind() != ErrorKind::Config || temporal_refused) throw;
-    throw config_error(fmt::format("{} (the clips come from [dataset] '{}': {} channels, {} frames, {}x{})", e.what(), ds.plugin,
-                                   ctx.channels, ctx.frames, ctx.height, ctx.width));
+    throw config_error(fmt::format("{} ({}: {} channels{}, {} frames, {}x{})", e.what(), clips_from, ctx.channels,
+                                   ctx.condition_channels > 0 ? fmt::format(" + {} condition channels ([conditioning] tasks)",
+                                                                            ctx.condition_channels)
+                                                              : std::string(),
+                                   ctx.frames, ctx.height, ctx.width));
   }
   b.sampler = create(exp.slot("sampler"), std::type_identity<Sampler>{}, "sampler", NoContext{});
   MetricContext mctx{b.info, ds.plugin};

@@ -393,6 +393,8 @@ void compute_hashes(Experiment& exp) {
   nlohmann::json data = params_json(exp.data, core_specs("data"));
   data.erase("workers");  // how many threads decode: never what they decode
   if (!data.empty()) method["data"] = data;  // [data] came later: at its defaults, hashes are as before it
+  nlohmann::json conditioning = params_json(exp.conditioning, core_specs("conditioning"));
+  if (!conditioning.empty()) method["conditioning"] = conditioning;
   method["seed"] = exp.runtime.integer("seed");
   // Precision changes every number; fp32 (the default, and all there was before the key) is left out.
   if (exp.runtime.str("precision") != "fp32") method["precision"] = exp.runtime.str("precision");
@@ -403,6 +405,7 @@ void compute_hashes(Experiment& exp) {
   protocol["eval"] = {{"split", exp.eval.str("split")}, {"num_samples", exp.eval.integer("num_samples")}};
   // Only when set, so that protocols from before the key existed keep their hash.
   if (!exp.eval.str("negative_prompt").empty()) protocol["eval"]["negative_prompt"] = exp.eval.str("negative_prompt");
+  if (exp.eval.str("task") != "generation") protocol["eval"]["task"] = exp.eval.str("task");
   const PluginSlot& dataset = exp.slot("dataset");
   protocol["references"] = {{"dataset", dataset.plugin}, {"version", dataset.record->factory.version}};
   protocol["sampler"] = slot_json(exp.slot("sampler"), false);
@@ -415,6 +418,9 @@ struct SlotDef {
   const char* section;
   const char* kind;
 };
+// Slots an experiment may leave out; without them the run is what it was before the kind existed
+// (no [autoencoder]: pixel space).
+constexpr SlotDef kOptionalSlots[] = {{"autoencoder", "autoencoder"}};
 constexpr SlotDef kSingleSlots[] = {{"dataset", "dataset"},   {"text_encoder", "text_encoder"}, {"backbone", "backbone"},
                                     {"temporal", "temporal"}, {"sampler", "sampler"}};
 
@@ -458,6 +464,16 @@ const std::vector<CoreSection>& core_sections() {
         int_param("gif_scale", 8, "nearest-neighbour upscaling of saved GIFs (display only)").range(1, 64),
         string_param("negative_prompt", "", "text the unconditional branch of classifier-free guidance is conditioned on "
                                             "(the sampler's guidance_scale weighs it); empty = the empty caption")
+            .added_later(),
+        string_param("task", "generation", "which frames of each reference clip the samples are given (image conditioning, "
+                                           "see [conditioning]): generation = none, image = the first, interpolation = "
+                                           "the even frames, prediction = the first half")
+            .one_of({"generation", "image", "interpolation", "prediction"})
+            .added_later()}},
+      {"conditioning", "image conditioning: masked condition frames and a per-frame mask concatenated to the backbone's input",
+       {string_list_param("tasks", {}, "tasks training draws from for each clip (generation, image, interpolation, "
+                                       "prediction); empty = no image conditioning")
+            .one_of({"generation", "image", "interpolation", "prediction"})
             .added_later()}},
       {"diffusion", "forward process and parameterisation (shared by training and sampling)",
        {int_param("timesteps", 1000, "number of diffusion steps T").range(2, 100000),
@@ -505,6 +521,10 @@ const std::vector<ParamSpec>& core_specs(const std::string& section) {
 }
 }  // namespace
 
+bool Experiment::has_slot(const std::string& section) const {
+  return std::any_of(slots.begin(), slots.end(), [&](const PluginSlot& s) { return s.section == section; });
+}
+
 const PluginSlot& Experiment::slot(const std::string& section) const {
   for (const auto& s : slots)
     if (s.section == section) return s;
@@ -529,6 +549,7 @@ Experiment load_experiment(const fs::path& file, const std::vector<std::string>&
   // Top-level keys.
   std::vector<std::string> top_keys = {"name", "description", "metrics"};
   for (const auto& s : kSingleSlots) top_keys.push_back(s.section);
+  for (const auto& s : kOptionalSlots) top_keys.push_back(s.section);
   for (const auto& s : core_sections()) top_keys.push_back(s.name);
   for (auto&& [key, value] : root) {
     std::string k(key.str());
@@ -572,6 +593,7 @@ Experiment load_experiment(const fs::path& file, const std::vector<std::string>&
                                        origins.where("runtime.device"), device));
     }
     else if (section.name == "data") exp.data = p;
+    else if (section.name == "conditioning") exp.conditioning = p;
     else if (section.name == "benchmark") exp.benchmark = p;
   }
 
@@ -616,6 +638,24 @@ Experiment load_experiment(const fs::path& file, const std::vector<std::string>&
     exp.slots.push_back(std::move(slot));
     resolved.insert_or_assign(def.section, std::move(table));
   }
+
+  for (const auto& def : kOptionalSlots) {
+    auto node = root.get(def.section);
+    if (!node) continue;
+    auto [slot, table] = resolve_slot(*node->as_table(), def.section, std::string(def.section) + ".", def.kind,
+                                      origins.where(def.section));
+    exp.slots.push_back(std::move(slot));
+    resolved.insert_or_assign(def.section, std::move(table));
+  }
+
+  // An eval task gives frames only a model trained with image conditioning can take.
+  const auto& tasks = exp.conditioning.strs("tasks");
+  const std::string& eval_task = exp.eval.str("task");
+  if (eval_task != "generation" && std::find(tasks.begin(), tasks.end(), eval_task) == tasks.end())
+    throw config_error(fmt::format("{}: [eval] task = \"{}\" needs a model trained for it: [conditioning] tasks = [{}] does "
+                                   "not include it (valid: add \"{}\" to [conditioning] tasks, or task = \"generation\")",
+                                   origins.where("eval.task"), eval_task,
+                                   tasks.empty() ? std::string() : "\"" + join(tasks, "\", \"") + "\"", eval_task));
 
   auto metrics_node = root.get("metrics");
   if (!metrics_node || !metrics_node->is_array() || metrics_node->as_array()->empty()) {

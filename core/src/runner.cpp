@@ -68,18 +68,43 @@ std::string check_build(const Experiment& exp) {
   torch::NoGradGuard no_grad;
   built.backbone->eval();
   built.text_encoder->eval();
-  const std::vector<int64_t> shape{1, 4, built.info.frames, built.info.height, built.info.width};
+  std::string latent;
+  if (built.autoencoder) {
+    // The autoencoder both ways on one clip: its latent must be what the backbone was built for.
+    built.autoencoder->eval();
+    const std::vector<int64_t> clip{1, 4, built.info.frames, built.info.height, built.info.width};
+    auto z = built.autoencoder->encode(torch::rand(clip) * 2 - 1);
+    std::vector<int64_t> expected{1};
+    expected.insert(expected.end(), built.diffusion_shape.begin(), built.diffusion_shape.end());
+    if (z.sizes() != torch::IntArrayRef(expected))
+      throw config_error(fmt::format("{}: {}: encode gave {} for a clip of {}, but latent() announced {}", exp.file.string(),
+                                     exp.slot("autoencoder").label(), c10::str(z.sizes()), c10::str(torch::IntArrayRef(clip)),
+                                     c10::str(torch::IntArrayRef(expected))));
+    auto decoded = built.autoencoder->decode(z);
+    if (decoded.sizes() != torch::IntArrayRef(clip))
+      throw config_error(fmt::format("{}: {}: decode gave {} for a latent of {}; expected the clip's {}", exp.file.string(),
+                                     exp.slot("autoencoder").label(), c10::str(decoded.sizes()), c10::str(z.sizes()),
+                                     c10::str(torch::IntArrayRef(clip))));
+    latent = fmt::format("; autoencoder '{}' codes {} clips as {} latents", exp.slot("autoencoder").plugin,
+                         c10::str(torch::IntArrayRef(clip).slice(1)), c10::str(z.sizes().slice(1)));
+  }
+  std::vector<int64_t> shape{1};
+  const std::vector<int64_t> input = built.backbone_input_shape();
+  shape.insert(shape.end(), input.begin(), input.end());
+  std::vector<int64_t> expected{1};
+  expected.insert(expected.end(), built.diffusion_shape.begin(), built.diffusion_shape.end());
   const auto start = std::chrono::steady_clock::now();
   auto out = built.backbone->forward(torch::randn(shape), torch::full({1}, static_cast<float>(schedule.num_timesteps() / 2)),
                                      built.text_encoder->encode({""}));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (out.sizes() != torch::IntArrayRef(shape) || !torch::isfinite(out).all().item<bool>())
-    throw config_error(fmt::format("{}: {}: one forward pass at batch 1 returned {} (finite: {}) for a clip of {}", exp.file.string(),
-                                   exp.slot("backbone").label(), c10::str(out.sizes()), torch::isfinite(out).all().item<bool>(),
-                                   c10::str(torch::IntArrayRef(shape))));
-  return fmt::format("built: backbone '{}' with {} parameters (temporal module '{}'); one forward pass at batch 1 on the CPU "
+  if (out.sizes() != torch::IntArrayRef(expected) || !torch::isfinite(out).all().item<bool>())
+    throw config_error(fmt::format("{}: {}: one forward pass at batch 1 returned {} (finite: {}) for an input of {}; expected {}",
+                                   exp.file.string(), exp.slot("backbone").label(), c10::str(out.sizes()),
+                                   torch::isfinite(out).all().item<bool>(), c10::str(torch::IntArrayRef(shape)),
+                                   c10::str(torch::IntArrayRef(expected))));
+  return fmt::format("built: backbone '{}' with {} parameters (temporal module '{}'){}; one forward pass at batch 1 on the CPU "
                      "gave {} in {:.2f} s",
-                     exp.slot("backbone").plugin, parameters, exp.slot("temporal").plugin, c10::str(out.sizes()), seconds);
+                     exp.slot("backbone").plugin, parameters, exp.slot("temporal").plugin, latent, c10::str(out.sizes()), seconds);
 }
 
 RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
@@ -93,10 +118,12 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
   torch::manual_seed(derive_seed(seed, "train.global"));
   TrainOptions train_options = TrainOptions::from(exp.train);
   train_options.bf16 = exp.runtime.str("precision") == "bf16";
+  for (const auto& task : exp.conditioning.strs("tasks"))
+    train_options.condition_tasks.push_back(condition_task_names().parse(task, "[conditioning] tasks"));
   DiffusionTrainer trainer(built.text_encoder, built.backbone, schedule, train_options, settings.device,
                            derive_seed(seed, "train.noise"));
   try {
-    trainer.check_precision({4, built.info.frames, built.info.height, built.info.width});
+    trainer.check_precision(built.backbone_input_shape());
   } catch (const Error& e) {
     throw config_error(fmt::format("{}: {}", exp.file.string(), e.what()));
   }
@@ -120,8 +147,12 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
     recorder.file_only(settings.allocator);
     if (!init_checkpoint.empty())
       recorder.info(fmt::format("weights from {} (sha256 {})", init_checkpoint, sha256_file(init_checkpoint)));
-    recorder.info(fmt::format("model: {} trainable parameters; data: {} frames of {}x{} RGBA", trainer.parameter_count(),
-                              built.info.frames, built.info.height, built.info.width));
+    recorder.info(fmt::format("model: {} trainable parameters; data: {} frames of {}x{} RGBA{}", trainer.parameter_count(),
+                              built.info.frames, built.info.height, built.info.width,
+                              built.autoencoder ? fmt::format(", diffused as {} latents of {}x{} ([autoencoder] '{}')",
+                                                              built.diffusion_shape[0], built.diffusion_shape[2],
+                                                              built.diffusion_shape[3], exp.slot("autoencoder").plugin)
+                                                : std::string()));
     if (options.resume) {
       recorder.info(fmt::format("resuming run {} (attempt {}) from {} at step {}", options.resume->run_id,
                                 recorder.attempt(), options.resume->checkpoint.string(), start_step));
@@ -134,13 +165,21 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
       recorder.info(fmt::format("data: {} of {} rows refused while opening (listed in {})", health.bad(), health.rows(),
                                 RunRecorder::kSkippedFile));
     const TrainLoopOptions train = TrainLoopOptions::from(exp.train);
+    LoaderOptions loader;
+    loader.batch_size = exp.train.integer("batch_size");
+    loader.order_seed = derive_seed(seed, "train.order");
+    loader.prefetch_batches = exp.runtime.integer("prefetch_batches");
+    loader.workers = exp.data.integer("workers") > 0 ? exp.data.integer("workers") : settings.threads;
+    loader.health = &health;
+    if (built.autoencoder) {
+      const double scale = prepare_autoencoder(*built.autoencoder, built.dataset, loader, recorder, settings.device, seed,
+                                               train.log_every);
+      trainer.set_autoencoder(built.autoencoder, scale);
+      // The diffusion stage draws from the stream it would have had without this stage (a resumed attempt
+      // has the checkpoint's state back already).
+      if (!options.resume) torch::manual_seed(derive_seed(seed, "train.global"));
+    }
     if (train.steps > 0) {
-      LoaderOptions loader;
-      loader.batch_size = exp.train.integer("batch_size");
-      loader.order_seed = derive_seed(seed, "train.order");
-      loader.prefetch_batches = exp.runtime.integer("prefetch_batches");
-      loader.workers = exp.data.integer("workers") > 0 ? exp.data.integer("workers") : settings.threads;
-      loader.health = &health;
       BatchSource batches(built.dataset, loader, options.resume ? std::optional<DataPosition>(start_position) : std::nullopt);
       TrainLoop(trainer, batches, recorder, train).run(start_step, start_position);
       trainer.use_ema_weights();

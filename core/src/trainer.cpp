@@ -42,6 +42,61 @@ torch::Tensor stack_frames(const std::vector<Sticker>& stickers) {
   return torch::stack(frames);
 }
 
+const EnumNames<ConditionTask>& condition_task_names() {
+  static const EnumNames<ConditionTask> names{{ConditionTask::Generation, "generation"},
+                                              {ConditionTask::Image, "image"},
+                                              {ConditionTask::Interpolation, "interpolation"},
+                                              {ConditionTask::Prediction, "prediction"}};
+  return names;
+}
+
+torch::Tensor training_condition_mask(ConditionTask task, int64_t frames, at::Generator& generator) {
+  auto mask = torch::zeros({frames});
+  auto m = mask.accessor<float, 1>();
+  auto draw = [&](int64_t n) { return torch::randint(0, n, {1}, generator, torch::kLong).item<int64_t>(); };
+  switch (task) {
+    case ConditionTask::Generation: break;
+    case ConditionTask::Image: m[draw(frames)] = 1; break;
+    case ConditionTask::Interpolation: {
+      // RDTF's patterns: [0 1 0 1 ...], [1 0 1 0 ...], [1 0 0 1 0 0 ...]
+      const int64_t pattern = draw(3);
+      const int64_t stride = pattern == 2 ? 3 : 2, phase = pattern == 1 ? 1 : 0;
+      for (int64_t i = phase; i < frames; i += stride) m[i] = 1;
+      break;
+    }
+    case ConditionTask::Prediction: {
+      if (frames < 2) break;
+      const int64_t k = 1 + draw(frames - 1);
+      const bool forecast = draw(2) == 0;  // given the start, predict the end; else the other way round
+      for (int64_t i = 0; i < k; ++i) m[forecast ? i : frames - 1 - i] = 1;
+      break;
+    }
+  }
+  return mask;
+}
+
+torch::Tensor evaluation_condition_mask(ConditionTask task, int64_t frames) {
+  auto mask = torch::zeros({frames});
+  auto m = mask.accessor<float, 1>();
+  switch (task) {
+    case ConditionTask::Generation: break;
+    case ConditionTask::Image: m[0] = 1; break;
+    case ConditionTask::Interpolation:
+      for (int64_t i = 0; i < frames; i += 2) m[i] = 1;
+      break;
+    case ConditionTask::Prediction:
+      for (int64_t i = 0; i < std::max<int64_t>(1, frames / 2); ++i) m[i] = 1;
+      break;
+  }
+  return mask;
+}
+
+torch::Tensor with_condition(const torch::Tensor& x_t, const torch::Tensor& x0, const torch::Tensor& mask) {
+  auto m = mask.to(x_t.device(), x_t.scalar_type()).view({mask.size(0), 1, mask.size(1), 1, 1});
+  auto mask_channel = m.expand({x_t.size(0), 1, x_t.size(2), x_t.size(3), x_t.size(4)});
+  return torch::cat({x_t, x0 * m, mask_channel}, 1);
+}
+
 uint64_t derive_seed(uint64_t seed, const std::string& tag) {
   // The splitmix64 mix of seed + golden * (FNV-1a(tag) | 1); splitmix64 adds one golden increment itself,
   // hence (h | 1) - 1 = h & ~1 here (mod 2^64, the same value the seeds of every recorded run came from).
@@ -181,13 +236,16 @@ class AutocastScope {
 
 class GuidedDenoiser final : public Denoiser {
  public:
+  // given: the condition channels [B, C+1, T, H, W] appended to every backbone input (image conditioning),
+  // the same in both guidance branches; undefined without image conditioning.
   GuidedDenoiser(Backbone& backbone, const NoiseSchedule& schedule, TextEmbedding cond, TextEmbedding uncond, bool bf16,
-                 torch::Device device)
+                 torch::Device device, torch::Tensor given = {})
       : backbone_(backbone), schedule_(schedule), cond_(std::move(cond)), uncond_(std::move(uncond)),
-        both_(concat_text(cond_, uncond_)), bf16_(bf16), device_(device) {}
+        both_(concat_text(cond_, uncond_)), bf16_(bf16), device_(device), given_(std::move(given)) {}
 
-  torch::Tensor predict(const torch::Tensor& x_t, int64_t t, double scale) override {
-    auto tt = torch::full({x_t.size(0)}, static_cast<double>(t), x_t.options());
+  torch::Tensor predict(const torch::Tensor& noisy, int64_t t, double scale) override {
+    auto tt = torch::full({noisy.size(0)}, static_cast<double>(t), noisy.options());
+    const torch::Tensor x_t = given_.defined() ? torch::cat({noisy, given_}, 1) : noisy;
     auto forward = [&](const torch::Tensor& x, const torch::Tensor& times, const TextEmbedding& text) {
       AutocastScope autocast(bf16_, device_);
       return backbone_.forward(x, times, text).to(torch::kFloat);  // the sampler's arithmetic stays float32
@@ -206,6 +264,7 @@ class GuidedDenoiser final : public Denoiser {
   TextEmbedding cond_, uncond_, both_;
   bool bf16_;
   torch::Device device_;
+  torch::Tensor given_;
 };
 
 }  // namespace
@@ -225,10 +284,21 @@ StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<
     auto high = torch::rand({batch}, generator_) < options_.high_noise_fraction;
     t = torch::where(high, shifted_timesteps_.index_select(0, t), t);
   }
-  auto eps = torch::randn(x0_in.sizes(), generator_, torch::kFloat).to(device_);
-  auto x0 = x0_in.to(device_);
+  auto x0 = to_diffusion_space(x0_in.to(device_));
+  auto eps = torch::randn(x0.sizes(), generator_, torch::kFloat).to(device_);
 
   auto x_t = schedule_.add_noise(x0, eps, t);
+  if (!options_.condition_tasks.empty()) {
+    // Each clip its task and its given frames, from the trainer's generator (drawn after the noise, so a run
+    // without conditioning draws exactly what it drew before conditioning existed).
+    std::vector<torch::Tensor> masks;
+    const auto tasks = static_cast<int64_t>(options_.condition_tasks.size());
+    for (int64_t i = 0; i < batch; ++i) {
+      const int64_t pick = torch::randint(0, tasks, {1}, generator_, torch::kLong).item<int64_t>();
+      masks.push_back(training_condition_mask(options_.condition_tasks[static_cast<size_t>(pick)], x0.size(2), generator_));
+    }
+    x_t = with_condition(x_t, x0, torch::stack(masks));
+  }
   auto target = schedule_.target(x0, eps, t);
   // Padding frames cost nothing: the mean squared error over the real frames' elements only.
   torch::Tensor valid;
@@ -257,7 +327,7 @@ StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<
     const double normaliser = valid.defined() ? std::max(1.0, valid.sum().item<double>()) * per_frame
                                               : static_cast<double>(x0.numel());
     for (int64_t k = 0; k < slices; ++k) {
-      const int64_t from = batch * k / slices, to = batch * (k + 1) / slices;
+      const int64_t from = batch * k / slices, to = batch * (k + 1) / slices;  // x_t includes any condition channels
       auto text = text_encoder_->encode(std::vector<std::string>(used.begin() + from, used.begin() + to));
       auto out = forward(x_t.slice(0, from, to), t.slice(0, from, to).to(torch::kFloat).to(device_), text);
       auto squared = (out - target.slice(0, from, to)).pow(2);
@@ -308,21 +378,91 @@ void DiffusionTrainer::use_ema_weights() {
 
 torch::Tensor DiffusionTrainer::sample(Sampler& sampler, const std::vector<std::string>& captions,
                                        const std::vector<int64_t>& clip_shape, at::Generator generator,
-                                       const std::function<void(int64_t, int64_t)>& on_step, const std::string& negative_prompt) {
+                                       const std::function<void(int64_t, int64_t)>& on_step, const std::string& negative_prompt,
+                                       const SampleCondition* condition) {
   torch::NoGradGuard no_grad;
   backbone_->eval();
   text_encoder_->eval();
   const int64_t batch = static_cast<int64_t>(captions.size());
   TextEmbedding cond = text_encoder_->encode(captions);
   TextEmbedding uncond = text_encoder_->encode(std::vector<std::string>(captions.size(), negative_prompt));
-  GuidedDenoiser denoiser(*backbone_, schedule_, cond, uncond, options_.bf16, device_);
   std::vector<int64_t> shape = {batch};
   shape.insert(shape.end(), clip_shape.begin(), clip_shape.end());
+  torch::Tensor given;  // the condition channels, when the model was trained with image conditioning
+  if (!options_.condition_tasks.empty()) {
+    if (condition) {
+      given = with_condition(torch::zeros(shape, torch::TensorOptions().device(device_)),
+                             to_diffusion_space(to_model_space(condition->clips).to(device_)), condition->mask)
+                  .narrow(1, clip_shape[0], clip_shape[0] + 1);
+    } else {  // no frame given: the generation task
+      given = torch::zeros({batch, clip_shape[0] + 1, clip_shape[1], clip_shape[2], clip_shape[3]},
+                           torch::TensorOptions().device(device_));
+    }
+  } else if (condition) {
+    throw internal_error("sample(): a condition for a model trained without image conditioning");
+  }
+  GuidedDenoiser denoiser(*backbone_, schedule_, cond, uncond, options_.bf16, device_, given);
   auto noise = torch::randn(shape, generator, torch::kFloat).to(device_);
   auto x0 = sampler.sample(denoiser, noise, generator, on_step);
+  if (autoencoder_) x0 = autoencoder_->decode(x0 / latent_scale_);
   backbone_->train();
   text_encoder_->train();
   return from_model_space(x0).to(torch::kCPU);
+}
+
+void DiffusionTrainer::set_autoencoder(std::shared_ptr<Autoencoder> autoencoder, double scaling_factor) {
+  autoencoder_ = std::move(autoencoder);
+  latent_scale_ = scaling_factor;
+  if (!autoencoder_) return;
+  autoencoder_->to(device_);
+  autoencoder_->eval();
+  for (auto& p : autoencoder_->parameters()) p.set_requires_grad(false);
+}
+
+torch::Tensor DiffusionTrainer::to_diffusion_space(const torch::Tensor& x) const {
+  if (!autoencoder_) return x;
+  torch::NoGradGuard no_grad;
+  return autoencoder_->encode(x) * latent_scale_;
+}
+
+void save_archive_atomically(torch::serialize::OutputArchive& archive, const std::string& path, int64_t failpoint_step) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw data_error(fmt::format("{}: cannot write here ({})", tmp, std::strerror(errno)));
+  int failure = 0;  // errno of the first failed write, fsync or rename
+  // Failpoint for the crash tests: ASG_FAILPOINT_KILL_IN_CHECKPOINT_WRITE=<step> SIGKILLs this process
+  // once part of that step's checkpoint is in the temporary file, as the OOM killer or a lost node would.
+  // The e2e suite uses it to show that a torn write costs no more than the checkpoint interval.
+  const char* failpoint = std::getenv("ASG_FAILPOINT_KILL_IN_CHECKPOINT_WRITE");
+  const bool die_midway = failpoint && failpoint_step >= 0 && std::to_string(failpoint_step) == failpoint;
+  size_t written = 0;
+  try {
+    archive.save_to([&](const void* data, size_t size) -> size_t {
+      if (die_midway && written > 0) {
+        ::fsync(fd);
+        std::raise(SIGKILL);
+      }
+      written += size;
+      const char* p = static_cast<const char*>(data);
+      for (size_t left = size; failure == 0 && left > 0;) {
+        const ssize_t n = ::write(fd, p, left);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) failure = n < 0 ? errno : EIO;
+        else p += n, left -= static_cast<size_t>(n);
+      }
+      return failure == 0 ? size : 0;
+    });
+  } catch (const c10::Error&) {
+    if (failure == 0) failure = EIO;  // LibTorch refused the short write; the reason is ours
+  }
+  if (failure == 0 && ::fsync(fd) != 0) failure = errno;
+  ::close(fd);
+  if (failure == 0 && std::rename(tmp.c_str(), path.c_str()) != 0) failure = errno;
+  if (failure != 0) {
+    std::remove(tmp.c_str());
+    throw data_error(fmt::format("{}: writing failed ({}); the previous file, if any, is intact", path,
+                                 std::strerror(failure)));
+  }
 }
 
 void DiffusionTrainer::save_checkpoint(const std::string& path, int64_t step, const std::map<std::string, torch::Tensor>& extra) {
@@ -355,43 +495,7 @@ void DiffusionTrainer::save_checkpoint(const std::string& path, int64_t step, co
   for (const auto& [key, value] : extra) archive.write("run." + key, value, true);
   archive.write("step", torch::tensor(step), true);
 
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw data_error(fmt::format("{}: cannot write a checkpoint here ({})", tmp, std::strerror(errno)));
-  int failure = 0;  // errno of the first failed write, fsync or rename
-  // Failpoint for the crash tests: ASG_FAILPOINT_KILL_IN_CHECKPOINT_WRITE=<step> SIGKILLs this process
-  // once part of that step's checkpoint is in the temporary file, as the OOM killer or a lost node would.
-  // The e2e suite uses it to show that a torn write costs no more than the checkpoint interval.
-  const char* failpoint = std::getenv("ASG_FAILPOINT_KILL_IN_CHECKPOINT_WRITE");
-  const bool die_midway = failpoint && std::to_string(step) == failpoint;
-  size_t written = 0;
-  try {
-    archive.save_to([&](const void* data, size_t size) -> size_t {
-      if (die_midway && written > 0) {
-        ::fsync(fd);
-        std::raise(SIGKILL);
-      }
-      written += size;
-      const char* p = static_cast<const char*>(data);
-      for (size_t left = size; failure == 0 && left > 0;) {
-        const ssize_t n = ::write(fd, p, left);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) failure = n < 0 ? errno : EIO;
-        else p += n, left -= static_cast<size_t>(n);
-      }
-      return failure == 0 ? size : 0;
-    });
-  } catch (const c10::Error&) {
-    if (failure == 0) failure = EIO;  // LibTorch refused the short write; the reason is ours
-  }
-  if (failure == 0 && ::fsync(fd) != 0) failure = errno;
-  ::close(fd);
-  if (failure == 0 && std::rename(tmp.c_str(), path.c_str()) != 0) failure = errno;
-  if (failure != 0) {
-    std::remove(tmp.c_str());
-    throw data_error(fmt::format("{}: writing the checkpoint failed ({}); the previous checkpoint, if any, is intact", path,
-                                 std::strerror(failure)));
-  }
+  save_archive_atomically(archive, path, step);
 }
 
 namespace {

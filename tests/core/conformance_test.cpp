@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "asg/kinds/autoencoder.h"
 #include "asg/kinds/backbone.h"
 #include "asg/kinds/dataset.h"
 #include "asg/kinds/metric.h"
@@ -167,9 +168,11 @@ TEST_P(TextEncoderConformance, TrainableEncodersPassGradients) {
 class BackboneConformance : public ::testing::TestWithParam<std::string> {
  protected:
   // With `temporal` at every insertion point (temporal_conv unless said otherwise).
-  std::shared_ptr<asg::Backbone> make(int64_t* insertion_points = nullptr, const std::string& temporal = "temporal_conv") {
+  std::shared_ptr<asg::Backbone> make(int64_t* insertion_points = nullptr, const std::string& temporal = "temporal_conv",
+                                      int64_t condition_channels = 0) {
     text_ = build_catalog().create<asg::TextEncoder>("word_embedding", defaults_of("text_encoder", "word_embedding"));
     asg::BackboneContext ctx;
+    ctx.condition_channels = condition_channels;
     ctx.frames = 4;
     ctx.height = ctx.width = 16;
     ctx.text_dim = text_->dim();
@@ -234,6 +237,16 @@ TEST_P(BackboneConformance, EveryTemporalModulePlugsIn) {
   }
 }
 
+TEST_P(BackboneConformance, TakesImageConditioningChannelsAndPredictsOnlyTheClip) {
+  // [conditioning]: the clip's 4 channels, then 4 condition channels and the mask; the output is the clip's.
+  torch::manual_seed(3);
+  auto net = make(nullptr, "temporal_conv", 5);
+  auto x = torch::randn({2, 9, 4, 16, 16});
+  auto y = net->forward(x, torch::tensor({10.0f, 900.0f}), text_->encode({"a red star", ""}));
+  EXPECT_EQ(y.sizes(), torch::IntArrayRef({2, 4, 4, 16, 16}));
+  EXPECT_TRUE(torch::isfinite(y).all().item<bool>());
+}
+
 TEST_P(BackboneConformance, SavesAndLoadsItsWeights) {
   // Weights (and buffers) saved from one instance and loaded into another made with another seed give the
   // same output.
@@ -259,6 +272,72 @@ TEST_P(BackboneConformance, SavesAndLoadsItsWeights) {
   in.load_from(archive);
   b->load(in);
   EXPECT_TRUE(torch::equal(a->forward(x, t, text), b->forward(x, t, text)));
+}
+
+// ---- autoencoder -----------------------------------------------------------------------------------
+
+class AutoencoderConformance : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::shared_ptr<asg::Autoencoder> make() {
+    std::string missing;
+    auto params = asg::testing::conformance_params("autoencoder", GetParam(), &missing);
+    if (!params) throw std::runtime_error("needs " + missing);
+    return build_catalog().create<asg::Autoencoder>(GetParam(), *params, asg::AutoencoderContext{4, 4, 16, 16});
+  }
+};
+
+TEST_P(AutoencoderConformance, CodesClipsToTheAnnouncedLatentAndBackDeterministically) {
+  torch::manual_seed(0);
+  auto ae = make();
+  ae->eval();
+  const asg::LatentShape latent = ae->latent();
+  EXPECT_EQ(latent.frames, 4);
+  EXPECT_GE(latent.scaling_factor, 0.0);
+  auto x = torch::rand({2, 4, 4, 16, 16}) * 2 - 1;
+  torch::NoGradGuard no_grad;
+  auto z = ae->encode(x);
+  EXPECT_EQ(z.sizes(), torch::IntArrayRef({2, latent.channels, latent.frames, latent.height, latent.width}));
+  EXPECT_TRUE(torch::isfinite(z).all().item<bool>());
+  EXPECT_TRUE(torch::equal(ae->encode(x), z));
+  EXPECT_TRUE(torch::allclose(ae->encode(x.narrow(0, 1, 1)), z.narrow(0, 1, 1), 1e-5, 1e-5));  // batch-independent
+  auto back = ae->decode(z);
+  EXPECT_EQ(back.sizes(), x.sizes());
+  EXPECT_TRUE(torch::isfinite(back).all().item<bool>());
+}
+
+TEST_P(AutoencoderConformance, TrainableAutoencodersPassGradientsToEveryParameter) {
+  torch::manual_seed(1);
+  auto ae = make();
+  if (ae->training().steps == 0) GTEST_SKIP() << "frozen: nothing to train";
+  auto loss = ae->training_loss(torch::rand({2, 4, 4, 16, 16}) * 2 - 1);
+  ASSERT_EQ(loss.dim(), 0);
+  EXPECT_TRUE(std::isfinite(loss.item<double>()));
+  loss.backward();
+  for (const auto& p : ae->named_parameters()) EXPECT_TRUE(p.value().grad().defined()) << p.key() << " outside the graph";
+}
+
+TEST_P(AutoencoderConformance, SavesAndLoadsItsWeights) {
+  torch::manual_seed(2);
+  auto a = make();
+  torch::manual_seed(3);
+  auto b = make();
+  if (a->parameters().empty()) GTEST_SKIP() << "no parameters of its own (the weights live in its file)";
+  a->eval();
+  b->eval();
+  auto x = torch::rand({1, 4, 4, 16, 16}) * 2 - 1;
+  torch::NoGradGuard no_grad;
+  ASSERT_FALSE(torch::equal(a->encode(x), b->encode(x)));
+  std::stringstream archive;
+  {
+    torch::serialize::OutputArchive out;
+    a->save(out);
+    out.save_to(archive);
+  }
+  torch::serialize::InputArchive in;
+  in.load_from(archive);
+  b->load(in);
+  EXPECT_TRUE(torch::equal(a->encode(x), b->encode(x)));
+  EXPECT_TRUE(torch::equal(a->decode(a->encode(x)), b->decode(b->encode(x))));
 }
 
 // ---- sampler ---------------------------------------------------------------------------------------
@@ -370,6 +449,8 @@ INSTANTIATE_TEST_SUITE_P(Build, DatasetConformance, ::testing::ValuesIn(asg::tes
 INSTANTIATE_TEST_SUITE_P(Build, TextEncoderConformance, ::testing::ValuesIn(asg::testing::plugins_of_kind("text_encoder")),
                          asg::testing::plugin_test_name);
 INSTANTIATE_TEST_SUITE_P(Build, BackboneConformance, ::testing::ValuesIn(asg::testing::plugins_of_kind("backbone")),
+                         asg::testing::plugin_test_name);
+INSTANTIATE_TEST_SUITE_P(Build, AutoencoderConformance, ::testing::ValuesIn(asg::testing::plugins_of_kind("autoencoder")),
                          asg::testing::plugin_test_name);
 INSTANTIATE_TEST_SUITE_P(Build, SamplerConformance, ::testing::ValuesIn(asg::testing::plugins_of_kind("sampler")),
                          asg::testing::plugin_test_name);

@@ -173,7 +173,7 @@ TEST_F(ExperimentTest, UnknownPluginKeyNamesThePlugin) {
   auto f = write("e.toml", with_backbone("chanels = [8]\n"));
   EXPECT_EQ(error_of(f), fmt::format("{}:8:1: [backbone] unknown key 'chanels' for backbone 'unet3d' (valid keys: channels, "
                                      "layers_per_level, groups, emb_dim, dropout, frame_embedding, coord_channels, attention_from_level, "
-                                     "attention_heads). Did you mean "
+                                     "attention_heads, layout, transformer_depth, temporal_transformer). Did you mean "
                                      "'channels'?",
                                      f));
 }
@@ -220,7 +220,7 @@ TEST_F(ExperimentTest, MissingSlotAndMissingMetrics) {
 TEST_F(ExperimentTest, UnknownSectionAndMissingBaseFile) {
   auto f = write("e.toml", std::string(kMinimal) + "[trian]\nsteps = 1\n");
   EXPECT_EQ(error_of(f), fmt::format("{}:14:2: unknown top-level key 'trian' (valid: base, name, description, metrics, dataset, "
-                                     "text_encoder, backbone, temporal, sampler, train, eval, diffusion, runtime, data, benchmark). "
+                                     "text_encoder, backbone, temporal, sampler, autoencoder, train, eval, conditioning, diffusion, runtime, data, benchmark). "
                                      "Did you mean 'train'?",
                                      f));
   f = write("m.toml", "base = [\"nope.toml\"]\n");

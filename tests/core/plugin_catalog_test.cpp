@@ -43,8 +43,9 @@ const fs::path kProbe = test_plugin_dir("lifetime") / "asg_dataset_lifetime_prob
 TEST(PluginCatalog, LoadsTheBuiltPluginsWithMetadata) {
   auto catalog = asg::PluginCatalog::discover();
   EXPECT_EQ(catalog.names("temporal"), (std::vector<std::string>{"none", "sti", "swap_attention", "temporal_attention", "temporal_conv"}));
+  EXPECT_EQ(catalog.names("autoencoder"), (std::vector<std::string>{"frame_vae", "torchscript_autoencoder"}));
   const auto& rec = catalog.find("backbone", "unet3d");
-  EXPECT_EQ(rec->factory.version, "1.1.0");
+  EXPECT_EQ(rec->factory.version, "1.2.0");
   EXPECT_EQ(rec->library_sha256.size(), 64u);
   EXPECT_EQ(rec->library_path.filename(), "asg_backbone_unet3d.so");
   EXPECT_FALSE(rec->factory.params.empty());

@@ -5,6 +5,7 @@
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -244,13 +245,15 @@ namespace {
 // A tiny text-conditioned backbone (unet3d by default, or dit; no temporal module) and its trainer; the
 // same initial weights every call.
 std::unique_ptr<asg::DiffusionTrainer> small_trainer(uint64_t seed, int64_t micro_batches = 1, bool bf16 = false,
-                                                     const std::string& backbone_name = "unet3d") {
+                                                     const std::string& backbone_name = "unet3d",
+                                                     std::vector<asg::ConditionTask> condition_tasks = {}) {
   auto text = catalog().create<asg::TextEncoder>(
       "word_embedding", asg::default_params("t", catalog().find("text_encoder", "word_embedding")->factory.params));
   asg::BackboneContext ctx;
   ctx.frames = 4;
   ctx.height = ctx.width = 8;
   ctx.text_dim = text->dim();
+  ctx.condition_channels = condition_tasks.empty() ? 0 : 5;
   auto none = catalog().find("temporal", "none");
   ctx.make_temporal = [&](const asg::TemporalContext& tc) {
     return catalog().create<asg::TemporalModule>("none", asg::default_params("none", none->factory.params), tc);
@@ -270,6 +273,7 @@ std::unique_ptr<asg::DiffusionTrainer> small_trainer(uint64_t seed, int64_t micr
   options.caption_dropout = 0;
   options.micro_batches = micro_batches;
   options.bf16 = bf16;
+  options.condition_tasks = std::move(condition_tasks);
   return std::make_unique<asg::DiffusionTrainer>(text, backbone, asg::NoiseSchedule("cosine", 100, asg::Prediction::V, 1.0),
                                                  options, torch::kCPU, seed);
 }
@@ -429,6 +433,82 @@ TEST(NegativePrompt, IsWhatTheUnconditionalBranchOfGuidanceSees) {
   // Scale 1 never looks at it; above 1 it steers away from it.
   EXPECT_TRUE(torch::equal(sample("a red star", "blurry static", 1.0), sample("a red star", "", 1.0)));
   EXPECT_FALSE(torch::equal(sample("a red star", "blurry static", 4.0), sample("a red star", "", 4.0)));
+}
+
+TEST(ImageConditioning, MasksFollowTheirTasks) {
+  auto eval = [](asg::ConditionTask task) {
+    std::vector<float> m;
+    auto t = asg::evaluation_condition_mask(task, 8);
+    for (int64_t i = 0; i < 8; ++i) m.push_back(t[i].item<float>());
+    return m;
+  };
+  using V = std::vector<float>;
+  EXPECT_EQ(eval(asg::ConditionTask::Generation), (V{0, 0, 0, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(eval(asg::ConditionTask::Image), (V{1, 0, 0, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(eval(asg::ConditionTask::Interpolation), (V{1, 0, 1, 0, 1, 0, 1, 0}));
+  EXPECT_EQ(eval(asg::ConditionTask::Prediction), (V{1, 1, 1, 1, 0, 0, 0, 0}));
+
+  at::Generator gen = at::detail::createCPUGenerator(5);
+  std::set<std::string> interpolation, prediction;
+  std::set<int64_t> image_frames;
+  for (int i = 0; i < 300; ++i) {
+    auto image = asg::training_condition_mask(asg::ConditionTask::Image, 8, gen);
+    ASSERT_EQ(image.sum().item<float>(), 1.f);
+    image_frames.insert(image.argmax().item<int64_t>());
+    auto text = [](const torch::Tensor& m) {
+      std::string s;
+      for (int64_t f = 0; f < m.size(0); ++f) s += m[f].item<float>() > 0 ? '1' : '0';
+      return s;
+    };
+    interpolation.insert(text(asg::training_condition_mask(asg::ConditionTask::Interpolation, 8, gen)));
+    const std::string p = text(asg::training_condition_mask(asg::ConditionTask::Prediction, 8, gen));
+    // A prefix or a suffix of 1..7 frames.
+    const auto ones = std::count(p.begin(), p.end(), '1');
+    ASSERT_GE(ones, 1);
+    ASSERT_LE(ones, 7);
+    ASSERT_TRUE(p == std::string(ones, '1') + std::string(8 - ones, '0') || p == std::string(8 - ones, '0') + std::string(ones, '1')) << p;
+    prediction.insert(p);
+    ASSERT_EQ(asg::training_condition_mask(asg::ConditionTask::Generation, 8, gen).sum().item<float>(), 0.f);
+  }
+  EXPECT_EQ(image_frames.size(), 8u);
+  EXPECT_EQ(interpolation, (std::set<std::string>{"10101010", "01010101", "10010010"}));  // RDTF's patterns
+  EXPECT_EQ(prediction.size(), 14u);  // 7 lengths, forwards and backwards
+
+  // The backbone's input: x_t, the clean clip where given, the mask.
+  auto x_t = torch::full({1, 2, 3, 1, 1}, 7.f), x0 = torch::arange(6, torch::kFloat).view({1, 2, 3, 1, 1});
+  auto in = asg::with_condition(x_t, x0, torch::tensor({{1.f, 0.f, 1.f}}));
+  ASSERT_EQ(in.sizes(), torch::IntArrayRef({1, 5, 3, 1, 1}));
+  EXPECT_TRUE(torch::equal(in.flatten(), torch::tensor({7.f, 7.f, 7.f, 7.f, 7.f, 7.f, 0.f, 0.f, 2.f, 3.f, 0.f, 5.f, 1.f, 0.f, 1.f})));
+}
+
+TEST(ImageConditioning, TheTrainerFeedsGivenFramesToTheBackboneInTrainingAndSampling) {
+  auto trainer = small_trainer(3, 1, false, "unet3d", {asg::ConditionTask::Image, asg::ConditionTask::Interpolation});
+  torch::manual_seed(2);
+  const auto x0 = torch::rand({2, 4, 4, 8, 8}) * 2 - 1;
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(std::isfinite(trainer->step(x0, {"a red star", "a blue moon"}).loss));
+  // Weights away from their zero-initialised outputs, so the sample depends on every input channel.
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : trainer->trainable_parameters()) p.add_(torch::randn_like(p) * 0.05);
+  }
+  auto ddim_values = asg::default_params("s", catalog().find("sampler", "ddim")->factory.params).values();
+  ddim_values["steps"] = int64_t{3};
+  auto ddim = catalog().create<asg::Sampler>("ddim", asg::Params("s", ddim_values));
+  auto sample = [&](const asg::SampleCondition* condition) {
+    return trainer->sample(*ddim, {"a red star"}, {4, 4, 8, 8}, at::detail::createCPUGenerator(7), nullptr, "", condition);
+  };
+  const auto reference = torch::rand({1, 4, 4, 8, 8});  // straight RGBA [B, T, 4, H, W]
+  asg::SampleCondition first{reference, asg::evaluation_condition_mask(asg::ConditionTask::Image, 4).unsqueeze(0)};
+  asg::SampleCondition other{torch::rand({1, 4, 4, 8, 8}), first.mask};
+  asg::SampleCondition none{reference, torch::zeros({1, 4})};
+  // No condition is the generation task: no frame given.
+  EXPECT_TRUE(torch::equal(sample(nullptr), sample(&none)));
+  EXPECT_FALSE(torch::equal(sample(&first), sample(&none)));
+  EXPECT_FALSE(torch::equal(sample(&first), sample(&other)));
+  // Only the given frames matter: changing a frame that is not given changes nothing.
+  asg::SampleCondition first_changed_later{reference.clone(), first.mask};
+  first_changed_later.clips.select(1, 2).fill_(0.5);
+  EXPECT_TRUE(torch::equal(sample(&first), sample(&first_changed_later)));
 }
 
 TEST(BatchSource, StreamsTarShardsAndResumesMidEpoch) {

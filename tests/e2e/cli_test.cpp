@@ -734,6 +734,85 @@ TEST_F(CliTest, Bf16PrecisionRunsWhereAutocastCoversTheBackboneAndIsRefusedBefor
   EXPECT_NE(ok.output.find("FINISHED"), std::string::npos) << ok.output;
 }
 
+TEST_F(CliTest, LatentDiffusionTrainsTheAutoencoderFirstThenDiffusesAndDecodesItsLatents) {
+  // frame_vae halves 16x16 frames to 8x8 latents; asg run trains it, measures the scaling factor, freezes it
+  // and trains the diffusion model on its latents; evaluation decodes the sampled latents.
+  std::ofstream(dir_ / "latent.toml") << "base = [\"tiny.toml\"]\n[autoencoder]\nplugin = \"frame_vae\"\nchannels = [8, 16]\n"
+                                         "train_steps = 40\nlr = 0.003\n[train]\nsteps = 10\n";
+  Result built = run_asg("validate latent.toml --build", dir_);
+  ASSERT_EQ(built.code, 0) << built.output;
+  EXPECT_NE(built.output.find("autoencoder 'frame_vae' codes [4, 8, 16, 16] clips as [4, 8, 8, 8] latents"), std::string::npos)
+      << built.output;
+  EXPECT_NE(built.output.find("one forward pass at batch 1 on the CPU gave [1, 4, 8, 8, 8]"), std::string::npos) << built.output;
+
+  Result r = run_asg("run latent.toml", dir_);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("autoencoder: training 40 steps"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("autoencoder: latent scaling factor "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("diffused as 4 latents of 8x8 ([autoencoder] 'frame_vae')"), std::string::npos) << r.output;
+  asg::Registry reg(registry());
+  const auto first = reg.list_runs().front();
+  ASSERT_EQ(first.status, asg::RunStatus::Finished);
+  auto ae_loss = reg.metric_history(first.id, "autoencoder/loss");
+  ASSERT_GE(ae_loss.size(), 8u);
+  EXPECT_LT(ae_loss.back().value, 0.5 * ae_loss.front().value);
+  const fs::path weights = dir_ / "runs" / first.id / "autoencoder.pt";
+  ASSERT_TRUE(fs::exists(weights));
+  EXPECT_TRUE(fs::exists(dir_ / "runs" / first.id / "samples" / "grid.gif"));
+
+  // The trained autoencoder, loaded from the file: no training, the same scaling factor, and the diffusion
+  // stage after it is the first run's to the bit.
+  Result again = run_asg("run latent.toml --set autoencoder.weights=" + weights.string(), dir_);
+  ASSERT_EQ(again.code, 0) << again.output;
+  EXPECT_EQ(again.output.find("autoencoder: training"), std::string::npos) << again.output;
+  const auto second = reg.list_runs().front();
+  auto a = reg.metric_history(first.id, "train/loss"), b = reg.metric_history(second.id, "train/loss");
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].value, b[i].value) << "step " << a[i].step;
+  auto ra = reg.results(first.id), rb = reg.results(second.id);
+  ASSERT_EQ(ra.size(), rb.size());
+  for (size_t i = 0; i < ra.size(); ++i) EXPECT_EQ(ra[i].value, rb[i].value) << ra[i].key;
+
+  // A latent the backbone cannot take is refused naming both sides, before anything is recorded.
+  Result small = run_asg("run latent.toml --set 'autoencoder.channels=[8, 8, 8, 8, 8]'", dir_);
+  EXPECT_EQ(small.code, 2) << small.output;
+  EXPECT_NE(small.output.find("[backbone] backbone 'unet3d': 2 levels needs height and width divisible by 2, data are 1x1"),
+            std::string::npos)
+      << small.output;
+  EXPECT_NE(small.output.find("(the latents come from [autoencoder] autoencoder 'frame_vae' over [dataset] 'synthetic_stickers'"),
+            std::string::npos)
+      << small.output;
+  EXPECT_EQ(reg.list_runs().size(), 2u);
+}
+
+TEST_F(CliTest, ImageConditionedRunsTrainOnMaskedFramesAndEvaluateTheirTask) {
+  std::ofstream(dir_ / "i2v.toml") << "base = [\"tiny.toml\"]\n[conditioning]\ntasks = [\"generation\", \"image\", \"interpolation\"]\n"
+                                      "[eval]\ntask = \"interpolation\"\n[train]\nsteps = 10\n";
+  Result built = run_asg("validate i2v.toml --build", dir_);
+  ASSERT_EQ(built.code, 0) << built.output;
+  EXPECT_NE(built.output.find("one forward pass at batch 1 on the CPU gave [1, 4, 8, 16, 16]"), std::string::npos) << built.output;
+  Result r = run_asg("run i2v.toml", dir_);
+  ASSERT_EQ(r.code, 0) << r.output;
+  ASSERT_EQ(run_asg("run tiny.toml --set train.steps=10", dir_).code, 0);
+  asg::Registry reg(registry());
+  auto runs = reg.list_runs();
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_NE(runs[0].protocol_hash, runs[1].protocol_hash);  // interpolation is measured apart from generation
+  EXPECT_NE(runs[0].method_hash, runs[1].method_hash);
+
+  // An eval task the model was not trained for, and a task that does not exist: exit 2, nothing recorded.
+  Result untrained = run_asg("run i2v.toml --set eval.task=\\\"prediction\\\"", dir_);
+  EXPECT_EQ(untrained.code, 2) << untrained.output;
+  EXPECT_NE(untrained.output.find("[eval] task = \"prediction\" needs a model trained for it: [conditioning] tasks = "
+                                  "[\"generation\", \"image\", \"interpolation\"] does not include it"),
+            std::string::npos)
+      << untrained.output;
+  Result unknown = run_asg("run i2v.toml --set 'conditioning.tasks=[\"imgae\"]'", dir_);
+  EXPECT_EQ(unknown.code, 2) << unknown.output;
+  EXPECT_NE(unknown.output.find("not an allowed value"), std::string::npos) << unknown.output;
+  EXPECT_EQ(reg.list_runs().size(), 2u);
+}
+
 TEST_F(CliTest, EveryCommittedExperimentValidatesAndBuilds) {
   // Every experiment file in the repository (bases included) builds and runs its backbone once.
   int checked = 0;

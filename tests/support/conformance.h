@@ -86,9 +86,24 @@ inline const std::filesystem::path& clip_text_torchscript() {
   return file;
 }
 
+// An SD-VAE-shaped image autoencoder (RGB, f = 4) with random weights as TorchScript (scripts/fixtures/
+// write_autoencoder_torchscript.py), written once per test process, for autoencoders that load one.
+inline const std::filesystem::path& autoencoder_torchscript() {
+  static const std::filesystem::path file = [] {
+    const auto d = make_temp_dir("conformance-autoencoder");
+    const auto out = d / "autoencoder.pt";
+    const std::string cmd = "/usr/bin/python3 " + (source_dir() / "scripts/fixtures/write_autoencoder_torchscript.py").string() +
+                            " " + out.string() + " 2>/dev/null";
+    if (std::system(cmd.c_str()) != 0) throw std::runtime_error(cmd + " failed (python3-torch is installed by scripts/setup.sh)");
+    return out;
+  }();
+  return file;
+}
+
 // The parameters a conformance suite builds plugin `name` with: its defaults, plus the conformance
-// corpus for a dataset's required `manifest` or `shards`, and the CLIP-shaped TorchScript fixture for a
-// text encoder's required `model`, `sha256` and `merges`. nullopt when some other parameter must be set
+// corpus for a dataset's required `manifest` or `shards`, the CLIP-shaped TorchScript fixture for a
+// text encoder's required `model`, `sha256` and `merges`, and the VAE-shaped one for an autoencoder's
+// `model` and `sha256`. nullopt when some other parameter must be set
 // (the suite then skips the plugin, naming the parameter).
 inline std::optional<Params> conformance_params(const std::string& kind, const std::string& name, std::string* missing = nullptr) {
   const auto& specs = build_catalog().find(kind, name)->factory.params;
@@ -100,6 +115,8 @@ inline std::optional<Params> conformance_params(const std::string& kind, const s
     else if (kind == "text_encoder" && spec.key == "model") values[spec.key] = clip_text_torchscript().string();
     else if (kind == "text_encoder" && spec.key == "sha256") values[spec.key] = sha256_file(clip_text_torchscript());
     else if (kind == "text_encoder" && spec.key == "merges") values[spec.key] = (source_dir() / "tests/data/clip_bpe_merges.txt").string();
+    else if (kind == "autoencoder" && spec.key == "model") values[spec.key] = autoencoder_torchscript().string();
+    else if (kind == "autoencoder" && spec.key == "sha256") values[spec.key] = sha256_file(autoencoder_torchscript());
     else {
       if (missing) *missing = spec.key;
       return std::nullopt;

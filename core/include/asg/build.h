@@ -12,6 +12,7 @@
 
 #include "asg/diffusion.h"
 #include "asg/experiment.h"
+#include "asg/kinds/autoencoder.h"
 #include "asg/kinds/backbone.h"
 #include "asg/kinds/dataset.h"
 #include "asg/kinds/metric.h"
@@ -24,9 +25,16 @@ struct BuiltExperiment {
   std::shared_ptr<Dataset> dataset;
   DatasetInfo info;
   std::shared_ptr<TextEncoder> text_encoder;
+  std::shared_ptr<Autoencoder> autoencoder;  // null: pixel space
   std::shared_ptr<Backbone> backbone;
   std::shared_ptr<Sampler> sampler;
   std::vector<std::pair<const PluginSlot*, std::shared_ptr<Metric>>> metrics;
+  // The clip diffusion runs on, [C, T, H, W]: the dataset's RGBA clip, or the autoencoder's latent.
+  std::vector<int64_t> diffusion_shape;
+  // Extra backbone input channels for image conditioning (C + 1, or 0).
+  int64_t condition_channels = 0;
+  // [C + condition_channels, T, H, W]: what the backbone takes.
+  std::vector<int64_t> backbone_input_shape() const;
 };
 
 // The experiment's [diffusion] noise schedule.

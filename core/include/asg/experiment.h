@@ -10,7 +10,8 @@
 //   [temporal]     plugin = "temporal_conv"
 //   [sampler]      plugin = "ddim"
 //   [[metrics]]    plugin = "caption_accuracy"     (one table per metric)
-//   [train] [eval] [diffusion] [runtime] [benchmark]   core sections, see core_sections()
+//   [autoencoder]  plugin = "frame_vae"            optional: latent diffusion (pixel space without it)
+//   [train] [eval] [diffusion] [runtime] [data] [conditioning] [benchmark]   core sections, see core_sections()
 //
 // Composition: bases first (recursively), then the file, then `--set a.b=value` overrides. Tables merge
 // key by key; scalars and arrays (including [[metrics]]) replace. A table holding `__replace__ = true`
@@ -51,8 +52,9 @@ struct Experiment {
   std::filesystem::path file;
   std::string name;
   std::string description;
-  std::vector<PluginSlot> slots;  // dataset, text_encoder, backbone, temporal, sampler, metrics[i]...
-  Params train, eval, diffusion, runtime, data, benchmark;
+  std::vector<PluginSlot> slots;  // dataset, text_encoder, backbone, temporal, sampler, [autoencoder], metrics[i]...
+  bool has_slot(const std::string& section) const;
+  Params train, eval, diffusion, runtime, data, conditioning, benchmark;
   std::string resolved_toml;  // canonical resolved config
   std::string config_hash;    // sha256 of resolved_toml without name/description
   // What was trained: [dataset], [text_encoder], [backbone], [temporal], [diffusion], [train] (less its

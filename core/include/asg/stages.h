@@ -197,6 +197,21 @@ class BatchSource {
   std::vector<std::thread> workers_;
 };
 
+// ---- autoencoder -----------------------------------------------------------------------------------
+
+// Latent diffusion's first stage, run before the diffusion model trains:
+// - A trainable autoencoder (training().steps > 0) is trained on the training split: its own data order
+//   (derive_seed(seed, "autoencoder.order")) and weight-init-independent noise ("autoencoder.global"),
+//   AdamW at training().lr with gradient clipping at 1, its loss recorded as "autoencoder/loss" every
+//   log_every steps. Its weights and scaling factor then go to <run>/autoencoder.pt atomically (an
+//   artifact; the file format the kind header describes). A resumed attempt of the run finds that file and
+//   loads it instead of training again.
+// - latent().scaling_factor = 0: measured as 1 / std of the latents of the first 4 training batches of
+//   the autoencoder's data order (Rombach et al. 2022, section G).
+// Returns the scaling factor and leaves the autoencoder frozen, in eval mode.
+double prepare_autoencoder(Autoencoder& autoencoder, std::shared_ptr<Dataset> dataset, LoaderOptions loader,
+                           RunRecorder& recorder, torch::Device device, uint64_t seed, int64_t log_every);
+
 // ---- train loop ------------------------------------------------------------------------------------
 
 struct TrainLoopOptions {

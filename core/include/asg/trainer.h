@@ -15,6 +15,7 @@
 
 #include "asg/diffusion.h"
 #include "asg/flat_parameters.h"
+#include "asg/kinds/autoencoder.h"
 #include "asg/kinds/backbone.h"
 #include "asg/kinds/dataset.h"
 #include "asg/kinds/sampler.h"
@@ -30,6 +31,11 @@ torch::Tensor from_model_space(const torch::Tensor& x);
 
 // Stacks stickers into a straight-RGBA batch [B, T, 4, H, W].
 torch::Tensor stack_frames(const std::vector<Sticker>& stickers);
+
+// Writes `archive` to `path` atomically: a temporary file, fsync, rename (a reader or a crash never sees
+// half a file). asg::Error(Data) naming the file when it fails; a previous file at `path` is then intact.
+// failpoint_step: the step the crash tests' ASG_FAILPOINT_KILL_IN_CHECKPOINT_WRITE matches (-1 = none).
+void save_archive_atomically(torch::serialize::OutputArchive& archive, const std::string& path, int64_t failpoint_step = -1);
 
 // splitmix64 of (seed, tag): independent, reproducible seeds for data order, noise, sampling, ...
 uint64_t derive_seed(uint64_t seed, const std::string& tag);
@@ -49,6 +55,23 @@ class ScopedGlobalSeed {
  private:
   torch::Tensor saved_state_;
 };
+
+// Image conditioning (I2VGen-XL; RDTF's condition mask): some frames of the clean clip are given to the
+// backbone, which sees [x_t, x0 * m, m] along channels, m the per-frame 0/1 mask. A task decides m:
+// - generation:    no frame (text to sticker)
+// - image:         one frame: a random one in training (RDTF), the first at evaluation (I2VGen-XL)
+// - interpolation: every other frame from a random phase, or every third from the first, in training;
+//                  the even frames (0, 2, 4, ...) at evaluation
+// - prediction:    the first or (as often) the last k frames, k uniform in [1, T-1], in training; the first
+//                  half (T/2 frames, rounded down, at least 1) at evaluation
+enum class ConditionTask { Generation, Image, Interpolation, Prediction };
+const EnumNames<ConditionTask>& condition_task_names();
+// A [T] float mask of the given frames. Training masks draw from `generator` (CPU); evaluation's are fixed.
+torch::Tensor training_condition_mask(ConditionTask task, int64_t frames, at::Generator& generator);
+torch::Tensor evaluation_condition_mask(ConditionTask task, int64_t frames);
+// The backbone's input [B, 2C+1, T, H, W]: x_t, then the clean clip where given (zero elsewhere), then the
+// mask as one channel. mask is [B, T].
+torch::Tensor with_condition(const torch::Tensor& x_t, const torch::Tensor& x0, const torch::Tensor& mask);
 
 struct TrainOptions {
   double lr = 1e-3;
@@ -75,6 +98,9 @@ struct TrainOptions {
   // float32) around every backbone forward, in training and sampling; the loss, the optimizer, the EMA and
   // the sampler's arithmetic stay in float32.
   bool bf16 = false;
+  // Image conditioning: each training clip draws its task uniformly from these; empty = none (the backbone
+  // then has no condition channels). Set from [conditioning] tasks.
+  std::vector<ConditionTask> condition_tasks;
   static TrainOptions from(const Params& train);
   // The learning rate of optimizer step `step` (0-based).
   double lr_at(int64_t step) const;
@@ -91,6 +117,13 @@ struct StepResult {
 // across ranks. It may modify the tensor in place; it must not replace it.
 using GradientHook = std::function<void(const torch::Tensor& flat_gradients)>;
 
+// What evaluation conditions on: the reference clips (straight RGBA [B, T, 4, H, W] in [0,1], as the
+// dataset gives them) and which of their frames are given ([B, T] 0/1).
+struct SampleCondition {
+  torch::Tensor clips;
+  torch::Tensor mask;
+};
+
 class DiffusionTrainer {
  public:
   DiffusionTrainer(std::shared_ptr<TextEncoder> text_encoder, std::shared_ptr<Backbone> backbone,
@@ -103,6 +136,11 @@ class DiffusionTrainer {
   StepResult step(const torch::Tensor& x0, const std::vector<std::string>& captions, const torch::Tensor& frame_valid = {});
   void set_gradient_hook(GradientHook hook) { gradient_hook_ = std::move(hook); }
 
+  // Latent diffusion: from now on step() encodes its clips with the (frozen) autoencoder and multiplies the
+  // latents by scaling_factor, and sample() draws latents of sample()'s clip_shape and decodes them. The
+  // autoencoder is moved to the trainer's device and put in eval mode; it is not part of the checkpoint.
+  void set_autoencoder(std::shared_ptr<Autoencoder> autoencoder, double scaling_factor);
+
   // With bf16: one no-grad forward at batch 1 on a clip of `clip_shape` ([C, T, H, W]) under autocast, so a
   // backbone this LibTorch cannot run in bfloat16 on this device is refused (asg::Error(Config)) before a
   // run is recorded. No randomness is drawn. Nothing to check in fp32.
@@ -114,10 +152,12 @@ class DiffusionTrainer {
   // Generates clips for captions; returns straight RGBA [B, T, 4, H, W] on the CPU.
   // clip_shape is [C, T, H, W]. Initial noise is drawn on the CPU from `generator`, so the same seed
   // gives the same noise on every device. Guidance's unconditional branch is conditioned on
-  // `negative_prompt` (empty: the empty caption training drops captions to).
+  // `negative_prompt` (empty: the empty caption training drops captions to). In latent space clip_shape is
+  // the latent's and the decoded clips are returned. With image conditioning, `condition` gives the frames
+  // (both guidance branches see them: guidance is on the text); none = no frame given.
   torch::Tensor sample(Sampler& sampler, const std::vector<std::string>& captions, const std::vector<int64_t>& clip_shape,
                        at::Generator generator, const std::function<void(int64_t, int64_t)>& on_step,
-                       const std::string& negative_prompt = "");
+                       const std::string& negative_prompt = "", const SampleCondition* condition = nullptr);
 
   // Checkpoint, written atomically (temporary file, fsync, rename: a reader or a crash never sees half a
   // file). Keys: "backbone.<name>", "text_encoder.<name>" (weights and buffers), "ema.<same names>" (the
@@ -144,6 +184,10 @@ class DiffusionTrainer {
  private:
   std::shared_ptr<TextEncoder> text_encoder_;
   std::shared_ptr<Backbone> backbone_;
+  std::shared_ptr<Autoencoder> autoencoder_;  // latent diffusion when set
+  double latent_scale_ = 1;
+  // Model-space clips [B, 4, T, H, W] -> the space diffusion runs in (latents times latent_scale_).
+  torch::Tensor to_diffusion_space(const torch::Tensor& x) const;
   NoiseSchedule schedule_;
   TrainOptions options_;
   torch::Device device_;

@@ -19,7 +19,8 @@ std::vector<ResultValue> Evaluator::run(SampleWriter& samples, int64_t at_step) 
   const int64_t split_size = built_.dataset->size(split);
   const DatasetInfo& info = built_.info;
   at::Generator sample_gen = at::detail::createCPUGenerator(derive_seed(seed_, "eval.sample"));
-  const std::vector<int64_t> clip_shape = {4, info.frames, info.height, info.width};
+  const std::vector<int64_t>& clip_shape = built_.diffusion_shape;
+  const ConditionTask task = condition_task_names().parse(eval.str("task"), "[eval] task");
   const int64_t batches = (num_samples + batch_size - 1) / batch_size;
   Sampler& sampler = *built_.sampler;
   Progress progress("sample", batches * sampler.num_steps(), [&](const std::string& l) { recorder_.file_only(l); });
@@ -43,13 +44,16 @@ std::vector<ResultValue> Evaluator::run(SampleWriter& samples, int64_t at_step) 
       skipped_in_a_row = 0;
       captions.push_back(refs.back().caption);
     }
+    std::optional<SampleCondition> condition;  // the reference clips' given frames, for an image-conditioned task
+    if (task != ConditionTask::Generation)
+      condition = SampleCondition{stack_frames(refs), evaluation_condition_mask(task, info.frames).repeat({n, 1})};
     torch::Tensor clips = trainer_.sample(
         sampler, captions, clip_shape, sample_gen,
         [&](int64_t i, int64_t) {
           throw_if_interrupted();
           progress.update(b * sampler.num_steps() + i);
         },
-        eval.str("negative_prompt"));
+        eval.str("negative_prompt"), condition ? &*condition : nullptr);
     for (auto& [slot, metric] : built_.metrics) metric->update(clips, refs);
     for (int64_t i = 0; i < n; ++i) samples.add(start + i, clips[i], captions[i]);
   }

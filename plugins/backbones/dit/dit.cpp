@@ -97,7 +97,7 @@ TORCH_MODULE(Block);
 class DitImpl final : public Backbone {
  public:
   DitImpl(const Params& p, const BackboneContext& ctx)
-      : channels_(ctx.channels), frames_(ctx.frames), patch_(p.integer("patch")), dim_(p.integer("width")) {
+      : channels_(ctx.channels), in_channels_(ctx.channels + ctx.condition_channels), frames_(ctx.frames), patch_(p.integer("patch")), dim_(p.integer("width")) {
     const int64_t heads = p.integer("heads"), depth = p.integer("depth"), mlp_ratio = p.integer("mlp_ratio");
     if (ctx.height % patch_ != 0 || ctx.width % patch_ != 0)
       throw config_error(fmt::format("patch = {} must divide the clip's height and width, which are {}x{} (valid: a common "
@@ -109,7 +109,7 @@ class DitImpl final : public Backbone {
     cols_ = ctx.width / patch_;
     nn::AttentionOptions options;
     options.backend = nn::parse_attention_backend(p.str("attention_backend"));
-    patch_embed_ = register_module("patch_embed", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels_, dim_, patch_).stride(patch_)));
+    patch_embed_ = register_module("patch_embed", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels_, dim_, patch_).stride(patch_)));
     spatial_positions_ = register_buffer("spatial_positions", positions_2d(rows_, cols_, dim_));
     frame_positions_ = register_buffer("frame_positions", sincos(torch::arange(frames_, torch::kFloat), dim_));
     time_mlp_ = register_module("time_mlp", torch::nn::Sequential(torch::nn::Linear(256, dim_), torch::nn::SiLU(),
@@ -143,7 +143,7 @@ class DitImpl final : public Backbone {
     auto tokens = torch::cat({text.tokens, text.pooled.unsqueeze(1)}, 1);
     auto mask = torch::cat({text.mask, torch::ones({b, 1}, text.mask.options())}, 1);
     // Patchify every frame: [B*T, D, H/p, W/p] -> [B, T, N, D].
-    auto frames = x.permute({0, 2, 1, 3, 4}).reshape({b * tf, channels_, x.size(3), x.size(4)});
+    auto frames = x.permute({0, 2, 1, 3, 4}).reshape({b * tf, in_channels_, x.size(3), x.size(4)});
     auto h = patch_embed_->forward(frames).flatten(2).transpose(1, 2).view({b, tf, n, dim_}) + spatial_positions_;
     // Spatial sequences are (b, frame) rows; temporal sequences are (b, patch) rows.
     auto spatial_rows = [&](const torch::Tensor& v) { return v.reshape({b * tf, n, dim_}); };
@@ -169,7 +169,7 @@ class DitImpl final : public Backbone {
   }
 
  private:
-  int64_t channels_, frames_, patch_, dim_, rows_ = 0, cols_ = 0;
+  int64_t channels_, in_channels_, frames_, patch_, dim_, rows_ = 0, cols_ = 0;
   torch::nn::Conv2d patch_embed_{nullptr};
   torch::Tensor spatial_positions_, frame_positions_;
   torch::nn::Sequential time_mlp_{nullptr};

@@ -5,6 +5,12 @@
 // ResNet block as a per-channel scale and shift (FiLM); and per-frame cross-attention from pixels to the
 // caption tokens at the coarser levels, which is what lets word order ("from left to right") steer
 // where each frame draws the sprite.
+//
+// layout = "modelscope" is the block of ModelScope's UNet3DConditionModel / VideoLDM, which the VSD2M and
+// RDTF code builds on: ResNet2D -> temporal module slot (where ModelScope has its temporal conv and the
+// paper puts STI) -> spatial transformer (self-attention over a frame's pixels, cross-attention to the
+// caption, GEGLU feed-forward) -> temporal transformer (self-attention over the frames at each pixel,
+// feed-forward). Both transformers sit at the attention levels and start as the identity.
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -12,6 +18,8 @@
 #include <numeric>
 
 #include "asg/kinds/backbone.h"
+#include "asg/nn/attention.h"
+#include "asg/nn/positions.h"
 #include "asg/plugin.h"
 
 namespace asg::unet {
@@ -91,27 +99,161 @@ struct CrossAttentionImpl : torch::nn::Module {
 };
 TORCH_MODULE(CrossAttention);
 
+// GEGLU feed-forward of SD's BasicTransformerBlock (Shazeer 2020): Linear(C, 2*4C) -> a * gelu(b) -> Linear(4C, C).
+struct FeedForwardImpl : torch::nn::Module {
+  explicit FeedForwardImpl(int64_t channels, int64_t mult = 4) {
+    in = register_module("in", torch::nn::Linear(channels, 2 * mult * channels));
+    out = register_module("out", torch::nn::Linear(mult * channels, channels));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto ab = in->forward(x).chunk(2, -1);
+    return out->forward(ab[0] * torch::gelu(ab[1]));
+  }
+  torch::nn::Linear in{nullptr}, out{nullptr};
+};
+TORCH_MODULE(FeedForward);
+
+// Multi-head self-attention over the rows of x [N, L, C] (every token of a row attends to every other).
+struct SelfAttentionImpl : torch::nn::Module {
+  SelfAttentionImpl(int64_t channels, int64_t heads) : heads(heads) {
+    qkv = register_module("qkv", torch::nn::Linear(torch::nn::LinearOptions(channels, 3 * channels).bias(false)));
+    out = register_module("out", torch::nn::Linear(channels, channels));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    const int64_t n = x.size(0), l = x.size(1), c = x.size(2);
+    auto parts = qkv->forward(x).view({n, l, 3, heads, c / heads}).permute({2, 0, 3, 1, 4});  // [3, N, h, L, d]
+    auto o = nn::attention(parts[0], parts[1], parts[2]);
+    return out->forward(o.transpose(1, 2).reshape({n, l, c}));
+  }
+  int64_t heads;
+  torch::nn::Linear qkv{nullptr}, out{nullptr};
+};
+TORCH_MODULE(SelfAttention);
+
+// SD / ModelScope Transformer2DModel on every frame: GroupNorm, proj_in, then per layer pre-LayerNorm
+// self-attention over the frame's pixels, cross-attention to the caption tokens (all of a clip's frames in
+// one call, as in CrossAttention above) and a GEGLU feed-forward, each residual; proj_out starts at zero.
+struct SpatialTransformerImpl : torch::nn::Module {
+  SpatialTransformerImpl(int64_t channels, int64_t text_dim, int64_t heads, int64_t groups, int64_t depth)
+      : heads(heads) {
+    norm = register_module("norm", torch::nn::GroupNorm(norm_groups(groups, channels), channels));
+    proj_in = register_module("proj_in", torch::nn::Linear(channels, channels));
+    for (int64_t i = 0; i < depth; ++i) {
+      auto ln = [&](const char* what) {
+        return register_module(fmt::format("layer{}_{}", i, what), torch::nn::LayerNorm(torch::nn::LayerNormOptions({channels})));
+      };
+      norms1.push_back(ln("norm1"));
+      norms2.push_back(ln("norm2"));
+      norms3.push_back(ln("norm3"));
+      self.push_back(register_module(fmt::format("layer{}_self", i), SelfAttention(channels, heads)));
+      to_q.push_back(register_module(fmt::format("layer{}_cross_q", i),
+                                     torch::nn::Linear(torch::nn::LinearOptions(channels, channels).bias(false))));
+      to_kv.push_back(register_module(fmt::format("layer{}_cross_kv", i),
+                                      torch::nn::Linear(torch::nn::LinearOptions(text_dim, 2 * channels).bias(false))));
+      cross_out.push_back(register_module(fmt::format("layer{}_cross_out", i), torch::nn::Linear(channels, channels)));
+      ff.push_back(register_module(fmt::format("layer{}_ff", i), FeedForward(channels)));
+    }
+    proj_out = register_module("proj_out", torch::nn::Linear(channels, channels));
+    torch::nn::init::zeros_(proj_out->weight);
+    torch::nn::init::zeros_(proj_out->bias);
+  }
+  // x [B*T, C, H, W]; tokens [B, L, D]; mask [B, L]
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& tokens, const torch::Tensor& mask) {
+    const int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3), b = tokens.size(0), l = tokens.size(1),
+                  dh = c / heads, per_clip = n / b * hw;
+    auto h = proj_in->forward(norm->forward(x).flatten(2).transpose(1, 2));  // [B*T, HW, C]
+    const auto key_mask = mask.logical_not().view({b, 1, 1, l});
+    for (size_t i = 0; i < self.size(); ++i) {
+      h = h + self[i]->forward(norms1[i]->forward(h));
+      auto q = to_q[i]->forward(norms2[i]->forward(h)).reshape({b, per_clip, heads, dh}).transpose(1, 2);
+      auto kv = to_kv[i]->forward(tokens).view({b, l, 2, heads, dh}).permute({2, 0, 3, 1, 4});
+      auto scores = q.matmul(kv[0].transpose(-1, -2)) / std::sqrt(static_cast<double>(dh));
+      auto o = scores.masked_fill(key_mask, -1e9).softmax(-1).matmul(kv[1]).transpose(1, 2).reshape({n, hw, c});
+      h = h + cross_out[i]->forward(o);
+      h = h + ff[i]->forward(norms3[i]->forward(h));
+    }
+    return x + proj_out->forward(h).transpose(1, 2).reshape(x.sizes());
+  }
+  int64_t heads;
+  torch::nn::GroupNorm norm{nullptr};
+  torch::nn::Linear proj_in{nullptr}, proj_out{nullptr};
+  std::vector<torch::nn::LayerNorm> norms1, norms2, norms3;
+  std::vector<SelfAttention> self;
+  std::vector<torch::nn::Linear> to_q, to_kv, cross_out;
+  std::vector<FeedForward> ff;
+};
+TORCH_MODULE(SpatialTransformer);
+
+// ModelScope's TransformerTemporalModel: at every pixel, the T frames form one sequence; GroupNorm,
+// proj_in, sinusoidal frame positions, then per layer pre-LayerNorm self-attention over the frames and a
+// GEGLU feed-forward; proj_out starts at zero.
+struct TemporalTransformerImpl : torch::nn::Module {
+  TemporalTransformerImpl(int64_t channels, int64_t frames, int64_t heads, int64_t groups, int64_t depth) {
+    norm = register_module("norm", torch::nn::GroupNorm(norm_groups(groups, channels), channels));
+    proj_in = register_module("proj_in", torch::nn::Linear(channels, channels));
+    positions = register_buffer("positions", nn::sinusoidal_positions(frames, channels));
+    for (int64_t i = 0; i < depth; ++i) {
+      norms1.push_back(register_module(fmt::format("layer{}_norm1", i), torch::nn::LayerNorm(torch::nn::LayerNormOptions({channels}))));
+      norms2.push_back(register_module(fmt::format("layer{}_norm2", i), torch::nn::LayerNorm(torch::nn::LayerNormOptions({channels}))));
+      self.push_back(register_module(fmt::format("layer{}_self", i), SelfAttention(channels, heads)));
+      ff.push_back(register_module(fmt::format("layer{}_ff", i), FeedForward(channels)));
+    }
+    proj_out = register_module("proj_out", torch::nn::Linear(channels, channels));
+    torch::nn::init::zeros_(proj_out->weight);
+    torch::nn::init::zeros_(proj_out->bias);
+  }
+  // x [B*T, C, H, W] -> the same
+  torch::Tensor forward(const torch::Tensor& x, int64_t frames) {
+    const int64_t c = x.size(1), hh = x.size(2), ww = x.size(3), b = x.size(0) / frames;
+    auto seq = norm->forward(x).view({b, frames, c, hh * ww}).permute({0, 3, 1, 2}).reshape({b * hh * ww, frames, c});
+    auto h = proj_in->forward(seq) + positions;
+    for (size_t i = 0; i < self.size(); ++i) {
+      h = h + self[i]->forward(norms1[i]->forward(h));
+      h = h + ff[i]->forward(norms2[i]->forward(h));
+    }
+    auto out = proj_out->forward(h).view({b, hh * ww, frames, c}).permute({0, 2, 3, 1}).reshape(x.sizes());
+    return x + out;
+  }
+  torch::nn::GroupNorm norm{nullptr};
+  torch::nn::Linear proj_in{nullptr}, proj_out{nullptr};
+  torch::Tensor positions;
+  std::vector<torch::nn::LayerNorm> norms1, norms2;
+  std::vector<SelfAttention> self;
+  std::vector<FeedForward> ff;
+};
+TORCH_MODULE(TemporalTransformer);
+
 // Caption tokens for cross-attention, one set per clip: the tokens plus the pooled embedding.
 struct ClipTokens {
   torch::Tensor tokens;  // [B, L+1, D]
   torch::Tensor mask;    // [B, L+1]
 };
 
-// A ResNet block, optional cross-attention to the caption, then the temporal module at that point.
+// One block of a level.
+// compact:    ResNet -> optional cross-attention to the caption -> temporal module.
+// modelscope: ResNet -> temporal module -> optional spatial transformer -> optional temporal transformer.
 struct StageBlockImpl : torch::nn::Module {
-  StageBlockImpl(ResBlock r, CrossAttention a, std::shared_ptr<TemporalModule> t) {
+  StageBlockImpl(ResBlock r, CrossAttention a, std::shared_ptr<TemporalModule> t, SpatialTransformer s,
+                 TemporalTransformer tt) {
     res = register_module("res", r);
     if (a) attention = register_module("attention", a);
     temporal = register_module("temporal", std::move(t));
+    if (s) spatial_transformer = register_module("spatial_transformer", s);
+    if (tt) temporal_transformer = register_module("temporal_transformer", tt);
   }
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& emb, const ClipTokens& text, int64_t frames) {
     auto h = res->forward(x, emb);
     if (attention) h = attention->forward(h, text.tokens, text.mask);
-    return to_frames(temporal->forward(to_video(h, frames)));
+    h = to_frames(temporal->forward(to_video(h, frames)));
+    if (spatial_transformer) h = spatial_transformer->forward(h, text.tokens, text.mask);
+    if (temporal_transformer) h = temporal_transformer->forward(h, frames);
+    return h;
   }
   ResBlock res{nullptr};
   CrossAttention attention{nullptr};
   std::shared_ptr<TemporalModule> temporal;
+  SpatialTransformer spatial_transformer{nullptr};
+  TemporalTransformer temporal_transformer{nullptr};
 };
 TORCH_MODULE(StageBlock);
 
@@ -135,7 +277,7 @@ class Unet3dImpl final : public Backbone {
                                                                   torch::nn::Linear(emb_dim, emb_dim)));
     text_proj_ = register_module("text_proj", torch::nn::Linear(ctx.text_dim, emb_dim));
     if (frame_embedding_) frame_proj_ = register_module("frame_proj", torch::nn::Linear(base_, emb_dim));
-    const int64_t in_channels = ctx.channels + (coord_channels_ ? 2 : 0);
+    const int64_t in_channels = ctx.channels + ctx.condition_channels + (coord_channels_ ? 2 : 0);
     conv_in_ = register_module("conv_in", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, base_, 3).padding(1)));
 
     const int64_t attention_from = p.integer("attention_from_level");
@@ -143,14 +285,21 @@ class Unet3dImpl final : public Backbone {
     for (int64_t c : channels)
       if (c % heads != 0)
         throw config_error(fmt::format("attention_heads = {} must divide every channels entry ({})", heads, c));
+    const bool modelscope = p.str("layout") == "modelscope";
+    const int64_t depth = p.integer("transformer_depth");
+    const bool temporal_transformer = p.boolean("temporal_transformer");
     size_t current_level = 0;
     int64_t next_temporal_index = 0;
     auto stage = [&](const std::string& name, int64_t in, int64_t out, int64_t h, int64_t w) {
+      const bool attends = attention_from >= 0 && static_cast<int64_t>(current_level) >= attention_from;
       CrossAttention attention{nullptr};
-      if (attention_from >= 0 && static_cast<int64_t>(current_level) >= attention_from)
-        attention = CrossAttention(out, ctx.text_dim, heads, groups);
+      SpatialTransformer spatial{nullptr};
+      TemporalTransformer temporal{nullptr};
+      if (attends && !modelscope) attention = CrossAttention(out, ctx.text_dim, heads, groups);
+      if (attends && modelscope) spatial = SpatialTransformer(out, ctx.text_dim, heads, groups, depth);
+      if (attends && modelscope && temporal_transformer) temporal = TemporalTransformer(out, ctx.frames, heads, groups, depth);
       auto t = ctx.make_temporal(TemporalContext{name, out, ctx.frames, h, w, next_temporal_index++});
-      return StageBlock(ResBlock(in, out, emb_dim, groups, dropout), attention, std::move(t));
+      return StageBlock(ResBlock(in, out, emb_dim, groups, dropout), attention, std::move(t), spatial, temporal);
     };
     int64_t h = ctx.height, w = ctx.width, ch = base_;
     std::vector<int64_t> skip_channels;
@@ -251,7 +400,7 @@ class Unet3dImpl final : public Backbone {
       }
     }
     h = conv_out_->forward(torch::silu(out_norm_->forward(h)));
-    return to_video(h, frames_).contiguous().view(x.sizes());
+    return to_video(h, frames_).contiguous().view({x.size(0), h.size(1), frames_, x.size(3), x.size(4)});
   }
 
  private:
@@ -272,7 +421,7 @@ class Unet3dImpl final : public Backbone {
 }  // namespace asg::unet
 
 ASG_PLUGIN_LIBRARY(asg::make_factory<asg::Backbone>(
-    "unet3d", "1.1.0", "small text-conditioned factorised 3D UNet (2D ResNet per frame + temporal module slot)",
+    "unet3d", "1.2.0", "text-conditioned factorised 3D UNet (2D ResNet per frame + temporal module slot; ModelScope/VideoLDM layout)",
     std::vector<asg::ParamSpec>{
         asg::int_list_param("channels", {32, 64}, "channels per resolution level (each further level halves H and W)")
             .range(4, 4096)
@@ -285,6 +434,16 @@ ASG_PLUGIN_LIBRARY(asg::make_factory<asg::Backbone>(
         asg::bool_param("coord_channels", true, "append x/y coordinate channels to the input (CoordConv)"),
         asg::int_param("attention_from_level", 1, "cross-attention to caption tokens in levels >= this (and mid); -1 = none")
             .range(-1, 16),
-        asg::int_param("attention_heads", 4, "cross-attention heads (must divide every channels entry)").range(1, 64),
+        asg::int_param("attention_heads", 4, "attention heads (must divide every channels entry)").range(1, 64),
+        asg::string_param("layout", "compact", "compact: ResNet -> cross-attention -> temporal module; modelscope: ResNet -> "
+                                               "temporal module -> spatial transformer (self + cross-attention + FF) -> "
+                                               "temporal transformer, at the attention levels")
+            .one_of({"compact", "modelscope"})
+            .added_later(),
+        asg::int_param("transformer_depth", 1, "modelscope layout: layers in each spatial and temporal transformer")
+            .range(1, 16)
+            .added_later(),
+        asg::bool_param("temporal_transformer", true, "modelscope layout: a temporal transformer after each spatial one")
+            .added_later(),
     },
     [](const asg::Params& p, const asg::BackboneContext& ctx) { return std::make_shared<asg::unet::Unet3dImpl>(p, ctx); }))

@@ -1,10 +1,15 @@
 // Backbone plugins: the denoising network of a video diffusion model.
 //
 // Contract
-// - forward(x, t, text) takes the noisy clip x [B, C, T, H, W] (C = BackboneContext::channels, values
-//   roughly in [-1, 1]), the diffusion timestep t as float [B] in [0, num_timesteps), and the text
-//   encoding, and returns a tensor of x's shape: the prediction in the parameterisation the
-//   experiment's [diffusion].prediction names (the core does the conversion; the backbone need not know).
+// - forward(x, t, text) takes the noisy clip x [B, C + Cc, T, H, W] (C = BackboneContext::channels,
+//   Cc = BackboneContext::condition_channels, values roughly in [-1, 1]), the diffusion timestep t as
+//   float [B] in [0, num_timesteps), and the text encoding, and returns [B, C, T, H, W]: the prediction in
+//   the parameterisation the experiment's [diffusion].prediction names (the core does the conversion; the
+//   backbone need not know).
+// - In latent space (an [autoencoder]), C, T, H, W are the latent's; in pixel space C = 4 (RGBA).
+// - With image conditioning ([conditioning] tasks), the Cc = C + 1 channels after the noisy clip are the
+//   condition frames (clean, zero where not given) and a 0/1 mask of which frames are given, as in
+//   I2VGen-XL / VideoCrafter's concatenated conditioning. Cc = 0 without it.
 // - Temporal mixing goes through BackboneContext::make_temporal, called once per insertion point while
 //   the backbone is constructed, and the result registered as a submodule. This is what lets an
 //   experiment swap STI / temporal conv / none without touching the backbone.
@@ -25,7 +30,8 @@
 namespace asg {
 
 struct BackboneContext {
-  int64_t channels = 4;  // RGBA
+  int64_t channels = 4;  // RGBA in pixel space; the latent channels with an autoencoder
+  int64_t condition_channels = 0;  // extra input channels after the noisy clip (image conditioning)
   int64_t frames = 0;
   int64_t height = 0;
   int64_t width = 0;

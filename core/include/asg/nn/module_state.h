@@ -1,0 +1,20 @@
+// Loading a module's parameters and buffers from a torch::serialize archive by name, refusing what does not
+// fit. torch::nn::Module::load does not check shapes: it replaces a parameter with whatever tensor the
+// file holds under its name, so a file from a differently configured model loads "successfully" and fails
+// (or worse, runs) later. Needs torch.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+namespace asg::nn {
+
+// Writes every parameter and buffer of `module` under its dotted name ("encoder.0.weight"), flat, the
+// way the core's checkpoints name tensors.
+void save_module_state(const torch::nn::Module& module, torch::serialize::OutputArchive& archive);
+
+// Copies every parameter and buffer of `module` from `archive` (keys as save_module_state writes them). asg::Error(Config) naming `file` and the first tensor that is missing or shaped differently.
+void load_module_state(torch::nn::Module& module, torch::serialize::InputArchive& archive, const std::string& file);
+
+}  // namespace asg::nn
