@@ -9,44 +9,5 @@
 # interrupted sweep picks up where it stopped. Assumes a build (./scripts/build.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seeds="0 1 2"
-arms="none temporal_conv temporal_attention sti"
-registry=runs/ablations.sqlite
-runs_dir=runs/ablations
-overrides=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --seeds) seeds="$2"; shift 2 ;;
-    --arms) arms="$2"; shift 2 ;;
-    --registry) registry="$2"; shift 2 ;;
-    --runs-dir) runs_dir="$2"; shift 2 ;;
-    --set) overrides+=(--set "$2"); shift 2 ;;
-    *) echo "ablate_temporal.sh: unknown argument '$1' (valid: --seeds, --arms, --registry, --runs-dir, --set)" >&2; exit 2 ;;
-  esac
-done
-asg=./build/asg
-[ -x "$asg" ] || { echo "ablate_temporal.sh: $asg not found; run ./scripts/build.sh first" >&2; exit 2; }
-
-names=()
-for arm in $arms; do
-  [ -f "experiments/ablations/temporal/$arm.toml" ] ||
-    { echo "ablate_temporal.sh: no arm '$arm' (experiments/ablations/temporal/$arm.toml does not exist)" >&2; exit 2; }
-  names+=("ablation-temporal-$arm")
-done
-# Seed-major order: if the sweep is stopped, every arm has the same number of finished seeds.
-for seed in $seeds; do
-  for arm in $arms; do
-    file=experiments/ablations/temporal/$arm.toml
-    # The config hash of this arm and seed, to skip what is already recorded.
-    hash=$("$asg" run "$file" --dry-run --set "runtime.seed=$seed" "${overrides[@]}" | sed -n '1s/.*config hash \([0-9a-f]*\).*/\1/p')
-    if [ -f "$registry" ] && "$asg" runs --status FINISHED --registry "$registry" | grep -q " ${hash:0:12} "; then
-      echo "== $arm seed $seed: already finished (config ${hash:0:12}), skipped"
-      continue
-    fi
-    echo "== $arm seed $seed"
-    "$asg" run "$file" --set "runtime.seed=$seed" "${overrides[@]}" --registry "$registry" --runs-dir "$runs_dir"
-  done
-done
-benchmark=$("$asg" run "experiments/ablations/temporal/${arms%% *}.toml" --dry-run "${overrides[@]}" | sed -n "/^\[benchmark\]/,/^\[/s/^name = ['\"]\(.*\)['\"]$/\1/p" | head -n1)
-echo
-"$asg" summary --benchmark "$benchmark" --names "$(IFS=,; echo "${names[*]}")" --registry "$registry"
+exec ./scripts/run_arms.sh --dir experiments/ablations/temporal --prefix ablation-temporal- \
+  --arms "none temporal_conv temporal_attention sti" "$@"

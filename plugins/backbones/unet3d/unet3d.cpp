@@ -20,6 +20,7 @@
 #include "asg/kinds/backbone.h"
 #include "asg/nn/attention.h"
 #include "asg/nn/positions.h"
+#include "asg/nn/swap_attention.h"
 #include "asg/plugin.h"
 
 namespace asg::unet {
@@ -223,6 +224,15 @@ struct TemporalTransformerImpl : torch::nn::Module {
 };
 TORCH_MODULE(TemporalTransformer);
 
+// VideoFactory's swapped spatiotemporal cross-attention where ModelScope has its temporal transformer
+// (asg/nn/swap_attention.h); which stream queries alternates from one attention block to the next.
+struct SwapTransformerImpl : torch::nn::Module {
+  explicit SwapTransformerImpl(const nn::SwapAttentionOptions& options) : layers(*this, options) {}
+  torch::Tensor forward(const torch::Tensor& x, int64_t frames) { return to_frames(layers.forward(to_video(x, frames))); }
+  nn::SwapAttentionLayers layers;
+};
+TORCH_MODULE(SwapTransformer);
+
 // Caption tokens for cross-attention, one set per clip: the tokens plus the pooled embedding.
 struct ClipTokens {
   torch::Tensor tokens;  // [B, L+1, D]
@@ -231,15 +241,17 @@ struct ClipTokens {
 
 // One block of a level.
 // compact:    ResNet -> optional cross-attention to the caption -> temporal module.
-// modelscope: ResNet -> temporal module -> optional spatial transformer -> optional temporal transformer.
+// modelscope: ResNet -> temporal module -> optional spatial transformer -> optional temporal transformer
+//             (ModelScope's attention over frames, or VideoFactory's swap attention).
 struct StageBlockImpl : torch::nn::Module {
   StageBlockImpl(ResBlock r, CrossAttention a, std::shared_ptr<TemporalModule> t, SpatialTransformer s,
-                 TemporalTransformer tt) {
+                 TemporalTransformer tt, SwapTransformer swap) {
     res = register_module("res", r);
     if (a) attention = register_module("attention", a);
     temporal = register_module("temporal", std::move(t));
     if (s) spatial_transformer = register_module("spatial_transformer", s);
     if (tt) temporal_transformer = register_module("temporal_transformer", tt);
+    if (swap) swap_transformer = register_module("swap_transformer", swap);
   }
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& emb, const ClipTokens& text, int64_t frames) {
     auto h = res->forward(x, emb);
@@ -247,6 +259,7 @@ struct StageBlockImpl : torch::nn::Module {
     h = to_frames(temporal->forward(to_video(h, frames)));
     if (spatial_transformer) h = spatial_transformer->forward(h, text.tokens, text.mask);
     if (temporal_transformer) h = temporal_transformer->forward(h, frames);
+    if (swap_transformer) h = swap_transformer->forward(h, frames);
     return h;
   }
   ResBlock res{nullptr};
@@ -254,6 +267,7 @@ struct StageBlockImpl : torch::nn::Module {
   std::shared_ptr<TemporalModule> temporal;
   SpatialTransformer spatial_transformer{nullptr};
   TemporalTransformer temporal_transformer{nullptr};
+  SwapTransformer swap_transformer{nullptr};
 };
 TORCH_MODULE(StageBlock);
 
@@ -287,19 +301,32 @@ class Unet3dImpl final : public Backbone {
         throw config_error(fmt::format("attention_heads = {} must divide every channels entry ({})", heads, c));
     const bool modelscope = p.str("layout") == "modelscope";
     const int64_t depth = p.integer("transformer_depth");
-    const bool temporal_transformer = p.boolean("temporal_transformer");
+    const std::string& temporal_transformer = p.str("temporal_transformer");
     size_t current_level = 0;
-    int64_t next_temporal_index = 0;
+    int64_t next_temporal_index = 0, next_swap_index = 0;
     auto stage = [&](const std::string& name, int64_t in, int64_t out, int64_t h, int64_t w) {
       const bool attends = attention_from >= 0 && static_cast<int64_t>(current_level) >= attention_from;
       CrossAttention attention{nullptr};
       SpatialTransformer spatial{nullptr};
       TemporalTransformer temporal{nullptr};
+      SwapTransformer swap{nullptr};
       if (attends && !modelscope) attention = CrossAttention(out, ctx.text_dim, heads, groups);
       if (attends && modelscope) spatial = SpatialTransformer(out, ctx.text_dim, heads, groups, depth);
-      if (attends && modelscope && temporal_transformer) temporal = TemporalTransformer(out, ctx.frames, heads, groups, depth);
+      if (attends && modelscope && temporal_transformer == "attention")
+        temporal = TemporalTransformer(out, ctx.frames, heads, groups, depth);
+      if (attends && modelscope && temporal_transformer == "swap") {
+        nn::SwapAttentionOptions o;
+        o.channels = out;
+        o.frames = ctx.frames;
+        o.height = h;
+        o.width = w;
+        o.heads = heads;
+        o.window = p.integer("swap_window");
+        o.spatial_queries = next_swap_index++ % 2 == 0;
+        swap = SwapTransformer(o);
+      }
       auto t = ctx.make_temporal(TemporalContext{name, out, ctx.frames, h, w, next_temporal_index++});
-      return StageBlock(ResBlock(in, out, emb_dim, groups, dropout), attention, std::move(t), spatial, temporal);
+      return StageBlock(ResBlock(in, out, emb_dim, groups, dropout), attention, std::move(t), spatial, temporal, swap);
     };
     int64_t h = ctx.height, w = ctx.width, ch = base_;
     std::vector<int64_t> skip_channels;
@@ -443,7 +470,13 @@ ASG_PLUGIN_LIBRARY(asg::make_factory<asg::Backbone>(
         asg::int_param("transformer_depth", 1, "modelscope layout: layers in each spatial and temporal transformer")
             .range(1, 16)
             .added_later(),
-        asg::bool_param("temporal_transformer", true, "modelscope layout: a temporal transformer after each spatial one")
+        asg::string_param("temporal_transformer", "attention", "modelscope layout, after each spatial transformer: attention "
+                                                                "(ModelScope's temporal transformer), swap (VideoFactory's swapped "
+                                                                "spatiotemporal attention) or none")
+            .one_of({"attention", "swap", "none"})
+            .added_later(),
+        asg::int_param("swap_window", 4, "temporal_transformer = swap: the spatial side of its T x window x window windows")
+            .range(1, 1024)
             .added_later(),
     },
     [](const asg::Params& p, const asg::BackboneContext& ctx) { return std::make_shared<asg::unet::Unet3dImpl>(p, ctx); }))

@@ -150,7 +150,7 @@ TEST(Unet3d, ModelscopeLayoutAddsSpatialAndTemporalTransformersAtTheAttentionLev
   EXPECT_GT(diff[2].item<double>(), 1e-6);
   // Without the temporal transformer nothing but the (identity) temporal modules could mix frames.
   auto no_tt = params;
-  no_tt["temporal_transformer"] = false;
+  no_tt["temporal_transformer"] = std::string("none");
   std::vector<asg::TemporalContext> seen2;
   auto frame_local = make_under_test<asg::Backbone>("unet3d", no_tt, context(&seen2));
   for (auto& p : frame_local->parameters()) p.normal_(0, 0.2);
@@ -173,4 +173,34 @@ TEST(Unet3d, TakesConditionChannelsAndPredictsOnlyTheClipsChannels) {
   auto changed = x.clone();
   changed.narrow(1, 4, 5).normal_();
   EXPECT_GT((net->forward(changed, torch::tensor({10.f, 500.f}), text(2)) - out).abs().max().item<double>(), 1e-6);
+}
+
+TEST(Unet3d, VideoFactoryLayoutPutsSwapAttentionWhereTheTemporalTransformerWas) {
+  torch::manual_seed(0);
+  std::vector<asg::TemporalContext> seen;
+  auto net = make_under_test<asg::Backbone>("unet3d",
+                                            {{"channels", std::vector<int64_t>{8, 16}},
+                                             {"layout", std::string("modelscope")},
+                                             {"temporal_transformer", std::string("swap")},
+                                             {"swap_window", int64_t{2}}},
+                                            context(&seen));
+  int swap = 0, temporal = 0;
+  for (const auto& m : net->named_modules("", false)) {
+    const std::string& key = m.key();
+    auto ends = [&](const std::string& s) { return key.size() >= s.size() && key.compare(key.size() - s.size(), s.size(), s) == 0; };
+    swap += ends(".swap_transformer");
+    temporal += ends(".temporal_transformer");
+  }
+  EXPECT_EQ(swap, 3);
+  EXPECT_EQ(temporal, 0);
+  // Trained off its zero-initialised output projections, the swap attention alone mixes frames.
+  for (auto& p : net->parameters()) p.data().normal_(0, 0.2);
+  torch::NoGradGuard g;
+  auto x = torch::randn({1, 4, 4, 8, 8});
+  auto t = torch::tensor({10.f});
+  auto emb = text(1);
+  auto poked = x.clone();
+  poked.select(2, 0).add_(1.0);
+  auto diff = (net->forward(poked, t, emb) - net->forward(x, t, emb)).abs().sum({0, 1, 3, 4});
+  EXPECT_GT(diff[3].item<double>(), 1e-6);
 }
