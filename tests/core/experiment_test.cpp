@@ -173,7 +173,7 @@ TEST_F(ExperimentTest, UnknownPluginKeyNamesThePlugin) {
   auto f = write("e.toml", with_backbone("chanels = [8]\n"));
   EXPECT_EQ(error_of(f), fmt::format("{}:8:1: [backbone] unknown key 'chanels' for backbone 'unet3d' (valid keys: channels, "
                                      "layers_per_level, groups, emb_dim, dropout, frame_embedding, coord_channels, attention_from_level, "
-                                     "attention_heads, layout, transformer_depth, temporal_transformer). Did you mean "
+                                     "attention_heads, layout, transformer_depth, temporal_transformer, swap_window). Did you mean "
                                      "'channels'?",
                                      f));
 }
