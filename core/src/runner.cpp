@@ -9,6 +9,8 @@
 #include <map>
 #include <regex>
 
+#include <sys/resource.h>
+
 #include "asg/build.h"
 #include "asg/stages.h"
 #include "asg/trainer.h"
@@ -147,6 +149,7 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
     recorder.file_only(settings.allocator);
     if (!init_checkpoint.empty())
       recorder.info(fmt::format("weights from {} (sha256 {})", init_checkpoint, sha256_file(init_checkpoint)));
+    recorder.metric("model/parameters", 0, static_cast<double>(trainer.parameter_count()));
     recorder.info(fmt::format("model: {} trainable parameters; data: {} frames of {}x{} RGBA{}", trainer.parameter_count(),
                               built.info.frames, built.info.height, built.info.width,
                               built.autoencoder ? fmt::format(", diffused as {} latents of {}x{} ([autoencoder] '{}')",
@@ -193,6 +196,12 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
     if (health.bad() > 0)
       recorder.info(fmt::format("data: {} of {} samples skipped as bad (see {})", health.bad(), health.rows(),
                                 RunRecorder::kSkippedFile));
+    // The process's peak resident memory (training, sampling and metrics together; CPU memory, also on a GPU run).
+    struct rusage usage {};
+    if (getrusage(RUSAGE_SELF, &usage) == 0) {
+      recorder.metric("run/peak_rss_mib", train.steps, static_cast<double>(usage.ru_maxrss) / 1024.0);
+      recorder.info(fmt::format("memory: peak resident {:.0f} MiB", static_cast<double>(usage.ru_maxrss) / 1024.0));
+    }
     recorder.finish(outcome.results);
   } catch (const std::exception& e) {
     recorder.fail(e);

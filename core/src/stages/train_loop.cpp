@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "asg/flop_counter.h"
 #include "asg/interrupt.h"
 #include "asg/progress.h"
 #include "asg/stages.h"
@@ -37,6 +38,7 @@ fs::path TrainLoop::run(int64_t start_step, DataPosition position) {
   using Clock = std::chrono::steady_clock;
   const auto loop_start = Clock::now();
   Clock::duration waited{};
+  double flops_per_step = 0;
   for (int64_t step = start_step + 1; step <= steps; ++step) {
     try {
       throw_if_interrupted();
@@ -52,7 +54,19 @@ fs::path TrainLoop::run(int64_t start_step, DataPosition position) {
     const auto wait_start = Clock::now();
     TrainBatch batch = batches_.next();
     waited += Clock::now() - wait_start;
-    StepResult r = trainer_.step(batch.x0, batch.captions, batch.frame_valid);
+    StepResult r;
+    if (step == start_step + 1) {
+      // The first step of this attempt, op by op: the model's matmul and convolution FLOPs, forward and
+      // backward (asg/flop_counter.h). Every step of a run has the same shapes, so one step is the count.
+      FlopCounter counter;
+      r = trainer_.step(batch.x0, batch.captions, batch.frame_valid);
+      flops_per_step = counter.flops();
+      recorder_.metric("train/flops_per_step", step, flops_per_step);
+      recorder_.info(fmt::format("model: {:.4g} GFLOP per training step (matmuls and convolutions, forward and backward)",
+                                 flops_per_step / 1e9));
+    } else {
+      r = trainer_.step(batch.x0, batch.captions, batch.frame_valid);
+    }
     position = std::move(batch.after);
     if (!std::isfinite(r.loss))
       throw data_error(fmt::format("training diverged: loss is {} at step {} (lower [train] lr or enable grad_clip)", r.loss,
@@ -77,6 +91,12 @@ fs::path TrainLoop::run(int64_t start_step, DataPosition position) {
     const double fraction = total > 0 ? std::chrono::duration<double>(waited).count() / total : 0;
     recorder_.metric("train/data_wait_fraction", steps, fraction);
     recorder_.info(fmt::format("data: training waited for batches {:.1f}% of its {:.1f} s", 100 * fraction, total));
+    if (total > 0) {
+      // Including the first step's counting and any checkpoint writes: a lower bound of the step's rate.
+      const double per_second = flops_per_step * static_cast<double>(steps - start_step) / total;
+      recorder_.metric("train/flops_per_second", steps, per_second);
+      recorder_.info(fmt::format("model: {:.4g} GFLOP/s over the training loop", per_second / 1e9));
+    }
   }
   const fs::path final_checkpoint = recorder_.run_dir() / "checkpoints" / "final.pt";
   trainer_.save_checkpoint(final_checkpoint.string(), steps, position.to_checkpoint());
