@@ -119,6 +119,19 @@ TEST_P(DatasetConformance, GetIsDeterministicAndSafeFromSeveralThreads) {
     }
 }
 
+// Every parameter and buffer of `from` into `to`, through a serialised archive as a checkpoint would.
+void copy_weights(torch::nn::Module& from, torch::nn::Module& to) {
+  std::stringstream archive;
+  {
+    torch::serialize::OutputArchive out;
+    from.save(out);
+    out.save_to(archive);
+  }
+  torch::serialize::InputArchive in;
+  in.load_from(archive);
+  to.load(in);
+}
+
 // ---- text encoder ----------------------------------------------------------------------------------
 
 class TextEncoderConformance : public ::testing::TestWithParam<std::string> {};
@@ -262,15 +275,7 @@ TEST_P(BackboneConformance, SavesAndLoadsItsWeights) {
   torch::NoGradGuard no_grad;
   for (auto& p : a->parameters()) p.add_(torch::randn_like(p) * 0.05);  // off zero-initialised output layers
   ASSERT_FALSE(torch::equal(a->forward(x, t, text), b->forward(x, t, text)));
-  std::stringstream archive;
-  {
-    torch::serialize::OutputArchive out;
-    a->save(out);
-    out.save_to(archive);
-  }
-  torch::serialize::InputArchive in;
-  in.load_from(archive);
-  b->load(in);
+  copy_weights(*a, *b);
   EXPECT_TRUE(torch::equal(a->forward(x, t, text), b->forward(x, t, text)));
 }
 
@@ -327,15 +332,7 @@ TEST_P(AutoencoderConformance, SavesAndLoadsItsWeights) {
   auto x = torch::rand({1, 4, 4, 16, 16}) * 2 - 1;
   torch::NoGradGuard no_grad;
   ASSERT_FALSE(torch::equal(a->encode(x), b->encode(x)));
-  std::stringstream archive;
-  {
-    torch::serialize::OutputArchive out;
-    a->save(out);
-    out.save_to(archive);
-  }
-  torch::serialize::InputArchive in;
-  in.load_from(archive);
-  b->load(in);
+  copy_weights(*a, *b);
   EXPECT_TRUE(torch::equal(a->encode(x), b->encode(x)));
   EXPECT_TRUE(torch::equal(a->decode(a->encode(x)), b->decode(b->encode(x))));
 }

@@ -71,32 +71,25 @@ inline const std::filesystem::path& conformance_corpus() {
   return dir;
 }
 
-// A CLIP-shaped text encoder with random weights as TorchScript (scripts/fixtures/
-// write_clip_text_torchscript.py, through Debian's python3-torch), written once per test process, for
-// text encoders that load one (`model` + `sha256` + `merges`: the BPE fixture of the tokenizer tests).
+// A fixture written once per test process into its own temporary folder.
+inline std::filesystem::path fixture_once(const std::string& script, const std::string& name) {
+  const auto out = make_temp_dir("conformance-" + name) / (name + ".pt");
+  if (!write_fixture(script, out))
+    throw std::runtime_error(script + " failed (python3-torch is installed by scripts/setup.sh)");
+  return out;
+}
+
+// A CLIP-shaped text encoder with random weights (write_clip_text_torchscript.py), for text encoders that load
+// one (`model` + `sha256` + `merges`: the BPE fixture of the tokenizer tests).
 inline const std::filesystem::path& clip_text_torchscript() {
-  static const std::filesystem::path file = [] {
-    const auto d = make_temp_dir("conformance-clip");
-    const auto out = d / "clip_text.pt";
-    const std::string cmd = "/usr/bin/python3 " + (source_dir() / "scripts/fixtures/write_clip_text_torchscript.py").string() +
-                            " " + out.string() + " 2>/dev/null";
-    if (std::system(cmd.c_str()) != 0) throw std::runtime_error(cmd + " failed (python3-torch is installed by scripts/setup.sh)");
-    return out;
-  }();
+  static const std::filesystem::path file = fixture_once("write_clip_text_torchscript.py", "clip_text");
   return file;
 }
 
-// An SD-VAE-shaped image autoencoder (RGB, f = 4) with random weights as TorchScript (scripts/fixtures/
-// write_autoencoder_torchscript.py), written once per test process, for autoencoders that load one.
+// An SD-VAE-shaped image autoencoder (RGB, f = 4) with random weights (write_autoencoder_torchscript.py), for
+// autoencoders that load one.
 inline const std::filesystem::path& autoencoder_torchscript() {
-  static const std::filesystem::path file = [] {
-    const auto d = make_temp_dir("conformance-autoencoder");
-    const auto out = d / "autoencoder.pt";
-    const std::string cmd = "/usr/bin/python3 " + (source_dir() / "scripts/fixtures/write_autoencoder_torchscript.py").string() +
-                            " " + out.string() + " 2>/dev/null";
-    if (std::system(cmd.c_str()) != 0) throw std::runtime_error(cmd + " failed (python3-torch is installed by scripts/setup.sh)");
-    return out;
-  }();
+  static const std::filesystem::path file = fixture_once("write_autoencoder_torchscript.py", "autoencoder");
   return file;
 }
 

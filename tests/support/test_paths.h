@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -21,6 +22,14 @@ inline std::filesystem::path make_temp_dir(const std::string& tag) {
   std::filesystem::remove_all(p);
   std::filesystem::create_directories(p);
   return p;
+}
+
+// Runs scripts/fixtures/<script> OUT <args> with Debian's python3-torch and returns whether it succeeded: how
+// the tests get TorchScript files with the reference interfaces and random weights.
+inline bool write_fixture(const std::string& script, const std::filesystem::path& out, const std::string& args = "") {
+  const std::string cmd = "/usr/bin/python3 " + (source_dir() / "scripts/fixtures" / script).string() + " " + out.string() +
+                          (args.empty() ? "" : " " + args) + " 2>/dev/null";
+  return std::system(cmd.c_str()) == 0;
 }
 
 }  // namespace asg::testing

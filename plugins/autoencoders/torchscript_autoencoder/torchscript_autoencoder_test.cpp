@@ -24,13 +24,11 @@ class TorchScriptAutoencoderTest : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = fs::temp_directory_path() / ("asg-ae-ts-" + std::to_string(::getpid()));
     fs::create_directories(dir_);
-    const auto script = asg::testing::source_dir() / "scripts/fixtures/write_autoencoder_torchscript.py";
-    for (const auto& [name, extra] : {std::pair<std::string, std::string>{"rgb.pt", ""},
-                                      {"rgba.pt", " --channels 4 --latent 3 --factor 2"},
-                                      {"wrong.pt", " --wrong-interface"}}) {
-      const std::string cmd = "/usr/bin/python3 " + script.string() + " " + (dir_ / name).string() + extra + " 2>/dev/null";
-      ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd << " (python3-torch is installed by scripts/setup.sh)";
-    }
+    for (const auto& [name, args] : {std::pair<std::string, std::string>{"rgb.pt", ""},
+                                     {"rgba.pt", "--channels 4 --latent 3 --factor 2"},
+                                     {"wrong.pt", "--wrong-interface"}})
+      ASSERT_TRUE(asg::testing::write_fixture("write_autoencoder_torchscript.py", dir_ / name, args))
+          << name << " (python3-torch is installed by scripts/setup.sh)";
   }
   static void TearDownTestSuite() { fs::remove_all(dir_); }
 
