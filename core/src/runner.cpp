@@ -175,8 +175,11 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
     loader.workers = exp.data.integer("workers") > 0 ? exp.data.integer("workers") : settings.threads;
     loader.health = &health;
     if (built.autoencoder) {
+      // A resumed attempt's checkpoint lies in <earlier run>/checkpoints/: its autoencoder.pt is next to that.
+      const fs::path earlier_run_dir =
+          options.resume ? options.resume->checkpoint.parent_path().parent_path() : fs::path();
       const double scale = prepare_autoencoder(*built.autoencoder, built.dataset, loader, recorder, settings.device, seed,
-                                               train.log_every);
+                                               train.log_every, earlier_run_dir);
       trainer.set_autoencoder(built.autoencoder, scale);
       // The diffusion stage draws from the stream it would have had without this stage (a resumed attempt
       // has the checkpoint's state back already).

@@ -785,6 +785,39 @@ TEST_F(CliTest, LatentDiffusionTrainsTheAutoencoderFirstThenDiffusesAndDecodesIt
   EXPECT_EQ(reg.list_runs().size(), 2u);
 }
 
+TEST_F(CliTest, AResumedLatentRunLoadsTheAutoencoderItTrainedAndEndsAsIfNeverKilled) {
+  std::ofstream(dir_ / "latent.toml") << "base = [\"tiny.toml\"]\n[autoencoder]\nplugin = \"frame_vae\"\nchannels = [8, 16]\n"
+                                         "train_steps = 40\nlr = 0.003\n";
+  const std::vector<std::string> args = {"--set", "train.steps=300", "--set", "train.checkpoint_every=100", "--set",
+                                         "train.log_every=1"};
+  Result reference = run_asg("run latent.toml --set train.steps=300 --set train.checkpoint_every=100 --set train.log_every=1 "
+                             "--registry ref.sqlite --runs-dir ref",
+                             dir_);
+  ASSERT_EQ(reference.code, 0) << reference.output;
+  asg::Registry ref_reg(dir_ / "ref.sqlite");
+  const auto ref_run = ref_reg.list_runs().at(0);
+
+  pid_t pid = start_endless_run(130, args, {"run", "latent.toml"});
+  ASSERT_GT(pid, 0);
+  const std::string killed = kill_hard(pid);
+  ASSERT_FALSE(killed.empty());
+  ASSERT_TRUE(fs::exists(dir_ / "runs" / killed / "autoencoder.pt"));
+  Result resumed = run_asg("resume " + killed, dir_);
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_EQ(resumed.output.find("autoencoder: training"), std::string::npos) << resumed.output;
+  EXPECT_NE(resumed.output.find("autoencoder: trained by an earlier attempt, loaded from"), std::string::npos) << resumed.output;
+
+  asg::Registry reg(registry());
+  const auto attempt = reg.list_runs().at(0);
+  EXPECT_EQ(attempt.status, asg::RunStatus::Finished);
+  const auto history = reg.metric_history(attempt.id, "train/loss"), ref_history = ref_reg.metric_history(ref_run.id, "train/loss");
+  ASSERT_EQ(history.size(), ref_history.size());
+  for (size_t i = 0; i < history.size(); ++i) ASSERT_EQ(history[i].value, ref_history[i].value) << "step " << history[i].step;
+  const auto results = reg.results(attempt.id), ref_results = ref_reg.results(ref_run.id);
+  ASSERT_EQ(results.size(), ref_results.size());
+  for (size_t i = 0; i < results.size(); ++i) EXPECT_EQ(results[i].value, ref_results[i].value) << results[i].key;
+}
+
 TEST_F(CliTest, ImageConditionedRunsTrainOnMaskedFramesAndEvaluateTheirTask) {
   std::ofstream(dir_ / "i2v.toml") << "base = [\"tiny.toml\"]\n[conditioning]\ntasks = [\"generation\", \"image\", \"interpolation\"]\n"
                                       "[eval]\ntask = \"interpolation\"\n[train]\nsteps = 10\n";

@@ -204,13 +204,15 @@ class BatchSource {
 //   (derive_seed(seed, "autoencoder.order")) and weight-init-independent noise ("autoencoder.global"),
 //   AdamW at training().lr with gradient clipping at 1, its loss recorded as "autoencoder/loss" every
 //   log_every steps. Its weights and scaling factor then go to <run>/autoencoder.pt atomically (an
-//   artifact; the file format the kind header describes). A resumed attempt of the run finds that file and
-//   loads it instead of training again.
+//   artifact; the file format the kind header describes). A resumed attempt finds that file in the folder
+//   of the attempt it resumes (earlier_run_dir), loads it instead of training again and copies it into its
+//   own folder.
 // - latent().scaling_factor = 0: measured as 1 / std of the latents of the first 4 training batches of
 //   the autoencoder's data order (Rombach et al. 2022, section G).
 // Returns the scaling factor and leaves the autoencoder frozen, in eval mode.
 double prepare_autoencoder(Autoencoder& autoencoder, std::shared_ptr<Dataset> dataset, LoaderOptions loader,
-                           RunRecorder& recorder, torch::Device device, uint64_t seed, int64_t log_every);
+                           RunRecorder& recorder, torch::Device device, uint64_t seed, int64_t log_every,
+                           const std::filesystem::path& earlier_run_dir = {});
 
 // ---- train loop ------------------------------------------------------------------------------------
 

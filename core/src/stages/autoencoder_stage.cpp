@@ -35,17 +35,21 @@ double read_saved(Autoencoder& autoencoder, const fs::path& file) {
 }  // namespace
 
 double prepare_autoencoder(Autoencoder& autoencoder, std::shared_ptr<Dataset> dataset, LoaderOptions loader, RunRecorder& recorder,
-                           torch::Device device, uint64_t seed, int64_t log_every) {
+                           torch::Device device, uint64_t seed, int64_t log_every, const fs::path& earlier_run_dir) {
   autoencoder.to(device);
   const AutoencoderTraining training = autoencoder.training();
   const fs::path saved = recorder.run_dir() / kAutoencoderFile;
+  const fs::path earlier = earlier_run_dir.empty() ? fs::path() : earlier_run_dir / kAutoencoderFile;
   loader.order_seed = derive_seed(seed, "autoencoder.order");
   double scale = autoencoder.latent().scaling_factor;
 
-  if (training.steps > 0 && fs::exists(saved)) {
-    scale = read_saved(autoencoder, saved);
+  if (training.steps > 0 && !earlier.empty() && fs::exists(earlier)) {
+    scale = read_saved(autoencoder, earlier);
     recorder.info(fmt::format("autoencoder: trained by an earlier attempt, loaded from {} (latent scaling factor {:.6g})",
-                              saved.string(), scale));
+                              earlier.string(), scale));
+    // This attempt's folder holds it too, so that resuming this attempt finds it.
+    fs::copy_file(earlier, saved, fs::copy_options::overwrite_existing);
+    recorder.artifact(saved);
   } else {
     BatchSource batches(dataset, loader);
     if (training.steps > 0) {
