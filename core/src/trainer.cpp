@@ -327,7 +327,7 @@ StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<
     const double normaliser = valid.defined() ? std::max(1.0, valid.sum().item<double>()) * per_frame
                                               : static_cast<double>(x0.numel());
     for (int64_t k = 0; k < slices; ++k) {
-      const int64_t from = batch * k / slices, to = batch * (k + 1) / slices;  // x_t includes any condition channels
+      const int64_t from = batch * k / slices, to = batch * (k + 1) / slices;
       auto text = text_encoder_->encode(std::vector<std::string>(used.begin() + from, used.begin() + to));
       auto out = forward(x_t.slice(0, from, to), t.slice(0, from, to).to(torch::kFloat).to(device_), text);
       auto squared = (out - target.slice(0, from, to)).pow(2);
