@@ -101,10 +101,19 @@ name = "e2e-bench"
   }
 
   // SIGKILLs the run (no handler can mark it) and returns the id of the newest run in the registry, which
-  // must therefore still read RUNNING; "" if it does not.
-  std::string kill_hard(pid_t pid) {
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
+  // must therefore still read RUNNING; "" if it does not. With `own_death`, first waits up to a minute for
+  // the process to die by itself (a failpoint that SIGKILLs it): killing it from here could beat the
+  // failpoint to it.
+  std::string kill_hard(pid_t pid, bool own_death = false) {
+    bool exited = false;
+    for (int i = 0; own_death && i < 600 && !exited; ++i) {
+      exited = waitpid(pid, nullptr, WNOHANG) == pid;
+      if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (!exited) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
     asg::Registry reg(registry());
     auto runs = reg.list_runs();
     return !runs.empty() && runs[0].status == asg::RunStatus::Running ? runs[0].id : "";
@@ -404,7 +413,7 @@ TEST_F(CliTest, SigkilledRunsResumeToTheSameWeightsAndMetrics) {
   pid = start_endless_run(200, args);
   unsetenv("ASG_FAILPOINT_KILL_IN_CHECKPOINT_WRITE");
   ASSERT_GT(pid, 0);
-  const std::string torn_id = kill_hard(pid);
+  const std::string torn_id = kill_hard(pid, /*own_death=*/true);
   ASSERT_FALSE(torn_id.empty());
   const fs::path torn_dir = dir_ / "runs" / torn_id / "checkpoints";
   EXPECT_TRUE(fs::exists(torn_dir / "step_0000200.pt.tmp")) << "the failpoint did not fire during the write";
