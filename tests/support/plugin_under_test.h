@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 
+#include "asg/error.h"
 #include "asg/plugin.h"
 
 extern "C" const void* asg_plugin_entry;
@@ -47,6 +48,21 @@ std::shared_ptr<Interface> make_under_test(const std::string& name, const std::m
   if (f.kind != PluginKindTraits<Interface>::name)
     throw std::runtime_error("plugin " + name + " is a " + f.kind + ", not a " + PluginKindTraits<Interface>::name);
   return std::static_pointer_cast<Interface>(f.create(params_for(name, overrides), &context));
+}
+
+// What the factory of plugin `name` refuses with these parameters: the message of its asg::Error(Config), or
+// "" after a test failure when it builds (or throws anything else).
+template <typename Interface>
+std::string config_error_of(const std::string& name, const std::map<std::string, ParamValue>& overrides,
+                            const typename PluginKindTraits<Interface>::Context& context = {}) {
+  try {
+    make_under_test<Interface>(name, overrides, context);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Config) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "expected " << name << " to refuse its parameters with a config error";
+  return "";
 }
 
 }  // namespace asg::testing

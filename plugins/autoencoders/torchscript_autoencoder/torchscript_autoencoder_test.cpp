@@ -38,14 +38,7 @@ class TorchScriptAutoencoderTest : public ::testing::Test {
     return p;
   }
   static std::string config_error_of(const std::map<std::string, asg::ParamValue>& p) {
-    try {
-      make_under_test<asg::Autoencoder>("torchscript_autoencoder", p, asg::AutoencoderContext{4, 2, 16, 16});
-    } catch (const asg::Error& e) {
-      EXPECT_EQ(e.kind(), asg::ErrorKind::Config);
-      return e.what();
-    }
-    ADD_FAILURE() << "expected a config error";
-    return "";
+    return asg::testing::config_error_of<asg::Autoencoder>("torchscript_autoencoder", p, asg::AutoencoderContext{4, 2, 16, 16});
   }
   static fs::path dir_;
 };
