@@ -70,14 +70,19 @@ std::string check_build(const Experiment& exp) {
   torch::NoGradGuard no_grad;
   built.backbone->eval();
   built.text_encoder->eval();
+  // [1, ...shape]: one clip.
+  auto batch_of_one = [](const std::vector<int64_t>& shape) {
+    std::vector<int64_t> out{1};
+    out.insert(out.end(), shape.begin(), shape.end());
+    return out;
+  };
+  const std::vector<int64_t> expected = batch_of_one(built.diffusion_shape);
   std::string latent;
   if (built.autoencoder) {
     // The autoencoder both ways on one clip: its latent must be what the backbone was built for.
     built.autoencoder->eval();
     const std::vector<int64_t> clip{1, 4, built.info.frames, built.info.height, built.info.width};
     auto z = built.autoencoder->encode(torch::rand(clip) * 2 - 1);
-    std::vector<int64_t> expected{1};
-    expected.insert(expected.end(), built.diffusion_shape.begin(), built.diffusion_shape.end());
     if (z.sizes() != torch::IntArrayRef(expected))
       throw config_error(fmt::format("{}: {}: encode gave {} for a clip of {}, but latent() announced {}", exp.file.string(),
                                      exp.slot("autoencoder").label(), c10::str(z.sizes()), c10::str(torch::IntArrayRef(clip)),
@@ -90,11 +95,7 @@ std::string check_build(const Experiment& exp) {
     latent = fmt::format("; autoencoder '{}' codes {} clips as {} latents", exp.slot("autoencoder").plugin,
                          c10::str(torch::IntArrayRef(clip).slice(1)), c10::str(z.sizes().slice(1)));
   }
-  std::vector<int64_t> shape{1};
-  const std::vector<int64_t> input = built.backbone_input_shape();
-  shape.insert(shape.end(), input.begin(), input.end());
-  std::vector<int64_t> expected{1};
-  expected.insert(expected.end(), built.diffusion_shape.begin(), built.diffusion_shape.end());
+  const std::vector<int64_t> shape = batch_of_one(built.backbone_input_shape());
   const auto start = std::chrono::steady_clock::now();
   auto out = built.backbone->forward(torch::randn(shape), torch::full({1}, static_cast<float>(schedule.num_timesteps() / 2)),
                                      built.text_encoder->encode({""}));

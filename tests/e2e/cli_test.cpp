@@ -119,6 +119,14 @@ name = "e2e-bench"
     return !runs.empty() && runs[0].status == asg::RunStatus::Running ? runs[0].id : "";
   }
 
+  // latent.toml: tiny.toml in the latent space of a frame_vae (16x16 frames -> 8x8x4 latents) that asg run
+  // trains for 40 steps first.
+  void write_latent_experiment(const std::string& extra = "") {
+    std::ofstream(dir_ / "latent.toml") << "base = [\"tiny.toml\"]\n[autoencoder]\nplugin = \"frame_vae\"\nchannels = [8, 16]\n"
+                                           "train_steps = 40\nlr = 0.003\n"
+                                        << extra;
+  }
+
   fs::path dir_;
 };
 
@@ -746,8 +754,7 @@ TEST_F(CliTest, Bf16PrecisionRunsWhereAutocastCoversTheBackboneAndIsRefusedBefor
 TEST_F(CliTest, LatentDiffusionTrainsTheAutoencoderFirstThenDiffusesAndDecodesItsLatents) {
   // frame_vae halves 16x16 frames to 8x8 latents; asg run trains it, measures the scaling factor, freezes it
   // and trains the diffusion model on its latents; evaluation decodes the sampled latents.
-  std::ofstream(dir_ / "latent.toml") << "base = [\"tiny.toml\"]\n[autoencoder]\nplugin = \"frame_vae\"\nchannels = [8, 16]\n"
-                                         "train_steps = 40\nlr = 0.003\n[train]\nsteps = 10\n";
+  write_latent_experiment("[train]\nsteps = 10\n");
   Result built = run_asg("validate latent.toml --build", dir_);
   ASSERT_EQ(built.code, 0) << built.output;
   EXPECT_NE(built.output.find("autoencoder 'frame_vae' codes [4, 8, 16, 16] clips as [4, 8, 8, 8] latents"), std::string::npos)
@@ -795,8 +802,7 @@ TEST_F(CliTest, LatentDiffusionTrainsTheAutoencoderFirstThenDiffusesAndDecodesIt
 }
 
 TEST_F(CliTest, AResumedLatentRunLoadsTheAutoencoderItTrainedAndEndsAsIfNeverKilled) {
-  std::ofstream(dir_ / "latent.toml") << "base = [\"tiny.toml\"]\n[autoencoder]\nplugin = \"frame_vae\"\nchannels = [8, 16]\n"
-                                         "train_steps = 40\nlr = 0.003\n";
+  write_latent_experiment();
   const std::vector<std::string> args = {"--set", "train.steps=300", "--set", "train.checkpoint_every=100", "--set",
                                          "train.log_every=1"};
   Result reference = run_asg("run latent.toml --set train.steps=300 --set train.checkpoint_every=100 --set train.log_every=1 "
