@@ -69,6 +69,11 @@ void write_spec(const fs::path& file, const GifSpec& spec) {
     const size_t len = EGifGCBToExtension(&gcb, ext);
     ASSERT_NE(EGifPutExtension(gif, GRAPHICS_EXT_FUNC_CODE, static_cast<int>(len), ext), GIF_ERROR);
     ColorMapObject* local = f.local_palette ? palette(*f.local_palette) : nullptr;
+    // giflib forgets (without freeing) the previous frame's local palette when a frame has none.
+    if (!local && gif->Image.ColorMap) {
+      GifFreeMapObject(gif->Image.ColorMap);
+      gif->Image.ColorMap = nullptr;
+    }
     ASSERT_NE(EGifPutImageDesc(gif, f.left, f.top, f.width, f.height, f.interlace, local), GIF_ERROR);
     if (local) GifFreeMapObject(local);
     std::vector<int> rows;

@@ -110,3 +110,23 @@ TEST(Gif, ReadErrorsNameTheFile) {
   EXPECT_THROW(asg::read_gif(dir / "missing.gif"), asg::Error);
   fs::remove_all(dir);
 }
+
+TEST(Gif, AWriteThatCannotHappenNamesTheFileAndLeavesNothingBehind) {
+  auto dir = asg::testing::make_temp_dir("gif");
+  const fs::path target = dir / "no_such_folder" / "out.gif";
+  try {
+    asg::write_gif(target, make(8, 8, 2, false));
+    FAIL();
+  } catch (const asg::Error& e) {
+    EXPECT_EQ(e.kind(), asg::ErrorKind::Data);
+    EXPECT_NE(std::string(e.what()).find(target.string()), std::string::npos) << e.what();
+  }
+  // A rewrite over an existing GIF replaces it whole: the old file never turns into half a new one.
+  asg::write_gif(dir / "a.gif", make(8, 8, 2, false));
+  asg::write_gif(dir / "a.gif", make(12, 10, 3, true));
+  const auto back = asg::read_gif(dir / "a.gif");
+  EXPECT_EQ(back.width, 12);
+  EXPECT_EQ(back.frames.size(), 3u);
+  EXPECT_FALSE(fs::exists(dir / "a.gif.tmp"));
+  fs::remove_all(dir);
+}

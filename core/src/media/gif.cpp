@@ -118,13 +118,86 @@ IndexedSticker index_sticker(const Animation& anim) {
   return out;
 }
 
-struct GifWriterCloser {
-  void operator()(GifFileType* g) const {
-    if (g) {
-      int err = 0;
-      EGifCloseFile(g, &err);
-    }
+// giflib writes through this callback into memory; the file is then written atomically, so a failed or
+// interrupted write never leaves half a GIF (and no giflib call can fail on a file after the frames are in).
+int append_to_string(GifFileType* gif, const GifByteType* bytes, int length) {
+  try {
+    static_cast<std::string*>(gif->UserData)->append(reinterpret_cast<const char*>(bytes), static_cast<size_t>(length));
+    return length;
+  } catch (const std::bad_alloc&) {
+    return 0;  // giflib reports E_GIF_ERR_WRITE_FAILED
   }
+}
+
+// Owns a GifFileType being written and everything the caller allocated into it. EGifSpew closes and frees
+// the GifFileType when it succeeds but leaves it open when it fails; in neither case does giflib free the
+// frames (SavedImages with their rasters, colour maps and extension blocks) or the global extension blocks:
+// they belong to the caller (giflib 5.x; its own gifbuild/giffix free them the same way).
+class GifWriter {
+ public:
+  explicit GifWriter(GifFileType* gif) : gif_(gif) {}
+  GifWriter(const GifWriter&) = delete;
+  GifWriter& operator=(const GifWriter&) = delete;
+  ~GifWriter() {
+    if (gif_) {
+      detach_owned();
+      int err = 0;
+      EGifCloseFile(gif_, &err);
+    }
+    free_owned();
+  }
+  GifFileType* operator->() const { return gif_; }
+  GifFileType* get() const { return gif_; }
+
+  // EGifSpew, keeping ownership straight whatever it returns. Returns giflib's error code, 0 on success.
+  int spew() {
+    detach_owned();
+    // EGifSpew reads the frames from the struct: put them back for the call.
+    gif_->SavedImages = images_.SavedImages;
+    gif_->ImageCount = images_.ImageCount;
+    gif_->ExtensionBlocks = extensions_;
+    gif_->ExtensionBlockCount = extension_count_;
+    ColorMapObject* const screen_map = gif_->SColorMap;
+    if (EGifSpew(gif_) == GIF_ERROR) {
+      const int err = gif_->Error;
+      // Still open: the destructor closes it, which frees whatever map the struct now holds.
+      if (screen_map && gif_->SColorMap != screen_map) GifFreeMapObject(screen_map);
+      return err == 0 ? E_GIF_ERR_WRITE_FAILED : err;
+    }
+    gif_ = nullptr;  // closed and freed by EGifSpew
+#if GIFLIB_MAJOR * 10000 + GIFLIB_MINOR * 100 + GIFLIB_RELEASE <= 50201
+    // Up to 5.2.1 (Debian 12) EGifPutScreenDesc replaces SColorMap with a copy and closing frees only the
+    // copy; later versions reuse the same map and free it themselves, so freeing it there would be a double free.
+    if (screen_map) GifFreeMapObject(screen_map);
+#endif
+    return 0;
+  }
+
+ private:
+  // Takes the caller-owned allocations out of the struct so that closing it cannot touch them.
+  void detach_owned() {
+    if (gif_->SavedImages) {
+      images_.SavedImages = gif_->SavedImages;
+      images_.ImageCount = gif_->ImageCount;
+    }
+    if (gif_->ExtensionBlocks) {
+      extensions_ = gif_->ExtensionBlocks;
+      extension_count_ = gif_->ExtensionBlockCount;
+    }
+    gif_->SavedImages = nullptr;
+    gif_->ImageCount = 0;
+    gif_->ExtensionBlocks = nullptr;
+    gif_->ExtensionBlockCount = 0;
+  }
+  void free_owned() {
+    if (images_.SavedImages) GifFreeSavedImages(&images_);
+    if (extensions_) GifFreeExtensions(&extension_count_, &extensions_);
+  }
+
+  GifFileType* gif_;
+  GifFileType images_{};  // only SavedImages and ImageCount are used: GifFreeSavedImages takes the struct
+  ExtensionBlock* extensions_ = nullptr;
+  int extension_count_ = 0;
 };
 
 }  // namespace
@@ -139,10 +212,11 @@ void write_gif(const std::filesystem::path& path, const Animation& anim) {
     if (anim.frames[i].rgba.size() != expect)
       throw internal_error(fmt::format("{}: frame {} has {} bytes, expected {}", file, i, anim.frames[i].rgba.size(), expect));
 
+  std::string bytes;
   int err = 0;
-  GifFileType* raw = EGifOpenFileName(file.c_str(), false, &err);
-  if (!raw) throw data_error(fmt::format("{}: cannot create GIF: {}", file, gif_error(err)));
-  std::unique_ptr<GifFileType, GifWriterCloser> gif(raw);
+  GifFileType* raw = EGifOpen(&bytes, append_to_string, &err);
+  if (!raw) throw internal_error(fmt::format("{}: cannot start a GIF: {}", file, gif_error(err)));
+  GifWriter gif(raw);
   gif->SWidth = anim.width;
   gif->SHeight = anim.height;
   gif->SColorResolution = 8;
@@ -181,14 +255,12 @@ void write_gif(const std::filesystem::path& path, const Animation& anim) {
     gcb.UserInputFlag = false;
     gcb.DelayTime = std::max(1, (anim.frames[i].duration_ms + 5) / 10);
     gcb.TransparentColor = kTransparentIndex;
-    EGifGCBToSavedExtension(&gcb, gif.get(), static_cast<int>(i));
+    if (EGifGCBToSavedExtension(&gcb, gif.get(), static_cast<int>(i)) == GIF_ERROR)
+      throw internal_error("giflib: out of memory");
   }
-  if (EGifSpew(gif.get()) == GIF_ERROR) {
-    err = gif->Error;
-    gif.release();  // EGifSpew closes the file even on failure
-    throw data_error(fmt::format("{}: cannot write GIF: {}", file, gif_error(err)));
-  }
-  gif.release();  // EGifSpew closed and freed it
+  if (const int spew_error = gif.spew(); spew_error != 0)
+    throw internal_error(fmt::format("{}: giflib could not encode the GIF: {}", file, gif_error(spew_error)));
+  write_text_file_atomic(path, bytes);
 }
 
 namespace {
