@@ -11,6 +11,8 @@
 #   libarchive-dev       tar shards (WebDataset layout) streamed without unpacking.
 #   libicu-dev           CLIP's BPE tokenizer: Unicode lower-casing and its \p{L}/\p{N} split pattern.
 #   python3-pil          the Python side of bench/loader.cpp (the same decode + transform with PIL).
+#   python3-scipy        the reference Fréchet distance (numpy.cov + scipy sqrtm, as pytorch-fid) that the
+#                        Fréchet tests and bench/frechet.cpp compare against.
 #   libssl-dev           sha256 of configs, plugin libraries and artifacts (libcrypto).
 set -euo pipefail
 
@@ -27,7 +29,7 @@ packages=(
   # text: CLIP's tokenizer
   libicu-dev
   # tests; python3-torch runs the Python side of bench/vs_python.cpp (the same LibTorch 1.13)
-  libgtest-dev python3-torch python3-pil
+  libgtest-dev python3-torch python3-pil python3-scipy
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -38,6 +38,7 @@
 #include "asg/registry.h"
 #include "asg/runner.h"
 #include "asg/util.h"
+#include "frechet_files.h"
 
 namespace fs = std::filesystem;
 
@@ -358,6 +359,18 @@ int cmd_data_pack(const std::string& source, const ManifestFlags& flags, const s
   return 0;
 }
 
+// The Fréchet distance between two feature matrices saved by numpy: how a reviewer checks a number from
+// another pipeline on that pipeline's own features.
+int cmd_fd(const std::string& file_a, const std::string& file_b, const std::string& covariance) {
+  const asg::frechet::FilesDistance r = asg::frechet::frechet_distance_of_files(file_a, file_b, covariance);
+  fmt::print("{}: N = {}, d = {}\n{}: N = {}, d = {}\n", file_a, r.rows_a, r.dim, file_b, r.rows_b, r.dim);
+  fmt::print("covariance: {} ({})\n", covariance, covariance == "unbiased" ? "divides by N-1" : "divides by N");
+  fmt::print("mean term:  {:.10g}\ntrace term: {:.10g}\n", r.mean_term, r.trace_term);
+  if (r.eps > 0) fmt::print("note: not finite as is; {} was added to both covariances' diagonals (pytorch-fid's retry)\n", r.eps);
+  fmt::print("fd = {:.10g}\n", r.value);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"asg: ASG Lab, animated sticker generation experiments"};
   app.require_subcommand(1);
@@ -425,6 +438,15 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   gc->add_option("--registry", registry_path, "SQLite registry file")->capture_default_str();
+
+  auto* fd = app.add_subcommand("fd", "Fréchet distance between two feature matrices saved with numpy.save ([N, d], float32 or "
+                                      "float64), e.g. another pipeline's I3D or Inception features");
+  std::string fd_a, fd_b, fd_covariance = "unbiased";
+  fd->add_option("a", fd_a, "first .npy file")->required();
+  fd->add_option("b", fd_b, "second .npy file")->required();
+  fd->add_option("--covariance", fd_covariance, "unbiased (N-1: pytorch-fid, clean-fid, torchmetrics) or biased (N: StyleGAN-V)")
+      ->check(CLI::IsMember({"unbiased", "biased"}))
+      ->capture_default_str();
 
   auto* data = app.add_subcommand("data", "sticker files and manifests: inspect, export-frames, synth, index, stats, check, pack");
   data->require_subcommand(1);
@@ -514,6 +536,7 @@ int main(int argc, char** argv) {
     if (*stats) return cmd_data_stats(source, manifest_flags, limits, threads, stats_json);
     if (*check) return cmd_data_check(source, manifest_flags, limits, threads);
     if (*pack) return cmd_data_pack(source, manifest_flags, out_path, per_shard);
+    if (*fd) return cmd_fd(fd_a, fd_b, fd_covariance);
     if (*leaderboard) return cmd_leaderboard(benchmark, format, registry_path);
     if (*summary) return cmd_summary(benchmark, summary_names, format, registry_path);
     if (*gc) return cmd_runs_gc(stale_after_min, registry_path);

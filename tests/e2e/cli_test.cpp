@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -903,4 +904,40 @@ TEST_F(CliTest, EveryPluginReadmeDocumentsItsCurrentParameters) {
     }
   }
   EXPECT_GE(checked, 8);
+}
+
+namespace {
+// The `fd = <value>` line of `asg fd` (NaN when missing).
+double printed_fd(const std::string& output) {
+  const auto at = output.rfind("fd = ");
+  return at == std::string::npos ? std::nan("") : std::stod(output.substr(at + 5));
+}
+}  // namespace
+
+// A reviewer checks a number from another pipeline on its own features: numpy files in, the pytorch-fid
+// (scipy sqrtm) value out, in both covariance conventions.
+TEST_F(CliTest, FdPrintsTheScipyValueForNumpyFeatureFilesAndRefusesMismatchedOnes) {
+  ASSERT_TRUE(asg::testing::write_fixture("frechet_reference.py", dir_ / "features"));
+  const auto reference = nlohmann::json::parse(asg::read_text_file(dir_ / "features" / "reference.json"));
+  for (const auto& c : reference["cases"]) {
+    const std::string files = fmt::format("features/{} features/{}", c["a"].get<std::string>(), c["b"].get<std::string>());
+    Result r = run_asg("fd " + files, dir_);
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_NEAR(printed_fd(r.output), c["unbiased"].get<double>(), 1e-6 * c["unbiased"].get<double>()) << r.output;
+    EXPECT_NE(r.output.find("unbiased (divides by N-1)"), std::string::npos) << r.output;
+    r = run_asg("fd " + files + " --covariance biased", dir_);
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_NEAR(printed_fd(r.output), c["biased"].get<double>(), 1e-6 * c["biased"].get<double>()) << r.output;
+  }
+  // Features of two extractors: both files and both dimensions named.
+  Result r = run_asg("fd features/case0_a.npy features/case1_b.npy", dir_);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("features/case0_a.npy has 16-dimensional features but features/case1_b.npy has 64"), std::string::npos)
+      << r.output;
+  r = run_asg("fd features/case0_a.npy features/reference.json", dir_);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("features/reference.json: not a .npy file"), std::string::npos) << r.output;
+  r = run_asg("fd features/case0_a.npy features/case0_b.npy --covariance population", dir_);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("--covariance"), std::string::npos) << r.output;
 }
