@@ -941,3 +941,42 @@ TEST_F(CliTest, FdPrintsTheScipyValueForNumpyFeatureFilesAndRefusesMismatchedOne
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("--covariance"), std::string::npos) << r.output;
 }
+
+// The weight-free temporal and alpha metrics in a real run: every key recorded, in range, under the run's protocol.
+TEST_F(CliTest, TemporalAndAlphaMetricsAreRecordedForARun) {
+  std::ofstream(dir_ / "temporal.toml") << fmt::format(R"(
+base = ["tiny.toml"]
+name = "tiny-temporal"
+[train]
+steps = 5
+[[metrics]]
+plugin = "caption_accuracy"
+[[metrics]]
+plugin = "motion"
+[[metrics]]
+plugin = "loop_seam"
+[[metrics]]
+plugin = "temporal_flickering"
+[[metrics]]
+plugin = "alpha_flicker"
+)");
+  Result r = run_asg("run temporal.toml --registry reg.sqlite", dir_);
+  ASSERT_EQ(r.code, 0) << r.output;
+  asg::Registry reg(dir_ / "reg.sqlite");
+  const auto runs = reg.list_runs();
+  ASSERT_EQ(runs.size(), 1u);
+  std::map<std::string, double> results;
+  for (const auto& v : reg.results(runs[0].id)) results[v.key] = v.value;
+  for (const char* key : {"motion.magnitude", "motion.diversity", "motion.frozen_fraction", "motion.magnitude_reference",
+                          "motion.diversity_reference", "loop_seam", "loop_seam.reference", "temporal_flickering",
+                          "temporal_flickering.reference", "alpha_flicker", "alpha_flicker.reference"})
+    ASSERT_TRUE(results.count(key)) << key << " missing; output:\n" << r.output;
+  for (const char* key : {"motion.frozen_fraction", "temporal_flickering", "temporal_flickering.reference", "alpha_flicker",
+                          "alpha_flicker.reference"}) {
+    EXPECT_GE(results[key], 0.0) << key;
+    EXPECT_LE(results[key], 1.0) << key;
+  }
+  // The quickstart's synthetic stickers move: their own motion is measured as such.
+  EXPECT_GT(results["motion.magnitude_reference"], 0.0);
+  EXPECT_LT(results["temporal_flickering.reference"], 1.0);
+}

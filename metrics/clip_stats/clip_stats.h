@@ -1,0 +1,50 @@
+// Per-clip temporal statistics shared by the weight-free temporal metrics (motion, loop_seam, ...).
+// Clips are what metrics receive: straight RGBA in [0, 1], [B, T, 4, H, W]. Colour is premultiplied by alpha
+// first, so the colour stored under transparent pixels cannot matter and alpha changes count as change.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "asg/kinds/dataset.h"
+#include "asg/media/alpha.h"
+
+namespace asg::metrics {
+
+// [B, T, 4, H, W] straight RGBA -> float64 premultiplied RGBA.
+inline torch::Tensor premultiplied(const torch::Tensor& clips) { return premultiply(clips.to(torch::kFloat64), 2); }
+
+// Mean absolute difference between frames a and b of each clip (over channels and pixels): [B].
+inline torch::Tensor frame_change(const torch::Tensor& premultiplied_clips, int64_t a, int64_t b) {
+  return (premultiplied_clips.select(1, a) - premultiplied_clips.select(1, b)).abs().flatten(1).mean(1);
+}
+
+// Mean absolute change of every consecutive step t -> t+1: [B, T-1].
+inline torch::Tensor step_changes(const torch::Tensor& premultiplied_clips) {
+  const int64_t t = premultiplied_clips.size(1);
+  return (premultiplied_clips.slice(1, 1) - premultiplied_clips.slice(1, 0, t - 1)).abs().flatten(2).mean(2);
+}
+
+// A reference sticker as a batch of one, [1, T', 4, H, W]: only its real frames when the dataset padded it
+// (frame_valid marks padding at the end), so padding never counts as a still frame or a loop point.
+inline torch::Tensor reference_clip(const Sticker& reference) {
+  int64_t frames = reference.frames.size(0);
+  if (reference.frame_valid.defined() && reference.frame_valid.numel() == frames)
+    frames = std::max<int64_t>(1, reference.frame_valid.sum().item<int64_t>());
+  return reference.frames.slice(0, 0, frames).unsqueeze(0);
+}
+
+// A running mean of per-clip values (float64 sum and count): mergeable, order-independent up to rounding.
+struct ClipMean {
+  double sum = 0;
+  int64_t count = 0;
+  void add(const torch::Tensor& per_clip) {
+    sum += per_clip.to(torch::kFloat64).sum().item<double>();
+    count += per_clip.numel();
+  }
+  double mean() const { return count > 0 ? sum / static_cast<double>(count) : 0.0; }
+};
+
+}  // namespace asg::metrics
