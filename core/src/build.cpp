@@ -151,10 +151,24 @@ BuiltExperiment build_experiment(const Experiment& exp, const NoiseSchedule& sch
                                    ctx.frames, ctx.height, ctx.width));
   }
   b.sampler = create(exp.slot("sampler"), std::type_identity<Sampler>{}, "sampler", NoContext{});
-  MetricContext mctx{b.info, ds.plugin};
-  for (const PluginSlot* m : exp.metric_slots())
-    b.metrics.emplace_back(m, create(*m, std::type_identity<Metric>{}, m->section, mctx));
+  b.metrics = build_metrics(exp, b.info, torch::kCPU, seed);
   return b;
+}
+
+MetricList build_metrics(const Experiment& exp, const DatasetInfo& info, torch::Device device, uint64_t seed) {
+  const MetricContext context{info, exp.slot("dataset").plugin, device};
+  MetricList metrics;
+  for (const PluginSlot* slot : exp.metric_slots()) {
+    auto plugin = load_plugin(*slot->record);
+    try {
+      ScopedGlobalSeed init_seed(derive_seed(seed, "init." + slot->section));
+      metrics.emplace_back(slot, create_plugin<Metric>(*plugin, slot->params, context));
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::Config) throw;
+      throw config_error(fmt::format("{}: {}: {}", exp.file.string(), slot->label(), e.what()));
+    }
+  }
+  return metrics;
 }
 
 }  // namespace asg

@@ -381,6 +381,12 @@ nlohmann::json slot_json(const PluginSlot& slot, bool with_library) {
   return j;
 }
 
+}  // namespace
+
+std::string slot_identity(const PluginSlot& slot, bool with_library) { return slot_json(slot, with_library).dump(); }
+
+namespace {
+
 void compute_hashes(Experiment& exp) {
   nlohmann::json method = nlohmann::json::object();
   for (const auto& slot : exp.slots)
@@ -406,6 +412,7 @@ void compute_hashes(Experiment& exp) {
   // Only when set, so that protocols from before the key existed keep their hash.
   if (!exp.eval.str("negative_prompt").empty()) protocol["eval"]["negative_prompt"] = exp.eval.str("negative_prompt");
   if (exp.eval.str("task") != "generation") protocol["eval"]["task"] = exp.eval.str("task");
+  if (exp.eval.integer("num_real") != 0) protocol["eval"]["num_real"] = exp.eval.integer("num_real");
   const PluginSlot& dataset = exp.slot("dataset");
   protocol["references"] = {{"dataset", dataset.plugin}, {"version", dataset.record->factory.version}};
   protocol["sampler"] = slot_json(exp.slot("sampler"), false);
@@ -469,6 +476,10 @@ const std::vector<CoreSection>& core_sections() {
                                            "see [conditioning]): generation = none, image = the first, interpolation = "
                                            "the even frames, prediction = the first half")
             .one_of({"generation", "image", "interpolation", "prediction"})
+            .added_later(),
+        int_param("num_real", 0, "real clips distribution metrics (Fréchet distances) compare with: the eval split in "
+                                 "order, wrapping; 0 = as many as num_samples")
+            .range(0, 1e7)
             .added_later()}},
       {"conditioning", "image conditioning: masked condition frames and a per-frame mask concatenated to the backbone's input",
        {string_list_param("tasks", {}, "tasks training draws from for each clip (generation, image, interpolation, "

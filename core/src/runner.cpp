@@ -117,6 +117,9 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
   const uint64_t seed = static_cast<uint64_t>(exp.runtime.integer("seed"));
   const NoiseSchedule schedule = noise_schedule(exp);
   BuiltExperiment built = build_experiment(exp, schedule, seed);
+  // The metrics were built to refuse what cannot work before anything is recorded; they are built again on
+  // the run's device after training, so that no extractor holds memory while the model trains.
+  built.metrics.clear();
   // What plugins draw from the global generator while training (dropout masks) follows the run seed too.
   torch::manual_seed(derive_seed(seed, "train.global"));
   TrainOptions train_options = TrainOptions::from(exp.train);
@@ -196,7 +199,10 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
     }
 
     SampleWriter samples(recorder, exp.eval.integer("save_gifs"), exp.eval.integer("gif_scale"), built.info.fps);
-    outcome.results = Evaluator(exp, built, trainer, recorder, seed, &health).run(samples, train.steps);
+    built.metrics = build_metrics(exp, built.info, settings.device, seed);
+    outcome.results = Evaluator(exp, built, trainer, recorder, seed, &health,
+                                StatisticsCache(options.runs_dir / "cache" / "real_statistics"))
+                          .run(samples, train.steps);
     if (health.bad() > 0)
       recorder.info(fmt::format("data: {} of {} samples skipped as bad (see {})", health.bad(), health.rows(),
                                 RunRecorder::kSkippedFile));

@@ -8,7 +8,7 @@
 // Per clip: sum of reversals / sum of changes over the (pixel, t) where change > `min_change` (0 when alpha
 // never changes). 0: every alpha change is monotone over three frames (motion, fades); 1: every change is
 // undone at once (pure flicker). alpha_flicker is the mean over generated clips (lower is better);
-// alpha_flicker.reference the same for the reference stickers (their real frames only). A thin part moving
+// alpha_flicker.reference the same for the protocol's real set (its real frames only). A thin part moving
 // one pixel per frame reads as flicker too: at the sticker's frame rate it looks like it.
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -41,15 +41,33 @@ class AlphaFlicker final : public Metric {
     return torch::where(changes > 0, reversal.flatten(1).sum(1) / changes.clamp_min(1e-300), torch::zeros_like(changes));
   }
 
-  void update(const torch::Tensor& generated, const std::vector<Sticker>& references) override {
-    generated_.add(flicker(generated));
-    for (const auto& r : references) {
+  bool uses_real_set() const override { return true; }
+
+  void update_real(const std::vector<Sticker>& real, int64_t) override {
+    for (const auto& r : real) {
       const auto clip = reference_clip(r);
       if (clip.size(1) >= 3) reference_.add(flicker(clip));
     }
   }
+  MetricState real_state() const override {
+    MetricState s;
+    reference_.save(s, "reference");
+    return s;
+  }
+  void load_real_state(const MetricState& s) override {
+    reference_ = {};
+    reference_.merge(s, "reference");
+  }
 
-  std::vector<MetricValue> compute() override {
+  void update(const torch::Tensor& generated, const std::vector<Sticker>&, int64_t) override { generated_.add(flicker(generated)); }
+  MetricState state() const override {
+    MetricState s;
+    generated_.save(s, "generated");
+    return s;
+  }
+  void merge(const MetricState& s) override { generated_.merge(s, "generated"); }
+
+  std::vector<MetricValue> result() override {
     if (generated_.count == 0) throw data_error("alpha_flicker: no clips were evaluated");
     return {{"alpha_flicker", generated_.mean(), false}, {"alpha_flicker.reference", reference_.mean(), false}};
   }

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "asg/kinds/metric.h"
+#include "metric_driver.h"
 #include "plugin_under_test.h"
 #include "test_clips.h"
 
@@ -12,10 +13,7 @@ using asg::testing::make_under_test;
 namespace {
 std::map<std::string, double> evaluate(const torch::Tensor& generated, const torch::Tensor& references) {
   auto m = make_under_test<asg::Metric>("alpha_flicker", {}, asg::testing::clip_context(generated.size(1)));
-  m->update(generated, asg::testing::as_references(references));
-  std::map<std::string, double> out;
-  for (const auto& v : m->compute()) out[v.key] = v.value;
-  return out;
+  return asg::testing::metric_results(*m, generated, asg::testing::as_references(references));
 }
 }  // namespace
 

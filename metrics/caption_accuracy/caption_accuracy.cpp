@@ -284,7 +284,7 @@ class CaptionAccuracy final : public Metric {
     return best;
   }
 
-  void update(const torch::Tensor& generated, const std::vector<Sticker>& references) override {
+  void update(const torch::Tensor& generated, const std::vector<Sticker>& references, int64_t) override {
     if (generated.size(0) != static_cast<int64_t>(references.size()))
       throw internal_error("caption_accuracy: clips and references differ in number");
     for (int64_t i = 0; i < generated.size(0); ++i) {
@@ -312,7 +312,23 @@ class CaptionAccuracy final : public Metric {
     }
   }
 
-  std::vector<MetricValue> compute() override {
+  MetricState state() const override {
+    MetricState s;
+    for (const auto& [name, value] : counters()) s[name] = torch::full({}, *value, torch::kFloat64);
+    s["count"] = torch::full({}, static_cast<double>(count_), torch::kFloat64);
+    return s;
+  }
+  void merge(const MetricState& s) override {
+    auto at = [&](const std::string& key) {
+      auto it = s.find(key);
+      if (it == s.end()) throw data_error("caption_accuracy: a state without '" + key + "' (another version of the metric?)");
+      return it->second.item<double>();
+    };
+    for (const auto& [name, value] : counters()) *value += at(name);
+    count_ += static_cast<int64_t>(at("count"));
+  }
+
+  std::vector<MetricValue> result() override {
     if (count_ == 0) throw data_error("caption_accuracy: no clips were evaluated");
     double n = static_cast<double>(count_);
     return {
@@ -332,6 +348,15 @@ class CaptionAccuracy final : public Metric {
   double min_travel_, max_soft_, still_tol_, min_jump_, jump_tol_, cross_tol_;
   double colour_ = 0, shape_ = 0, direction_ = 0, path_ = 0, identity_ = 0, all_ = 0, motion_ = 0, clean_ = 0;
   int64_t count_ = 0;
+  // The running sums by name: what state() and merge() carry.
+  std::vector<std::pair<std::string, double*>> counters() {
+    return {{"colour", &colour_}, {"shape", &shape_}, {"direction", &direction_}, {"path", &path_},
+            {"identity", &identity_}, {"all", &all_}, {"motion", &motion_}, {"clean", &clean_}};
+  }
+  std::vector<std::pair<std::string, const double*>> counters() const {
+    return {{"colour", &colour_}, {"shape", &shape_}, {"direction", &direction_}, {"path", &path_},
+            {"identity", &identity_}, {"all", &all_}, {"motion", &motion_}, {"clean", &clean_}};
+  }
 };
 
 }  // namespace

@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include "asg/kinds/metric.h"
+#include "metric_driver.h"
 #include "plugin_under_test.h"
 #include "sprite_vocabulary.h"
 
@@ -52,10 +53,7 @@ asg::Sticker reference(const std::string& colour, const std::string& shape, cons
 
 std::map<std::string, double> run(const torch::Tensor& clips, const std::vector<asg::Sticker>& refs) {
   auto m = make_under_test<asg::Metric>("caption_accuracy", {}, synthetic_context());
-  m->update(clips, refs);
-  std::map<std::string, double> out;
-  for (const auto& v : m->compute()) out[v.key] = v.value;
-  return out;
+  return asg::testing::metric_results(*m, clips, refs);
 }
 
 std::map<std::string, double> run_one(const torch::Tensor& c, const std::string& colour, const std::string& shape,

@@ -6,9 +6,12 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <string>
 #include <vector>
 
+#include "asg/error.h"
 #include "asg/kinds/dataset.h"
+#include "asg/kinds/metric.h"
 #include "asg/media/alpha.h"
 
 namespace asg::metrics {
@@ -36,7 +39,8 @@ inline torch::Tensor reference_clip(const Sticker& reference) {
   return reference.frames.slice(0, 0, frames).unsqueeze(0);
 }
 
-// A running mean of per-clip values (float64 sum and count): mergeable, order-independent up to rounding.
+// A running mean of per-clip values (float64 sum and count), kept in a MetricState under `name`.sum and
+// `name`.count so that ranks can merge it and the real side can be cached.
 struct ClipMean {
   double sum = 0;
   int64_t count = 0;
@@ -45,6 +49,21 @@ struct ClipMean {
     count += per_clip.numel();
   }
   double mean() const { return count > 0 ? sum / static_cast<double>(count) : 0.0; }
+  void save(MetricState& state, const std::string& name) const {
+    state[name + ".sum"] = torch::full({}, sum, torch::kFloat64);
+    state[name + ".count"] = torch::full({}, static_cast<double>(count), torch::kFloat64);
+  }
+  void merge(const MetricState& state, const std::string& name) {
+    sum += at(state, name + ".sum");
+    count += static_cast<int64_t>(at(state, name + ".count"));
+  }
+
+ private:
+  static double at(const MetricState& state, const std::string& key) {
+    auto it = state.find(key);
+    if (it == state.end()) throw data_error("metric state without '" + key + "' (written by another version of the metric?)");
+    return it->second.item<double>();
+  }
 };
 
 }  // namespace asg::metrics

@@ -5,7 +5,8 @@
 //   1. premultiply colour by alpha (so the colour stored under transparent pixels cannot matter);
 //   2. appearance: every frame area-averaged to pool x pool cells, 4 channels  -> T * 4 * pool^2
 //   3. motion: |frame[t+1] - frame[t]| averaged over channels, then pooled     -> (T-1) * pool^2
-// Statistics and distance: asg::frechet (float64, eigh route), covariance convention a parameter.
+// Statistics and distance: asg::frechet (streamed float64 moments, eigh route), covariance convention a
+// parameter. The real side is the protocol's real set ([eval] num_real clips of the eval split), cached.
 // As with every Fréchet metric, the value is biased upwards at small N: compare runs only at equal
 // [eval] num_samples.
 #include <fmt/format.h>
@@ -40,24 +41,32 @@ class FrechetPixel final : public Metric {
     return torch::cat(parts, 1);
   }
 
-  void update(const torch::Tensor& generated, const std::vector<Sticker>& references) override {
-    fake_.push_back(describe(generated));
+  bool uses_real_set() const override { return true; }
+  void update_real(const std::vector<Sticker>& real, int64_t first_index) override {
     std::vector<torch::Tensor> frames;
-    for (const auto& r : references) frames.push_back(r.frames);
-    real_.push_back(describe(torch::stack(frames)));
+    for (const auto& r : real) frames.push_back(r.frames);
+    real_.add(describe(torch::stack(frames)), "real clip", first_index);
   }
+  MetricState real_state() const override { return real_.state(); }
+  void load_real_state(const MetricState& state) override { real_ = frechet::FeatureMoments::from_state(state); }
 
-  std::vector<MetricValue> compute() override {
-    if (fake_.empty()) throw data_error("frechet_pixel: no clips were evaluated");
-    auto fake = frechet::gaussian_stats(torch::cat(fake_), convention_);
-    auto real = frechet::gaussian_stats(torch::cat(real_), convention_);
+  void update(const torch::Tensor& generated, const std::vector<Sticker>&, int64_t first_index) override {
+    fake_.add(describe(generated), "generated clip", first_index);
+  }
+  MetricState state() const override { return fake_.state(); }
+  void merge(const MetricState& state) override { fake_.merge(frechet::FeatureMoments::from_state(state)); }
+
+  std::vector<MetricValue> result() override {
+    if (fake_.count() == 0) throw data_error("frechet_pixel: no clips were evaluated");
+    const auto fake = fake_.stats(convention_);
+    const auto real = real_.stats(convention_);
     return {MetricValue{"frechet_pixel", frechet::frechet_distance(real, fake), false}};
   }
 
  private:
   int64_t pool_;
   frechet::Covariance convention_;
-  std::vector<torch::Tensor> fake_, real_;
+  frechet::FeatureMoments fake_, real_;  // streamed: no feature matrix is kept
 };
 
 }  // namespace

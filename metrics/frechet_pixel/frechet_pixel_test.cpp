@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include "asg/kinds/metric.h"
+#include "metric_driver.h"
 #include "plugin_under_test.h"
 
 using asg::testing::make_under_test;
@@ -22,8 +23,7 @@ std::vector<asg::Sticker> as_refs(const torch::Tensor& clips) {
 
 double distance(const torch::Tensor& fake, const torch::Tensor& real, std::map<std::string, asg::ParamValue> p = {}) {
   auto m = make_under_test<asg::Metric>("frechet_pixel", p, context());
-  m->update(fake, as_refs(real));
-  auto v = m->compute();
+  auto v = asg::testing::metric_values(*m, fake, as_refs(real));
   EXPECT_EQ(v.size(), 1u);
   EXPECT_EQ(v[0].key, "frechet_pixel");
   EXPECT_FALSE(v[0].higher_is_better);

@@ -6,7 +6,7 @@
 // 1 means the loop point is as smooth as a typical step; a clip that drifts away without returning scores
 // about T-1. `floor` keeps a still clip (seam 0, steps 0) at 0 instead of 0/0: motion.frozen_fraction is
 // what flags still clips. loop_seam is the mean over generated clips (lower is better);
-// loop_seam.reference the same for the reference stickers (their real frames only).
+// loop_seam.reference the same for the protocol's real set (its real frames only).
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -32,15 +32,33 @@ class LoopSeam final : public Metric {
     return frame_change(x, x.size(1) - 1, 0) / typical;
   }
 
-  void update(const torch::Tensor& generated, const std::vector<Sticker>& references) override {
-    generated_.add(seam_ratio(generated));
-    for (const auto& r : references) {
+  bool uses_real_set() const override { return true; }
+
+  void update_real(const std::vector<Sticker>& real, int64_t) override {
+    for (const auto& r : real) {
       const auto clip = reference_clip(r);
       if (clip.size(1) >= 3) reference_.add(seam_ratio(clip));
     }
   }
+  MetricState real_state() const override {
+    MetricState s;
+    reference_.save(s, "reference");
+    return s;
+  }
+  void load_real_state(const MetricState& s) override {
+    reference_ = {};
+    reference_.merge(s, "reference");
+  }
 
-  std::vector<MetricValue> compute() override {
+  void update(const torch::Tensor& generated, const std::vector<Sticker>&, int64_t) override { generated_.add(seam_ratio(generated)); }
+  MetricState state() const override {
+    MetricState s;
+    generated_.save(s, "generated");
+    return s;
+  }
+  void merge(const MetricState& s) override { generated_.merge(s, "generated"); }
+
+  std::vector<MetricValue> result() override {
     if (generated_.count == 0) throw data_error("loop_seam: no clips were evaluated");
     return {{"loop_seam", generated_.mean(), false}, {"loop_seam.reference", reference_.mean(), false}};
   }

@@ -6,8 +6,8 @@
 //   diversity      mean over clips of the mean absolute difference over all frame pairs i < j (a loop that
 //                  returns to its start still has diverse frames)
 //   frozen_fraction  share of generated clips whose magnitude is below `frozen_below`
-// The *_reference keys are the same statistics of the reference stickers that prompted the samples (their
-// real frames only), the level the data itself moves at.
+// The *_reference keys are the same statistics of the protocol's real set (the eval split's stickers, their
+// real frames only; cached with the protocol), the level the data itself moves at.
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -34,21 +34,50 @@ class Motion final : public Metric {
       throw config_error(fmt::format("motion needs clips of at least 2 frames; dataset '{}' has {}", ctx.dataset_name, ctx.data.frames));
   }
 
-  void update(const torch::Tensor& generated, const std::vector<Sticker>& references) override {
-    const auto x = premultiplied(generated);
-    const auto magnitude = step_changes(x).mean(1);
-    magnitude_.add(magnitude);
-    diversity_.add(pairwise_diversity(x));
-    frozen_.add((magnitude < frozen_below_).to(torch::kFloat64));
-    for (const auto& r : references) {
+  bool uses_real_set() const override { return true; }
+
+  void update_real(const std::vector<Sticker>& real, int64_t) override {
+    for (const auto& r : real) {
       const auto y = premultiplied(reference_clip(r));
       if (y.size(1) < 2) continue;  // a single real frame has no motion to measure
       reference_magnitude_.add(step_changes(y).mean(1));
       reference_diversity_.add(pairwise_diversity(y));
     }
   }
+  MetricState real_state() const override {
+    MetricState s;
+    reference_magnitude_.save(s, "magnitude");
+    reference_diversity_.save(s, "diversity");
+    return s;
+  }
+  void load_real_state(const MetricState& s) override {
+    reference_magnitude_ = {};
+    reference_diversity_ = {};
+    reference_magnitude_.merge(s, "magnitude");
+    reference_diversity_.merge(s, "diversity");
+  }
 
-  std::vector<MetricValue> compute() override {
+  void update(const torch::Tensor& generated, const std::vector<Sticker>&, int64_t) override {
+    const auto x = premultiplied(generated);
+    const auto magnitude = step_changes(x).mean(1);
+    magnitude_.add(magnitude);
+    diversity_.add(pairwise_diversity(x));
+    frozen_.add((magnitude < frozen_below_).to(torch::kFloat64));
+  }
+  MetricState state() const override {
+    MetricState s;
+    magnitude_.save(s, "magnitude");
+    diversity_.save(s, "diversity");
+    frozen_.save(s, "frozen");
+    return s;
+  }
+  void merge(const MetricState& s) override {
+    magnitude_.merge(s, "magnitude");
+    diversity_.merge(s, "diversity");
+    frozen_.merge(s, "frozen");
+  }
+
+  std::vector<MetricValue> result() override {
     if (magnitude_.count == 0) throw data_error("motion: no clips were evaluated");
     return {{"motion.magnitude", magnitude_.mean(), true},
             {"motion.diversity", diversity_.mean(), true},

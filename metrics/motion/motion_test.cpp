@@ -4,6 +4,7 @@
 #include <map>
 
 #include "asg/kinds/metric.h"
+#include "metric_driver.h"
 #include "plugin_under_test.h"
 #include "test_clips.h"
 
@@ -14,10 +15,7 @@ namespace {
 std::map<std::string, double> evaluate(const torch::Tensor& generated, const torch::Tensor& references,
                                        std::map<std::string, asg::ParamValue> params = {}) {
   auto m = make_under_test<asg::Metric>("motion", params, asg::testing::clip_context(generated.size(1)));
-  m->update(generated, asg::testing::as_references(references));
-  std::map<std::string, double> out;
-  for (const auto& v : m->compute()) out[v.key] = v.value;
-  return out;
+  return asg::testing::metric_results(*m, generated, asg::testing::as_references(references));
 }
 
 }  // namespace
@@ -61,9 +59,7 @@ TEST(Motion, PaddedReferenceFramesAreNotCountedAsStill) {
   padded.slice(0, 4).copy_(moving[3].unsqueeze(0).expand({4, 4, 16, 16}));  // the loader's repeat-last padding
   asg::Sticker reference{"r", padded, {}, "", {}, torch::tensor({1, 1, 1, 1, 0, 0, 0, 0}, torch::kFloat)};
   auto m = make_under_test<asg::Metric>("motion", {}, asg::testing::clip_context(8));
-  m->update(moving.unsqueeze(0), {reference});
-  std::map<std::string, double> r;
-  for (const auto& v : m->compute()) r[v.key] = v.value;
+  auto r = asg::testing::metric_results(*m, moving.unsqueeze(0), {reference});
   auto first_four = evaluate(moving.slice(0, 0, 4).unsqueeze(0), moving.slice(0, 0, 4).unsqueeze(0));
   EXPECT_NEAR(r["motion.magnitude_reference"], first_four["motion.magnitude"], 1e-12);
 }

@@ -3,7 +3,7 @@
 // Stickers are transparent and VBench's videos are not: frames are first composited over `background`
 // (part of the protocol, so part of the protocol hash) and quantised to uint8 as a decoded video would be.
 // Higher is better, and a still clip scores 1: read it with motion.frozen_fraction.
-// temporal_flickering.reference is the same score of the reference stickers (their real frames only).
+// temporal_flickering.reference is the same score of the protocol's real set (its real frames only).
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -35,15 +35,33 @@ class TemporalFlickering final : public Metric {
     return (255 - mae.mean(1)) / 255;
   }
 
-  void update(const torch::Tensor& generated, const std::vector<Sticker>& references) override {
-    generated_.add(scores(generated));
-    for (const auto& r : references) {
+  bool uses_real_set() const override { return true; }
+
+  void update_real(const std::vector<Sticker>& real, int64_t) override {
+    for (const auto& r : real) {
       const auto clip = reference_clip(r);
       if (clip.size(1) >= 2) reference_.add(scores(clip));
     }
   }
+  MetricState real_state() const override {
+    MetricState s;
+    reference_.save(s, "reference");
+    return s;
+  }
+  void load_real_state(const MetricState& s) override {
+    reference_ = {};
+    reference_.merge(s, "reference");
+  }
 
-  std::vector<MetricValue> compute() override {
+  void update(const torch::Tensor& generated, const std::vector<Sticker>&, int64_t) override { generated_.add(scores(generated)); }
+  MetricState state() const override {
+    MetricState s;
+    generated_.save(s, "generated");
+    return s;
+  }
+  void merge(const MetricState& s) override { generated_.merge(s, "generated"); }
+
+  std::vector<MetricValue> result() override {
     if (generated_.count == 0) throw data_error("temporal_flickering: no clips were evaluated");
     return {{"temporal_flickering", generated_.mean(), true}, {"temporal_flickering.reference", reference_.mean(), true}};
   }

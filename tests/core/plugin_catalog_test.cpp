@@ -140,14 +140,12 @@ TEST(PluginCatalog, ExceptionWhileListingFactoriesIsALoadErrorNamingTheLibrary) 
             lib.string() + ": the library threw while listing its plugins: could not read my model table");
 }
 
-TEST(PluginCatalog, PluginBuiltAgainstAnOlderMinorLoadsAndWorks) {
-  asg::PluginCatalog catalog;
-  catalog.load_path({test_plugin_dir("older_minor")});
-  auto record = catalog.find("dataset", "older_minor");
-  EXPECT_EQ(record->sdk_version, "") << "3.0 headers end before sdk_version; the loader must not read past struct_size";
-  auto dataset = catalog.create<asg::Dataset>("older_minor", asg::Params("older_minor", {}));
-  EXPECT_EQ(dataset->info().frames, 2);
-  EXPECT_EQ(dataset->get(asg::Split::Test, 0).caption, "an old plugin");
+TEST(PluginCatalog, APluginOfAnOlderMajorIsRefusedNamingBothVersions) {
+  auto lib = fs::canonical(test_plugin_dir("older_minor") / "asg_dataset_older_minor.so");
+  EXPECT_EQ(load_error({test_plugin_dir("older_minor")}),
+            fmt::format("{}: plugin API version mismatch: the library was built for plugin API 3.0, this asg supports {}.{} "
+                        "(same major, minor up to {}). Rebuild the plugin against this ASG Lab.",
+                        lib.string(), asg::kPluginApiMajor, asg::kPluginApiMinor, asg::kPluginApiMinor));
 }
 
 TEST(PluginCatalog, CurrentPluginsRecordTheSdkVersionTheyWereBuiltAgainst) {

@@ -6,6 +6,7 @@
 #include "asg/kinds/metric.h"
 #include "asg/plugin_catalog.h"
 #include "asg/trainer.h"
+#include "metric_driver.h"
 
 namespace {
 
@@ -15,10 +16,7 @@ std::map<std::string, double> evaluate(const asg::PluginCatalog& catalog, const 
   const auto& rec = catalog.find("metric", metric);
   auto m = catalog.create<asg::Metric>(metric, asg::default_params(metric, rec->factory.params),
                                        asg::MetricContext{ds->info(), "synthetic_stickers"});
-  m->update(clips, refs);
-  std::map<std::string, double> out;
-  for (const auto& v : m->compute()) out[v.key] = v.value;
-  return out;
+  return asg::testing::metric_results(*m, clips, refs);
 }
 
 }  // namespace

@@ -980,3 +980,51 @@ plugin = "alpha_flicker"
   EXPECT_GT(results["motion.magnitude_reference"], 0.0);
   EXPECT_LT(results["temporal_flickering.reference"], 1.0);
 }
+
+// The real side of distribution metrics is computed once per protocol and read back after that; a changed
+// metric parameter is another key, and a damaged entry is a miss that gets rewritten. Results with a warm
+// cache equal those computed from scratch.
+TEST_F(CliTest, RealStatisticsAreCachedPerProtocolAndRecomputedWhenTheKeyChanges) {
+  const std::string run = "run tiny.toml --registry reg.sqlite --set train.steps=2";
+  const std::string computed = "real set: 6 test clips through frechet_pixel (statistics cached in runs/cache/real_statistics)";
+  const std::string cached = "real set: frechet_pixel statistics of 6 test clips from the cache";
+  Result first = run_asg(run, dir_);
+  ASSERT_EQ(first.code, 0) << first.output;
+  EXPECT_NE(first.output.find(computed), std::string::npos) << first.output;
+  Result again = run_asg(run, dir_);
+  ASSERT_EQ(again.code, 0) << again.output;
+  EXPECT_NE(again.output.find(cached), std::string::npos) << again.output;
+  {
+    asg::Registry reg(dir_ / "reg.sqlite");
+    const auto runs = reg.list_runs();  // newest first
+    ASSERT_EQ(runs.size(), 2u);
+    const auto cold = reg.results(runs[1].id), warm = reg.results(runs[0].id);
+    ASSERT_EQ(cold.size(), warm.size());
+    for (size_t i = 0; i < cold.size(); ++i) {
+      EXPECT_EQ(cold[i].key, warm[i].key);
+      EXPECT_EQ(cold[i].value, warm[i].value) << cold[i].key;
+    }
+  }
+  // Another seed trains another model but measures under the same protocol: still a hit.
+  Result other_seed = run_asg(run + " --set runtime.seed=7", dir_);
+  EXPECT_NE(other_seed.output.find(cached), std::string::npos) << other_seed.output;
+  // Another pooling is another feature space: a miss.
+  Result other_pool = run_asg(run + " --set metrics.1.pool=2", dir_);
+  ASSERT_EQ(other_pool.code, 0) << other_pool.output;
+  EXPECT_NE(other_pool.output.find(computed), std::string::npos) << other_pool.output;
+  // More real clips: a miss.
+  Result more_real = run_asg(run + " --set eval.num_real=9", dir_);
+  EXPECT_NE(more_real.output.find("real set: 9 test clips through frechet_pixel"), std::string::npos) << more_real.output;
+  // A damaged entry (cut short) is a miss, and is rewritten whole.
+  int damaged = 0;
+  for (const auto& entry : fs::directory_iterator(dir_ / "runs" / "cache" / "real_statistics"))
+    if (entry.path().extension() == ".pt") {
+      fs::resize_file(entry.path(), fs::file_size(entry.path()) / 2);
+      ++damaged;
+    }
+  EXPECT_EQ(damaged, 3);
+  Result after_damage = run_asg(run, dir_);
+  EXPECT_NE(after_damage.output.find(computed), std::string::npos) << after_damage.output;
+  Result repaired = run_asg(run, dir_);
+  EXPECT_NE(repaired.output.find(cached), std::string::npos) << repaired.output;
+}

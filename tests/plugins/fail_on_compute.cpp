@@ -6,8 +6,10 @@
 namespace {
 class FailOnCompute final : public asg::Metric {
  public:
-  void update(const torch::Tensor&, const std::vector<asg::Sticker>&) override {}
-  std::vector<asg::MetricValue> compute() override { throw asg::data_error("fail_on_compute: deliberate failure for the test"); }
+  void update(const torch::Tensor&, const std::vector<asg::Sticker>&, int64_t) override {}
+  asg::MetricState state() const override { return {}; }
+  void merge(const asg::MetricState&) override {}
+  std::vector<asg::MetricValue> result() override { throw asg::data_error("fail_on_compute: deliberate failure for the test"); }
 };
 }  // namespace
 

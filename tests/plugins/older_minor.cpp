@@ -1,7 +1,7 @@
-// A plugin built against plugin API 3.0, the minor before this one: its header is the 3.0 layout, frozen
-// here as it shipped, which ends at `factories` (3.1 appended `sdk_version`). The loader must read its
-// struct_size, not read past it, and load it. Its SDK headers were the 3.0 ones, so their hash differs
-// from the host's; for an older minor that is expected and not compared.
+// A plugin built against plugin API 3.0: its header is the 3.0 layout, frozen here as it shipped, which ends
+// at `factories` (3.1 appended `sdk_version`). Under 3.1 it loaded (an older minor, read up to its
+// struct_size). 4.0 changed the metric interface, so a 3.x plugin must now be refused, naming both versions,
+// before anything of it is called.
 #include "asg/kinds/dataset.h"
 #include "asg/plugin.h"
 
@@ -29,7 +29,7 @@ std::vector<asg::Factory> factories() {
                                           [](const asg::Params&) { return std::make_shared<TwoFrames>(); })};
 }
 
-const PluginHeaderV3_0 header{asg::kPluginApiMajor, 0, sizeof(PluginHeaderV3_0),
+const PluginHeaderV3_0 header{3, 0, sizeof(PluginHeaderV3_0),
                               asg::BuildFingerprint{ASG_TORCH_VERSION_STRING, ASG_COMPILER_ID, _GLIBCXX_USE_CXX11_ABI,
                                                     __cplusplus,
                                                     "3030303030303030303030303030303030303030303030303030303030303030"},

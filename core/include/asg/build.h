@@ -21,6 +21,8 @@
 
 namespace asg {
 
+using MetricList = std::vector<std::pair<const PluginSlot*, std::shared_ptr<Metric>>>;
+
 struct BuiltExperiment {
   std::shared_ptr<Dataset> dataset;
   DatasetInfo info;
@@ -28,7 +30,7 @@ struct BuiltExperiment {
   std::shared_ptr<Autoencoder> autoencoder;  // null: pixel space
   std::shared_ptr<Backbone> backbone;
   std::shared_ptr<Sampler> sampler;
-  std::vector<std::pair<const PluginSlot*, std::shared_ptr<Metric>>> metrics;
+  MetricList metrics;  // built on the CPU to check them; a run builds them again after training (build_metrics)
   // The clip diffusion runs on, [C, T, H, W]: the dataset's RGBA clip, or the autoencoder's latent.
   std::vector<int64_t> diffusion_shape;
   // Extra backbone input channels for image conditioning (C + 1, or 0).
@@ -48,5 +50,9 @@ void check_plugin_requirements(const Experiment& experiment, const DatasetInfo& 
 // Plugins refusing their parameters or the data, an empty split, or a metric whose vocabulary the
 // dataset does not provide: asg::Error(Config) naming the experiment file.
 BuiltExperiment build_experiment(const Experiment& experiment, const NoiseSchedule& schedule, uint64_t seed);
+
+// The experiment's metrics on `device`, in slot order; refusals as build_experiment's. A run calls it after
+// training, so an extractor never holds memory while the model trains.
+MetricList build_metrics(const Experiment& experiment, const DatasetInfo& info, torch::Device device, uint64_t seed);
 
 }  // namespace asg

@@ -48,6 +48,11 @@ struct PluginSlot {
   std::string label() const { return "[" + section + "] " + kind + " '" + plugin + "'"; }
 };
 
+// The slot's plugin, version and parameters as canonical JSON (path parameters by their file's sha256;
+// with_library: also the library's sha256): what the hashes are made of, and what keys a metric's cached
+// real-side statistics.
+std::string slot_identity(const PluginSlot& slot, bool with_library);
+
 struct Experiment {
   std::filesystem::path file;
   std::string name;

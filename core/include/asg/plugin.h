@@ -66,8 +66,9 @@ namespace asg {
 // something is appended compatibly (an old plugin still works with a newer host).
 // 3.0: kinds named by strings, type-erased factories, declared requirements, SDK header hash.
 // 3.1: PluginHeader::sdk_version appended.
-inline constexpr uint32_t kPluginApiMajor = 3;
-inline constexpr uint32_t kPluginApiMinor = 1;
+// 4.0: the metric contract: real set and its cached state, streamed generated side, state() and merge().
+inline constexpr uint32_t kPluginApiMajor = 4;
+inline constexpr uint32_t kPluginApiMinor = 0;
 
 // The create function as the loader sees it: parameters and a pointer to the kind's context (a
 // NoContext for kinds without one) in, the object as its interface type out.
