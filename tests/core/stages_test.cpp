@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 #include <fmt/format.h>
@@ -622,4 +623,39 @@ TEST_F(RunRecorderTest, AnInterruptEndsTheRunKilledAndAnyOtherErrorFailed) {
   EXPECT_EQ(registry.metric_history(killed, "train/loss").size(), 1u);
   EXPECT_EQ(registry.find_run(failed)->status, asg::RunStatus::Failed);
   EXPECT_EQ(registry.find_run(failed)->error, "/data/x.gif: broken");
+}
+
+// The statistics cache key: whatever changes the real side's numbers changes the key (the dataset's files
+// by content, the metric's parameters, the split, the number of real clips); what does not (the seed, the
+// model) leaves it.
+TEST(StatisticsCache, TheKeyFollowsEverythingTheRealSideDependsOn) {
+  const auto dir = asg::testing::make_temp_dir("cache-key");
+  fs::copy(asg::testing::conformance_corpus(), dir / "corpus", fs::copy_options::recursive);
+  std::ofstream(dir / "e.toml") << fmt::format(R"(
+base = ["{}"]
+[dataset]
+__replace__ = true
+plugin = "sticker_files"
+manifest = "corpus/manifest.jsonl"
+[[metrics]]
+plugin = "frechet_pixel"
+[benchmark]
+rank_by = ""
+)",
+                                               (asg::testing::source_dir() / "experiments" / "quickstart.toml").string());
+  asg::PluginCatalog catalog = asg::PluginCatalog::discover();
+  auto key = [&](std::vector<std::string> overrides = {}, int64_t num_real = 8) {
+    const asg::Experiment exp = asg::load_experiment(dir / "e.toml", overrides, catalog);
+    return asg::StatisticsCache::key_for(exp, *exp.metric_slots()[0], num_real);
+  };
+  const std::string base = key();
+  EXPECT_EQ(key({"runtime.seed=5", "train.steps=3"}), base);  // the model is not the real side
+  EXPECT_NE(key({}, 9), base);
+  EXPECT_NE(key({"eval.split=\"validation\""}), base);
+  EXPECT_NE(key({"metrics.0.pool=2"}), base);
+  EXPECT_NE(key({"metrics.0.covariance=\"biased\""}), base);
+  // The same manifest path with other content: another key.
+  std::ofstream(dir / "corpus" / "manifest.jsonl", std::ios::app) << "\n";
+  EXPECT_NE(key(), base);
+  fs::remove_all(dir);
 }
