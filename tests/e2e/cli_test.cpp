@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "asg/error.h"
+#include "asg/hash.h"
 #include "asg/media/gif.h"
 #include "asg/media/sticker_file.h"
 #include "asg/registry.h"
@@ -1027,4 +1028,49 @@ TEST_F(CliTest, RealStatisticsAreCachedPerProtocolAndRecomputedWhenTheKeyChanges
   EXPECT_NE(after_damage.output.find(computed), std::string::npos) << after_damage.output;
   Result repaired = run_asg(run, dir_);
   EXPECT_NE(repaired.output.find(cached), std::string::npos) << repaired.output;
+}
+
+// FVD in a real run with an I3D-interface TorchScript file (random weights): recorded, its real statistics
+// cached, and a different extractor file (another sha256) is another cache key.
+TEST_F(CliTest, FvdFromATorchScriptFileRunsAndItsCacheFollowsTheFilesHash) {
+  ASSERT_TRUE(asg::testing::write_fixture("write_extractor_torchscript.py", dir_ / "i3d.pt", "--kind i3d"));
+  ASSERT_TRUE(asg::testing::write_fixture("write_extractor_torchscript.py", dir_ / "i3d_other.pt", "--kind i3d --features 64"));
+  auto experiment = [&](const std::string& file) {
+    std::ofstream(dir_ / "fvd.toml") << fmt::format(R"(
+base = ["tiny.toml"]
+[train]
+steps = 2
+[[metrics]]
+plugin = "caption_accuracy"
+[[metrics]]
+plugin = "fvd"
+model = "{}"
+sha256 = "{}"
+)",
+                                                    (dir_ / file).string(), asg::sha256_file(dir_ / file));
+  };
+  experiment("i3d.pt");
+  Result first = run_asg("run fvd.toml --registry reg.sqlite", dir_);
+  ASSERT_EQ(first.code, 0) << first.output;
+  EXPECT_NE(first.output.find("real set: 6 test clips through fvd"), std::string::npos) << first.output;
+  Result second = run_asg("run fvd.toml --registry reg.sqlite", dir_);
+  EXPECT_NE(second.output.find("real set: fvd statistics of 6 test clips from the cache"), std::string::npos) << second.output;
+  experiment("i3d_other.pt");
+  Result other = run_asg("run fvd.toml --registry reg.sqlite", dir_);
+  ASSERT_EQ(other.code, 0) << other.output;
+  EXPECT_NE(other.output.find("real set: 6 test clips through fvd"), std::string::npos) << other.output;
+  asg::Registry reg(dir_ / "reg.sqlite");
+  for (const auto& run : reg.list_runs()) {
+    std::map<std::string, double> results;
+    for (const auto& v : reg.results(run.id)) results[v.key] = v.value;
+    ASSERT_TRUE(results.count("fvd")) << run.id;
+    EXPECT_TRUE(std::isfinite(results["fvd"]));
+    EXPECT_GE(results["fvd"], 0);
+  }
+  // A file swapped under the experiment: refused before anything is recorded, naming both hashes.
+  fs::copy_file(dir_ / "i3d.pt", dir_ / "i3d_other.pt", fs::copy_options::overwrite_existing);
+  Result swapped = run_asg("run fvd.toml --registry reg.sqlite", dir_);
+  EXPECT_EQ(swapped.code, 2) << swapped.output;
+  EXPECT_NE(swapped.output.find(asg::sha256_file(dir_ / "i3d.pt")), std::string::npos) << swapped.output;
+  EXPECT_EQ(reg.list_runs().size(), 3u);
 }
