@@ -415,6 +415,7 @@ class MetricConformance : public ::testing::TestWithParam<std::string> {};
 // The evaluation set of the metric conformance tests: 8 stickers of a dataset that satisfies the metric's
 // requirements, and generated clips near them. False when no dataset in the build does.
 bool metric_inputs(const std::string& name, asg::DatasetInfo* info, std::vector<asg::Sticker>* refs, torch::Tensor* generated) {
+  if (!asg::testing::conformance_params("metric", name)) return false;  // a required parameter without a fixture
   auto data = dataset_for(build_catalog().find("metric", name)->factory.requirements, info);
   if (!data) return false;
   for (int64_t i = 0; i < 8; ++i) refs->push_back(data->get(asg::Split::Test, i));
@@ -424,7 +425,8 @@ bool metric_inputs(const std::string& name, asg::DatasetInfo* info, std::vector<
 }
 
 std::shared_ptr<asg::Metric> make_metric(const std::string& name, const asg::DatasetInfo& info) {
-  return build_catalog().create<asg::Metric>(name, defaults_of("metric", name), asg::MetricContext{info, "conformance"});
+  return build_catalog().create<asg::Metric>(name, *asg::testing::conformance_params("metric", name),
+                                             asg::MetricContext{info, "conformance"});
 }
 
 std::vector<asg::Sticker> part(const std::vector<asg::Sticker>& v, size_t from, size_t to) {
@@ -459,7 +461,7 @@ TEST_P(MetricConformance, ReportsItsOwnKeysDeterministicallyAndFinitely) {
   asg::DatasetInfo info;
   std::vector<asg::Sticker> refs;
   torch::Tensor generated;
-  if (!metric_inputs(name, &info, &refs, &generated)) GTEST_SKIP() << "no dataset in the build satisfies its requirements";
+  if (!metric_inputs(name, &info, &refs, &generated)) GTEST_SKIP() << "no dataset in the build satisfies its requirements, or a required parameter has no fixture";
   auto first = one_instance(name, info, refs, generated), second = one_instance(name, info, refs, generated);
   ASSERT_FALSE(first.empty());
   for (const auto& v : first) {
@@ -477,7 +479,7 @@ TEST_P(MetricConformance, MergedStatesGiveTheResultOfOneInstance) {
   asg::DatasetInfo info;
   std::vector<asg::Sticker> refs;
   torch::Tensor generated;
-  if (!metric_inputs(name, &info, &refs, &generated)) GTEST_SKIP() << "no dataset in the build satisfies its requirements";
+  if (!metric_inputs(name, &info, &refs, &generated)) GTEST_SKIP() << "no dataset in the build satisfies its requirements, or a required parameter has no fixture";
   const auto expected = one_instance(name, info, refs, generated);
   std::vector<std::shared_ptr<asg::Metric>> ranks;
   for (int r = 0; r < 3; ++r) {
@@ -510,7 +512,7 @@ TEST_P(MetricConformance, ARealSideRestoredFromItsStateGivesTheSameResult) {
   asg::DatasetInfo info;
   std::vector<asg::Sticker> refs;
   torch::Tensor generated;
-  if (!metric_inputs(name, &info, &refs, &generated)) GTEST_SKIP() << "no dataset in the build satisfies its requirements";
+  if (!metric_inputs(name, &info, &refs, &generated)) GTEST_SKIP() << "no dataset in the build satisfies its requirements, or a required parameter has no fixture";
   auto computed = make_metric(name, info);
   if (!computed->uses_real_set()) GTEST_SKIP() << name << " uses no real set";
   computed->update_real(refs, 0);

@@ -10,13 +10,15 @@
 
 namespace asg::testing {
 
-// kind: "i3d" or "inception"; variant: "" (the interface), "wrong-interface" or "nan".
+// kind: "i3d" or "inception" (write_extractor_torchscript.py; variant "", "wrong-interface" or "nan"), or
+// "clip" (write_clip_torchscript.py; variant "", "probe" or "wrong-interface").
 inline std::filesystem::path extractor_fixture(const std::string& kind, const std::string& variant = "") {
   static const std::filesystem::path dir = make_temp_dir("extractors");
   const auto file = dir / (kind + (variant.empty() ? "" : "-" + variant) + ".pt");
-  if (!std::filesystem::exists(file) &&
-      !write_fixture("write_extractor_torchscript.py", file, "--kind " + kind + (variant.empty() ? "" : " --" + variant)))
-    throw std::runtime_error("write_extractor_torchscript.py failed (python3-torch is installed by scripts/setup.sh)");
+  const std::string script = kind == "clip" ? "write_clip_torchscript.py" : "write_extractor_torchscript.py";
+  const std::string args = (kind == "clip" ? std::string() : "--kind " + kind) + (variant.empty() ? "" : " --" + variant);
+  if (!std::filesystem::exists(file) && !write_fixture(script, file, args))
+    throw std::runtime_error(script + " failed (python3-torch is installed by scripts/setup.sh)");
   return file;
 }
 

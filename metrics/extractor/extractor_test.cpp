@@ -1,0 +1,56 @@
+// The preprocessing the extractor metrics share, against the reference libraries it ports (Pillow, OpenAI
+// CLIP's transform), on files scripts/fixtures/pil_resize_reference.py writes.
+#include "extractor.h"
+
+#include <gtest/gtest.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+
+#include "asg/util.h"
+#include "npy.h"
+#include "test_paths.h"
+
+namespace {
+
+torch::Tensor raw_image(const std::filesystem::path& file, int64_t h, int64_t w) {
+  const std::string bytes = asg::read_text_file(file);
+  EXPECT_EQ(bytes.size(), static_cast<size_t>(h * w * 3)) << file;
+  return torch::from_blob(const_cast<char*>(bytes.data()), {h, w, 3}, torch::kUInt8).clone();
+}
+
+}  // namespace
+
+TEST(PilResize, BicubicIsPillowsBitForBitAndClipPreprocessingMatchesOpenAIs) {
+  const auto dir = asg::testing::make_temp_dir("pil-resize");
+  ASSERT_TRUE(asg::testing::write_fixture("pil_resize_reference.py", dir)) << "python3-pil and numpy come from scripts/setup.sh";
+  const auto cases = nlohmann::json::parse(asg::read_text_file(dir / "cases.json"))["cases"];
+  ASSERT_GE(cases.size(), 5u);
+  for (const auto& c : cases) {
+    const int64_t h = c["h"], w = c["w"], oh = c["out_h"], ow = c["out_w"];
+    SCOPED_TRACE(fmt::format("{}x{} -> {}x{}", h, w, oh, ow));
+    const auto in = raw_image(dir / c["in"].get<std::string>(), h, w);
+    const auto expected = raw_image(dir / c["out"].get<std::string>(), oh, ow);
+    const auto got = asg::metrics::pil_resize_bicubic(in, oh, ow);
+    EXPECT_EQ((got.to(torch::kInt) - expected.to(torch::kInt)).abs().max().item<int>(), 0);
+    const auto clip = asg::npy::read_matrix(dir / c["clip"].get<std::string>());  // [3 * 224, 224]
+    const auto mine = asg::metrics::clip_preprocess(in, 224).reshape({3 * 224, 224}).to(torch::kFloat64);
+    EXPECT_LE((mine - clip).abs().max().item<double>(), 1e-5);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ProtocolVideo, ShortStickersLoopFromTheirFirstFrameAndStrideSubsamples) {
+  auto clip = torch::zeros({8, 4, 2, 2});
+  for (int64_t t = 0; t < 8; ++t) clip[t].narrow(0, 0, 3).fill_(static_cast<double>(t) / 255.0);
+  clip.select(1, 3).fill_(1);
+  const auto value_at = [](const torch::Tensor& video, int64_t j) { return video[0][j][0][0].item<float>(); };
+  const auto looped = asg::metrics::protocol_video(clip, 3, 7, 1, {1, 1, 1});  // 3 real frames -> 0 1 2 0 1 2 0
+  for (int64_t j = 0; j < 7; ++j) EXPECT_EQ(value_at(looped, j), static_cast<float>(j % 3)) << j;
+  const auto strided = asg::metrics::protocol_video(clip, 8, 4, 2, {1, 1, 1});  // 0 2 4 6
+  for (int64_t j = 0; j < 4; ++j) EXPECT_EQ(value_at(strided, j), static_cast<float>(2 * j)) << j;
+  // Transparent pixels show the background, quantised to uint8 values.
+  clip.select(1, 3).fill_(0);
+  EXPECT_EQ(value_at(asg::metrics::protocol_video(clip, 8, 1, 1, {0.5, 0, 0}), 0), 128.0f);
+}
