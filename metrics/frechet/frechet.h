@@ -7,10 +7,11 @@
 //   metric never holds every feature at once, and the moments of several workers or ranks merge exactly.
 // - Covariance normalisation is a parameter and is reported: Unbiased divides by N-1 (pytorch-fid,
 //   clean-fid, tfgan, torchmetrics), Biased divides by N (StyleGAN-V / StyleGAN2-ADA).
-// - tr((S1 S2)^(1/2)) by the symmetric route: A = S1^(1/2) from eigh with eigenvalues clamped at 0,
-//   M = A S2 A symmetrised, tr = sum sqrt(max(eig(M), 0)). Exact for PSD inputs and stable when N < d
-//   (rank-deficient covariances), where scipy's sqrtm is not. trace_sqrt_product_eigvals() is the
-//   torchmetrics route, kept as a cross-check.
+// - tr((S1 S2)^(1/2)) by a symmetric route: tr = sum sqrt(max(eig(M), 0)) with M = L^T S2 L for the
+//   Cholesky factor S1 = L L^T when S1 is positive definite (N > d), else M = A S2 A with A = S1^(1/2) from
+//   eigh, eigenvalues clamped at 0. Both M are similar to S1 S2 and symmetric PSD: exact for PSD inputs and
+//   stable when N < d (rank-deficient covariances), where scipy's sqrtm is not.
+//   trace_sqrt_product_eigvals() is the torchmetrics route, kept as a cross-check.
 // - pytorch-fid's eps retry: if the distance is not finite (or LAPACK does not converge), eps * I is added
 //   to both covariances and it is computed again; FrechetResult says whether that happened.
 #pragma once
@@ -80,6 +81,16 @@ struct FrechetResult {
 FrechetResult frechet(const torch::Tensor& mu1, const torch::Tensor& sigma1, const torch::Tensor& mu2,
                       const torch::Tensor& sigma2, double eps = 1e-6);
 FrechetResult frechet(const GaussianStats& a, const GaussianStats& b, double eps = 1e-6);
+
+// The distance between two feature matrices ([N1, d], [N2, d]) held in full, as `asg fd` has them. When a
+// side has no more rows than dimensions (its covariance is rank-deficient), tr((S1 S2)^(1/2)) is computed in
+// the sample space instead: with centred features C1, C2 and normalisers a, b (N-1 or N), the nonzero
+// eigenvalues of S1 S2 are the squared singular values of C1 C2^T / sqrt(ab), so the trace is the sum of
+// sqrt(eig(K K^T)) / sqrt(ab) with K = C1 C2^T: two matmuls and one eigvalsh of a min(N1, N2)-square matrix
+// instead of a d x d eigendecomposition. Otherwise the moments route above. NaN or Inf rows are refused
+// naming "<what_a|what_b> row <i>".
+FrechetResult frechet_of_features(const torch::Tensor& a, const torch::Tensor& b, Covariance convention,
+                                  const std::string& what_a = "first set", const std::string& what_b = "second set");
 
 // The value alone, computed with the offset `eps` * I added to both covariances from the start (what the
 // retry computes; exposed for tests and for users who always offset).

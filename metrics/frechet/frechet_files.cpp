@@ -16,16 +16,11 @@ FilesDistance frechet_distance_of_files(const std::filesystem::path& a, const st
     throw data_error(fmt::format("{} has {}-dimensional features but {} has {}-dimensional ones; a Fréchet distance "
                                  "compares features of one extractor",
                                  a.string(), fa.size(1), b.string(), fb.size(1)));
-  auto stats_of = [&](const torch::Tensor& x, const std::filesystem::path& file) {
-    FeatureMoments moments;
-    moments.add(x, file.string() + ": row", 0);
-    try {
-      return moments.stats(convention);
-    } catch (const Error& e) {
-      throw data_error(fmt::format("{}: {}", file.string(), e.what()));
-    }
-  };
-  const FrechetResult r = frechet(stats_of(fa, a), stats_of(fb, b));
+  for (const auto& [rows, file] : {std::pair{fa.size(0), a}, std::pair{fb.size(0), b}})
+    if (rows < (convention == Covariance::Unbiased ? 2 : 1))
+      throw data_error(fmt::format("{}: {} rows; the {} covariance needs at least {}", file.string(), rows, covariance,
+                                   convention == Covariance::Unbiased ? 2 : 1));
+  const FrechetResult r = frechet_of_features(fa, fb, convention, a.string() + ":", b.string() + ":");
   return FilesDistance{fa.size(0), fb.size(0), fa.size(1), r.value, r.mean_term, r.trace_term, r.eps};
 }
 
