@@ -20,16 +20,14 @@
 namespace asg::metrics {
 namespace {
 
-class AlphaFlicker final : public Metric {
+class AlphaFlicker final : public PerClipMeanMetric {
  public:
-  AlphaFlicker(const Params& p, const MetricContext& ctx) : min_change_(p.real("min_change")) {
-    if (ctx.data.frames < 3)
-      throw config_error(fmt::format("alpha_flicker needs clips of at least 3 frames; dataset '{}' has {}", ctx.dataset_name,
-                                     ctx.data.frames));
-  }
+  AlphaFlicker(const Params& p, const MetricContext& ctx)
+      : PerClipMeanMetric("alpha_flicker", false, 3, ctx), min_change_(p.real("min_change")) {}
 
+ protected:
   // [B, T, 4, H, W] -> [B]
-  torch::Tensor flicker(const torch::Tensor& clips) const {
+  torch::Tensor per_clip(const torch::Tensor& clips) const override {
     const auto alpha = clips.select(2, 3).to(torch::kFloat64);  // [B, T, H, W]
     const int64_t t = alpha.size(1);
     const auto d = alpha.slice(1, 1) - alpha.slice(1, 0, t - 1);  // [B, T-1, H, W]
@@ -41,40 +39,8 @@ class AlphaFlicker final : public Metric {
     return torch::where(changes > 0, reversal.flatten(1).sum(1) / changes.clamp_min(1e-300), torch::zeros_like(changes));
   }
 
-  bool uses_real_set() const override { return true; }
-
-  void update_real(const std::vector<Sticker>& real, int64_t) override {
-    for (const auto& r : real) {
-      const auto clip = reference_clip(r);
-      if (clip.size(1) >= 3) reference_.add(flicker(clip));
-    }
-  }
-  MetricState real_state() const override {
-    MetricState s;
-    reference_.save(s, "reference");
-    return s;
-  }
-  void load_real_state(const MetricState& s) override {
-    reference_ = {};
-    reference_.merge(s, "reference");
-  }
-
-  void update(const torch::Tensor& generated, const std::vector<Sticker>&, int64_t) override { generated_.add(flicker(generated)); }
-  MetricState state() const override {
-    MetricState s;
-    generated_.save(s, "generated");
-    return s;
-  }
-  void merge(const MetricState& s) override { generated_.merge(s, "generated"); }
-
-  std::vector<MetricValue> result() override {
-    if (generated_.count == 0) throw data_error("alpha_flicker: no clips were evaluated");
-    return {{"alpha_flicker", generated_.mean(), false}, {"alpha_flicker.reference", reference_.mean(), false}};
-  }
-
  private:
   double min_change_;
-  ClipMean generated_, reference_;
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <array>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,12 @@ inline torch::Tensor frame_change(const torch::Tensor& premultiplied_clips, int6
 inline torch::Tensor step_changes(const torch::Tensor& premultiplied_clips) {
   const int64_t t = premultiplied_clips.size(1);
   return (premultiplied_clips.slice(1, 1) - premultiplied_clips.slice(1, 0, t - 1)).abs().flatten(2).mean(2);
+}
+
+// A metric's `background` parameter (RGB, 0-255) as the [0, 1] colour composite_over takes.
+inline std::array<double, 3> background_rgb(const std::vector<int64_t>& values) {
+  return {static_cast<double>(values.at(0)) / 255.0, static_cast<double>(values.at(1)) / 255.0,
+          static_cast<double>(values.at(2)) / 255.0};
 }
 
 // A reference sticker as a batch of one, [1, T', 4, H, W]: only its real frames when the dataset padded it
@@ -64,6 +71,59 @@ struct ClipMean {
     if (it == state.end()) throw data_error("metric state without '" + key + "' (written by another version of the metric?)");
     return it->second.item<double>();
   }
+};
+
+// A metric whose value is the mean of one number per clip, reported for the generated clips as `key` and for
+// the protocol's real set (its real frames only) as `key`.reference. Subclasses say how a batch of clips
+// [B, T, 4, H, W] becomes [B] numbers and how many frames a clip needs; this class does the real side, the
+// state, merging and the result.
+class PerClipMeanMetric : public Metric {
+ public:
+  PerClipMeanMetric(std::string key, bool higher_is_better, int64_t min_frames, const MetricContext& ctx)
+      : key_(std::move(key)), higher_is_better_(higher_is_better), min_frames_(min_frames) {
+    if (ctx.data.frames < min_frames_)
+      throw config_error("'" + key_ + "' needs clips of at least " + std::to_string(min_frames_) + " frames; dataset '" +
+                         ctx.dataset_name + "' has " + std::to_string(ctx.data.frames));
+  }
+
+  bool uses_real_set() const override { return true; }
+  void update_real(const std::vector<Sticker>& real, int64_t) override {
+    for (const auto& r : real) {
+      const auto clip = reference_clip(r);
+      if (clip.size(1) >= min_frames_) reference_.add(per_clip(clip));  // too few real frames: nothing to measure
+    }
+  }
+  MetricState real_state() const override {
+    MetricState s;
+    reference_.save(s, "reference");
+    return s;
+  }
+  void load_real_state(const MetricState& s) override {
+    reference_ = {};
+    reference_.merge(s, "reference");
+  }
+
+  void update(const torch::Tensor& generated, const std::vector<Sticker>&, int64_t) override { generated_.add(per_clip(generated)); }
+  MetricState state() const override {
+    MetricState s;
+    generated_.save(s, "generated");
+    return s;
+  }
+  void merge(const MetricState& s) override { generated_.merge(s, "generated"); }
+
+  std::vector<MetricValue> result() override {
+    if (generated_.count == 0) throw data_error(key_ + ": no clips were evaluated");
+    return {{key_, generated_.mean(), higher_is_better_}, {key_ + ".reference", reference_.mean(), higher_is_better_}};
+  }
+
+ protected:
+  virtual torch::Tensor per_clip(const torch::Tensor& clips) const = 0;  // [B, T, 4, H, W] -> [B]
+
+ private:
+  std::string key_;
+  bool higher_is_better_;
+  int64_t min_frames_;
+  ClipMean generated_, reference_;
 };
 
 }  // namespace asg::metrics

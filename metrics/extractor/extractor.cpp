@@ -98,10 +98,6 @@ int64_t valid_frame_count(const Sticker& sticker) {
   return sticker.frames.size(0);
 }
 
-std::array<double, 3> background_rgb(const std::vector<int64_t>& values) {
-  return {static_cast<double>(values.at(0)) / 255.0, static_cast<double>(values.at(1)) / 255.0,
-          static_cast<double>(values.at(2)) / 255.0};
-}
 
 namespace {
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "asg/kinds/dataset.h"
+#include "clip_stats.h"
 
 namespace asg::metrics {
 
@@ -52,8 +53,6 @@ torch::Tensor protocol_video(const torch::Tensor& clip, int64_t valid_frames, in
 // How many real frames a sticker has (frame_valid, or all of them).
 int64_t valid_frame_count(const Sticker& sticker);
 
-// `background` parameter values (0-255 ints) as the array protocol_video takes.
-std::array<double, 3> background_rgb(const std::vector<int64_t>& values);
 
 // Pillow's bicubic resize of an 8-bit RGB image, bit for bit (Pillow's libImaging/Resample.c: the a = -0.5
 // cubic, support 2 widened by the downscale factor (antialiasing), 22-bit fixed-point coefficients, a

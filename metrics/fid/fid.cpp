@@ -11,7 +11,7 @@
 #include "asg/kinds/metric.h"
 #include "asg/plugin.h"
 #include "extractor.h"
-#include "frechet.h"
+#include "frechet_metric.h"
 
 namespace asg::metrics {
 namespace {
@@ -20,12 +20,12 @@ constexpr const char* kInterface =
     "forward(img: Tensor[N, 3, H, W] in [0, 255], return_features: bool, ...) -> Tensor[N, d], NVIDIA's "
     "inception-2015-12-05.pt";
 
-class Fid final : public Metric {
+class Fid final : public FrechetFeatureMetric {
  public:
   Fid(const Params& p, const MetricContext& ctx)
-      : batch_size_(p.integer("batch_size")),
+      : FrechetFeatureMetric("fid", frechet::parse_covariance(p.str("covariance"))),
+        batch_size_(p.integer("batch_size")),
         background_(background_rgb(p.integers("background"))),
-        convention_(frechet::parse_covariance(p.str("covariance"))),
         inception_(p.str("model"), p.str("sha256"), "Inception feature extractor", kInterface, {{"return_features", true}},
                    ctx.device) {}
 
@@ -34,38 +34,25 @@ class Fid final : public Metric {
     return protocol_video(clip, valid, valid, 1, background_).permute({1, 0, 2, 3});
   }
 
-  bool uses_real_set() const override { return true; }
-  void update_real(const std::vector<Sticker>& real, int64_t first_index) override {
+  void add_real(const std::vector<Sticker>& real, int64_t first_index, frechet::FeatureMoments& into) override {
     for (size_t i = 0; i < real.size(); ++i)
-      real_.add(inception_.features(frames_of(real[i].frames, valid_frame_count(real[i])), batch_size_),
-                fmt::format("real clip {}, frame", first_index + static_cast<int64_t>(i)), 0);
+      into.add(inception_.features(frames_of(real[i].frames, valid_frame_count(real[i])), batch_size_),
+               fmt::format("real clip {}, frame", first_index + static_cast<int64_t>(i)), 0);
   }
-  MetricState real_state() const override { return real_.state(); }
-  void load_real_state(const MetricState& state) override { real_ = frechet::FeatureMoments::from_state(state); }
-
-  void update(const torch::Tensor& generated, const std::vector<Sticker>&, int64_t first_index) override {
+  void add_generated(const torch::Tensor& generated, int64_t first_index, frechet::FeatureMoments& into) override {
     std::vector<torch::Tensor> frames;
     for (int64_t i = 0; i < generated.size(0); ++i) frames.push_back(frames_of(generated[i], generated.size(1)));
     const auto features = inception_.features(torch::cat(frames), batch_size_);
     // Rows are clip-major: name the clip of a bad row, not a flat frame index.
     for (int64_t i = 0; i < generated.size(0); ++i)
-      fake_.add(features.slice(0, i * generated.size(1), (i + 1) * generated.size(1)),
-                fmt::format("generated clip {}, frame", first_index + i), 0);
-  }
-  MetricState state() const override { return fake_.state(); }
-  void merge(const MetricState& state) override { fake_.merge(frechet::FeatureMoments::from_state(state)); }
-
-  std::vector<MetricValue> result() override {
-    if (fake_.count() == 0) throw data_error("fid: no clips were evaluated");
-    return {{"fid", frechet::frechet_distance(real_.stats(convention_), fake_.stats(convention_)), false}};
+      into.add(features.slice(0, i * generated.size(1), (i + 1) * generated.size(1)),
+               fmt::format("generated clip {}, frame", first_index + i), 0);
   }
 
  private:
   int64_t batch_size_;
   std::array<double, 3> background_;
-  frechet::Covariance convention_;
   TorchScriptExtractor inception_;
-  frechet::FeatureMoments real_, fake_;
 };
 
 }  // namespace

@@ -15,15 +15,15 @@
 #include "asg/kinds/metric.h"
 #include "asg/media/alpha.h"
 #include "asg/plugin.h"
-#include "frechet.h"
+#include "frechet_metric.h"
 
 namespace asg::metrics {
 namespace {
 
-class FrechetPixel final : public Metric {
+class FrechetPixel final : public FrechetFeatureMetric {
  public:
   FrechetPixel(const Params& p, const MetricContext& ctx)
-      : pool_(p.integer("pool")), convention_(frechet::parse_covariance(p.str("covariance"))) {
+      : FrechetFeatureMetric("frechet_pixel", frechet::parse_covariance(p.str("covariance"))), pool_(p.integer("pool")) {
     if (ctx.data.height % pool_ != 0 || ctx.data.width % pool_ != 0)
       throw config_error(fmt::format("pool = {} must divide the frame size {}x{} (exact area averages)",
                                      pool_, ctx.data.height, ctx.data.width));
@@ -41,32 +41,17 @@ class FrechetPixel final : public Metric {
     return torch::cat(parts, 1);
   }
 
-  bool uses_real_set() const override { return true; }
-  void update_real(const std::vector<Sticker>& real, int64_t first_index) override {
+  void add_real(const std::vector<Sticker>& real, int64_t first_index, frechet::FeatureMoments& into) override {
     std::vector<torch::Tensor> frames;
     for (const auto& r : real) frames.push_back(r.frames);
-    real_.add(describe(torch::stack(frames)), "real clip", first_index);
+    into.add(describe(torch::stack(frames)), "real clip", first_index);
   }
-  MetricState real_state() const override { return real_.state(); }
-  void load_real_state(const MetricState& state) override { real_ = frechet::FeatureMoments::from_state(state); }
-
-  void update(const torch::Tensor& generated, const std::vector<Sticker>&, int64_t first_index) override {
-    fake_.add(describe(generated), "generated clip", first_index);
-  }
-  MetricState state() const override { return fake_.state(); }
-  void merge(const MetricState& state) override { fake_.merge(frechet::FeatureMoments::from_state(state)); }
-
-  std::vector<MetricValue> result() override {
-    if (fake_.count() == 0) throw data_error("frechet_pixel: no clips were evaluated");
-    const auto fake = fake_.stats(convention_);
-    const auto real = real_.stats(convention_);
-    return {MetricValue{"frechet_pixel", frechet::frechet_distance(real, fake), false}};
+  void add_generated(const torch::Tensor& generated, int64_t first_index, frechet::FeatureMoments& into) override {
+    into.add(describe(generated), "generated clip", first_index);
   }
 
  private:
   int64_t pool_;
-  frechet::Covariance convention_;
-  frechet::FeatureMoments fake_, real_;  // streamed: no feature matrix is kept
 };
 
 }  // namespace

@@ -17,7 +17,7 @@
 #include "asg/kinds/metric.h"
 #include "asg/plugin.h"
 #include "extractor.h"
-#include "frechet.h"
+#include "frechet_metric.h"
 
 namespace asg::metrics {
 namespace {
@@ -26,14 +26,14 @@ constexpr const char* kInterface =
     "forward(x: Tensor[B, 3, T, H, W] in [0, 255], rescale: bool, resize: bool, return_features: bool) -> Tensor[B, d], "
     "the StyleGAN-V i3d_torchscript.pt";
 
-class Fvd final : public Metric {
+class Fvd final : public FrechetFeatureMetric {
  public:
   Fvd(const Params& p, const MetricContext& ctx)
-      : frames_(p.integer("frames")),
+      : FrechetFeatureMetric("fvd", frechet::parse_covariance(p.str("covariance"))),
+        frames_(p.integer("frames")),
         stride_(p.integer("stride")),
         batch_size_(p.integer("batch_size")),
         background_(background_rgb(p.integers("background"))),
-        convention_(frechet::parse_covariance(p.str("covariance"))),
         i3d_(p.str("model"), p.str("sha256"), "I3D feature extractor", kInterface,
              {{"rescale", true}, {"resize", true}, {"return_features", true}}, ctx.device) {}
 
@@ -44,38 +44,25 @@ class Fvd final : public Metric {
     return i3d_.features(torch::stack(videos), batch_size_);
   }
 
-  bool uses_real_set() const override { return true; }
-  void update_real(const std::vector<Sticker>& real, int64_t first_index) override {
+  void add_real(const std::vector<Sticker>& real, int64_t first_index, frechet::FeatureMoments& into) override {
     std::vector<torch::Tensor> clips;
     std::vector<int64_t> valid;
     for (const auto& s : real) {
       clips.push_back(s.frames);
       valid.push_back(valid_frame_count(s));
     }
-    real_.add(describe(clips, valid), "real clip", first_index);
+    into.add(describe(clips, valid), "real clip", first_index);
   }
-  MetricState real_state() const override { return real_.state(); }
-  void load_real_state(const MetricState& state) override { real_ = frechet::FeatureMoments::from_state(state); }
-
-  void update(const torch::Tensor& generated, const std::vector<Sticker>&, int64_t first_index) override {
+  void add_generated(const torch::Tensor& generated, int64_t first_index, frechet::FeatureMoments& into) override {
     std::vector<torch::Tensor> clips;
     for (int64_t i = 0; i < generated.size(0); ++i) clips.push_back(generated[i]);
-    fake_.add(describe(clips, std::vector<int64_t>(clips.size(), generated.size(1))), "generated clip", first_index);
-  }
-  MetricState state() const override { return fake_.state(); }
-  void merge(const MetricState& state) override { fake_.merge(frechet::FeatureMoments::from_state(state)); }
-
-  std::vector<MetricValue> result() override {
-    if (fake_.count() == 0) throw data_error("fvd: no clips were evaluated");
-    return {{"fvd", frechet::frechet_distance(real_.stats(convention_), fake_.stats(convention_)), false}};
+    into.add(describe(clips, std::vector<int64_t>(clips.size(), generated.size(1))), "generated clip", first_index);
   }
 
  private:
   int64_t frames_, stride_, batch_size_;
   std::array<double, 3> background_;
-  frechet::Covariance convention_;
   TorchScriptExtractor i3d_;
-  frechet::FeatureMoments real_, fake_;
 };
 
 }  // namespace

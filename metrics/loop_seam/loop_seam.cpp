@@ -17,55 +17,20 @@
 namespace asg::metrics {
 namespace {
 
-class LoopSeam final : public Metric {
+class LoopSeam final : public PerClipMeanMetric {
  public:
-  LoopSeam(const Params& p, const MetricContext& ctx) : floor_(p.real("floor")) {
-    if (ctx.data.frames < 3)
-      throw config_error(fmt::format("loop_seam needs clips of at least 3 frames (with 2 the seam is the only step); "
-                                     "dataset '{}' has {}",
-                                     ctx.dataset_name, ctx.data.frames));
-  }
+  // At least 3 frames: with 2 the seam is the only step.
+  LoopSeam(const Params& p, const MetricContext& ctx) : PerClipMeanMetric("loop_seam", false, 3, ctx), floor_(p.real("floor")) {}
 
-  torch::Tensor seam_ratio(const torch::Tensor& clips) const {
+ protected:
+  torch::Tensor per_clip(const torch::Tensor& clips) const override {
     const auto x = premultiplied(clips);
     const auto typical = step_changes(x).mean(1).clamp_min(floor_);
     return frame_change(x, x.size(1) - 1, 0) / typical;
   }
 
-  bool uses_real_set() const override { return true; }
-
-  void update_real(const std::vector<Sticker>& real, int64_t) override {
-    for (const auto& r : real) {
-      const auto clip = reference_clip(r);
-      if (clip.size(1) >= 3) reference_.add(seam_ratio(clip));
-    }
-  }
-  MetricState real_state() const override {
-    MetricState s;
-    reference_.save(s, "reference");
-    return s;
-  }
-  void load_real_state(const MetricState& s) override {
-    reference_ = {};
-    reference_.merge(s, "reference");
-  }
-
-  void update(const torch::Tensor& generated, const std::vector<Sticker>&, int64_t) override { generated_.add(seam_ratio(generated)); }
-  MetricState state() const override {
-    MetricState s;
-    generated_.save(s, "generated");
-    return s;
-  }
-  void merge(const MetricState& s) override { generated_.merge(s, "generated"); }
-
-  std::vector<MetricValue> result() override {
-    if (generated_.count == 0) throw data_error("loop_seam: no clips were evaluated");
-    return {{"loop_seam", generated_.mean(), false}, {"loop_seam.reference", reference_.mean(), false}};
-  }
-
  private:
   double floor_;
-  ClipMean generated_, reference_;
 };
 
 }  // namespace

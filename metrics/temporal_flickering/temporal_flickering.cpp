@@ -17,58 +17,22 @@
 namespace asg::metrics {
 namespace {
 
-class TemporalFlickering final : public Metric {
+class TemporalFlickering final : public PerClipMeanMetric {
  public:
-  TemporalFlickering(const Params& p, const MetricContext& ctx) {
-    const auto bg = p.integers("background");
-    for (size_t i = 0; i < 3; ++i) background_[i] = static_cast<double>(bg[i]) / 255.0;
-    if (ctx.data.frames < 2)
-      throw config_error(fmt::format("temporal_flickering needs clips of at least 2 frames; dataset '{}' has {}",
-                                     ctx.dataset_name, ctx.data.frames));
-  }
+  TemporalFlickering(const Params& p, const MetricContext& ctx)
+      : PerClipMeanMetric("temporal_flickering", true, 2, ctx), background_(background_rgb(p.integers("background"))) {}
 
+ protected:
   // [B, T, 4, H, W] straight RGBA in [0, 1] -> [B] VBench scores.
-  torch::Tensor scores(const torch::Tensor& clips) const {
+  torch::Tensor per_clip(const torch::Tensor& clips) const override {
     auto rgb = (composite_over(clips.to(torch::kFloat64), 2, background_) * 255).round().clamp(0, 255);  // uint8 values
     const int64_t t = rgb.size(1);
     auto mae = (rgb.slice(1, 1) - rgb.slice(1, 0, t - 1)).abs().flatten(2).mean(2);  // [B, T-1]
     return (255 - mae.mean(1)) / 255;
   }
 
-  bool uses_real_set() const override { return true; }
-
-  void update_real(const std::vector<Sticker>& real, int64_t) override {
-    for (const auto& r : real) {
-      const auto clip = reference_clip(r);
-      if (clip.size(1) >= 2) reference_.add(scores(clip));
-    }
-  }
-  MetricState real_state() const override {
-    MetricState s;
-    reference_.save(s, "reference");
-    return s;
-  }
-  void load_real_state(const MetricState& s) override {
-    reference_ = {};
-    reference_.merge(s, "reference");
-  }
-
-  void update(const torch::Tensor& generated, const std::vector<Sticker>&, int64_t) override { generated_.add(scores(generated)); }
-  MetricState state() const override {
-    MetricState s;
-    generated_.save(s, "generated");
-    return s;
-  }
-  void merge(const MetricState& s) override { generated_.merge(s, "generated"); }
-
-  std::vector<MetricValue> result() override {
-    if (generated_.count == 0) throw data_error("temporal_flickering: no clips were evaluated");
-    return {{"temporal_flickering", generated_.mean(), true}, {"temporal_flickering.reference", reference_.mean(), true}};
-  }
-
  private:
   std::array<double, 3> background_{};
-  ClipMean generated_, reference_;
 };
 
 }  // namespace
