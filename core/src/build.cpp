@@ -151,15 +151,21 @@ BuiltExperiment build_experiment(const Experiment& exp, const NoiseSchedule& sch
                                    ctx.frames, ctx.height, ctx.width));
   }
   b.sampler = create(exp.slot("sampler"), std::type_identity<Sampler>{}, "sampler", NoContext{});
-  b.metrics = build_metrics(exp, b.info, torch::kCPU, seed);
+  for (const PluginSlot* m : exp.metric_slots()) b.metric_libraries.push_back(load_plugin(*m->record));
+  b.metrics = build_metrics(exp, b.info, torch::kCPU, seed, b.metric_libraries);
   return b;
 }
 
-MetricList build_metrics(const Experiment& exp, const DatasetInfo& info, torch::Device device, uint64_t seed) {
+MetricList build_metrics(const Experiment& exp, const DatasetInfo& info, torch::Device device, uint64_t seed,
+                         const std::vector<std::shared_ptr<const LoadedPlugin>>& libraries) {
   const MetricContext context{info, exp.slot("dataset").plugin, device};
   MetricList metrics;
-  for (const PluginSlot* slot : exp.metric_slots()) {
-    auto plugin = load_plugin(*slot->record);
+  const auto slots = exp.metric_slots();
+  if (!libraries.empty() && libraries.size() != slots.size())
+    throw internal_error("build_metrics: one library per metric slot is needed");
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const PluginSlot* slot = slots[i];
+    auto plugin = libraries.empty() ? load_plugin(*slot->record) : libraries[i];
     try {
       ScopedGlobalSeed init_seed(derive_seed(seed, "init." + slot->section));
       metrics.emplace_back(slot, create_plugin<Metric>(*plugin, slot->params, context));

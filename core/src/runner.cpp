@@ -199,7 +199,7 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
     }
 
     SampleWriter samples(recorder, exp.eval.integer("save_gifs"), exp.eval.integer("gif_scale"), built.info.fps);
-    built.metrics = build_metrics(exp, built.info, settings.device, seed);
+    built.metrics = build_metrics(exp, built.info, settings.device, seed, built.metric_libraries);
     outcome.results = Evaluator(exp, built, trainer, recorder, seed, &health,
                                 StatisticsCache(options.runs_dir / "cache" / "real_statistics"))
                           .run(samples, train.steps);

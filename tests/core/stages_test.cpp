@@ -659,3 +659,31 @@ rank_by = ""
   EXPECT_NE(key(), base);
   fs::remove_all(dir);
 }
+
+// Metrics are built again after training from the libraries opened before it: a plugin file rebuilt or
+// replaced while a run trains cannot change its evaluation or fail it at the end.
+TEST(BuildMetrics, AfterTrainingUseTheLibrariesCheckedBeforeIt) {
+  asg::PluginCatalog catalog = asg::PluginCatalog::discover();
+  asg::Experiment exp =
+      asg::load_experiment(asg::testing::source_dir() / "experiments" / "quickstart.toml", {"train.steps=0"}, catalog);
+  // The second metric (frechet_pixel) from a copy of its library, which the test can replace.
+  const auto dir = asg::testing::make_temp_dir("metric-libraries");
+  asg::PluginSlot* slot = nullptr;
+  for (auto& s : exp.slots)
+    if (s.section == "metrics[1]") slot = &s;
+  ASSERT_NE(slot, nullptr);
+  asg::PluginRecord copy = *slot->record;
+  copy.library_path = dir / copy.library_path.filename();
+  fs::copy_file(slot->record->library_path, copy.library_path);
+  slot->record = std::make_shared<const asg::PluginRecord>(copy);
+  asg::BuiltExperiment built = asg::build_experiment(exp, asg::noise_schedule(exp), 0);
+  // Replaced by another library while the run "trains" (a new file, as a linker writes it: the mapped one
+  // stays intact).
+  fs::remove(copy.library_path);
+  fs::copy_file(asg::testing::plugin_dir() / "asg_metric_motion.so", copy.library_path);
+  EXPECT_THROW(asg::build_metrics(exp, built.info, torch::kCPU, 0), asg::Error);  // opened now: refused
+  const auto metrics = asg::build_metrics(exp, built.info, torch::kCPU, 0, built.metric_libraries);
+  ASSERT_EQ(metrics.size(), 2u);
+  EXPECT_TRUE(metrics[1].second->uses_real_set());  // frechet_pixel, from the library checked before
+  fs::remove_all(dir);
+}

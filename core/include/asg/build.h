@@ -17,6 +17,7 @@
 #include "asg/kinds/dataset.h"
 #include "asg/kinds/metric.h"
 #include "asg/kinds/sampler.h"
+#include "asg/plugin_catalog.h"
 #include "asg/kinds/text_encoder.h"
 
 namespace asg {
@@ -31,6 +32,9 @@ struct BuiltExperiment {
   std::shared_ptr<Backbone> backbone;
   std::shared_ptr<Sampler> sampler;
   MetricList metrics;  // built on the CPU to check them; a run builds them again after training (build_metrics)
+  // The metrics' libraries as opened and checked before training, kept mapped so that the metrics built
+  // after training come from the same code even if the files are rebuilt or replaced meanwhile.
+  std::vector<std::shared_ptr<const LoadedPlugin>> metric_libraries;
   // The clip diffusion runs on, [C, T, H, W]: the dataset's RGBA clip, or the autoencoder's latent.
   std::vector<int64_t> diffusion_shape;
   // Extra backbone input channels for image conditioning (C + 1, or 0).
@@ -52,7 +56,10 @@ void check_plugin_requirements(const Experiment& experiment, const DatasetInfo& 
 BuiltExperiment build_experiment(const Experiment& experiment, const NoiseSchedule& schedule, uint64_t seed);
 
 // The experiment's metrics on `device`, in slot order; refusals as build_experiment's. A run calls it after
-// training, so an extractor never holds memory while the model trains.
-MetricList build_metrics(const Experiment& experiment, const DatasetInfo& info, torch::Device device, uint64_t seed);
+// training (with the libraries build_experiment opened, `libraries`, so a plugin file rebuilt during training
+// cannot change or fail the evaluation), so an extractor never holds memory while the model trains. Empty
+// `libraries`: each slot's library is opened (and checked against its sha256) now.
+MetricList build_metrics(const Experiment& experiment, const DatasetInfo& info, torch::Device device, uint64_t seed,
+                         const std::vector<std::shared_ptr<const LoadedPlugin>>& libraries = {});
 
 }  // namespace asg
