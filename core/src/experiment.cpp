@@ -692,7 +692,21 @@ Experiment load_experiment(const fs::path& file, const std::vector<std::string>&
   }
   resolved.insert_or_assign("metrics", std::move(resolved_metrics));
 
-  exp.config_hash = sha256_hex(to_toml_text(resolved));
+  // Core keys added after runs were recorded, whose default keeps the earlier behaviour: at their default
+  // they are left out of the config hash too (as added_later() keys are of the method and protocol hashes),
+  // so runs recorded before them keep their config hash and a resumable sweep still finds them. (Keys added
+  // before this list existed were already part of recorded hashes and stay in.)
+  const std::pair<const char*, const Params*> left_out_at_default[] = {{"eval", &exp.eval}};
+  const char* const left_out_keys[] = {"num_real"};
+  toml::table hashed = resolved;
+  for (size_t i = 0; i < std::size(left_out_keys); ++i) {
+    const auto& [section, params] = left_out_at_default[i];
+    const auto& specs = core_specs(section);
+    const auto spec = std::find_if(specs.begin(), specs.end(), [&](const ParamSpec& s) { return s.key == left_out_keys[i]; });
+    if (spec != specs.end() && params->values().at(spec->key) == spec->default_value)
+      if (auto* table = hashed[section].as_table()) table->erase(spec->key);
+  }
+  exp.config_hash = sha256_hex(to_toml_text(hashed));
   compute_hashes(exp);
   toml::table with_meta = resolved;
   with_meta.insert_or_assign("name", exp.name);

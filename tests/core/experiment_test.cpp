@@ -305,6 +305,14 @@ TEST_F(ExperimentTest, KeysAddedLaterLeaveTheHashesAsTheyWereAtTheirDefaults) {
   for (const char* other : {"train.lr_schedule=\"cosine\"", "train.micro_batches=2", "data.max_frames=100", "data.max_bad_fraction=0.5",
                             "runtime.precision=\"bf16\""})
     EXPECT_NE(load(f, {other}).method_hash, base.method_hash) << other;
+  // [eval] num_real came after config hashes were recorded too: at its default it is left out of the config
+  // hash as well (a sweep finds its finished runs by config hash).
+  const auto real = load(f, {"eval.num_real=0"}), more_real = load(f, {"eval.num_real=9"});
+  EXPECT_EQ(real.config_hash, base.config_hash);
+  EXPECT_EQ(real.protocol_hash, base.protocol_hash);
+  EXPECT_NE(more_real.config_hash, base.config_hash);
+  EXPECT_NE(more_real.protocol_hash, base.protocol_hash);
+  EXPECT_EQ(more_real.method_hash, base.method_hash);
   const auto negative = load(f, {"eval.negative_prompt=\"blurry\""});
   EXPECT_EQ(negative.method_hash, base.method_hash);
   EXPECT_NE(negative.protocol_hash, base.protocol_hash);
