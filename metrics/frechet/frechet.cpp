@@ -18,6 +18,33 @@ Covariance parse_covariance(const std::string& name) { return covariance_names()
 
 // ---- streaming moments --------------------------------------------------------------------------------
 
+namespace {
+
+// asg::Error(Data) naming the first row of `f` ([n, d], float64) with a NaN or Inf: "<what> <first_index + row>".
+void refuse_non_finite(const torch::Tensor& f, const std::string& what, int64_t first_index) {
+  auto finite_rows = torch::isfinite(f).all(1);
+  if (finite_rows.all().item<bool>()) return;
+  const int64_t row = (~finite_rows).nonzero()[0][0].item<int64_t>();
+  const bool has_nan = torch::isnan(f[row]).any().item<bool>();
+  throw data_error(fmt::format("{} {}: its features contain {} (the extractor or the sample is broken); no distance is "
+                               "computed from non-finite features",
+                               what, first_index + row, has_nan ? "NaN" : "Inf"));
+}
+
+// asg::Error(Data) when n rows are too few for the convention's covariance.
+void require_rows(int64_t n, Covariance convention) {
+  const int64_t min_n = convention == Covariance::Unbiased ? 2 : 1;
+  if (n < min_n)
+    throw data_error(fmt::format("Fréchet statistics need at least {} samples for the {} covariance, got {}", min_n,
+                                 convention == Covariance::Unbiased ? "unbiased (N-1)" : "biased (N)", n));
+}
+
+double normaliser(int64_t n, Covariance convention) {
+  return static_cast<double>(convention == Covariance::Unbiased ? n - 1 : n);
+}
+
+}  // namespace
+
 FeatureMoments::FeatureMoments(int64_t dim) : dim_(dim) {
   mean_ = torch::zeros({dim}, torch::kFloat64);
   scatter_ = torch::zeros({dim, dim}, torch::kFloat64);
@@ -29,14 +56,7 @@ void FeatureMoments::add(const torch::Tensor& features, const std::string& what,
     throw internal_error(fmt::format("FeatureMoments::add: {} features of dimension {} after {}", what, features.size(1), dim_));
   if (features.size(0) == 0) return;
   auto f = features.to(torch::kCPU).to(torch::kFloat64);
-  auto finite_rows = torch::isfinite(f).all(1);
-  if (!finite_rows.all().item<bool>()) {
-    const int64_t row = (~finite_rows).nonzero()[0][0].item<int64_t>();
-    const bool has_nan = torch::isnan(f[row]).any().item<bool>();
-    throw data_error(fmt::format("{} {}: its features contain {} (the extractor or the sample is broken); no distance is "
-                                 "computed from non-finite features",
-                                 what, first_index + row, has_nan ? "NaN" : "Inf"));
-  }
+  refuse_non_finite(f, what, first_index);
   FeatureMoments batch;
   batch.dim_ = f.size(1);
   batch.count_ = f.size(0);
@@ -66,14 +86,11 @@ void FeatureMoments::merge(const FeatureMoments& other) {
 }
 
 GaussianStats FeatureMoments::stats(Covariance convention) const {
-  const int64_t min_n = convention == Covariance::Unbiased ? 2 : 1;
-  if (count_ < min_n)
-    throw data_error(fmt::format("Fréchet statistics need at least {} samples for the {} covariance, got {}", min_n,
-                                 convention == Covariance::Unbiased ? "unbiased (N-1)" : "biased (N)", count_));
+  require_rows(count_, convention);
   GaussianStats s;
   s.count = count_;
   s.mean = mean_;
-  s.cov = scatter_ / static_cast<double>(convention == Covariance::Unbiased ? count_ - 1 : count_);
+  s.cov = scatter_ / normaliser(count_, convention);
   return s;
 }
 
@@ -190,26 +207,35 @@ FrechetResult frechet_of_features(const torch::Tensor& a, const torch::Tensor& b
                                   const std::string& what_a, const std::string& what_b) {
   if (a.dim() != 2 || b.dim() != 2 || a.size(1) != b.size(1))
     throw internal_error(fmt::format("frechet_of_features: features {} and {}", c10::str(a.sizes()), c10::str(b.sizes())));
-  // Validation (finite rows, enough rows for the convention) and the moments route, as a streaming metric has it.
-  FeatureMoments ma, mb;
-  ma.add(a, what_a + " row");
-  mb.add(b, what_b + " row");
-  const GaussianStats sa = ma.stats(convention), sb = mb.stats(convention);
-  const int64_t d = a.size(1);
-  if (std::min(a.size(0), b.size(0)) > d) return frechet(sa, sb);
-  // Sample-space route for rank-deficient covariances.
-  const auto ca = a.to(torch::kCPU).to(torch::kFloat64) - sa.mean, cb = b.to(torch::kCPU).to(torch::kFloat64) - sb.mean;
-  auto normaliser = [&](int64_t n) { return static_cast<double>(convention == Covariance::Unbiased ? n - 1 : n); };
-  const double scale = std::sqrt(normaliser(a.size(0)) * normaliser(b.size(0)));
+  const int64_t na = a.size(0), nb = b.size(0), d = a.size(1);
+  if (std::min(na, nb) > d) {  // the moments route, as a streaming metric has it
+    FeatureMoments ma, mb;
+    ma.add(a, what_a + " row");
+    mb.add(b, what_b + " row");
+    return frechet(ma.stats(convention), mb.stats(convention));
+  }
+  // Sample-space route for rank-deficient covariances: no d x d matrix is formed.
+  const auto fa = a.to(torch::kCPU).to(torch::kFloat64), fb = b.to(torch::kCPU).to(torch::kFloat64);
+  refuse_non_finite(fa, what_a + " row", 0);
+  refuse_non_finite(fb, what_b + " row", 0);
+  require_rows(na, convention);
+  require_rows(nb, convention);
+  const auto mean_a = fa.mean(0), mean_b = fb.mean(0);
+  const auto ca = fa - mean_a, cb = fb - mean_b;
   const auto k = ca.matmul(cb.t());  // [N1, N2]
-  const auto gram = a.size(0) <= b.size(0) ? k.matmul(k.t()) : k.t().matmul(k);
+  const auto gram = na <= nb ? k.matmul(k.t()) : k.t().matmul(k);
+  const double trace_sqrt = torch::linalg::eigvalsh(symmetrise(gram), "L").clamp_min(0).sqrt().sum().item<double>() /
+                            std::sqrt(normaliser(na, convention) * normaliser(nb, convention));
   FrechetResult r;
-  r.mean_term = (sa.mean - sb.mean).pow(2).sum().item<double>();
-  const double trace_sqrt = torch::linalg::eigvalsh(symmetrise(gram), "L").clamp_min(0).sqrt().sum().item<double>() / scale;
-  r.trace_term = sa.cov.trace().item<double>() + sb.cov.trace().item<double>() - 2 * trace_sqrt;
+  r.mean_term = (mean_a - mean_b).pow(2).sum().item<double>();
+  r.trace_term = ca.pow(2).sum().item<double>() / normaliser(na, convention) +
+                 cb.pow(2).sum().item<double>() / normaliser(nb, convention) - 2 * trace_sqrt;
   r.value = r.mean_term + r.trace_term;
-  if (!std::isfinite(r.value)) return frechet(sa, sb);  // the moments route, with its eps retry
-  return r;
+  if (std::isfinite(r.value)) return r;
+  FeatureMoments ma, mb;  // the moments route, with its eps retry
+  ma.add(fa);
+  mb.add(fb);
+  return frechet(ma.stats(convention), mb.stats(convention));
 }
 
 double frechet_distance_offset(const torch::Tensor& mu1, const torch::Tensor& sigma1, const torch::Tensor& mu2,
