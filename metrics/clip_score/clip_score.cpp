@@ -65,8 +65,7 @@ class ClipScore final : public Metric {
   bool uses_real_set() const override { return true; }
   void update_real(const std::vector<Sticker>& real, int64_t first_index) override {
     for (size_t i = 0; i < real.size(); ++i)
-      score(real[i].frames.slice(0, 0, valid_frame_count(real[i])), real[i].caption, "real clip",
-            first_index + static_cast<int64_t>(i), reference_);
+      score(reference_clip(real[i])[0], real[i].caption, "real clip", first_index + static_cast<int64_t>(i), reference_);
   }
   MetricState real_state() const override {
     MetricState s;

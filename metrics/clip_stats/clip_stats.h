@@ -39,11 +39,15 @@ inline std::array<double, 3> background_rgb(const std::vector<int64_t>& values) 
 
 // A reference sticker as a batch of one, [1, T', 4, H, W]: only its real frames when the dataset padded it
 // (frame_valid marks padding at the end), so padding never counts as a still frame or a loop point.
+// How many real frames a sticker has: frame_valid marks padding at the end; undefined = every frame is real.
+inline int64_t valid_frame_count(const Sticker& sticker) {
+  if (sticker.frame_valid.defined() && sticker.frame_valid.numel() == sticker.frames.size(0))
+    return std::max<int64_t>(1, sticker.frame_valid.sum().item<int64_t>());
+  return sticker.frames.size(0);
+}
+
 inline torch::Tensor reference_clip(const Sticker& reference) {
-  int64_t frames = reference.frames.size(0);
-  if (reference.frame_valid.defined() && reference.frame_valid.numel() == frames)
-    frames = std::max<int64_t>(1, reference.frame_valid.sum().item<int64_t>());
-  return reference.frames.slice(0, 0, frames).unsqueeze(0);
+  return reference.frames.slice(0, 0, valid_frame_count(reference)).unsqueeze(0);
 }
 
 // A running mean of per-clip values (float64 sum and count), kept in a MetricState under `name`.sum and

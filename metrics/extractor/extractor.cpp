@@ -92,11 +92,6 @@ torch::Tensor protocol_video(const torch::Tensor& clip, int64_t valid_frames, in
   return (rgb * 255).round().clamp(0, 255).permute({1, 0, 2, 3}).contiguous();    // [3, F, H, W]
 }
 
-int64_t valid_frame_count(const Sticker& sticker) {
-  if (sticker.frame_valid.defined() && sticker.frame_valid.numel() == sticker.frames.size(0))
-    return std::max<int64_t>(1, sticker.frame_valid.sum().item<int64_t>());
-  return sticker.frames.size(0);
-}
 
 
 namespace {

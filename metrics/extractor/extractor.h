@@ -50,8 +50,6 @@ class TorchScriptExtractor {
 torch::Tensor protocol_video(const torch::Tensor& clip, int64_t valid_frames, int64_t frames, int64_t stride,
                              const std::array<double, 3>& background);
 
-// How many real frames a sticker has (frame_valid, or all of them).
-int64_t valid_frame_count(const Sticker& sticker);
 
 
 // Pillow's bicubic resize of an 8-bit RGB image, bit for bit (Pillow's libImaging/Resample.c: the a = -0.5
