@@ -6,7 +6,7 @@
 #                         [--registry runs/ablations.sqlite] [--runs-dir runs/ablations] [--set key=value]...
 #
 # Runs already FINISHED in the registry (same arm, same seed, same config hash) are skipped, so an
-# interrupted sweep picks up where it stopped. Assumes a build (./scripts/build.sh).
+# interrupted sweep picks up where it stopped. Assumes a build (./scripts/build.sh; or ASG=path/to/asg).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds="0 1 2"
@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -n "$dir" ] && [ -n "$arms" ] || { echo "run_arms.sh: --dir and --arms are required" >&2; exit 2; }
-asg=./build/asg
+asg=${ASG:-./build/asg}  # ASG=path/to/asg runs another build
 [ -x "$asg" ] || { echo "run_arms.sh: $asg not found; run ./scripts/build.sh first" >&2; exit 2; }
 
 names=()

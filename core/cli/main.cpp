@@ -3,11 +3,13 @@
 //   asg run FILE [--set k=v]... [--dry-run] [--registry PATH] [--runs-dir DIR]
 //   asg validate FILE... [--set k=v]... [--build]
 //   asg plugins [list] | asg plugins show NAME
+//   asg benchmarks [list] | asg benchmarks show NAME
 //   asg leaderboard [--benchmark NAME] [--format md|csv] [--registry PATH]
 //   asg summary --benchmark NAME [--names a,b,...] [--format md|csv] [--registry PATH]
 //   asg runs [--benchmark NAME] [--status S] [--registry PATH]
 //   asg runs gc [--stale-after-min N] [--registry PATH]
 //   asg resume RUN_ID [--registry PATH] [--runs-dir DIR]
+//   asg eval RUN_ID --benchmark NAME [--set k=v]... [--registry PATH] [--runs-dir DIR]
 //   asg data inspect FILE... [--json] [--max-canvas-pixels N] [--max-frames N] [--max-decoded-bytes N]
 //   asg data export-frames FILE DIR
 //   asg data synth EXPERIMENT OUT_DIR [--set k=v]... [--format webp|gif]
@@ -29,6 +31,7 @@
 #include <filesystem>
 #include <set>
 
+#include "asg/benchmark_definition.h"
 #include "asg/data_tools.h"
 #include "asg/error.h"
 #include "asg/experiment.h"
@@ -106,6 +109,49 @@ int cmd_plugins(const std::string& show, const std::vector<std::string>& extra_p
   return 0;
 }
 
+int cmd_benchmarks(const std::string& show) {
+  const auto search_path = asg::benchmark_search_path();
+  const auto definitions = asg::discover_benchmarks(search_path);
+  std::vector<std::string> searched;
+  for (const auto& p : search_path) searched.push_back(p.string());
+  if (show.empty()) {
+    fmt::print("{:<30} {:<8} {:<20} {}\n", "NAME", "VERSION", "RANK BY", "FILE");
+    for (const auto& d : definitions) fmt::print("{:<30} {:<8} {:<20} {}\n", d.name, d.version, d.rank_by, d.file.string());
+    fmt::print("\nsearched: {}\n", searched.empty() ? std::string("(nothing: set ASG_BENCHMARK_PATH)") : asg::join(searched, ":"));
+    return 0;
+  }
+  for (const auto& d : definitions) {
+    if (d.name != show) continue;
+    std::vector<std::string> seeds;
+    for (int64_t s : d.seeds) seeds.push_back(std::to_string(s));
+    fmt::print("benchmark {} version {}\n  {}\n  file: {}\n  rank by: {}\n  seeds: {}\n\n", d.name, d.version, d.description,
+               d.file.string(), d.rank_by.empty() ? "(the first metric)" : d.rank_by, seeds.empty() ? "any" : asg::join(seeds, ", "));
+    fmt::print("| key | value | source |\n|---|---|---|\n");
+    for (const auto& f : d.fields) {
+      auto why = d.assumptions.find(f.key);
+      fmt::print("| {} | {} | {} |\n", f.key, f.value, why == d.assumptions.end() ? "" : "assumption: " + why->second);
+    }
+    for (const auto& [key, why] : d.assumptions)
+      if (key.rfind("benchmark.", 0) == 0) fmt::print("| {} | | assumption: {} |\n", key, why);
+    return 0;
+  }
+  std::vector<std::string> names;
+  for (const auto& d : definitions) names.push_back(d.name);
+  throw asg::config_error(fmt::format("no benchmark definition named '{}' (known: {}; searched {}).{}", show,
+                                      names.empty() ? "none" : asg::join(names, ", "),
+                                      searched.empty() ? "nothing" : asg::join(searched, ":"), asg::did_you_mean(show, names)));
+}
+
+// "# benchmark NAME version V: held to its definition FILE", or says that the benchmark is ad hoc.
+std::string benchmark_line(const asg::Experiment& exp) {
+  const std::string& name = exp.benchmark.str("name");
+  if (name.empty()) return "# on no benchmark\n";
+  if (!exp.benchmark_definition)
+    return fmt::format("# benchmark {}: ad hoc (no definition of that name; asg benchmarks lists them)\n", name);
+  return fmt::format("# benchmark {} version {}: held to its definition {}\n", name, exp.benchmark_definition->version,
+                     exp.benchmark_definition->file.string());
+}
+
 int cmd_validate(const std::vector<std::string>& files, const std::vector<std::string>& overrides, bool build) {
   int failures = 0;
   for (const auto& f : files) {
@@ -113,8 +159,8 @@ int cmd_validate(const std::vector<std::string>& files, const std::vector<std::s
       asg::PluginCatalog catalog;
       asg::Experiment exp = asg::load_experiment(f, overrides, catalog);
       const std::string built = build ? "# " + asg::check_build(exp) + "\n" : "";
-      fmt::print("# {}: valid; config hash {}\n# method {} protocol {}\n{}{}\n", f, exp.config_hash, exp.method_hash,
-                 exp.protocol_hash, built, exp.resolved_toml);
+      fmt::print("# {}: valid; config hash {}\n# method {} protocol {}\n{}{}{}\n", f, exp.config_hash, exp.method_hash,
+                 exp.protocol_hash, benchmark_line(exp), built, exp.resolved_toml);
     } catch (const asg::Error& e) {
       fmt::print(stderr, "error: {}\n", e.what());
       ++failures;
@@ -128,8 +174,8 @@ int cmd_run(const std::string& file, const std::vector<std::string>& overrides, 
   asg::PluginCatalog catalog;
   asg::Experiment exp = asg::load_experiment(file, overrides, catalog);
   if (dry_run) {
-    fmt::print("# {}: dry run; config hash {}\n# method {} protocol {}\n{}\n", file, exp.config_hash, exp.method_hash,
-               exp.protocol_hash, exp.resolved_toml);
+    fmt::print("# {}: dry run; config hash {}\n# method {} protocol {}\n{}{}\n", file, exp.config_hash, exp.method_hash,
+               exp.protocol_hash, benchmark_line(exp), exp.resolved_toml);
     return 0;
   }
   asg::install_interrupt_handlers();
@@ -151,6 +197,8 @@ int cmd_leaderboard(const std::string& benchmark, const std::string& format, con
   std::set<std::string> names;
   for (const auto& r : registry.list_runs("", asg::RunStatus::Finished))
     if (!r.benchmark.empty()) names.insert(r.benchmark);
+  for (const auto& set : registry.result_sets())
+    if (set.status == asg::RunStatus::Finished) names.insert(set.benchmark);
   if (names.empty())
     throw asg::config_error(fmt::format("{}: no finished benchmark runs yet", registry_path.string()));
   bool first = true;
@@ -183,7 +231,20 @@ int cmd_runs(const std::string& benchmark, const std::string& status, const fs::
   for (const auto& r : registry.list_runs(benchmark, st)) {
     fmt::print("{:<24} {:<9} {:<20} {:<24} {:<12} {}\n", r.id, asg::status_name(r.status), format_time(r.created_ms),
                r.name, r.config_hash.substr(0, 12), r.error.substr(0, 80));
+    // Result sets asg eval added to the run, newest first, under it.
+    for (const auto& set : registry.result_sets(r.id))
+      fmt::print("  eval {:<17} {:<9} {:<20} benchmark {} protocol {} {}\n", set.id, asg::status_name(set.status),
+                 format_time(set.created_ms), set.benchmark, set.protocol_hash.substr(0, 12), set.error.substr(0, 80));
   }
+  return 0;
+}
+
+int cmd_eval(const std::string& run_id, const std::string& benchmark, const std::vector<std::string>& overrides,
+             const asg::RunOptions& options) {
+  asg::install_interrupt_handlers();
+  const asg::EvalOutcome outcome = asg::evaluate_run(run_id, benchmark, overrides, options);
+  fmt::print("\n{}", asg::render_leaderboard(asg::Registry(options.registry_path), benchmark, asg::LeaderboardFormat::Markdown));
+  (void)outcome;
   return 0;
 }
 
@@ -396,6 +457,16 @@ int main(int argc, char** argv) {
   resume->add_option("--registry", registry_path, "SQLite registry file")->capture_default_str();
   resume->add_option("--runs-dir", runs_dir, "directory the run's folder is in")->capture_default_str();
 
+  auto* eval = app.add_subcommand("eval", "evaluate a FINISHED run's model under a benchmark's definition, without retraining; "
+                                          "adds a result set to the run");
+  std::string eval_run, eval_benchmark;
+  eval->add_option("run", eval_run, "run id (asg runs lists them)")->required();
+  eval->add_option("--benchmark", eval_benchmark, "benchmark definition (asg benchmarks lists them)")->required();
+  eval->add_option("--set", overrides, "override a key: section.key=value, e.g. metrics.0.model=/path/i3d.pt")
+      ->allow_extra_args(false);
+  eval->add_option("--registry", registry_path, "SQLite registry file")->capture_default_str();
+  eval->add_option("--runs-dir", runs_dir, "directory the run's folder is in")->capture_default_str();
+
   auto* validate = app.add_subcommand("validate", "check experiment files and print their resolved config");
   std::vector<std::string> validate_files;
   validate->add_option("files", validate_files, "experiment TOML files")->required()->check(CLI::ExistingFile);
@@ -410,6 +481,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> plugin_path;
   plugins->add_option("args", plugin_args, "'list' (default) or 'show NAME'");
   plugins->add_option("--plugin-path", plugin_path, "extra plugin directories or libraries");
+
+  auto* benchmarks = app.add_subcommand("benchmarks", "list benchmark definitions, or show what one pins (assumptions marked)");
+  std::vector<std::string> benchmark_args;
+  benchmarks->add_option("args", benchmark_args, "'list' (default) or 'show NAME'");
 
   auto* leaderboard = app.add_subcommand("leaderboard", "print the leaderboard of a benchmark");
   std::string benchmark, format = "md";
@@ -523,11 +598,17 @@ int main(int argc, char** argv) {
       (void)asg::resume_run(resume_id, asg::RunOptions{registry_path, runs_dir, std::nullopt});
       return 0;
     }
+    if (*eval) return cmd_eval(eval_run, eval_benchmark, overrides, asg::RunOptions{registry_path, runs_dir, std::nullopt});
     if (*validate) return cmd_validate(validate_files, overrides, validate_build);
     if (*plugins) {
       if (plugin_args.empty() || (plugin_args.size() == 1 && plugin_args[0] == "list")) return cmd_plugins("", plugin_path);
       if (plugin_args.size() == 2 && plugin_args[0] == "show") return cmd_plugins(plugin_args[1], plugin_path);
       throw asg::config_error("usage: asg plugins [list] | asg plugins show NAME");
+    }
+    if (*benchmarks) {
+      if (benchmark_args.empty() || (benchmark_args.size() == 1 && benchmark_args[0] == "list")) return cmd_benchmarks("");
+      if (benchmark_args.size() == 2 && benchmark_args[0] == "show") return cmd_benchmarks(benchmark_args[1]);
+      throw asg::config_error("usage: asg benchmarks [list] | asg benchmarks show NAME");
     }
     if (*inspect) return cmd_data_inspect(inspect_files, inspect_json, limits);
     if (*export_frames) return cmd_data_export_frames(export_file, export_dir, limits);

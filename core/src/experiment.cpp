@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>
 
+#include "asg/benchmark_definition.h"
 #include "asg/diffusion_kinds.h"
 #include "asg/util.h"
 
@@ -207,6 +208,145 @@ void apply_override(toml::table& root, const std::string& text, Origins& origins
   holder.get("v")->visit([&](auto&& n) { t->insert_or_assign(parts.back(), n); });
   origins.overridden[dotted] = "--set " + text;
 }
+
+// ---- benchmark definitions ---------------------------------------------------------------------
+
+// Equal as TOML values, with 3 == 3.0 (a float key written as an integer is the same number).
+bool same_value(const toml::node& a, const toml::node& b) {
+  auto number = [](const toml::node& n) -> std::optional<double> {
+    if (auto i = n.as_integer()) return static_cast<double>(i->get());
+    if (auto f = n.as_floating_point()) return f->get();
+    return std::nullopt;
+  };
+  if (auto x = number(a)) {
+    auto y = number(b);
+    return y && *x == *y;
+  }
+  if (auto x = a.as_array()) {
+    auto y = b.as_array();
+    if (!y || x->size() != y->size()) return false;
+    for (size_t i = 0; i < x->size(); ++i)
+      if (!same_value(*x->get(i), *y->get(i))) return false;
+    return true;
+  }
+  if (auto x = a.as_string()) return b.as_string() && x->get() == b.as_string()->get();
+  if (auto x = a.as_boolean()) return b.as_boolean() && x->get() == b.as_boolean()->get();
+  return false;
+}
+
+// Pins an experiment's composed config to its benchmark's definition (see benchmark_definition.h): fills in
+// what the experiment leaves out, refuses what it sets otherwise. Returns the dataset keys the definition pins.
+class DefinitionPinning {
+ public:
+  DefinitionPinning(const BenchmarkDefinition& def, const toml::table& def_root, Origins& origins)
+      : def_(def), def_root_(def_root), origins_(origins) {}
+
+  std::vector<std::string> pin(toml::table& root) {
+    std::vector<std::string> dataset_keys;
+    if (const auto* dataset = def_root_.get_as<toml::table>("dataset")) {
+      pin_slot(root, "dataset", *dataset);
+      for (auto&& [key, value] : *dataset)
+        if (key.str() != "plugin") dataset_keys.emplace_back(key.str());
+    }
+    if (const auto* sampler = def_root_.get_as<toml::table>("sampler")) pin_slot(root, "sampler", *sampler);
+    if (const auto* eval = def_root_.get_as<toml::table>("eval")) pin_keys(table_in(root, "eval"), *eval, "eval");
+    toml::table header;
+    header.insert("version", def_.version);
+    if (!def_.rank_by.empty()) header.insert("rank_by", def_.rank_by);
+    pin_keys(table_in(root, "benchmark"), header, "benchmark", /*from_header=*/true);
+    if (const auto* metrics = def_root_.get_as<toml::array>("metrics")) pin_metrics(root, *metrics);
+    return dataset_keys;
+  }
+
+ private:
+  std::string label() const { return fmt::format("benchmark '{}' (version {})", def_.name, def_.version); }
+  std::string def_where(const toml::node& node) const {
+    const auto& src = node.source();
+    return src.begin.line > 0 ? fmt::format("{}:{}:{}", def_.file.string(), src.begin.line, src.begin.column) : def_.file.string();
+  }
+  toml::table& table_in(toml::table& root, const std::string& section) {
+    if (!root.get(section)) root.insert(section, toml::table{});
+    return *root.get_as<toml::table>(section);
+  }
+  void record(const std::string& dotted, const toml::node& def_value) {
+    origins_.values[dotted] = origins_.keys[dotted] = def_where(def_value);
+    origins_.dirs[dotted] = def_.file.parent_path();
+    if (const auto* t = def_value.as_table())
+      for (auto&& [key, value] : *t) record(dotted + "." + std::string(key.str()), value);
+  }
+  void pin_keys(toml::table& exp, const toml::table& def, const std::string& dotted_section, bool from_header = false) {
+    for (auto&& [key, def_value] : def) {
+      const std::string k(key.str());
+      const std::string dotted = dotted_section + "." + k;
+      if (const auto* exp_value = exp.get(k)) {
+        if (!same_value(*exp_value, def_value))
+          throw config_error(fmt::format("{}: [{}] {} = {}, but {} measures {} = {} ({}); set it to {}, or leave it out, or give "
+                                         "this experiment another [benchmark] name for another protocol",
+                                         origins_.where(dotted), section_label(dotted_section), k, node_text(*exp_value), label(),
+                                         k, node_text(def_value), from_header ? def_.file.string() : def_where(def_value),
+                                         node_text(def_value)));
+        continue;
+      }
+      def_value.visit([&](auto&& n) { exp.insert_or_assign(k, n); });
+      if (!from_header) record(dotted, def_value);
+    }
+  }
+  static std::string section_label(const std::string& dotted_section) {
+    // "metrics.1" -> "metrics[1]"
+    const size_t dot = dotted_section.find('.');
+    return dot == std::string::npos ? dotted_section
+                                    : dotted_section.substr(0, dot) + "[" + dotted_section.substr(dot + 1) + "]";
+  }
+  void pin_slot(toml::table& root, const std::string& section, const toml::table& def) {
+    const std::string& plugin = def.get_as<std::string>("plugin")->get();
+    if (const auto* exp = root.get_as<toml::table>(section)) {
+      const auto* exp_plugin = exp->get_as<std::string>("plugin");
+      if (exp_plugin && exp_plugin->get() != plugin)
+        throw config_error(fmt::format("{}: [{}] plugin = \"{}\", but {} measures with [{}] plugin = \"{}\" ({}); use it, or "
+                                       "give this experiment another [benchmark] name for another protocol",
+                                       origins_.where(section + ".plugin"), section, exp_plugin->get(), label(), section, plugin,
+                                       def_where(*def.get("plugin"))));
+    }
+    pin_keys(table_in(root, section), def, section);
+  }
+  void pin_metrics(toml::table& root, const toml::array& def) {
+    auto plugin_of = [](const toml::node& n) -> std::string {
+      const auto* t = n.as_table();
+      const auto* p = t ? t->get_as<std::string>("plugin") : nullptr;
+      return p ? p->get() : std::string();
+    };
+    std::vector<std::string> measured;
+    for (const auto& m : def) measured.push_back(plugin_of(m));
+    auto* exp = root.get_as<toml::array>("metrics");
+    if (!exp) {  // no [[metrics]]: the definition's, as written there
+      root.insert_or_assign("metrics", def);
+      for (size_t i = 0; i < def.size(); ++i) record(fmt::format("metrics.{}", i), *def.get(i));
+      return;
+    }
+    for (size_t i = 0; i < exp->size(); ++i) {
+      const std::string plugin = plugin_of(*exp->get(i));
+      auto it = std::find(measured.begin(), measured.end(), plugin);
+      if (it == measured.end())
+        throw config_error(fmt::format("{}: [[metrics]] plugin = \"{}\": {} measures exactly {} ({}); remove it, or leave "
+                                       "[[metrics]] out to take the benchmark's, or give this experiment another [benchmark] name",
+                                       origins_.where(fmt::format("metrics.{}", i)), plugin, label(), join(measured, ", "),
+                                       def_.file.string()));
+      pin_keys(*exp->get(i)->as_table(), *def.get(static_cast<size_t>(it - measured.begin()))->as_table(),
+               fmt::format("metrics.{}", i));
+    }
+    for (size_t j = 0; j < def.size(); ++j) {
+      const bool listed = std::any_of(exp->begin(), exp->end(), [&](const toml::node& n) { return plugin_of(n) == measured[j]; });
+      if (!listed)
+        throw config_error(fmt::format("{}: {} also measures metric '{}' ({}): add a [[metrics]] table with plugin = \"{}\", or "
+                                       "leave [[metrics]] out to take the benchmark's",
+                                       origins_.where("metrics"), label(), measured[j], def_where(*def.get(j)), measured[j]));
+    }
+  }
+
+  const BenchmarkDefinition& def_;
+  const toml::table& def_root_;
+  Origins& origins_;
+};
 
 // ---- validation -------------------------------------------------------------------------------
 
@@ -415,6 +555,14 @@ void compute_hashes(Experiment& exp) {
   if (exp.eval.integer("num_real") != 0) protocol["eval"]["num_real"] = exp.eval.integer("num_real");
   const PluginSlot& dataset = exp.slot("dataset");
   protocol["references"] = {{"dataset", dataset.plugin}, {"version", dataset.record->factory.version}};
+  // The dataset parameters a benchmark definition pins define its references (size, frames, selection rule).
+  if (!exp.reference_keys.empty()) {
+    const nlohmann::json all = params_json(dataset.params, dataset.record->factory.params);
+    nlohmann::json pinned = nlohmann::json::object();
+    for (const auto& key : exp.reference_keys)
+      if (all.contains(key)) pinned[key] = all[key];
+    protocol["references"]["params"] = pinned;
+  }
   protocol["sampler"] = slot_json(exp.slot("sampler"), false);
   for (const PluginSlot* m : exp.metric_slots()) protocol["metrics"][m->plugin] = slot_json(*m, false);
   exp.protocol_json = protocol.dump();
@@ -549,13 +697,62 @@ std::vector<const PluginSlot*> Experiment::metric_slots() const {
   return out;
 }
 
-Experiment load_experiment(const fs::path& file, const std::vector<std::string>& overrides, PluginCatalog& catalog) {
+namespace {
+
+// The benchmark `name` as its definition asks for it; asg::Error(Config) listing the known ones if it has none.
+BenchmarkDefinition definition_named(const std::string& name) {
+  const auto search_path = benchmark_search_path();
+  if (auto def = find_benchmark(name, search_path)) return *def;
+  std::vector<std::string> names, dirs;
+  for (const auto& d : discover_benchmarks(search_path)) names.push_back(d.name);
+  for (const auto& d : search_path) dirs.push_back(d.string());
+  throw config_error(fmt::format("no benchmark definition named '{}' (known: {}; searched: {}).{}", name,
+                                 names.empty() ? "none" : join(names, ", "), dirs.empty() ? "nothing" : join(dirs, ":"),
+                                 did_you_mean(name, names)));
+}
+
+// `under_benchmark` (asg eval): the experiment's own protocol gives way to that benchmark's definition.
+Experiment load_experiment_impl(const fs::path& file, const std::vector<std::string>& overrides, PluginCatalog& catalog,
+                                const std::string& under_benchmark) {
   std::vector<fs::path> stack;
   Origins origins;
   origins.fallback = file.string();
   toml::table root = compose_file(file, stack, origins);
+  std::optional<toml::table> under_root;
+  if (!under_benchmark.empty()) {
+    // Its sampler, metrics and pinned [eval] keys are the definition's (written in before the overrides, so that
+    // --set metrics.0.model=... can give a metric's file); everything else stays the experiment's, and pinning
+    // below still refuses what does not fit (e.g. data the model was not trained on).
+    const BenchmarkDefinition def = definition_named(under_benchmark);
+    under_root = toml::parse_file(def.file.string());
+    if (under_root->contains("sampler")) root.erase("sampler");
+    if (const auto* metrics = under_root->get_as<toml::array>("metrics")) {
+      root.insert_or_assign("metrics", *metrics);
+      for (size_t i = 0; i < metrics->size(); ++i) {
+        const std::string item = fmt::format("metrics.{}", i);
+        origins.values[item] = Origins::position(metrics->get(i)->source());
+        origins.dirs[item] = def.file.parent_path();
+        if (const auto* t = metrics->get(i)->as_table()) origins.record(*t, item + ".");
+      }
+    }
+    if (const auto* eval = under_root->get_as<toml::table>("eval"))
+      if (auto* own = root.get_as<toml::table>("eval"))
+        for (auto&& [key, value] : *eval) own->erase(key);
+    root.insert_or_assign("benchmark", toml::table{{"name", under_benchmark}});
+  }
   for (const auto& o : overrides) apply_override(root, o, origins);
   const std::string file_where = file.string();
+
+  // A benchmark with a definition file pins what its runs measure (benchmark_definition.h).
+  std::optional<BenchmarkDefinition> definition;
+  std::vector<std::string> reference_keys;
+  if (const auto* benchmark_name = root["benchmark"]["name"].as_string(); benchmark_name && !benchmark_name->get().empty()) {
+    definition = find_benchmark(benchmark_name->get(), benchmark_search_path());
+    if (definition) {
+      const toml::table def_root = toml::parse_file(definition->file.string());
+      reference_keys = DefinitionPinning(*definition, def_root, origins).pin(root);
+    }
+  }
 
   // Top-level keys.
   std::vector<std::string> top_keys = {"name", "description", "metrics"};
@@ -607,6 +804,20 @@ Experiment load_experiment(const fs::path& file, const std::vector<std::string>&
     else if (section.name == "conditioning") exp.conditioning = p;
     else if (section.name == "benchmark") exp.benchmark = p;
   }
+
+  if (definition && !definition->seeds.empty()) {
+    const int64_t seed = exp.runtime.integer("seed");
+    if (std::find(definition->seeds.begin(), definition->seeds.end(), seed) == definition->seeds.end()) {
+      std::vector<std::string> seeds;
+      for (int64_t s : definition->seeds) seeds.push_back(std::to_string(s));
+      throw config_error(fmt::format("{}: [runtime] seed = {}, but benchmark '{}' (version {}, {}) is run with seeds {} (valid: one "
+                                     "of them, or another [benchmark] name)",
+                                     origins.where("runtime.seed"), seed, definition->name, definition->version,
+                                     definition->file.string(), join(seeds, ", ")));
+    }
+  }
+  exp.benchmark_definition = definition;
+  exp.reference_keys = reference_keys;
 
   std::vector<fs::path> extra;
   for (const auto& entry : exp.runtime.strs("plugin_path")) {
@@ -713,6 +924,18 @@ Experiment load_experiment(const fs::path& file, const std::vector<std::string>&
   if (!exp.description.empty()) with_meta.insert_or_assign("description", exp.description);
   exp.resolved_toml = to_toml_text(with_meta);
   return exp;
+}
+
+}  // namespace
+
+Experiment load_experiment(const fs::path& file, const std::vector<std::string>& overrides, PluginCatalog& catalog) {
+  return load_experiment_impl(file, overrides, catalog, "");
+}
+
+Experiment load_experiment_under_benchmark(const fs::path& file, const std::string& benchmark,
+                                           const std::vector<std::string>& overrides, PluginCatalog& catalog) {
+  if (benchmark.empty()) throw config_error("asg eval needs --benchmark NAME (asg benchmarks lists them)");
+  return load_experiment_impl(file, overrides, catalog, benchmark);
 }
 
 }  // namespace asg

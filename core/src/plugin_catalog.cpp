@@ -1,4 +1,5 @@
 #include "asg/plugin_catalog.h"
+#include "asg/path_list.h"
 
 #include <fmt/format.h>
 
@@ -155,16 +156,7 @@ std::shared_ptr<void> create_erased(const LoadedPlugin& plugin, const std::strin
 std::vector<fs::path> PluginCatalog::search_path(const std::vector<fs::path>& extra) {
   std::vector<fs::path> out;
   if (std::strlen(ASG_BUILD_PLUGIN_DIR) > 0) out.emplace_back(ASG_BUILD_PLUGIN_DIR);
-  if (const char* env = std::getenv("ASG_PLUGIN_PATH")) {
-    std::string s(env);
-    size_t start = 0;
-    while (start <= s.size()) {
-      size_t end = s.find(':', start);
-      if (end == std::string::npos) end = s.size();
-      if (end > start) out.emplace_back(s.substr(start, end - start));
-      start = end + 1;
-    }
-  }
+  for (auto& entry : path_list_from_env("ASG_PLUGIN_PATH")) out.push_back(std::move(entry));
   out.insert(out.end(), extra.begin(), extra.end());
   return out;
 }

@@ -52,6 +52,49 @@ void check_rank_by(const Experiment& exp) {
                                  exp.file.string(), rank_by, join(names, ", "), did_you_mean(rank_by, names)));
 }
 
+TrainOptions train_options_of(const Experiment& exp) {
+  TrainOptions options = TrainOptions::from(exp.train);
+  options.bf16 = exp.runtime.str("precision") == "bf16";
+  for (const auto& task : exp.conditioning.strs("tasks"))
+    options.condition_tasks.push_back(condition_task_names().parse(task, "[conditioning] tasks"));
+  return options;
+}
+
+LoaderOptions loader_options_of(const Experiment& exp, const RuntimeSettings& settings, uint64_t seed, DataHealth* health) {
+  LoaderOptions loader;
+  loader.batch_size = exp.train.integer("batch_size");
+  loader.order_seed = derive_seed(seed, "train.order");
+  loader.prefetch_batches = exp.runtime.integer("prefetch_batches");
+  loader.workers = exp.data.integer("workers") > 0 ? exp.data.integer("workers") : settings.threads;
+  loader.health = health;
+  return loader;
+}
+
+// The record of a run and the folder that belongs to it (config.toml whose hash the registry recorded).
+struct RecordedRun {
+  RunRecord record;
+  fs::path dir;
+};
+
+RecordedRun find_recorded_run(const std::string& run_id, const RunOptions& options) {
+  if (!fs::exists(options.registry_path))
+    throw config_error(fmt::format("{}: no registry here (pass --registry PATH)", options.registry_path.string()));
+  Registry registry(options.registry_path);
+  std::optional<RunRecord> record = registry.find_run(run_id);
+  if (!record)
+    throw config_error(fmt::format("{}: no run '{}' (asg runs --registry {} lists them)", options.registry_path.string(), run_id,
+                                   options.registry_path.string()));
+  return {*record, options.runs_dir / run_id};
+}
+
+void check_run_folder(const RecordedRun& run, const Experiment& exp) {
+  if (exp.config_hash != run.record.config_hash)
+    throw config_error(fmt::format("run {}: {} has config hash {} but the registry recorded {}; the run folder does not "
+                                   "belong to this run",
+                                   run.record.id, (run.dir / "config.toml").string(), exp.config_hash.substr(0, 12),
+                                   run.record.config_hash.substr(0, 12)));
+}
+
 }  // namespace
 
 GitState git_state(const fs::path& dir) {
@@ -122,11 +165,7 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
   built.metrics.clear();
   // What plugins draw from the global generator while training (dropout masks) follows the run seed too.
   torch::manual_seed(derive_seed(seed, "train.global"));
-  TrainOptions train_options = TrainOptions::from(exp.train);
-  train_options.bf16 = exp.runtime.str("precision") == "bf16";
-  for (const auto& task : exp.conditioning.strs("tasks"))
-    train_options.condition_tasks.push_back(condition_task_names().parse(task, "[conditioning] tasks"));
-  DiffusionTrainer trainer(built.text_encoder, built.backbone, schedule, train_options, settings.device,
+  DiffusionTrainer trainer(built.text_encoder, built.backbone, schedule, train_options_of(exp), settings.device,
                            derive_seed(seed, "train.noise"));
   try {
     trainer.check_precision(built.backbone_input_shape());
@@ -172,12 +211,7 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
       recorder.info(fmt::format("data: {} of {} rows refused while opening (listed in {})", health.bad(), health.rows(),
                                 RunRecorder::kSkippedFile));
     const TrainLoopOptions train = TrainLoopOptions::from(exp.train);
-    LoaderOptions loader;
-    loader.batch_size = exp.train.integer("batch_size");
-    loader.order_seed = derive_seed(seed, "train.order");
-    loader.prefetch_batches = exp.runtime.integer("prefetch_batches");
-    loader.workers = exp.data.integer("workers") > 0 ? exp.data.integer("workers") : settings.threads;
-    loader.health = &health;
+    const LoaderOptions loader = loader_options_of(exp, settings, seed, &health);
     if (built.autoencoder) {
       // A resumed attempt's checkpoint lies in <earlier run>/checkpoints/: its autoencoder.pt is next to that.
       const fs::path earlier_run_dir =
@@ -221,19 +255,11 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
 }
 
 RunOutcome resume_run(const std::string& run_id, const RunOptions& options) {
-  if (!fs::exists(options.registry_path))
-    throw config_error(fmt::format("{}: no registry here (pass --registry PATH)", options.registry_path.string()));
-  std::optional<RunRecord> record;
-  {
+  std::optional<RunRecord> record = find_recorded_run(run_id, options).record;
+  if (record->status == RunStatus::Running || record->status == RunStatus::Queued) {
     Registry registry(options.registry_path);
+    registry.collect_dead_runs(30 * 60 * 1000);  // a run whose process is gone cannot say so itself
     record = registry.find_run(run_id);
-    if (!record)
-      throw config_error(fmt::format("{}: no run '{}' (asg runs --registry {} lists them)", options.registry_path.string(),
-                                     run_id, options.registry_path.string()));
-    if (record->status == RunStatus::Running || record->status == RunStatus::Queued) {
-      registry.collect_dead_runs(30 * 60 * 1000);  // a run whose process is gone cannot say so itself
-      record = registry.find_run(run_id);
-    }
   }
   switch (record->status) {
     case RunStatus::Finished:
@@ -272,15 +298,79 @@ RunOutcome resume_run(const std::string& run_id, const RunOptions& options) {
                                    run_id, (run_dir / "checkpoints").string()));
   PluginCatalog catalog;
   Experiment exp = load_experiment(run_dir / "config.toml", {}, catalog);
-  if (exp.config_hash != record->config_hash)
-    throw config_error(fmt::format("run {}: {} has config hash {} but the registry recorded {}; the run folder does not "
-                                   "belong to this run",
-                                   run_id, (run_dir / "config.toml").string(), exp.config_hash.substr(0, 12),
-                                   record->config_hash.substr(0, 12)));
+  check_run_folder({*record, run_dir}, exp);
   exp.file = record->experiment_path;  // the new attempt records the experiment the run came from
   RunOptions resumed = options;
   resumed.resume = ResumeFrom{run_id, record->attempt, checkpoint};
   return run_experiment(exp, resumed);
+}
+
+EvalOutcome evaluate_run(const std::string& run_id, const std::string& benchmark, const std::vector<std::string>& overrides,
+                         const RunOptions& options) {
+  // ---- checks: nothing is recorded until the model is loaded and every plugin built ----------------
+  const RecordedRun run = find_recorded_run(run_id, options);
+  if (run.record.status != RunStatus::Finished)
+    throw config_error(fmt::format("run {} is {}; asg eval evaluates FINISHED runs (asg resume continues the others)", run_id,
+                                   status_name(run.record.status)));
+  const fs::path config = run.dir / "config.toml";
+  if (!fs::exists(config))
+    throw config_error(fmt::format("run {}: no run folder with its config.toml at {} (pass the --runs-dir it was written to)",
+                                   run_id, run.dir.string()));
+  PluginCatalog catalog;
+  check_run_folder(run, load_experiment(config, {}, catalog));
+  Experiment exp = load_experiment_under_benchmark(config, benchmark, overrides, catalog);
+  if (exp.method_hash != run.record.method_hash && !run.record.method_hash.empty())
+    throw config_error(fmt::format("run {}: under benchmark '{}' its model would not be the one it trained (method hash {} "
+                                   "against the recorded {}); only the sampler, the metrics and [eval] may change",
+                                   run_id, benchmark, exp.method_hash.substr(0, 12), run.record.method_hash.substr(0, 12)));
+  check_rank_by(exp);
+  const int64_t steps = exp.train.integer("steps");
+  const fs::path final_checkpoint = run.dir / "checkpoints" / "final.pt";
+  if (steps > 0 && !fs::exists(final_checkpoint))
+    throw config_error(fmt::format("run {}: {} is missing; asg eval needs the trained weights the run saved at its end",
+                                   run_id, final_checkpoint.string()));
+
+  const RuntimeSettings settings = apply_runtime_settings(exp);
+  const uint64_t seed = static_cast<uint64_t>(exp.runtime.integer("seed"));
+  const NoiseSchedule schedule = noise_schedule(exp);
+  BuiltExperiment built = build_experiment(exp, schedule, seed);
+  built.metrics.clear();  // built again below, after the model, as a run builds them after training
+  DiffusionTrainer trainer(built.text_encoder, built.backbone, schedule, train_options_of(exp), settings.device,
+                           derive_seed(seed, "train.noise"));
+  if (steps > 0) {
+    trainer.load_weights(final_checkpoint.string());  // the EMA weights where there are any: what the run sampled with
+  } else if (!exp.train.str("init_checkpoint").empty()) {
+    trainer.load_weights(exp.train.str("init_checkpoint"));
+  }
+
+  // ---- the result set ----------------------------------------------------------------------------------
+  EvalRecorder recorder(exp, run.record, options.registry_path, run.dir, settings);
+  EvalOutcome outcome{run_id, recorder.set_id(), recorder.output_dir(), exp.protocol_hash, {}};
+  try {
+    recorder.info(fmt::format("eval of run {} ({}) under benchmark {} | method {} | protocol {} | seed {} | {} threads on {} | "
+                              "result set {}",
+                              run_id, run.record.name, benchmark, exp.method_hash.substr(0, 12), exp.protocol_hash.substr(0, 12),
+                              seed, settings.threads, settings.device.str(), recorder.set_id()));
+    recorder.info(steps > 0 ? fmt::format("weights: EMA of {} (sha256 {})", final_checkpoint.string(), sha256_file(final_checkpoint))
+                            : "weights: the run trained 0 steps; the weights it evaluated");
+    DataHealth health(*built.dataset, exp.data.real("max_bad_fraction"),
+                      [&recorder](const RejectedSample& s) { recorder.file_only(fmt::format("data: skipped {}: {}", s.id, s.reason)); });
+    if (built.autoencoder) {
+      const double scale = restore_autoencoder(*built.autoencoder, built.dataset, loader_options_of(exp, settings, seed, &health),
+                                               recorder, settings.device, seed, run.dir);
+      trainer.set_autoencoder(built.autoencoder, scale);
+    }
+    SampleWriter samples(recorder, exp.eval.integer("save_gifs"), exp.eval.integer("gif_scale"), built.info.fps);
+    built.metrics = build_metrics(exp, built.info, settings.device, seed, built.metric_libraries);
+    outcome.results = Evaluator(exp, built, trainer, recorder, seed, &health,
+                                StatisticsCache(options.runs_dir / "cache" / "real_statistics"))
+                          .run(samples, steps);
+    recorder.finish(outcome.results);
+  } catch (const std::exception& e) {
+    recorder.fail(e);
+    throw;
+  }
+  return outcome;
 }
 
 }  // namespace asg

@@ -8,7 +8,9 @@
 
 #include <filesystem>
 
+#include "asg/hash.h"
 #include "asg/util.h"
+#include "extractor_fixtures.h"
 #include "npy.h"
 #include "test_paths.h"
 
@@ -54,3 +56,20 @@ TEST(ProtocolVideo, ShortStickersLoopFromTheirFirstFrameAndStrideSubsamples) {
   clip.select(1, 3).fill_(0);
   EXPECT_EQ(value_at(asg::metrics::protocol_video(clip, 8, 1, 1, {0.5, 0, 0}), 0), 128.0f);
 }
+
+// CUDA placement: the file runs on the metric's device, inputs go there chunk by chunk and features come back as
+// float64 on the CPU, equal to the CPU's up to float rounding. Needs a GPU: skipped on CPU-only machines (CI).
+TEST(TorchScriptExtractor, RunsOnTheMetricsDeviceAndReturnsCpuFloat64) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const auto file = asg::testing::extractor_fixture("inception");
+  const std::map<std::string, bool> kwargs = {{"return_features", true}};
+  asg::metrics::TorchScriptExtractor cpu(file, asg::sha256_file(file), "Inception", "test", kwargs, torch::kCPU);
+  asg::metrics::TorchScriptExtractor gpu(file, asg::sha256_file(file), "Inception", "test", kwargs, torch::Device("cuda:0"));
+  torch::manual_seed(0);
+  const auto frames = torch::rand({5, 3, 32, 32}) * 255;
+  const auto on_cpu = cpu.features(frames, 2), on_gpu = gpu.features(frames, 2);
+  EXPECT_TRUE(on_gpu.device().is_cpu());
+  EXPECT_EQ(on_gpu.scalar_type(), torch::kFloat64);
+  EXPECT_LE((on_gpu - on_cpu).abs().max().item<double>(), 1e-3 * (1 + on_cpu.abs().max().item<double>()));
+}
+

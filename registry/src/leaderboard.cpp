@@ -13,10 +13,23 @@ namespace asg {
 
 namespace {
 
+// A run's results under one protocol: the run's own (result_set 0), or a result set `asg eval` added to it under
+// another protocol, in which case run.benchmark, rank_by and the protocol fields are the set's.
 struct Row {
   RunRecord run;
   std::map<std::string, ResultValue> results;
+  std::vector<std::string> order;  // the keys as recorded
+  int64_t result_set = 0;
 };
+
+Row make_row(RunRecord run, const std::vector<ResultValue>& values, int64_t result_set) {
+  Row row{std::move(run), {}, {}, result_set};
+  for (const auto& r : values) {
+    row.results[r.key] = r;
+    row.order.push_back(r.key);
+  }
+  return row;
+}
 
 std::string format_metric(double v) {
   if (!std::isfinite(v)) return "n/a";
@@ -36,26 +49,43 @@ std::string csv_field(const std::string& s) {
 
 // The metric columns of a set of runs: keys in the order the newest run recorded them, then keys only
 // older runs have; and for each whether higher is better.
-std::vector<std::pair<std::string, bool>> metric_columns(const Registry& registry, const std::vector<Row>& rows) {
+std::vector<std::pair<std::string, bool>> metric_columns(const std::vector<Row>& rows) {
   std::vector<std::pair<std::string, bool>> columns;
   auto add = [&](const std::string& key, bool higher) {
     for (const auto& c : columns)
       if (c.first == key) return;
     columns.emplace_back(key, higher);
   };
-  for (const auto& r : registry.results(rows.front().run.id)) add(r.key, r.higher_is_better);
+  for (const auto& key : rows.front().order) add(key, rows.front().results.at(key).higher_is_better);
   for (const auto& row : rows)
     for (const auto& [key, value] : row.results) add(key, value.higher_is_better);
   return columns;
 }
 
+// Newest first: the benchmark's finished runs, and the finished result sets that `asg eval` added under the
+// benchmark to finished runs (the newest set per run and protocol; none where the run's own results are already
+// under that protocol). A set counts as new as its evaluation.
 std::vector<Row> finished_rows(const Registry& registry, const std::string& benchmark) {
   std::vector<Row> rows;
+  std::set<std::pair<std::string, std::string>> measured;  // (run, protocol)
   for (auto& run : registry.list_runs(benchmark, RunStatus::Finished)) {
-    Row row{run, {}};
-    for (auto& r : registry.results(run.id)) row.results[r.key] = r;
-    rows.push_back(std::move(row));
+    measured.insert({run.id, run.protocol_hash});
+    const auto values = registry.results(run.id);
+    rows.push_back(make_row(std::move(run), values, 0));
   }
+  for (const auto& set : registry.result_sets("", benchmark)) {
+    if (set.status != RunStatus::Finished || (!benchmark.empty() && set.benchmark != benchmark)) continue;
+    if (!measured.insert({set.run_id, set.protocol_hash}).second) continue;
+    auto run = registry.find_run(set.run_id);
+    if (!run || run->status != RunStatus::Finished) continue;
+    run->benchmark = set.benchmark;
+    run->rank_by = set.rank_by;
+    run->protocol_hash = set.protocol_hash;
+    run->protocol_json = set.protocol_json;
+    run->created_ms = set.created_ms;
+    rows.push_back(make_row(std::move(*run), registry.result_set_values(set.id), set.id));
+  }
+  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.run.created_ms > b.run.created_ms; });
   return rows;
 }
 
@@ -63,6 +93,8 @@ std::vector<Row> finished_rows(const Registry& registry, const std::string& benc
   std::set<std::string> names;
   for (const auto& r : registry.list_runs("", RunStatus::Finished))
     if (!r.benchmark.empty()) names.insert(r.benchmark);
+  for (const auto& set : registry.result_sets())
+    if (set.status == RunStatus::Finished) names.insert(set.benchmark);
   std::vector<std::string> known(names.begin(), names.end());
   throw config_error(fmt::format("{}: no finished runs of benchmark '{}' (benchmarks with finished runs: {})",
                                  registry.path().string(), benchmark,
@@ -199,7 +231,7 @@ std::string render_group_summary(const Registry& registry, const std::string& be
   auto name_index = [&](const Group& g) { return std::find(names.begin(), names.end(), g.name) - names.begin(); };
   const bool several_protocols = protocols.size() > 1;
 
-  const auto columns = metric_columns(registry, rows);
+  const auto columns = metric_columns(rows);
   const std::string rank_by = rows.front().run.rank_by.empty() ? columns.front().first : rows.front().run.rank_by;
 
   struct Stat {
@@ -319,7 +351,10 @@ std::vector<std::string> leaderboard_header(const std::vector<std::pair<std::str
 
 std::vector<std::string> leaderboard_cells(const Row& row, size_t rank, const std::vector<std::pair<std::string, bool>>& columns,
                                            LeaderboardFormat format) {
-  std::vector<std::string> cells = {std::to_string(rank), row.run.id, row.run.name};
+  // A result set's row names the run and the set (asg runs show RUN lists them).
+  std::vector<std::string> cells = {std::to_string(rank),
+                                    row.result_set == 0 ? row.run.id : fmt::format("{} (eval {})", row.run.id, row.result_set),
+                                    row.run.name};
   for (const auto& c : columns) {
     auto it = row.results.find(c.first);
     cells.push_back(it == row.results.end() ? "" : format_metric(it->second.value));
@@ -342,7 +377,7 @@ std::string ranking_clause(const Ranking& ranking, size_t runs) {
 std::string render_leaderboard(const Registry& registry, const std::string& benchmark, LeaderboardFormat format) {
   std::vector<Row> rows = finished_rows(registry, benchmark);
   if (rows.empty()) throw_no_runs(registry, benchmark);
-  const auto all_columns = metric_columns(registry, rows);
+  const auto all_columns = metric_columns(rows);
   auto groups = group_by_protocol(std::move(rows));
 
   if (format == LeaderboardFormat::Csv) {
@@ -352,7 +387,7 @@ std::string render_leaderboard(const Registry& registry, const std::string& benc
     header.push_back("protocol");
     std::vector<std::vector<std::string>> table;
     for (auto& group : groups) {
-      rank_rows(group.rows, metric_columns(registry, group.rows));
+      rank_rows(group.rows, metric_columns(group.rows));
       for (size_t i = 0; i < group.rows.size(); ++i) {
         auto cells = leaderboard_cells(group.rows[i], i + 1, all_columns, format);
         cells.push_back(group.hash);
@@ -365,7 +400,7 @@ std::string render_leaderboard(const Registry& registry, const std::string& benc
   std::string out;
   for (size_t g = 0; g < groups.size(); ++g) {
     auto& group = groups[g];
-    const auto columns = metric_columns(registry, group.rows);
+    const auto columns = metric_columns(group.rows);
     const Ranking ranking = rank_rows(group.rows, columns);
     std::vector<std::vector<std::string>> table;
     for (size_t i = 0; i < group.rows.size(); ++i) table.push_back(leaderboard_cells(group.rows[i], i + 1, columns, format));

@@ -99,6 +99,36 @@ ALTER TABLE runs ADD COLUMN protocol_json TEXT NOT NULL DEFAULT '';
 ALTER TABLE runs ADD COLUMN resumed_from TEXT;
 CREATE INDEX runs_benchmark_protocol ON runs(benchmark, protocol_hash);
 )sql",
+    // 3 -> 4: result sets: a finished run evaluated again under another protocol (asg eval RUN --benchmark NAME),
+    // without retraining. The run's own results stay where they were; each set has its own protocol and values.
+    R"sql(
+CREATE TABLE result_sets (
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id        TEXT NOT NULL REFERENCES runs(id),
+  benchmark     TEXT NOT NULL,
+  rank_by       TEXT NOT NULL DEFAULT '',
+  protocol_hash TEXT NOT NULL,
+  protocol_json TEXT NOT NULL,
+  config_text   TEXT NOT NULL,
+  status        TEXT NOT NULL CHECK (status IN ('RUNNING','FINISHED','FAILED','KILLED')),
+  created_ms    INTEGER NOT NULL,
+  ended_ms      INTEGER,
+  git_commit    TEXT NOT NULL DEFAULT '',
+  host_json     TEXT NOT NULL DEFAULT '{}',
+  output_dir    TEXT NOT NULL DEFAULT '',
+  error         TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX result_sets_run ON result_sets(run_id);
+CREATE INDEX result_sets_benchmark ON result_sets(benchmark, status);
+CREATE TABLE result_set_values (
+  set_id           INTEGER NOT NULL REFERENCES result_sets(id),
+  key              TEXT NOT NULL,
+  value            REAL,
+  higher_is_better INTEGER NOT NULL,
+  ordinal          INTEGER NOT NULL,
+  PRIMARY KEY (set_id, key)
+);
+)sql",
 };
 static_assert(std::size(kMigrations) == Registry::kSchemaVersion);
 
@@ -196,6 +226,25 @@ std::string new_run_id() {
   std::random_device rd;
   return fmt::format("{:04}{:02}{:02}-{:02}{:02}{:02}-{:06x}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                      tm.tm_min, tm.tm_sec, rd() & 0xffffff);
+}
+
+// Result values (a run's, or a result set's) under an owner id bound as ?1: (?1, key, value, higher_is_better,
+// ordinal), NaN and Inf stored as NULL; and read back in their order from `SELECT key, value, higher_is_better`.
+template <typename Id>
+void insert_values(Statement& s, const Id& owner, const std::vector<ResultValue>& results) {
+  int64_t ordinal = 0;
+  for (const auto& r : results) {
+    s.bind(1, owner).bind(2, r.key).bind(4, static_cast<int64_t>(r.higher_is_better)).bind(5, ordinal++);
+    if (std::isfinite(r.value)) s.bind(3, r.value); else s.bind_null(3);
+    s.step();
+    s.reset();
+  }
+}
+
+std::vector<ResultValue> read_values(Statement& s) {
+  std::vector<ResultValue> out;
+  while (s.step()) out.push_back({s.text(0), s.real(1), s.integer(2) != 0});
+  return out;
 }
 
 constexpr const char* kRunColumns =
@@ -495,13 +544,7 @@ void Registry::log_metrics(const std::string& run_id, const std::vector<MetricPo
 void Registry::set_results(const std::string& run_id, const std::vector<ResultValue>& results) {
   write_transaction([&] {
     Statement s(db_, "INSERT OR REPLACE INTO results VALUES (?1, ?2, ?3, ?4, ?5)", path_);
-    int64_t ordinal = 0;
-    for (const auto& r : results) {
-      s.bind(1, run_id).bind(2, r.key).bind(4, static_cast<int64_t>(r.higher_is_better)).bind(5, ordinal++);
-      if (std::isfinite(r.value)) s.bind(3, r.value); else s.bind_null(3);
-      s.step();
-      s.reset();
-    }
+    insert_values(s, run_id, results);
   });
 }
 
@@ -553,9 +596,89 @@ std::vector<MetricPoint> Registry::metric_history(const std::string& run_id, con
 std::vector<ResultValue> Registry::results(const std::string& run_id) const {
   Statement s(db_, "SELECT key, value, higher_is_better FROM results WHERE run_id = ?1 ORDER BY ordinal", path_);
   s.bind(1, run_id);
-  std::vector<ResultValue> out;
-  while (s.step()) out.push_back({s.text(0), s.real(1), s.integer(2) != 0});
+  return read_values(s);
+}
+
+int64_t Registry::begin_result_set(const NewResultSet& set) {
+  const auto protocol = nlohmann::json::parse(set.protocol_json, nullptr, /*allow_exceptions=*/false);
+  if (!protocol.is_object())
+    throw internal_error(fmt::format("result set of run '{}': protocol_json must be a JSON object, got: {}", set.run_id,
+                                     set.protocol_json));
+  int64_t id = 0;
+  write_transaction([&] {
+    Statement run(db_, "SELECT status FROM runs WHERE id = ?1", path_);
+    run.bind(1, set.run_id);
+    if (!run.step()) throw registry_error(fmt::format("{}: no run '{}'", path_.string(), set.run_id));
+    if (run.text(0) != "FINISHED")
+      throw registry_error(fmt::format("{}: run {} is {}; only a FINISHED run gets result sets", path_.string(), set.run_id,
+                                       run.text(0)));
+    Statement s(db_,
+                "INSERT INTO result_sets (run_id, benchmark, rank_by, protocol_hash, protocol_json, config_text, status, "
+                "created_ms, git_commit, host_json, output_dir) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'RUNNING', ?7, ?8, ?9, ?10)",
+                path_);
+    s.bind(1, set.run_id).bind(2, set.benchmark).bind(3, set.rank_by).bind(4, set.protocol_hash).bind(5, set.protocol_json);
+    s.bind(6, set.config_text).bind(7, now_ms()).bind(8, set.git_commit).bind(9, set.host_json).bind(10, set.output_dir);
+    s.step();
+    id = sqlite3_last_insert_rowid(db_);
+  });
+  return id;
+}
+
+void Registry::end_result_set(int64_t set_id, RunStatus status, const std::vector<ResultValue>& results, const std::string& error) {
+  if (status != RunStatus::Finished && status != RunStatus::Failed && status != RunStatus::Killed)
+    throw internal_error("end_result_set needs a terminal status");
+  write_transaction([&] {
+    Statement s(db_, "UPDATE result_sets SET status = ?2, ended_ms = ?3, error = ?4 WHERE id = ?1 AND status = 'RUNNING'", path_);
+    s.bind(1, set_id).bind(2, std::string(status_name(status))).bind(3, now_ms()).bind(4, error);
+    s.step();
+    if (sqlite3_changes(db_) != 1)
+      throw registry_error(fmt::format("{}: result set {} has already ended; terminal states are final", path_.string(), set_id));
+    Statement v(db_, "INSERT INTO result_set_values VALUES (?1, ?2, ?3, ?4, ?5)", path_);
+    insert_values(v, set_id, results);
+  });
+}
+
+namespace {
+constexpr const char* kResultSetColumns =
+    "id, run_id, benchmark, rank_by, protocol_hash, protocol_json, config_text, status, created_ms, ended_ms, git_commit, "
+    "host_json, output_dir, error";
+ResultSet read_result_set(const Statement& s) {
+  ResultSet r;
+  r.id = s.integer(0);
+  r.run_id = s.text(1);
+  r.benchmark = s.text(2);
+  r.rank_by = s.text(3);
+  r.protocol_hash = s.text(4);
+  r.protocol_json = s.text(5);
+  r.config_text = s.text(6);
+  r.status = parse_status(s.text(7));
+  r.created_ms = s.integer(8);
+  if (!s.is_null(9)) r.ended_ms = s.integer(9);
+  r.git_commit = s.text(10);
+  r.host_json = s.text(11);
+  r.output_dir = s.text(12);
+  r.error = s.text(13);
+  return r;
+}
+}  // namespace
+
+std::vector<ResultSet> Registry::result_sets(const std::string& run_id, const std::string& benchmark) const {
+  std::string sql = fmt::format("SELECT {} FROM result_sets WHERE 1", kResultSetColumns);
+  if (!run_id.empty()) sql += " AND run_id = ?1";
+  if (!benchmark.empty()) sql += " AND benchmark = ?2";
+  sql += " ORDER BY id DESC";
+  Statement s(db_, sql, path_);
+  if (!run_id.empty()) s.bind(1, run_id);
+  if (!benchmark.empty()) s.bind(2, benchmark);
+  std::vector<ResultSet> out;
+  while (s.step()) out.push_back(read_result_set(s));
   return out;
+}
+
+std::vector<ResultValue> Registry::result_set_values(int64_t set_id) const {
+  Statement s(db_, "SELECT key, value, higher_is_better FROM result_set_values WHERE set_id = ?1 ORDER BY ordinal", path_);
+  s.bind(1, set_id);
+  return read_values(s);
 }
 
 std::vector<Artifact> Registry::artifacts(const std::string& run_id) const {

@@ -640,6 +640,7 @@ manifest = "corpus/manifest.jsonl"
 [[metrics]]
 plugin = "frechet_pixel"
 [benchmark]
+name = ""
 rank_by = ""
 )",
                                                (asg::testing::source_dir() / "experiments" / "quickstart.toml").string());

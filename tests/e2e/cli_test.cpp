@@ -60,7 +60,10 @@ name = "e2e-bench"
 )",
                                                      (asg::testing::source_dir() / "experiments" / "quickstart.toml").string());
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override {
+    ::unsetenv("ASG_BENCHMARK_PATH");
+    fs::remove_all(dir_);
+  }
   fs::path registry() const { return dir_ / "runs" / "registry.sqlite"; }
 
   // Starts `asg run tiny.toml` (by default with a budget it will not finish; or any other asg command)
@@ -127,6 +130,22 @@ name = "e2e-bench"
     std::ofstream(dir_ / "latent.toml") << "base = [\"tiny.toml\"]\n[autoencoder]\nplugin = \"frame_vae\"\nchannels = [8, 16]\n"
                                            "train_steps = 40\nlr = 0.003\n"
                                         << extra;
+  }
+
+  // Benchmark definitions in defs/, which the asg processes of the test find through ASG_BENCHMARK_PATH (unset
+  // in TearDown): e2e-def is tiny.toml's own protocol; e2e-def-more samples 8 clips in 2 steps and ranks by the
+  // Fréchet distance; e2e-def-8px pins data of another size.
+  void write_definitions() {
+    fs::create_directories(dir_ / "defs");
+    std::ofstream(dir_ / "defs/a.toml") << "[benchmark]\nname = \"e2e-def\"\nversion = \"1\"\n[eval]\nnum_samples = 6\n"
+                                           "[sampler]\nplugin = \"ddim\"\nsteps = 4\n[[metrics]]\nplugin = \"caption_accuracy\"\n"
+                                           "[[metrics]]\nplugin = \"frechet_pixel\"\n";
+    std::ofstream(dir_ / "defs/b.toml") << "[benchmark]\nname = \"e2e-def-more\"\nversion = \"1\"\nrank_by = \"frechet_pixel\"\n"
+                                           "[eval]\nnum_samples = 8\n[sampler]\nplugin = \"ddim\"\nsteps = 2\n"
+                                           "[[metrics]]\nplugin = \"frechet_pixel\"\n";
+    std::ofstream(dir_ / "defs/c.toml") << "[benchmark]\nname = \"e2e-def-8px\"\nversion = \"1\"\n[dataset]\n"
+                                           "plugin = \"synthetic_stickers\"\nsize = 8\n";
+    ::setenv("ASG_BENCHMARK_PATH", (dir_ / "defs").c_str(), 1);  // the asg processes inherit it
   }
 
   fs::path dir_;
@@ -479,6 +498,68 @@ TEST_F(CliTest, TheLeaderboardRanksOnlyRunsMeasuredUnderTheSameProtocol) {
   EXPECT_GT(lb.output.find(runs[2].id), other);
 }
 
+TEST_F(CliTest, EvalAddsAResultSetUnderABenchmarkWithoutRetraining) {
+  write_definitions();
+  Result held = run_asg("validate tiny.toml --set benchmark.name=e2e-def", dir_);
+  EXPECT_NE(held.output.find("# benchmark e2e-def version 1: held to its definition " + (dir_ / "defs/a.toml").string()),
+            std::string::npos)
+      << held.output;
+  EXPECT_NE(run_asg("validate tiny.toml", dir_).output.find("# benchmark e2e-bench: ad hoc (no definition of that name"),
+            std::string::npos);
+  ASSERT_EQ(run_asg("run tiny.toml --set train.steps=10 --set benchmark.name=e2e-def", dir_).code, 0);
+  asg::Registry reg(registry());
+  const auto trained = reg.list_runs().front();
+
+  // Under its own protocol: the same numbers, exactly (the EMA weights of final.pt, the same seeded sampling).
+  Result same = run_asg("eval " + trained.id + " --benchmark e2e-def", dir_);
+  ASSERT_EQ(same.code, 0) << same.output;
+  auto sets = reg.result_sets(trained.id);
+  ASSERT_EQ(sets.size(), 1u);
+  EXPECT_EQ(sets[0].status, asg::RunStatus::Finished);
+  EXPECT_EQ(sets[0].protocol_hash, trained.protocol_hash);
+  const auto own = reg.results(trained.id), again = reg.result_set_values(sets[0].id);
+  ASSERT_EQ(own.size(), again.size());
+  for (size_t i = 0; i < own.size(); ++i) EXPECT_EQ(own[i].value, again[i].value) << own[i].key;
+
+  // Under another protocol: a result set the leaderboard of that benchmark shows, with its samples and log.
+  Result more = run_asg("eval " + trained.id + " --benchmark e2e-def-more --set eval.save_gifs=2", dir_);
+  ASSERT_EQ(more.code, 0) << more.output;
+  sets = reg.result_sets(trained.id);
+  ASSERT_EQ(sets.size(), 2u);
+  const auto& set = sets[0];  // newest first
+  EXPECT_NE(set.protocol_hash, trained.protocol_hash);
+  EXPECT_NE(set.protocol_json.find(R"("num_samples":8)"), std::string::npos) << set.protocol_json;
+  const fs::path out = dir_ / "runs" / trained.id / "evals" / std::to_string(set.id);
+  EXPECT_TRUE(fs::exists(out / "samples" / "grid.gif"));
+  EXPECT_TRUE(fs::exists(out / "eval.log"));
+  EXPECT_EQ(asg::read_text_file(out / "config.toml").find("steps = 2") != std::string::npos, true);
+  bool recorded = false;
+  for (const auto& a : reg.artifacts(trained.id)) recorded |= a.path == "evals/" + std::to_string(set.id) + "/metrics.json";
+  EXPECT_TRUE(recorded);
+  EXPECT_EQ(reg.results(trained.id).size(), own.size());  // the run's own results are untouched
+  Result lb = run_asg("leaderboard --benchmark e2e-def-more", dir_);
+  ASSERT_EQ(lb.code, 0) << lb.output;
+  EXPECT_NE(lb.output.find(fmt::format("| 1 | {} (eval {}) | tiny |", trained.id, set.id)), std::string::npos) << lb.output;
+  EXPECT_NE(lb.output.find("ranked by frechet_pixel, lower is better"), std::string::npos) << lb.output;
+  Result runs = run_asg("runs", dir_);
+  EXPECT_NE(runs.output.find(fmt::format("  eval {:<17} FINISHED", set.id)), std::string::npos) << runs.output;
+
+  // Refused before anything is recorded, exit 2: another run, another benchmark, data the model did not train on.
+  Result nope = run_asg("eval nope --benchmark e2e-def", dir_);
+  EXPECT_EQ(nope.code, 2);
+  EXPECT_NE(nope.output.find("no run 'nope'"), std::string::npos) << nope.output;
+  Result missing = run_asg("eval " + trained.id + " --benchmark e2e-deff", dir_);
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_NE(missing.output.find("no benchmark definition named 'e2e-deff' (known: e2e-def, e2e-def-more, e2e-def-8px"),
+            std::string::npos)
+      << missing.output;
+  Result pixels = run_asg("eval " + trained.id + " --benchmark e2e-def-8px", dir_);
+  EXPECT_EQ(pixels.code, 2);
+  EXPECT_NE(pixels.output.find("[dataset] size = 16, but benchmark 'e2e-def-8px' (version 1) measures size = 8"), std::string::npos)
+      << pixels.output;
+  EXPECT_EQ(reg.result_sets(trained.id).size(), 2u);
+}
+
 TEST_F(CliTest, DataInspectDescribesFilesByContentAndRefusesBadOnesInOneLine) {
   asg::Animation a;
   a.width = 3;
@@ -791,6 +872,21 @@ TEST_F(CliTest, LatentDiffusionTrainsTheAutoencoderFirstThenDiffusesAndDecodesIt
   ASSERT_EQ(ra.size(), rb.size());
   for (size_t i = 0; i < ra.size(); ++i) EXPECT_EQ(ra[i].value, rb[i].value) << ra[i].key;
 
+  // asg eval of a latent run restores the autoencoder it trained (its autoencoder.pt): under the run's own
+  // protocol, the run's numbers exactly.
+  write_definitions();
+  Result own = run_asg("run latent.toml --set benchmark.name=e2e-def", dir_);
+  ASSERT_EQ(own.code, 0) << own.output;
+  const auto held = reg.list_runs().front();
+  Result evaluated = run_asg("eval " + held.id + " --benchmark e2e-def", dir_);
+  ASSERT_EQ(evaluated.code, 0) << evaluated.output;
+  EXPECT_NE(evaluated.output.find("autoencoder: the run's, from " + (fs::path("runs") / held.id / "autoencoder.pt").string()),
+            std::string::npos)
+      << evaluated.output;
+  const auto own_results = reg.results(held.id), set_results = reg.result_set_values(reg.result_sets(held.id).at(0).id);
+  ASSERT_EQ(own_results.size(), set_results.size());
+  for (size_t i = 0; i < own_results.size(); ++i) EXPECT_EQ(own_results[i].value, set_results[i].value) << own_results[i].key;
+
   // A latent the backbone cannot take is refused naming both sides, before anything is recorded.
   Result small = run_asg("run latent.toml --set 'autoencoder.channels=[8, 8, 8, 8, 8]'", dir_);
   EXPECT_EQ(small.code, 2) << small.output;
@@ -800,7 +896,7 @@ TEST_F(CliTest, LatentDiffusionTrainsTheAutoencoderFirstThenDiffusesAndDecodesIt
   EXPECT_NE(small.output.find("(the latents come from [autoencoder] autoencoder 'frame_vae' over [dataset] 'synthetic_stickers'"),
             std::string::npos)
       << small.output;
-  EXPECT_EQ(reg.list_runs().size(), 2u);
+  EXPECT_EQ(reg.list_runs().size(), 3u);
 }
 
 TEST_F(CliTest, AResumedLatentRunLoadsTheAutoencoderItTrainedAndEndsAsIfNeverKilled) {
@@ -960,6 +1056,8 @@ plugin = "loop_seam"
 plugin = "temporal_flickering"
 [[metrics]]
 plugin = "alpha_flicker"
+[[metrics]]
+plugin = "alpha_halo"
 )");
   Result r = run_asg("run temporal.toml --registry reg.sqlite", dir_);
   ASSERT_EQ(r.code, 0) << r.output;
@@ -970,10 +1068,11 @@ plugin = "alpha_flicker"
   for (const auto& v : reg.results(runs[0].id)) results[v.key] = v.value;
   for (const char* key : {"motion.magnitude", "motion.diversity", "motion.frozen_fraction", "motion.magnitude_reference",
                           "motion.diversity_reference", "loop_seam", "loop_seam.reference", "temporal_flickering",
-                          "temporal_flickering.reference", "alpha_flicker", "alpha_flicker.reference"})
+                          "temporal_flickering.reference", "alpha_flicker", "alpha_flicker.reference", "alpha_halo",
+                          "alpha_halo.matte_ring", "alpha_halo.reference", "alpha_halo.matte_ring_reference"})
     ASSERT_TRUE(results.count(key)) << key << " missing; output:\n" << r.output;
   for (const char* key : {"motion.frozen_fraction", "temporal_flickering", "temporal_flickering.reference", "alpha_flicker",
-                          "alpha_flicker.reference"}) {
+                          "alpha_flicker.reference", "alpha_halo", "alpha_halo.matte_ring", "alpha_halo.reference"}) {
     EXPECT_GE(results[key], 0.0) << key;
     EXPECT_LE(results[key], 1.0) << key;
   }

@@ -54,6 +54,8 @@ num_samples = 2
 save_gifs = 0
 [runtime]
 threads = 1
+[benchmark]
+name = ""
 )",
                                                       (asg::testing::source_dir() / "experiments" / "quickstart.toml").string());
   std::map<std::string, std::map<std::string, torch::Tensor>> weights;

@@ -147,19 +147,23 @@ std::map<std::string, std::string> current_columns(const fs::path& p) {
 }
 
 // Opens a copy of an old registry file with the current code and checks that the migration kept every row
-// of every table with its values, and left the schema-3 columns empty on old rows.
+// of every table with its values, left the schema-3 columns empty on rows written before them and added no
+// result sets.
 void expect_migration_keeps_every_row(const fs::path& copy, int64_t old_version) {
   ASSERT_EQ(user_version(copy), old_version);
   const auto old_columns = current_columns(copy);
   const auto before = snapshot_rows(copy, old_columns);
   size_t old_runs = before.at("runs").size();
   ASSERT_GT(old_runs, 0u);
-  { asg::Registry reg(copy); EXPECT_EQ(reg.schema_version(), 3); }
-  EXPECT_EQ(user_version(copy), 3);
+  { asg::Registry reg(copy); EXPECT_EQ(reg.schema_version(), asg::Registry::kSchemaVersion); }
+  EXPECT_EQ(user_version(copy), asg::Registry::kSchemaVersion);
+  EXPECT_EQ(query_rows(copy, "SELECT count(*) FROM result_sets"), std::vector<std::string>{"i:0|"});
   EXPECT_EQ(snapshot_rows(copy, old_columns), before);
-  EXPECT_EQ(query_rows(copy, "SELECT count(*) FROM runs WHERE method_hash = '' AND protocol_hash = '' AND protocol_json = '' "
-                             "AND resumed_from IS NULL"),
-            std::vector<std::string>{"i:" + std::to_string(old_runs) + "|"});
+  if (old_version < 3) {
+    EXPECT_EQ(query_rows(copy, "SELECT count(*) FROM runs WHERE method_hash = '' AND protocol_hash = '' AND protocol_json = '' "
+                               "AND resumed_from IS NULL"),
+              std::vector<std::string>{"i:" + std::to_string(old_runs) + "|"});
+  }
   EXPECT_EQ(query_rows(copy, "SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'runs_benchmark_protocol'"),
             std::vector<std::string>{"t:runs_benchmark_protocol|"});
   EXPECT_EQ(query_rows(copy, "PRAGMA integrity_check"), std::vector<std::string>{"t:ok|"});
@@ -307,7 +311,7 @@ TEST_F(RegistryTest, RefusesANewerSchema) {
     FAIL();
   } catch (const asg::Error& e) {
     EXPECT_EQ(e.kind(), asg::ErrorKind::Registry);
-    EXPECT_EQ(std::string(e.what()), path_.string() + ": registry schema version 99 is newer than this asg supports (3); it was "
+    EXPECT_EQ(std::string(e.what()), path_.string() + ": registry schema version 99 is newer than this asg supports (4); it was "
                                                       "written by a newer ASG Lab. Use that version, or --registry another file.");
   }
   EXPECT_EQ(user_version(path_), 99);  // untouched
@@ -741,3 +745,109 @@ TEST_F(ProtocolTest, SummaryGroupsByRunNameAndProtocol) {
   EXPECT_NE(only_b.find("| name | runs | seeds | wall min | acc ↑ | fd ↓ |\n"), std::string::npos) << only_b;
   EXPECT_NE(only_b.find("| arm-b | 1 | 0 | 0.0 | 0.6500 | 6.5000 |"), std::string::npos) << only_b;
 }
+
+// ---- result sets (asg eval) ---------------------------------------------------------------------------
+
+namespace {
+
+asg::NewResultSet result_set(const std::string& run_id, const std::string& benchmark, const std::string& protocol,
+                             const std::string& protocol_json) {
+  asg::NewResultSet set;
+  set.run_id = run_id;
+  set.benchmark = benchmark;
+  set.rank_by = "acc";
+  set.protocol_hash = protocol;
+  set.protocol_json = protocol_json;
+  set.config_text = "[eval]\n";
+  set.output_dir = "evals/x";
+  return set;
+}
+
+}  // namespace
+
+TEST_F(ProtocolTest, AResultSetIsOnlyForAFinishedRunAndItsEndIsFinal) {
+  asg::Registry reg(path_);
+  const std::string running = reg.create_run(run("running"));
+  reg.mark_running(running);
+  try {
+    reg.begin_result_set(result_set(running, "bench", kProtocolB, kProtocolBJson));
+    FAIL();
+  } catch (const asg::Error& e) {
+    EXPECT_EQ(std::string(e.what()), path_.string() + ": run " + running + " is RUNNING; only a FINISHED run gets result sets");
+  }
+  const std::string id = finish(reg, "trained", kProtocolA, kProtocolAJson, 0.5);
+  const int64_t set = reg.begin_result_set(result_set(id, "bench", kProtocolB, kProtocolBJson));
+  EXPECT_EQ(reg.result_sets(id).at(0).status, asg::RunStatus::Running);
+  reg.end_result_set(set, asg::RunStatus::Finished, {{"acc", 0.25, true}, {"fd", NAN, false}});
+  const auto sets = reg.result_sets(id);
+  ASSERT_EQ(sets.size(), 1u);
+  EXPECT_EQ(sets[0].status, asg::RunStatus::Finished);
+  EXPECT_EQ(sets[0].protocol_json, kProtocolBJson);
+  EXPECT_TRUE(sets[0].ended_ms.has_value());
+  const auto values = reg.result_set_values(set);
+  ASSERT_EQ(values.size(), 2u);
+  EXPECT_EQ(values[0].value, 0.25);
+  EXPECT_TRUE(std::isnan(values[1].value));
+  EXPECT_THROW(reg.end_result_set(set, asg::RunStatus::Failed, {}, "again"), asg::Error);
+  // The run's own results are untouched.
+  EXPECT_EQ(reg.results(id).at(0).value, 0.5);
+}
+
+TEST_F(ProtocolTest, TheLeaderboardShowsResultSetsUnderTheirOwnProtocol) {
+  asg::Registry reg(path_);
+  const std::string a = finish(reg, "a", kProtocolA, kProtocolAJson, 0.5);
+  const std::string b = finish(reg, "b", kProtocolA, kProtocolAJson, 0.7);
+  // a evaluated under protocol B twice (the newer counts), b's evaluation under B failed, a under its own protocol.
+  const int64_t old_set = reg.begin_result_set(result_set(a, "bench", kProtocolB, kProtocolBJson));
+  reg.end_result_set(old_set, asg::RunStatus::Finished, {{"acc", 0.1, true}, {"fd", 1.0, false}});
+  const int64_t new_set = reg.begin_result_set(result_set(a, "bench", kProtocolB, kProtocolBJson));
+  reg.end_result_set(new_set, asg::RunStatus::Finished, {{"acc", 0.3, true}, {"fd", 3.0, false}});
+  const int64_t failed = reg.begin_result_set(result_set(b, "bench", kProtocolB, kProtocolBJson));
+  reg.end_result_set(failed, asg::RunStatus::Failed, {}, "boom");
+  const int64_t same = reg.begin_result_set(result_set(a, "bench", kProtocolA, kProtocolAJson));
+  reg.end_result_set(same, asg::RunStatus::Finished, {{"acc", 0.9, true}, {"fd", 9.0, false}});
+  exec(path_, fmt::format("UPDATE result_sets SET created_ms = {} + id", clock_ms_));  // evaluated after the runs
+
+  const std::string md = asg::render_leaderboard(reg, "bench", asg::LeaderboardFormat::Markdown);
+  // The newest row is a's evaluation under B, so B is ranked first; A follows with a and b as they ran.
+  const size_t ranked = md.find("under protocol " + kProtocolB.substr(0, 12));
+  const size_t other = md.find("## Other protocol " + kProtocolA.substr(0, 12));
+  ASSERT_NE(ranked, std::string::npos) << md;
+  ASSERT_NE(other, std::string::npos) << md;
+  EXPECT_LT(ranked, other);
+  EXPECT_NE(md.find(fmt::format("| 1 | {} (eval {}) | a | 0.3000 | 3.0000 |", a, new_set)), std::string::npos) << md;
+  EXPECT_EQ(md.find(fmt::format("(eval {})", old_set)), std::string::npos) << md;  // superseded
+  EXPECT_EQ(md.find(fmt::format("(eval {})", failed)), std::string::npos) << md;
+  EXPECT_EQ(md.find(fmt::format("(eval {})", same)), std::string::npos) << md;  // the run's own results stand
+  EXPECT_NE(md.find("| 1 | " + b + " | b | 0.7000 |", other), std::string::npos) << md;
+  EXPECT_NE(md.find("| 2 | " + a + " | a | 0.5000 |", other), std::string::npos) << md;
+  // A benchmark only result sets are on is a leaderboard too.
+  const int64_t elsewhere = reg.begin_result_set(result_set(b, "other-bench", kProtocolB, kProtocolBJson));
+  reg.end_result_set(elsewhere, asg::RunStatus::Finished, {{"acc", 0.2, true}});
+  EXPECT_NE(asg::render_leaderboard(reg, "other-bench", asg::LeaderboardFormat::Markdown)
+                .find(fmt::format("| 1 | {} (eval {}) | b | 0.2000 |", b, elsewhere)),
+            std::string::npos);
+}
+
+TEST_F(RegistryTest, MigratesARegistryWrittenByVersion3AndKeepsItsRows) {
+  // Written by the version-3 asg: `asg run` of a reduced quickstart (tests/data/README.md says how).
+  fs::create_directories(path_.parent_path());
+  fs::copy_file(asg::testing::source_dir() / "tests/data/registry_v3.sqlite", path_);
+  expect_migration_keeps_every_row(path_, 3);
+  asg::Registry reg(path_);
+  const auto finished = reg.list_runs("", asg::RunStatus::Finished);
+  ASSERT_EQ(finished.size(), 1u);
+  const auto& run = finished[0];
+  EXPECT_EQ(run.protocol_hash.size(), 64u);
+  EXPECT_EQ(run.method_hash.size(), 64u);
+  ASSERT_FALSE(reg.results(run.id).empty());
+  EXPECT_FALSE(reg.plugins(run.id).empty());
+  EXPECT_TRUE(reg.result_sets(run.id).empty());
+  // The migrated run takes a result set, which its benchmark's leaderboard shows.
+  const int64_t set = reg.begin_result_set(result_set(run.id, "v3-bench-more", std::string(64, 'c'), R"({"eval":{"num_samples":9}})"));
+  reg.end_result_set(set, asg::RunStatus::Finished, {{"frechet_pixel", 1.5, false}});
+  EXPECT_NE(asg::render_leaderboard(reg, "v3-bench-more", asg::LeaderboardFormat::Markdown)
+                .find(fmt::format("| 1 | {} (eval {}) |", run.id, set)),
+            std::string::npos);
+}
+

@@ -27,9 +27,11 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "asg/benchmark_definition.h"
 #include "asg/params.h"
 #include "asg/plugin_catalog.h"
 
@@ -72,6 +74,10 @@ struct Experiment {
   // say which fields two protocols differ in.
   std::string protocol_hash;
   std::string protocol_json;
+  // The definition of the benchmark named in [benchmark], if it has one (benchmark_definition.h), and the
+  // dataset parameters it pins: they define its references and so are part of the protocol hash.
+  std::optional<BenchmarkDefinition> benchmark_definition;
+  std::vector<std::string> reference_keys;
   // Neither hash covers [runtime] (device, threads, prefetching, plugin path): where and how a run
   // executed is its environment, recorded with it and never hashed.
 
@@ -92,5 +98,12 @@ const std::vector<CoreSection>& core_sections();
 // loaded and no plugin object is created.
 Experiment load_experiment(const std::filesystem::path& file, const std::vector<std::string>& overrides,
                            PluginCatalog& catalog);
+
+// The experiment measured under another benchmark (asg eval): the benchmark's definition replaces its [sampler],
+// its [[metrics]] and the [eval] keys the definition pins, and [benchmark] becomes that benchmark; then the
+// overrides apply and the definition pins the rest as for any experiment (data the definition pins otherwise
+// is refused). asg::Error(Config) when no definition has that name.
+Experiment load_experiment_under_benchmark(const std::filesystem::path& file, const std::string& benchmark,
+                                           const std::vector<std::string>& overrides, PluginCatalog& catalog);
 
 }  // namespace asg

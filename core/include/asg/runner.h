@@ -53,6 +53,26 @@ std::string check_build(const Experiment& experiment);
 // what is missing.
 RunOutcome resume_run(const std::string& run_id, const RunOptions& options);
 
+struct EvalOutcome {
+  std::string run_id;
+  int64_t result_set = 0;
+  std::filesystem::path output_dir;  // <run folder>/evals/<result set>
+  std::string protocol_hash;
+  std::vector<ResultValue> results;
+};
+
+// `asg eval RUN --benchmark NAME`: evaluates a FINISHED run's trained model (the EMA weights of its final.pt;
+// for a run that trained 0 steps, the weights it evaluated) under the benchmark's definition, without
+// retraining, and adds the result set to the run under the protocol's hash. The experiment is the run's
+// config.toml (its config hash must match the record) with its sampler, metrics and the [eval] keys the
+// definition pins replaced by the definition's (load_experiment_under_benchmark); the model must be the
+// same (method hash), so a definition that pins the data differently from what the run trained on is refused.
+// `overrides` apply as in asg run, e.g. an extractor's path (metrics.0.model=...) or [eval] batch_size.
+// asg::Error(Config) before anything is recorded when the run, its folder, its checkpoint or the definition
+// is missing or does not fit; once the set is recorded, a failure marks it FAILED and is rethrown.
+EvalOutcome evaluate_run(const std::string& run_id, const std::string& benchmark, const std::vector<std::string>& overrides,
+                         const RunOptions& options);
+
 struct GitState {
   std::string commit;  // "" outside a git checkout
   bool dirty = false;

@@ -57,11 +57,26 @@ RuntimeSettings apply_runtime_settings(const Experiment& experiment);
 // Recorded with the run (registry host_json), never part of its method or protocol hash.
 std::string environment_json(const RuntimeSettings& settings);
 
-// ---- recorder --------------------------------------------------------------------------------------
+// ---- recorders -------------------------------------------------------------------------------------
+
+// Where the stages report: console and log lines, metric points, signs of life, and the files they write.
+// RunRecorder is a run's; EvalRecorder is a result set's, added to a finished run by `asg eval`.
+class RunLog {
+ public:
+  virtual ~RunLog() = default;
+  // The folder samples/ and the log go into: the run's folder, or <run folder>/evals/<set id>.
+  virtual const std::filesystem::path& output_dir() const = 0;
+  virtual void info(const std::string& line) = 0;       // console and the log file
+  virtual void file_only(const std::string& line) = 0;  // the log file only
+  virtual void metric(const std::string& key, int64_t step, double value) = 0;
+  virtual void flush() = 0;
+  virtual void heartbeat() = 0;
+  virtual void artifact(const std::filesystem::path& file) = 0;  // a file inside the run's folder
+};
 
 // Everything a run writes about itself. Constructing it records the run (QUEUED, then RUNNING once its
 // folder, config.toml, run.log and plugin rows exist), so construct it only after the experiment built.
-class RunRecorder {
+class RunRecorder : public RunLog {
  public:
   RunRecorder(const Experiment& experiment, const RunOptions& options, const RuntimeSettings& settings);
   RunRecorder(const RunRecorder&) = delete;
@@ -69,15 +84,16 @@ class RunRecorder {
 
   const std::string& run_id() const { return run_id_; }
   const std::filesystem::path& run_dir() const { return run_dir_; }
+  const std::filesystem::path& output_dir() const override { return run_dir_; }
   int64_t attempt() const { return attempt_; }
 
-  void info(const std::string& line);       // console and run.log
-  void file_only(const std::string& line);  // run.log only
+  void info(const std::string& line) override;       // console and run.log
+  void file_only(const std::string& line) override;  // run.log only
   // Buffered; flush() writes the buffer in one transaction (and is a heartbeat).
-  void metric(const std::string& key, int64_t step, double value);
-  void flush();
-  void heartbeat();
-  void artifact(const std::filesystem::path& file);  // inside run_dir()
+  void metric(const std::string& key, int64_t step, double value) override;
+  void flush() override;
+  void heartbeat() override;
+  void artifact(const std::filesystem::path& file) override;  // inside run_dir()
   // An earlier attempt's training history up to `up_to_step`, so every step appears once in this run.
   void continue_history(const std::string& earlier_run, int64_t up_to_step);
   // One line of data_skipped.tsv (id, reason), written at once; recorded as an artifact at the end.
@@ -95,6 +111,36 @@ class RunRecorder {
   std::filesystem::path run_dir_;
   int64_t attempt_ = 1;
   std::vector<MetricPoint> pending_;
+  std::ofstream log_;
+};
+
+// A result set of a FINISHED run: the run's model evaluated under another protocol without retraining (asg
+// eval). Constructing it records the set as RUNNING; its samples and eval.log go to <run folder>/evals/<set id>/
+// (recorded as the run's artifacts), finish() records the values and FINISHED, fail() FAILED or KILLED. Metric
+// points are not history here: the set's values are its results.
+class EvalRecorder : public RunLog {
+ public:
+  EvalRecorder(const Experiment& experiment, const RunRecord& run, const std::filesystem::path& registry_path,
+               const std::filesystem::path& run_dir, const RuntimeSettings& settings);
+  EvalRecorder(const EvalRecorder&) = delete;
+  EvalRecorder& operator=(const EvalRecorder&) = delete;
+
+  int64_t set_id() const { return set_id_; }
+  const std::filesystem::path& output_dir() const override { return output_dir_; }
+  void info(const std::string& line) override;
+  void file_only(const std::string& line) override;
+  void metric(const std::string&, int64_t, double) override {}
+  void flush() override {}
+  void heartbeat() override {}
+  void artifact(const std::filesystem::path& file) override;
+  void finish(const std::vector<ResultValue>& results);
+  void fail(const std::exception& error) noexcept;
+
+ private:
+  Registry registry_;
+  std::string run_id_;
+  std::filesystem::path run_dir_, output_dir_;
+  int64_t set_id_ = 0;
   std::ofstream log_;
 };
 
@@ -211,8 +257,14 @@ class BatchSource {
 //   the autoencoder's data order (Rombach et al. 2022, section G).
 // Returns the scaling factor and leaves the autoencoder frozen, in eval mode.
 double prepare_autoencoder(Autoencoder& autoencoder, std::shared_ptr<Dataset> dataset, LoaderOptions loader,
-                           RunRecorder& recorder, torch::Device device, uint64_t seed, int64_t log_every,
+                           RunLog& log, torch::Device device, uint64_t seed, int64_t log_every,
                            const std::filesystem::path& earlier_run_dir = {});
+
+// asg eval: the autoencoder as the finished run in `run_dir` had it: loaded from its autoencoder.pt when the run
+// trained it (asg::Error(Config) naming the file when it is missing), else prepared as the run prepared it (the
+// same batches give the same scaling factor). Returns the scaling factor; the autoencoder is left frozen.
+double restore_autoencoder(Autoencoder& autoencoder, std::shared_ptr<Dataset> dataset, LoaderOptions loader, RunLog& log,
+                           torch::Device device, uint64_t seed, const std::filesystem::path& run_dir);
 
 // ---- train loop ------------------------------------------------------------------------------------
 
@@ -246,12 +298,12 @@ class TrainLoop {
 // the first 16 (samples/grid.gif) and samples/captions.txt; each recorded as an artifact.
 class SampleWriter {
  public:
-  SampleWriter(RunRecorder& recorder, int64_t save_gifs, int64_t gif_scale, double fps);
+  SampleWriter(RunLog& log, int64_t save_gifs, int64_t gif_scale, double fps);
   void add(int64_t index, const torch::Tensor& clip, const std::string& caption);  // clip [T, 4, H, W]
   void finish();
 
  private:
-  RunRecorder& recorder_;
+  RunLog& log_;
   int64_t save_gifs_, gif_scale_;
   int32_t frame_ms_;
   std::vector<torch::Tensor> grid_;
@@ -289,15 +341,15 @@ class StatisticsCache {
 class Evaluator {
  public:
   // health: skips eval-split samples that fail to decode (the next one in order takes their place).
-  Evaluator(const Experiment& experiment, BuiltExperiment& built, DiffusionTrainer& trainer, RunRecorder& recorder,
-            uint64_t seed, DataHealth* health = nullptr, StatisticsCache cache = StatisticsCache({}));
+  Evaluator(const Experiment& experiment, BuiltExperiment& built, DiffusionTrainer& trainer, RunLog& log, uint64_t seed,
+            DataHealth* health = nullptr, StatisticsCache cache = StatisticsCache({}));
   std::vector<ResultValue> run(SampleWriter& samples, int64_t at_step);
 
  private:
   const Experiment& experiment_;
   BuiltExperiment& built_;
   DiffusionTrainer& trainer_;
-  RunRecorder& recorder_;
+  RunLog& log_;
   uint64_t seed_;
   DataHealth* health_;
   StatisticsCache cache_;

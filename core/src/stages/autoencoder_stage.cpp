@@ -34,11 +34,11 @@ double read_saved(Autoencoder& autoencoder, const fs::path& file) {
 
 }  // namespace
 
-double prepare_autoencoder(Autoencoder& autoencoder, std::shared_ptr<Dataset> dataset, LoaderOptions loader, RunRecorder& recorder,
+double prepare_autoencoder(Autoencoder& autoencoder, std::shared_ptr<Dataset> dataset, LoaderOptions loader, RunLog& recorder,
                            torch::Device device, uint64_t seed, int64_t log_every, const fs::path& earlier_run_dir) {
   autoencoder.to(device);
   const AutoencoderTraining training = autoencoder.training();
-  const fs::path saved = recorder.run_dir() / kAutoencoderFile;
+  const fs::path saved = recorder.output_dir() / kAutoencoderFile;
   const fs::path earlier = earlier_run_dir.empty() ? fs::path() : earlier_run_dir / kAutoencoderFile;
   loader.order_seed = derive_seed(seed, "autoencoder.order");
   double scale = autoencoder.latent().scaling_factor;
@@ -95,6 +95,20 @@ double prepare_autoencoder(Autoencoder& autoencoder, std::shared_ptr<Dataset> da
       recorder.artifact(saved);
     }
   }
+  autoencoder.eval();
+  for (auto& p : autoencoder.parameters()) p.set_requires_grad(false);
+  return scale;
+}
+
+double restore_autoencoder(Autoencoder& autoencoder, std::shared_ptr<Dataset> dataset, LoaderOptions loader, RunLog& log,
+                           torch::Device device, uint64_t seed, const fs::path& run_dir) {
+  if (autoencoder.training().steps == 0) return prepare_autoencoder(autoencoder, std::move(dataset), loader, log, device, seed, 1);
+  const fs::path saved = run_dir / kAutoencoderFile;
+  if (!fs::exists(saved))
+    throw config_error(fmt::format("{}: the run trained its autoencoder but this file, which holds it, is missing", saved.string()));
+  autoencoder.to(device);
+  const double scale = read_saved(autoencoder, saved);
+  log.info(fmt::format("autoencoder: the run's, from {} (latent scaling factor {:.6g})", saved.string(), scale));
   autoencoder.eval();
   for (auto& p : autoencoder.parameters()) p.set_requires_grad(false);
   return scale;

@@ -63,12 +63,12 @@ void StatisticsCache::store(const std::string& key, const MetricState& state, co
 
 // ---- evaluator -------------------------------------------------------------------------------------
 
-Evaluator::Evaluator(const Experiment& experiment, BuiltExperiment& built, DiffusionTrainer& trainer, RunRecorder& recorder,
+Evaluator::Evaluator(const Experiment& experiment, BuiltExperiment& built, DiffusionTrainer& trainer, RunLog& log,
                      uint64_t seed, DataHealth* health, StatisticsCache cache)
     : experiment_(experiment),
       built_(built),
       trainer_(trainer),
-      recorder_(recorder),
+      log_(log),
       seed_(seed),
       health_(health),
       cache_(std::move(cache)) {}
@@ -105,7 +105,7 @@ void Evaluator::prepare_real_side() {
     const std::string key = StatisticsCache::key_for(experiment_, *slot, num_real);
     if (auto state = cache_.load(key)) {
       metric->load_real_state(*state);
-      recorder_.info(fmt::format("real set: {} statistics of {} {} clips from the cache ({})", slot->plugin, num_real,
+      log_.info(fmt::format("real set: {} statistics of {} {} clips from the cache ({})", slot->plugin, num_real,
                                  eval.str("split"), (cache_.dir() / (key + ".pt")).string()));
     } else {
       pending.push_back({slot, metric.get(), key});
@@ -113,11 +113,11 @@ void Evaluator::prepare_real_side() {
   }
   if (pending.empty()) return;
   const int64_t batch_size = eval.integer("batch_size");
-  Progress progress("real set", num_real, [&](const std::string& l) { recorder_.file_only(l); });
+  Progress progress("real set", num_real, [&](const std::string& l) { log_.file_only(l); });
   int64_t next = 0, skipped_in_a_row = 0;
   for (int64_t start = 0; start < num_real; start += batch_size) {
     throw_if_interrupted();
-    recorder_.heartbeat();
+    log_.heartbeat();
     const int64_t n = std::min(batch_size, num_real - start);
     std::vector<Sticker> batch;
     for (int64_t i = 0; i < n; ++i) batch.push_back(next_reference(&next, &skipped_in_a_row));
@@ -130,7 +130,7 @@ void Evaluator::prepare_real_side() {
     cache_.store(p.key, p.metric->real_state(), StatisticsCache::description_for(experiment_, *p.slot, num_real));
     names.push_back(p.slot->plugin);
   }
-  recorder_.info(fmt::format("real set: {} {} clips through {}{}", num_real, eval.str("split"), join(names, ", "),
+  log_.info(fmt::format("real set: {} {} clips through {}{}", num_real, eval.str("split"), join(names, ", "),
                              cache_.dir().empty() ? "" : fmt::format(" (statistics cached in {})", cache_.dir().string())));
 }
 
@@ -145,10 +145,10 @@ std::vector<ResultValue> Evaluator::run(SampleWriter& samples, int64_t at_step) 
   const ConditionTask task = condition_task_names().parse(eval.str("task"), "[eval] task");
   const int64_t batches = (num_samples + batch_size - 1) / batch_size;
   Sampler& sampler = *built_.sampler;
-  Progress progress("sample", batches * sampler.num_steps(), [&](const std::string& l) { recorder_.file_only(l); });
+  Progress progress("sample", batches * sampler.num_steps(), [&](const std::string& l) { log_.file_only(l); });
   int64_t next_index = 0, skipped_in_a_row = 0;  // the eval split in order, wrapping, bad samples skipped
   for (int64_t start = 0, b = 0; start < num_samples; start += batch_size, ++b) {
-    recorder_.heartbeat();  // sampling logs no metrics; say it is alive (asg runs gc)
+    log_.heartbeat();  // sampling logs no metrics; say it is alive (asg runs gc)
     const int64_t n = std::min(batch_size, num_samples - start);
     std::vector<Sticker> refs;
     std::vector<std::string> captions;
@@ -183,8 +183,8 @@ std::vector<ResultValue> Evaluator::run(SampleWriter& samples, int64_t at_step) 
                                      "a non-finite value",
                                      slot->plugin, v.key, v.value));
       results.push_back(ResultValue{v.key, v.value, v.higher_is_better});
-      recorder_.metric("eval/" + v.key, at_step, v.value);
-      recorder_.info(fmt::format("  {:<32} {:>10.4f}  ({} is better)", v.key, v.value, v.higher_is_better ? "higher" : "lower"));
+      log_.metric("eval/" + v.key, at_step, v.value);
+      log_.info(fmt::format("  {:<32} {:>10.4f}  ({} is better)", v.key, v.value, v.higher_is_better ? "higher" : "lower"));
     }
   }
   return results;

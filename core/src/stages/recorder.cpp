@@ -37,6 +37,23 @@ NewRun new_run_record(const Experiment& exp, const RunOptions& options, const Ru
   return record;
 }
 
+// What both recorders do with a line and a file: the console and the log file, or the log file only; a file in
+// the run's folder recorded as the run's artifact (path relative to the folder, sha256, size).
+void print_and_log(std::ofstream& log, const std::string& line) {
+  fmt::print("{}\n", line);
+  std::fflush(stdout);
+  if (log.is_open()) log << line << '\n' << std::flush;
+}
+
+void log_only(std::ofstream& log, const std::string& line) {
+  if (log.is_open()) log << line << '\n' << std::flush;
+}
+
+void record_artifact(Registry& registry, const std::string& run_id, const fs::path& run_dir, const fs::path& file) {
+  registry.add_artifact(run_id, Artifact{fs::relative(file, run_dir).string(), sha256_file(file),
+                                         static_cast<int64_t>(fs::file_size(file))});
+}
+
 }  // namespace
 
 RunRecorder::RunRecorder(const Experiment& exp, const RunOptions& options, const RuntimeSettings& settings)
@@ -64,17 +81,9 @@ RunRecorder::RunRecorder(const Experiment& exp, const RunOptions& options, const
   }
 }
 
-void RunRecorder::info(const std::string& line) {
-  fmt::print("{}\n", line);
-  std::fflush(stdout);
-  file_only(line);
-}
+void RunRecorder::info(const std::string& line) { print_and_log(log_, line); }
 
-void RunRecorder::file_only(const std::string& line) {
-  if (!log_.is_open()) return;
-  log_ << line << '\n';
-  log_.flush();
-}
+void RunRecorder::file_only(const std::string& line) { log_only(log_, line); }
 
 void RunRecorder::metric(const std::string& key, int64_t step, double value) {
   pending_.push_back(MetricPoint{key, step, value, now_ms()});
@@ -87,10 +96,7 @@ void RunRecorder::flush() {
 
 void RunRecorder::heartbeat() { registry_.heartbeat(run_id_); }
 
-void RunRecorder::artifact(const fs::path& file) {
-  registry_.add_artifact(run_id_, Artifact{fs::relative(file, run_dir_).string(), sha256_file(file),
-                                           static_cast<int64_t>(fs::file_size(file))});
-}
+void RunRecorder::artifact(const fs::path& file) { record_artifact(registry_, run_id_, run_dir_, file); }
 
 void RunRecorder::continue_history(const std::string& earlier_run, int64_t up_to_step) {
   std::vector<MetricPoint> earlier;
@@ -138,6 +144,62 @@ void RunRecorder::fail(const std::exception& e) noexcept {
     file_only(fmt::format("run {} {}: {}", run_id_, killed ? "KILLED" : "FAILED", e.what()));
   } catch (const std::exception& inner) {
     fmt::print(stderr, "asg: could not record the end of run {}: {}\n", run_id_, inner.what());
+  }
+}
+
+// ---- result sets (asg eval) ---------------------------------------------------------------------------
+
+EvalRecorder::EvalRecorder(const Experiment& exp, const RunRecord& run, const fs::path& registry_path, const fs::path& run_dir,
+                           const RuntimeSettings& settings)
+    : registry_(registry_path), run_id_(run.id), run_dir_(run_dir) {
+  NewResultSet set;
+  set.run_id = run.id;
+  set.benchmark = exp.benchmark.str("name");
+  set.rank_by = exp.benchmark.str("rank_by");
+  set.protocol_hash = exp.protocol_hash;
+  set.protocol_json = exp.protocol_json;
+  set.config_text = exp.resolved_toml;
+  set.git_commit = git_state(fs::current_path()).commit;
+  set.host_json = environment_json(settings);
+  // The folder is named after the set's id, which the registry gives; a row first, then the folder.
+  set_id_ = registry_.begin_result_set(set);
+  output_dir_ = run_dir_ / "evals" / std::to_string(set_id_);
+  try {
+    fs::create_directories(output_dir_ / "samples");
+    log_.open(output_dir_ / "eval.log", std::ios::app);
+    write_text_file_atomic(output_dir_ / "config.toml", exp.resolved_toml);
+    file_only(fmt::format("result set {} of run {} | benchmark {} | method {} | protocol {} | environment {}", set_id_, run_id_,
+                          set.benchmark, exp.method_hash, exp.protocol_hash, set.host_json));
+  } catch (const std::exception& e) {
+    fail(e);
+    throw;
+  }
+}
+
+void EvalRecorder::info(const std::string& line) { print_and_log(log_, line); }
+
+void EvalRecorder::file_only(const std::string& line) { log_only(log_, line); }
+
+void EvalRecorder::artifact(const fs::path& file) { record_artifact(registry_, run_id_, run_dir_, file); }
+
+void EvalRecorder::finish(const std::vector<ResultValue>& results) {
+  nlohmann::json metrics = nlohmann::json::object();
+  for (const auto& r : results) metrics[r.key] = r.value;
+  write_text_file_atomic(output_dir_ / "metrics.json", metrics.dump(2) + "\n");
+  artifact(output_dir_ / "metrics.json");
+  artifact(output_dir_ / "config.toml");
+  registry_.end_result_set(set_id_, RunStatus::Finished, results);
+  info(fmt::format("result set {} of run {} FINISHED; outputs in {}", set_id_, run_id_, output_dir_.string()));
+}
+
+void EvalRecorder::fail(const std::exception& e) noexcept {
+  const auto* err = dynamic_cast<const Error*>(&e);
+  const bool killed = err && err->kind() == ErrorKind::Interrupted;
+  try {
+    registry_.end_result_set(set_id_, killed ? RunStatus::Killed : RunStatus::Failed, {}, e.what());
+    file_only(fmt::format("result set {} {}: {}", set_id_, killed ? "KILLED" : "FAILED", e.what()));
+  } catch (const std::exception& inner) {
+    fmt::print(stderr, "asg: could not record the end of result set {} of run {}: {}\n", set_id_, run_id_, inner.what());
   }
 }
 

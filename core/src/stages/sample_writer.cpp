@@ -58,28 +58,28 @@ constexpr size_t kGridClips = 16;
 
 }  // namespace
 
-SampleWriter::SampleWriter(RunRecorder& recorder, int64_t save_gifs, int64_t gif_scale, double fps)
-    : recorder_(recorder),
+SampleWriter::SampleWriter(RunLog& log, int64_t save_gifs, int64_t gif_scale, double fps)
+    : log_(log),
       save_gifs_(save_gifs),
       gif_scale_(gif_scale),
       frame_ms_(fps > 0 ? static_cast<int32_t>(std::lround(1000.0 / fps)) : 100) {}
 
 void SampleWriter::add(int64_t index, const torch::Tensor& clip, const std::string& caption) {
   if (index >= save_gifs_) return;
-  fs::path gif = recorder_.run_dir() / "samples" / fmt::format("{:04}_{}.gif", index, slug(caption));
+  fs::path gif = log_.output_dir() / "samples" / fmt::format("{:04}_{}.gif", index, slug(caption));
   write_gif(gif, to_animation(clip, frame_ms_, gif_scale_));
-  recorder_.artifact(gif);
+  log_.artifact(gif);
   captions_ += fmt::format("{}\t{}\n", gif.filename().string(), caption);
   if (grid_.size() < kGridClips) grid_.push_back(clip);
 }
 
 void SampleWriter::finish() {
   if (grid_.empty()) return;
-  fs::path grid = recorder_.run_dir() / "samples" / "grid.gif";
+  fs::path grid = log_.output_dir() / "samples" / "grid.gif";
   write_gif(grid, to_animation(tile(torch::stack(grid_), 4), frame_ms_, std::max<int64_t>(1, gif_scale_ / 2)));
-  recorder_.artifact(grid);
-  write_text_file_atomic(recorder_.run_dir() / "samples" / "captions.txt", captions_);
-  recorder_.artifact(recorder_.run_dir() / "samples" / "captions.txt");
+  log_.artifact(grid);
+  write_text_file_atomic(log_.output_dir() / "samples" / "captions.txt", captions_);
+  log_.artifact(log_.output_dir() / "samples" / "captions.txt");
 }
 
 }  // namespace asg

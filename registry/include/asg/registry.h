@@ -92,6 +92,29 @@ struct Artifact {
   int64_t bytes = 0;
 };
 
+// Schema 4. A FINISHED run evaluated again under a benchmark's protocol without retraining (asg eval RUN
+// --benchmark NAME): its own protocol and values, next to the run's own results, which it never changes. A set
+// is RUNNING while it is computed and FINISHED or FAILED after; only FINISHED sets reach the leaderboard.
+struct NewResultSet {
+  std::string run_id;
+  std::string benchmark;
+  std::string rank_by;
+  std::string protocol_hash;
+  std::string protocol_json;  // a JSON object, as NewRun's
+  std::string config_text;    // the resolved experiment the evaluation ran
+  std::string git_commit;
+  std::string host_json;
+  std::string output_dir;  // where its samples and log are, relative to the run's folder
+};
+
+struct ResultSet : NewResultSet {
+  int64_t id = 0;
+  RunStatus status = RunStatus::Running;
+  int64_t created_ms = 0;
+  std::optional<int64_t> ended_ms;
+  std::string error;
+};
+
 int64_t now_ms();
 
 // A RUNNING run that `Registry::collect_dead_runs` found dead and marked KILLED.
@@ -103,7 +126,7 @@ struct CollectedRun {
 
 class Registry {
  public:
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   // Opens (creating if needed) and migrates. asg::Error(Registry) naming the file on failure.
   explicit Registry(const std::filesystem::path& path);
@@ -140,6 +163,14 @@ class Registry {
   std::vector<MetricPoint> metric_history(const std::string& run_id, const std::string& key = "") const;
   std::vector<ResultValue> results(const std::string& run_id) const;  // in recorded order
   std::vector<Artifact> artifacts(const std::string& run_id) const;
+
+  // Result sets (schema 4). begin_result_set refuses a run that is not FINISHED; end_result_set records the
+  // values and the terminal status (FINISHED, FAILED or KILLED) in one transaction.
+  int64_t begin_result_set(const NewResultSet& set);
+  void end_result_set(int64_t set_id, RunStatus status, const std::vector<ResultValue>& results, const std::string& error = "");
+  // Newest first; empty run_id / benchmark = all.
+  std::vector<ResultSet> result_sets(const std::string& run_id = "", const std::string& benchmark = "") const;
+  std::vector<ResultValue> result_set_values(int64_t set_id) const;
 
  private:
   void exec(const std::string& sql) const;
