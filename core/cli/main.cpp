@@ -4,10 +4,15 @@
 //   asg validate FILE... [--set k=v]... [--build]
 //   asg plugins [list] | asg plugins show NAME
 //   asg benchmarks [list] | asg benchmarks show NAME
-//   asg leaderboard [--benchmark NAME] [--format md|csv] [--registry PATH]
-//   asg summary --benchmark NAME [--names a,b,...] [--format md|csv] [--registry PATH]
-//   asg runs [--benchmark NAME] [--status S] [--registry PATH]
-//   asg runs gc [--stale-after-min N] [--registry PATH]
+//   asg leaderboard [--benchmark NAME] [--format md|csv|json|latex] [--runs | --group-by KEY] [--where K=V]...
+//   asg summary --benchmark NAME [--names a,b,...] [--format md|csv]
+//   asg compare RUN RUN... [--format md|json]
+//   asg runs [list] [--benchmark NAME] [--status S] [--where K=V]... [--deleted] [--limit N]
+//   asg runs show RUN [--json] | asg runs rm RUN... [--purge] | asg runs gc [--stale-after-min N]
+//   asg runs export [RUN...] [--all | --benchmark/--status/--where] --out FILE | asg runs import FILE
+//   asg reproduce RUN [--allow-plugin-drift]
+//   asg sweep FILE [--jobs N] [--fail-fast] | asg sweep status FILE
+//   (every registry command takes --registry PATH; RUN is a run id or any unambiguous start of one)
 //   asg resume RUN_ID [--registry PATH] [--runs-dir DIR]
 //   asg eval RUN_ID --benchmark NAME [--set k=v]... [--registry PATH] [--runs-dir DIR]
 //   asg data inspect FILE... [--json] [--max-canvas-pixels N] [--max-frames N] [--max-decoded-bytes N]
@@ -16,8 +21,8 @@
 //   asg data index|stats|check SOURCE [manifest options] ...
 //   asg data pack SOURCE OUT_DIR [--samples-per-shard N] [manifest options]
 //
-// Exit codes: 0 ok; 1 a run, the registry or a media file failed; 2 bad input (flags, config, plugins);
-// 130 interrupted.
+// Exit codes: 0 ok; 1 a run, the registry or a media file failed (or a sweep point did); 2 bad input (flags,
+// config, plugins); 3 asg reproduce: the rerun's numbers are outside the benchmark's tolerance; 130 interrupted.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -42,17 +47,18 @@
 #include "asg/runner.h"
 #include "asg/util.h"
 #include "frechet_files.h"
+#include "registry_commands.h"
+#include "workflow_commands.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string format_time(int64_t ms) {
-  std::time_t t = ms / 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                     tm.tm_min, tm.tm_sec);
+asg::RunOptions run_options(const std::string& registry_path, const std::string& runs_dir) {
+  asg::RunOptions options;
+  options.registry_path = registry_path;
+  options.runs_dir = runs_dir;
+  return options;
 }
 
 int cmd_plugins(const std::string& show, const std::vector<std::string>& extra_path) {
@@ -184,79 +190,12 @@ int cmd_run(const std::string& file, const std::vector<std::string>& overrides, 
   return 0;
 }
 
-int cmd_leaderboard(const std::string& benchmark, const std::string& format, const fs::path& registry_path) {
-  if (!fs::exists(registry_path))
-    throw asg::config_error(fmt::format("{}: no registry here yet (run an experiment first, or pass --registry PATH)",
-                                        registry_path.string()));
-  asg::Registry registry(registry_path);
-  auto fmt_kind = format == "csv" ? asg::LeaderboardFormat::Csv : asg::LeaderboardFormat::Markdown;
-  if (!benchmark.empty()) {
-    fmt::print("{}", asg::render_leaderboard(registry, benchmark, fmt_kind));
-    return 0;
-  }
-  std::set<std::string> names;
-  for (const auto& r : registry.list_runs("", asg::RunStatus::Finished))
-    if (!r.benchmark.empty()) names.insert(r.benchmark);
-  for (const auto& set : registry.result_sets())
-    if (set.status == asg::RunStatus::Finished) names.insert(set.benchmark);
-  if (names.empty())
-    throw asg::config_error(fmt::format("{}: no finished benchmark runs yet", registry_path.string()));
-  bool first = true;
-  for (const auto& n : names) {
-    if (!first) fmt::print("\n");
-    first = false;
-    fmt::print("{}", asg::render_leaderboard(registry, n, fmt_kind));
-  }
-  return 0;
-}
-
-int cmd_summary(const std::string& benchmark, const std::vector<std::string>& names, const std::string& format,
-                const fs::path& registry_path) {
-  if (!fs::exists(registry_path))
-    throw asg::config_error(fmt::format("{}: no registry here yet (run an experiment first, or pass --registry PATH)",
-                                        registry_path.string()));
-  asg::Registry registry(registry_path);
-  fmt::print("{}", asg::render_group_summary(registry, benchmark, names,
-                                             format == "csv" ? asg::LeaderboardFormat::Csv : asg::LeaderboardFormat::Markdown));
-  return 0;
-}
-
-int cmd_runs(const std::string& benchmark, const std::string& status, const fs::path& registry_path) {
-  if (!fs::exists(registry_path))
-    throw asg::config_error(fmt::format("{}: no registry here yet (pass --registry PATH)", registry_path.string()));
-  asg::Registry registry(registry_path);
-  std::optional<asg::RunStatus> st;
-  if (!status.empty()) st = asg::parse_status(status);
-  fmt::print("{:<24} {:<9} {:<20} {:<24} {:<12} {}\n", "RUN", "STATUS", "STARTED (UTC)", "NAME", "CONFIG", "ERROR");
-  for (const auto& r : registry.list_runs(benchmark, st)) {
-    fmt::print("{:<24} {:<9} {:<20} {:<24} {:<12} {}\n", r.id, asg::status_name(r.status), format_time(r.created_ms),
-               r.name, r.config_hash.substr(0, 12), r.error.substr(0, 80));
-    // Result sets asg eval added to the run, newest first, under it.
-    for (const auto& set : registry.result_sets(r.id))
-      fmt::print("  eval {:<17} {:<9} {:<20} benchmark {} protocol {} {}\n", set.id, asg::status_name(set.status),
-                 format_time(set.created_ms), set.benchmark, set.protocol_hash.substr(0, 12), set.error.substr(0, 80));
-  }
-  return 0;
-}
-
 int cmd_eval(const std::string& run_id, const std::string& benchmark, const std::vector<std::string>& overrides,
              const asg::RunOptions& options) {
   asg::install_interrupt_handlers();
   const asg::EvalOutcome outcome = asg::evaluate_run(run_id, benchmark, overrides, options);
   fmt::print("\n{}", asg::render_leaderboard(asg::Registry(options.registry_path), benchmark, asg::LeaderboardFormat::Markdown));
   (void)outcome;
-  return 0;
-}
-
-int cmd_runs_gc(double stale_after_min, const fs::path& registry_path) {
-  if (!fs::exists(registry_path))
-    throw asg::config_error(fmt::format("{}: no registry here yet (pass --registry PATH)", registry_path.string()));
-  asg::Registry registry(registry_path);
-  const auto collected = registry.collect_dead_runs(static_cast<int64_t>(stale_after_min * 60000));
-  if (collected.empty())
-    fmt::print("runs gc: {}: every RUNNING run is alive ({} running)\n", registry_path.string(),
-               registry.list_runs("", asg::RunStatus::Running).size());
-  for (const auto& c : collected) fmt::print("runs gc: marked KILLED {} ({}): {}\n", c.id, c.name, c.reason);
   return 0;
 }
 
@@ -450,6 +389,9 @@ int main(int argc, char** argv) {
   run->add_flag("--dry-run", dry_run, "validate and print the resolved config; run nothing");
   run->add_option("--registry", registry_path, "SQLite registry file")->capture_default_str();
   run->add_option("--runs-dir", runs_dir, "directory for run outputs")->capture_default_str();
+  std::string parent_run;
+  // Set by asg sweep for each point it starts; hidden from --help (the group "" hides it).
+  run->add_option("--parent-run", parent_run, "the sweep run this run is a point of")->group("");
 
   auto* resume = app.add_subcommand("resume", "continue a KILLED or FAILED run from its latest checkpoint, as a new attempt");
   std::string resume_id;
@@ -486,33 +428,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> benchmark_args;
   benchmarks->add_option("args", benchmark_args, "'list' (default) or 'show NAME'");
 
-  auto* leaderboard = app.add_subcommand("leaderboard", "print the leaderboard of a benchmark");
-  std::string benchmark, format = "md";
-  leaderboard->add_option("--benchmark", benchmark, "benchmark name (default: every benchmark)");
-  leaderboard->add_option("--format", format, "md or csv")->check(CLI::IsMember({"md", "csv"}))->capture_default_str();
-  leaderboard->add_option("--registry", registry_path, "SQLite registry file")->capture_default_str();
-
-  auto* summary = app.add_subcommand("summary", "mean ± std of every metric over the runs of each name (seeds of an ablation)");
-  std::vector<std::string> summary_names;
-  summary->add_option("--benchmark", benchmark, "benchmark name")->required();
-  summary->add_option("--names", summary_names, "run names to include, in this order (default: all, best first)")
-      ->delimiter(',');
-  summary->add_option("--format", format, "md or csv")->check(CLI::IsMember({"md", "csv"}))->capture_default_str();
-  summary->add_option("--registry", registry_path, "SQLite registry file")->capture_default_str();
-
-  auto* runs = app.add_subcommand("runs", "list recorded runs, newest first");
-  std::string status;
-  runs->add_option("--benchmark", benchmark, "only runs of this benchmark");
-  runs->add_option("--status", status, "only runs in this status")
-      ->check(CLI::IsMember({"QUEUED", "RUNNING", "FINISHED", "FAILED", "KILLED"}));
-  runs->add_option("--registry", registry_path, "SQLite registry file")->capture_default_str();
-  auto* gc = runs->add_subcommand("gc", "mark KILLED the RUNNING runs whose process is gone");
-  double stale_after_min = 30;
-  gc->add_option("--stale-after-min", stale_after_min,
-                 "runs of other hosts (and rows that recorded no process) count as dead after this long without a heartbeat")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  gc->add_option("--registry", registry_path, "SQLite registry file")->capture_default_str();
+  asg::cli::Action action;
+  asg::cli::add_registry_commands(app, action, registry_path, runs_dir);
+  asg::cli::add_workflow_commands(app, action, registry_path, runs_dir);
 
   auto* fd = app.add_subcommand("fd", "Fréchet distance between two feature matrices saved with numpy.save ([N, d], float32 or "
                                       "float64), e.g. another pipeline's I3D or Inception features");
@@ -592,13 +510,22 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (*run) return cmd_run(run_file, overrides, dry_run, asg::RunOptions{registry_path, runs_dir, std::nullopt});
+    if (*run) {
+      asg::RunOptions options = run_options(registry_path, runs_dir);
+      if (!parent_run.empty()) {
+        const asg::RunRecord parent = asg::Registry(registry_path).resolve_run(parent_run);
+        if (parent.role != asg::RunRole::Sweep)
+          throw asg::config_error(fmt::format("--parent-run {}: run {} is not a sweep (asg sweep sets this flag)", parent_run, parent.id));
+        options.parent_run_id = parent.id;
+      }
+      return cmd_run(run_file, overrides, dry_run, options);
+    }
     if (*resume) {
       asg::install_interrupt_handlers();
-      (void)asg::resume_run(resume_id, asg::RunOptions{registry_path, runs_dir, std::nullopt});
+      (void)asg::resume_run(resume_id, run_options(registry_path, runs_dir));
       return 0;
     }
-    if (*eval) return cmd_eval(eval_run, eval_benchmark, overrides, asg::RunOptions{registry_path, runs_dir, std::nullopt});
+    if (*eval) return cmd_eval(eval_run, eval_benchmark, overrides, run_options(registry_path, runs_dir));
     if (*validate) return cmd_validate(validate_files, overrides, validate_build);
     if (*plugins) {
       if (plugin_args.empty() || (plugin_args.size() == 1 && plugin_args[0] == "list")) return cmd_plugins("", plugin_path);
@@ -618,10 +545,7 @@ int main(int argc, char** argv) {
     if (*check) return cmd_data_check(source, manifest_flags, limits, threads);
     if (*pack) return cmd_data_pack(source, manifest_flags, out_path, per_shard);
     if (*fd) return cmd_fd(fd_a, fd_b, fd_covariance);
-    if (*leaderboard) return cmd_leaderboard(benchmark, format, registry_path);
-    if (*summary) return cmd_summary(benchmark, summary_names, format, registry_path);
-    if (*gc) return cmd_runs_gc(stale_after_min, registry_path);
-    if (*runs) return cmd_runs(benchmark, status, registry_path);
+    if (action) return action();
   } catch (const asg::Error& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return asg::exit_code_for(e.kind());

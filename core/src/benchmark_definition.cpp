@@ -133,13 +133,39 @@ BenchmarkDefinition parse_definition(const fs::path& file) {
       def.assumptions[k] = text->get();
     }
   }
+  if (const auto* reproduction = root.get_as<toml::table>("reproduction")) {
+    // cuda_abs / cuda_rel, at the top for every metric or under a result key for one.
+    auto read_tolerance = [&](const toml::table& table, const std::string& section) {
+      BenchmarkDefinition::Tolerance t;
+      bool any = false;
+      for (auto&& [key, value] : table) {
+        const std::string k(key.str());
+        if (value.is_table() && section == "reproduction") continue;  // a metric's own, read below
+        if (k != "cuda_abs" && k != "cuda_rel")
+          throw config_error(fmt::format("{}: [{}] {}: unknown key (valid: cuda_abs, cuda_rel, or a table per result key)",
+                                         where(file, value), section, k));
+        const auto v = value.value<double>();
+        if (!v || !(*v >= 0))
+          throw config_error(fmt::format("{}: [{}] {} must be a number >= 0", where(file, value), section, k));
+        (k == "cuda_abs" ? t.abs : t.rel) = *v;
+        any = true;
+      }
+      return std::make_pair(t, any);
+    };
+    auto [all, declared] = read_tolerance(*reproduction, "reproduction");
+    if (declared) def.cuda_tolerance = all;
+    for (auto&& [key, value] : *reproduction)
+      if (const auto* metric = value.as_table())
+        def.metric_tolerances[std::string(key.str())] = read_tolerance(*metric, "reproduction." + std::string(key.str())).first;
+  }
   return def;
 }
 
 }  // namespace
 
 const std::vector<std::string>& benchmark_definition_sections() {
-  static const std::vector<std::string> sections = {"benchmark", "dataset", "eval", "sampler", "metrics", "assumptions"};
+  static const std::vector<std::string> sections = {"benchmark", "dataset", "eval", "sampler", "metrics", "assumptions",
+                                                      "reproduction"};
   return sections;
 }
 

@@ -80,11 +80,10 @@ RecordedRun find_recorded_run(const std::string& run_id, const RunOptions& optio
   if (!fs::exists(options.registry_path))
     throw config_error(fmt::format("{}: no registry here (pass --registry PATH)", options.registry_path.string()));
   Registry registry(options.registry_path);
-  std::optional<RunRecord> record = registry.find_run(run_id);
-  if (!record)
-    throw config_error(fmt::format("{}: no run '{}' (asg runs --registry {} lists them)", options.registry_path.string(), run_id,
-                                   options.registry_path.string()));
-  return {*record, options.runs_dir / run_id};
+  // An id or an unambiguous start of one; an unknown or ambiguous one is refused listing the candidates.
+  RunRecord record = registry.resolve_run(run_id);
+  fs::path dir = options.runs_dir / record.id;
+  return {std::move(record), std::move(dir)};
 }
 
 void check_run_folder(const RecordedRun& run, const Experiment& exp) {
@@ -254,8 +253,9 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
   return outcome;
 }
 
-RunOutcome resume_run(const std::string& run_id, const RunOptions& options) {
-  std::optional<RunRecord> record = find_recorded_run(run_id, options).record;
+RunOutcome resume_run(const std::string& id_or_prefix, const RunOptions& options) {
+  std::optional<RunRecord> record = find_recorded_run(id_or_prefix, options).record;
+  const std::string run_id = record->id;
   if (record->status == RunStatus::Running || record->status == RunStatus::Queued) {
     Registry registry(options.registry_path);
     registry.collect_dead_runs(30 * 60 * 1000);  // a run whose process is gone cannot say so itself
@@ -305,10 +305,11 @@ RunOutcome resume_run(const std::string& run_id, const RunOptions& options) {
   return run_experiment(exp, resumed);
 }
 
-EvalOutcome evaluate_run(const std::string& run_id, const std::string& benchmark, const std::vector<std::string>& overrides,
+EvalOutcome evaluate_run(const std::string& id_or_prefix, const std::string& benchmark, const std::vector<std::string>& overrides,
                          const RunOptions& options) {
   // ---- checks: nothing is recorded until the model is loaded and every plugin built ----------------
-  const RecordedRun run = find_recorded_run(run_id, options);
+  const RecordedRun run = find_recorded_run(id_or_prefix, options);
+  const std::string& run_id = run.record.id;
   if (run.record.status != RunStatus::Finished)
     throw config_error(fmt::format("run {} is {}; asg eval evaluates FINISHED runs (asg resume continues the others)", run_id,
                                    status_name(run.record.status)));

@@ -1,4 +1,5 @@
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 
 #include "asg/error.h"
 #include "asg/registry.h"
+#include "asg/run_query.h"
 
 namespace asg {
 
@@ -65,19 +67,27 @@ std::vector<std::pair<std::string, bool>> metric_columns(const std::vector<Row>&
 // Newest first: the benchmark's finished runs, and the finished result sets that `asg eval` added under the
 // benchmark to finished runs (the newest set per run and protocol; none where the run's own results are already
 // under that protocol). A set counts as new as its evaluation.
+// Runs are read without their config text and their results in one query, so that a benchmark with 100k runs
+// renders in well under a second; what needs a config (--where on config keys) reads it then.
 std::vector<Row> finished_rows(const Registry& registry, const std::string& benchmark) {
   std::vector<Row> rows;
   std::set<std::pair<std::string, std::string>> measured;  // (run, protocol)
-  for (auto& run : registry.list_runs(benchmark, RunStatus::Finished)) {
+  RunQuery query;
+  query.benchmark = benchmark;
+  query.status = RunStatus::Finished;
+  query.role = RunRole::Run;  // a sweep only parents its points; a reproduction is judged, never ranked beside its run
+  query.with_config_text = false;
+  auto results = registry.finished_results(benchmark);
+  for (auto& run : registry.list_runs(query)) {
     measured.insert({run.id, run.protocol_hash});
-    const auto values = registry.results(run.id);
-    rows.push_back(make_row(std::move(run), values, 0));
+    auto it = results.find(run.id);
+    rows.push_back(make_row(std::move(run), it == results.end() ? std::vector<ResultValue>{} : it->second, 0));
   }
   for (const auto& set : registry.result_sets("", benchmark)) {
     if (set.status != RunStatus::Finished || (!benchmark.empty() && set.benchmark != benchmark)) continue;
     if (!measured.insert({set.run_id, set.protocol_hash}).second) continue;
     auto run = registry.find_run(set.run_id);
-    if (!run || run->status != RunStatus::Finished) continue;
+    if (!run || run->status != RunStatus::Finished || run->deleted_ms || run->role != RunRole::Run) continue;
     run->benchmark = set.benchmark;
     run->rank_by = set.rank_by;
     run->protocol_hash = set.protocol_hash;
@@ -115,12 +125,21 @@ std::string render_table(const std::vector<std::string>& header, const std::vect
     }
     return out;
   }
+  // A '|' inside a cell (a run name, a path) would end it: Markdown's escape keeps the table's shape.
+  auto escaped = [](std::vector<std::string> cells) {
+    for (auto& c : cells) {
+      std::string e;
+      for (char ch : c) e += ch == '|' ? std::string("\\|") : std::string(1, ch);
+      c = std::move(e);
+    }
+    return cells;
+  };
   out += title;
-  out += fmt::format("| {} |\n", fmt::join(header, " | "));
+  out += fmt::format("| {} |\n", fmt::join(escaped(header), " | "));
   std::vector<std::string> sep;
   for (size_t i = 0; i < header.size(); ++i) sep.push_back(i >= first_numeric && i < first_numeric + numeric_count ? "---:" : "---");
   out += fmt::format("| {} |\n", fmt::join(sep, " | "));
-  for (const auto& cells : table) out += fmt::format("| {} |\n", fmt::join(cells, " | "));
+  for (const auto& cells : table) out += fmt::format("| {} |\n", fmt::join(escaped(cells), " | "));
   return out;
 }
 
@@ -323,21 +342,11 @@ struct Ranking {
   bool higher_better = true;
 };
 
-// Orders rows best first by the rank metric of the newest row (or the first metric column); returns it.
-Ranking rank_rows(std::vector<Row>& rows, const std::vector<std::pair<std::string, bool>>& columns) {
+Ranking ranking_of(const std::vector<Row>& rows, const std::vector<std::pair<std::string, bool>>& columns) {
   Ranking ranking;
   ranking.rank_by = rows.front().run.rank_by.empty() && !columns.empty() ? columns.front().first : rows.front().run.rank_by;
   for (const auto& row : rows)
     if (auto it = row.results.find(ranking.rank_by); it != row.results.end()) ranking.higher_better = it->second.higher_is_better;
-  // Runs missing the rank metric go last; ties keep newest first.
-  std::stable_sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) {
-    auto ia = a.results.find(ranking.rank_by), ib = b.results.find(ranking.rank_by);
-    bool ha = ia != a.results.end() && std::isfinite(ia->second.value);
-    bool hb = ib != b.results.end() && std::isfinite(ib->second.value);
-    if (ha != hb) return ha;
-    if (!ha) return false;
-    return ranking.higher_better ? ia->second.value > ib->second.value : ia->second.value < ib->second.value;
-  });
   return ranking;
 }
 
@@ -349,22 +358,15 @@ std::vector<std::string> leaderboard_header(const std::vector<std::pair<std::str
   return header;
 }
 
-std::vector<std::string> leaderboard_cells(const Row& row, size_t rank, const std::vector<std::pair<std::string, bool>>& columns,
-                                           LeaderboardFormat format) {
+std::string run_label(const Row& row) {
   // A result set's row names the run and the set (asg runs show RUN lists them).
-  std::vector<std::string> cells = {std::to_string(rank),
-                                    row.result_set == 0 ? row.run.id : fmt::format("{} (eval {})", row.run.id, row.result_set),
-                                    row.run.name};
-  for (const auto& c : columns) {
-    auto it = row.results.find(c.first);
-    cells.push_back(it == row.results.end() ? "" : format_metric(it->second.value));
-  }
-  cells.push_back(row.run.experiment_path);
-  cells.push_back(format == LeaderboardFormat::Markdown ? row.run.config_hash.substr(0, 12) : row.run.config_hash);
-  std::string commit = row.run.git_commit.empty() ? "unknown" : row.run.git_commit.substr(0, format == LeaderboardFormat::Markdown ? 10 : 40);
-  if (row.run.git_dirty) commit += "+dirty";
-  cells.push_back(commit);
-  return cells;
+  return row.result_set == 0 ? row.run.id : fmt::format("{} (eval {})", row.run.id, row.result_set);
+}
+
+std::string commit_label(const RunRecord& run, LeaderboardFormat format) {
+  std::string commit = run.git_commit.empty() ? "unknown" : run.git_commit.substr(0, format == LeaderboardFormat::Markdown ? 10 : 40);
+  if (run.git_dirty) commit += "+dirty";
+  return commit;
 }
 
 std::string ranking_clause(const Ranking& ranking, size_t runs) {
@@ -372,50 +374,384 @@ std::string ranking_clause(const Ranking& ranking, size_t runs) {
                      runs, runs == 1 ? "" : "s");
 }
 
+// ---- rows of the leaderboard: single runs, seeds of one config, or the values of one config key -----------
+
+struct Stat {
+  double mean = std::nan(""), std = std::nan("");
+  std::vector<double> values;  // finite values, newest run first
+};
+
+Stat stat_of(std::vector<double> values) {
+  Stat s;
+  s.values = std::move(values);
+  if (s.values.empty()) return s;
+  double sum = 0;
+  for (double x : s.values) sum += x;
+  s.mean = sum / s.values.size();
+  if (s.values.size() > 1) {
+    double ss = 0;
+    for (double x : s.values) ss += (x - s.mean) * (x - s.mean);
+    s.std = std::sqrt(ss / (s.values.size() - 1));  // sample std (n - 1), as papers report over seeds
+  }
+  return s;
+}
+
+struct Entry {
+  std::string key;                // what makes the rows one entry
+  std::string label;              // the group-by value; the run names otherwise
+  std::vector<const Row*> rows;   // newest first
+  std::map<std::string, Stat> stats;
+};
+
+struct Section {
+  const ProtocolGroup* group = nullptr;
+  std::vector<std::pair<std::string, bool>> columns;
+  Ranking ranking;
+  std::vector<Entry> entries;  // best first
+  std::string title_detail;    // for sections after the first: how its protocol differs
+};
+
+enum class Grouping { Runs, Seeds, Key };
+
+// The run's config text, read when the listing left it out.
+const std::string& config_of(const Registry& registry, Row& row) {
+  if (row.run.config_text.empty())
+    if (auto full = registry.find_run(row.run.id)) row.run.config_text = full->config_text;
+  return row.run.config_text;
+}
+
+std::vector<Entry> make_entries(const Registry& registry, std::vector<Row>& rows, Grouping grouping, const std::string& group_by,
+                                const std::vector<std::pair<std::string, bool>>& columns) {
+  std::vector<Entry> entries;
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    Row& row = rows[i];
+    std::string key;
+    std::string label = row.run.name;
+    if (grouping == Grouping::Runs) {
+      key = std::to_string(i);
+    } else if (grouping == Grouping::Seeds) {
+      // The config without its seed (and name); a row without a recorded config is its own entry.
+      key = !row.run.seedless_hash.empty() ? row.run.seedless_hash : seedless_config_hash(config_of(registry, row));
+      if (key.empty()) key = "run:" + row.run.id;
+    } else {
+      const KeyValue v = run_key_value(row.run, flat_config(config_of(registry, row)), group_by);
+      key = v.found ? "=" + v.value : "";
+      label = v.found ? v.value : "(not set)";
+    }
+    auto [it, inserted] = index.emplace(key, entries.size());
+    if (inserted) entries.push_back(Entry{key, label, {}, {}});
+    Entry& e = entries[it->second];
+    // Runs of one config under other names (a sweep's points, a renamed experiment) are named together.
+    if (grouping == Grouping::Seeds && std::none_of(e.rows.begin(), e.rows.end(), [&](const Row* r) { return r->run.name == row.run.name; }) &&
+        !e.rows.empty())
+      e.label += ", " + row.run.name;
+    e.rows.push_back(&row);
+  }
+  for (auto& e : entries)
+    for (const auto& [key, higher] : columns) {
+      std::vector<double> values;
+      for (const Row* r : e.rows)
+        if (auto it = r->results.find(key); it != r->results.end() && std::isfinite(it->second.value)) values.push_back(it->second.value);
+      e.stats[key] = stat_of(std::move(values));
+    }
+  return entries;
+}
+
+void rank_entries(std::vector<Entry>& entries, const Ranking& ranking) {
+  // Entries missing the rank metric go last; ties keep newest first.
+  std::stable_sort(entries.begin(), entries.end(), [&](const Entry& a, const Entry& b) {
+    const double ma = a.stats.at(ranking.rank_by).mean, mb = b.stats.at(ranking.rank_by).mean;
+    if (std::isnan(ma) != std::isnan(mb)) return !std::isnan(ma);
+    if (std::isnan(ma)) return false;
+    return ranking.higher_better ? ma > mb : ma < mb;
+  });
+}
+
+std::string seeds_text(const Entry& e) {
+  std::vector<int64_t> seeds;
+  for (const Row* r : e.rows) seeds.push_back(r->run.seed);
+  std::sort(seeds.begin(), seeds.end());
+  return fmt::format("{}", fmt::join(seeds, " "));
+}
+
+std::string stat_cell(const Stat& s) {
+  if (s.values.empty()) return "";
+  if (s.values.size() == 1) return format_metric(s.mean);
+  return fmt::format("{} ± {}", format_metric(s.mean), format_metric(s.std));
+}
+
+std::string number_text(double v) { return std::isfinite(v) ? fmt::format("{:.10g}", v) : ""; }
+
+// ---- LaTeX ---------------------------------------------------------------------------------------------
+
+std::string latex_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '\\': out += "\\textbackslash{}"; break;
+      case '{': case '}': case '$': case '&': case '#': case '_': case '%': out += '\\'; out += c; break;
+      case '^': out += "\\textasciicircum{}"; break;
+      case '~': out += "\\textasciitilde{}"; break;
+      case '<': out += "\\textless{}"; break;
+      case '>': out += "\\textgreater{}"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string latex_number(double v) {
+  if (!std::isfinite(v)) return "--";
+  if (std::fabs(v) >= 1000) return fmt::format("{:.1f}", v);
+  return fmt::format("{:.3f}", v);
+}
+
+// The best mean of each metric in a section: the one ranking would put first.
+std::map<std::string, double> best_means(const Section& section) {
+  std::map<std::string, double> best;
+  for (const auto& [key, higher] : section.columns)
+    for (const auto& e : section.entries) {
+      const double m = e.stats.at(key).mean;
+      if (std::isnan(m)) continue;
+      auto it = best.find(key);
+      if (it == best.end() || (higher ? m > it->second : m < it->second)) best[key] = m;
+    }
+  return best;
+}
+
+std::string render_latex_section(const Section& section, const std::string& benchmark, Grouping grouping, const std::string& group_by,
+                                 size_t index) {
+  const auto best = best_means(section);
+  const std::string first_header = grouping == Grouping::Key ? latex_escape(group_by) : "Method";
+  std::string out;
+  out += "\\begin{table}[t]\n\\centering\n";
+  std::string caption = latex_escape(benchmark);
+  if (!section.group->hash.empty()) caption += fmt::format(", protocol \\texttt{{{}}}", short_hash(section.group->hash));
+  if (index > 0) caption += " (not comparable with the first table)";
+  caption += grouping == Grouping::Runs ? "; one row per run" : "; mean $\\pm$ sample std over $n$ runs";
+  caption += fmt::format("; best in bold; ranked by {}", latex_escape(section.ranking.rank_by));
+  out += fmt::format("\\caption{{{}}}\n", caption);
+  out += fmt::format("\\begin{{tabular}}{{l{}{}}}\n\\toprule\n", grouping == Grouping::Runs ? "" : "r",
+                     std::string(section.columns.size(), 'r'));
+  out += first_header;
+  if (grouping != Grouping::Runs) out += " & $n$";
+  for (const auto& [key, higher] : section.columns) out += fmt::format(" & {} {}", latex_escape(key), higher ? "$\\uparrow$" : "$\\downarrow$");
+  out += " \\\\\n\\midrule\n";
+  for (const auto& e : section.entries) {
+    out += latex_escape(grouping == Grouping::Runs ? e.rows.front()->run.name : e.label);
+    if (grouping != Grouping::Runs) out += fmt::format(" & {}", e.rows.size());
+    for (const auto& [key, higher] : section.columns) {
+      const Stat& s = e.stats.at(key);
+      if (s.values.empty()) {
+        out += " & --";
+        continue;
+      }
+      std::string mean = latex_number(s.mean);
+      if (auto b = best.find(key); b != best.end() && s.mean == b->second) mean = "\\textbf{" + mean + "}";
+      out += s.values.size() > 1 ? fmt::format(" & {} $\\pm$ {}", mean, latex_number(s.std)) : " & " + mean;
+    }
+    out += " \\\\\n";
+  }
+  out += "\\bottomrule\n\\end{tabular}\n\\end{table}\n";
+  return out;
+}
+
+// ---- JSON ----------------------------------------------------------------------------------------------
+
+nlohmann::json json_number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+nlohmann::json section_json(const Section& section, Grouping grouping, size_t index) {
+  nlohmann::json j;
+  j["protocol_hash"] = section.group->hash;
+  const auto protocol = nlohmann::json::parse(section.group->json, nullptr, false);
+  j["protocol"] = protocol.is_object() ? protocol : nlohmann::json();
+  j["ranked_with_first"] = index == 0;
+  if (index > 0) j["differs_from_first"] = section.title_detail;
+  j["rank_by"] = section.ranking.rank_by;
+  j["higher_is_better"] = section.ranking.higher_better;
+  j["metrics"] = nlohmann::json::array();
+  for (const auto& [key, higher] : section.columns) j["metrics"].push_back({{"key", key}, {"higher_is_better", higher}});
+  j["rows"] = nlohmann::json::array();
+  for (size_t i = 0; i < section.entries.size(); ++i) {
+    const Entry& e = section.entries[i];
+    nlohmann::json row = {{"rank", i + 1}, {"label", e.label}, {"n", e.rows.size()}};
+    if (grouping != Grouping::Runs) {
+      std::vector<int64_t> seeds;
+      for (const Row* r : e.rows) seeds.push_back(r->run.seed);
+      row["seeds"] = seeds;
+    }
+    row["runs"] = nlohmann::json::array();
+    for (const Row* r : e.rows) {
+      nlohmann::json run = {{"id", r->run.id},
+                            {"name", r->run.name},
+                            {"seed", r->run.seed},
+                            {"experiment", r->run.experiment_path},
+                            {"config_hash", r->run.config_hash},
+                            {"commit", r->run.git_commit},
+                            {"dirty", r->run.git_dirty}};
+      if (r->result_set != 0) run["result_set"] = r->result_set;
+      row["runs"].push_back(std::move(run));
+    }
+    row["metrics"] = nlohmann::json::object();
+    for (const auto& [key, higher] : section.columns) {
+      const Stat& s = e.stats.at(key);
+      row["metrics"][key] = {{"mean", json_number(s.mean)}, {"std", json_number(s.std)}, {"n", s.values.size()}, {"values", s.values}};
+    }
+    j["rows"].push_back(std::move(row));
+  }
+  return j;
+}
+
+std::string section_title(const Section& section, const std::string& benchmark, size_t index, Grouping grouping, size_t runs) {
+  std::string clause = ranking_clause(section.ranking, runs);
+  if (grouping == Grouping::Seeds)
+    clause += fmt::format("; {} row{}: runs that differ only by seed, mean ± sample std", section.entries.size(),
+                          section.entries.size() == 1 ? "" : "s");
+  if (grouping == Grouping::Key) clause += "; mean ± sample std over the runs of each value";
+  if (index == 0)
+    return fmt::format("## Leaderboard: {}{} ({})\n\n", benchmark,
+                       section.group->hash.empty() ? "" : " under protocol " + short_hash(section.group->hash), clause);
+  if (section.group->hash.empty())
+    return fmt::format("## Protocol not recorded (run before schema 3; not ranked with the above; {})\n\n", clause);
+  return fmt::format("## Other protocol {} (not ranked with the above; differs in: {}; {})\n\n", short_hash(section.group->hash),
+                     section.title_detail, clause);
+}
+
 }  // namespace
 
+LeaderboardFormat parse_leaderboard_format(const std::string& name) {
+  if (name == "md" || name == "markdown") return LeaderboardFormat::Markdown;
+  if (name == "csv") return LeaderboardFormat::Csv;
+  if (name == "json") return LeaderboardFormat::Json;
+  if (name == "latex" || name == "tex") return LeaderboardFormat::Latex;
+  throw config_error(fmt::format("--format '{}': valid formats are md, csv, json, latex", name));
+}
+
 std::string render_leaderboard(const Registry& registry, const std::string& benchmark, LeaderboardFormat format) {
+  LeaderboardOptions options;
+  options.benchmark = benchmark;
+  options.individual_runs = true;
+  return render_leaderboard(registry, options, format);
+}
+
+std::string render_leaderboard(const Registry& registry, const LeaderboardOptions& options, LeaderboardFormat format) {
+  const std::string& benchmark = options.benchmark;
+  if (options.individual_runs && !options.group_by.empty())
+    throw config_error("--runs and --group-by ask for different rows (one per run, one per value of a key); give one of them");
   std::vector<Row> rows = finished_rows(registry, benchmark);
   if (rows.empty()) throw_no_runs(registry, benchmark);
+  RunSelector selector(registry, parse_run_filters(options.where));
+  if (!selector.empty() || !options.group_by.empty()) {
+    std::vector<RunRecord> runs;
+    for (const auto& r : rows) runs.push_back(r.run);
+    selector.check_keys(runs);
+    if (!options.group_by.empty()) {
+      RunSelector(registry, {RunFilter{options.group_by, "", false, "--group-by " + options.group_by}}).check_keys(runs);
+    }
+  }
+  if (!selector.empty()) {
+    std::erase_if(rows, [&](const Row& r) { return !selector.matches(r.run); });
+    if (rows.empty())
+      throw config_error(fmt::format("{}: no finished run of benchmark '{}' matches --where {}", registry.path().string(), benchmark,
+                                     selector.describe()));
+  }
+  const Grouping grouping = options.individual_runs ? Grouping::Runs : options.group_by.empty() ? Grouping::Seeds : Grouping::Key;
   const auto all_columns = metric_columns(rows);
   auto groups = group_by_protocol(std::move(rows));
-
-  if (format == LeaderboardFormat::Csv) {
-    // One table for machines: the same columns as ever, the full protocol hash last, and the rank
-    // restarting in each protocol, since ranks across protocols would compare incomparable numbers.
-    auto header = leaderboard_header(all_columns, format);
-    header.push_back("protocol");
-    std::vector<std::vector<std::string>> table;
-    for (auto& group : groups) {
-      rank_rows(group.rows, metric_columns(group.rows));
-      for (size_t i = 0; i < group.rows.size(); ++i) {
-        auto cells = leaderboard_cells(group.rows[i], i + 1, all_columns, format);
-        cells.push_back(group.hash);
-        table.push_back(std::move(cells));
-      }
-    }
-    return render_table(header, table, 3, all_columns.size(), format, "");
+  std::vector<Section> sections;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    Section section;
+    section.group = &groups[g];
+    section.columns = metric_columns(groups[g].rows);
+    section.ranking = ranking_of(groups[g].rows, section.columns);
+    section.entries = make_entries(registry, groups[g].rows, grouping, options.group_by, format == LeaderboardFormat::Csv ? all_columns : section.columns);
+    rank_entries(section.entries, section.ranking);
+    if (g > 0 && !groups[g].hash.empty()) section.title_detail = protocol_difference(groups.front(), groups[g]);
+    sections.push_back(std::move(section));
   }
 
-  std::string out;
-  for (size_t g = 0; g < groups.size(); ++g) {
-    auto& group = groups[g];
-    const auto columns = metric_columns(group.rows);
-    const Ranking ranking = rank_rows(group.rows, columns);
+  if (format == LeaderboardFormat::Json) {
+    nlohmann::json j = {{"benchmark", benchmark},
+                        {"rows", grouping == Grouping::Runs ? "runs" : grouping == Grouping::Seeds ? "seeds" : "group_by"}};
+    if (grouping == Grouping::Key) j["group_by"] = options.group_by;
+    if (!selector.empty()) j["where"] = options.where;
+    j["sections"] = nlohmann::json::array();
+    for (size_t i = 0; i < sections.size(); ++i) j["sections"].push_back(section_json(sections[i], grouping, i));
+    return j.dump(2) + "\n";
+  }
+  if (format == LeaderboardFormat::Latex) {
+    std::string out = fmt::format("% asg leaderboard --benchmark {} --format latex; needs \\usepackage{{booktabs}}\n", benchmark);
+    for (size_t i = 0; i < sections.size(); ++i) out += (i ? "\n" : "") + render_latex_section(sections[i], benchmark, grouping, options.group_by, i);
+    return out;
+  }
+
+  // Markdown and CSV share the cells.
+  auto header_for = [&](const std::vector<std::pair<std::string, bool>>& columns) {
+    if (grouping == Grouping::Runs) return leaderboard_header(columns, format);
+    std::vector<std::string> header = {"rank"};
+    if (grouping == Grouping::Key) header.push_back(options.group_by);
+    else header.insert(header.end(), {"run", "name"});
+    header.insert(header.end(), {"n", "seeds"});
+    for (const auto& [key, higher] : columns) {
+      if (format == LeaderboardFormat::Markdown) {
+        header.push_back(fmt::format("{} {}", key, higher ? "↑" : "↓"));
+      } else {
+        header.push_back(key);
+        header.push_back(key + "_std");
+      }
+    }
+    if (grouping == Grouping::Seeds) header.insert(header.end(), {"experiment", "config", "commit"});
+    return header;
+  };
+  auto cells_for = [&](const Entry& e, size_t rank, const std::vector<std::pair<std::string, bool>>& columns) {
+    const Row& newest = *e.rows.front();
+    std::vector<std::string> cells = {std::to_string(rank)};
+    if (grouping == Grouping::Key) cells.push_back(e.label);
+    else cells.insert(cells.end(), {run_label(newest), grouping == Grouping::Runs ? newest.run.name : e.label});
+    if (grouping != Grouping::Runs) cells.insert(cells.end(), {std::to_string(e.rows.size()), seeds_text(e)});
+    for (const auto& c : columns) {
+      const Stat& s = e.stats.at(c.first);
+      if (format == LeaderboardFormat::Markdown) {
+        cells.push_back(stat_cell(s));
+      } else if (grouping == Grouping::Runs) {
+        cells.push_back(s.values.empty() ? "" : format_metric(s.mean));
+      } else {
+        cells.push_back(number_text(s.mean));
+        cells.push_back(number_text(s.std));
+      }
+    }
+    if (grouping != Grouping::Key) {
+      cells.push_back(newest.run.experiment_path);
+      cells.push_back(format == LeaderboardFormat::Markdown ? newest.run.config_hash.substr(0, 12) : newest.run.config_hash);
+      cells.push_back(commit_label(newest.run, format));
+    }
+    return cells;
+  };
+  const size_t numeric_from = grouping == Grouping::Runs ? 3 : grouping == Grouping::Key ? 4 : 5;
+
+  if (format == LeaderboardFormat::Csv) {
+    // One table for machines: the full protocol hash last, the rank restarting in each protocol, since ranks
+    // across protocols would compare incomparable numbers.
+    auto header = header_for(all_columns);
+    header.push_back("protocol");
     std::vector<std::vector<std::string>> table;
-    for (size_t i = 0; i < group.rows.size(); ++i) table.push_back(leaderboard_cells(group.rows[i], i + 1, columns, format));
-    std::string title;
-    if (g == 0)
-      title = fmt::format("## Leaderboard: {}{} ({})\n\n", benchmark,
-                          group.hash.empty() ? "" : " under protocol " + short_hash(group.hash), ranking_clause(ranking, group.rows.size()));
-    else if (group.hash.empty())
-      title = fmt::format("## Protocol not recorded (run before schema 3; not ranked with the above; {})\n\n",
-                          ranking_clause(ranking, group.rows.size()));
-    else
-      title = fmt::format("## Other protocol {} (not ranked with the above; differs in: {}; {})\n\n", short_hash(group.hash),
-                          protocol_difference(groups.front(), group), ranking_clause(ranking, group.rows.size()));
+    for (const auto& section : sections)
+      for (size_t i = 0; i < section.entries.size(); ++i) {
+        auto cells = cells_for(section.entries[i], i + 1, all_columns);
+        cells.push_back(section.group->hash);
+        table.push_back(std::move(cells));
+      }
+    return render_table(header, table, numeric_from, all_columns.size(), format, "");
+  }
+  std::string out;
+  for (size_t g = 0; g < sections.size(); ++g) {
+    const Section& section = sections[g];
+    std::vector<std::vector<std::string>> table;
+    for (size_t i = 0; i < section.entries.size(); ++i) table.push_back(cells_for(section.entries[i], i + 1, section.columns));
     if (g > 0) out += "\n";
-    out += render_table(leaderboard_header(columns, format), table, 3, columns.size(), format, title);
+    out += render_table(header_for(section.columns), table, numeric_from, section.columns.size(), format,
+                        section_title(section, benchmark, g, grouping, section.group->rows.size()));
   }
   return out;
 }

@@ -1,6 +1,7 @@
 #include "asg/registry.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
@@ -9,6 +10,8 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <map>
+#include <unordered_map>
 #include <optional>
 #include <sstream>
 #include <functional>
@@ -17,6 +20,8 @@
 #include <thread>
 
 #include "asg/error.h"
+#include "asg/hash.h"
+#include "asg/run_query.h"
 
 namespace asg {
 
@@ -127,6 +132,25 @@ CREATE TABLE result_set_values (
   higher_is_better INTEGER NOT NULL,
   ordinal          INTEGER NOT NULL,
   PRIMARY KEY (set_id, key)
+);
+)sql",
+    // 4 -> 5: what a run is for (an experiment run, a sweep that parents its points, a reproduction that reruns
+    // its parent), and soft deletion (asg runs rm): a deleted run leaves listings and leaderboards but keeps
+    // its rows, so that nothing recorded is lost by a mistyped id.
+    R"sql(
+ALTER TABLE runs ADD COLUMN role TEXT NOT NULL DEFAULT 'run' CHECK (role IN ('run','sweep','reproduction'));
+ALTER TABLE runs ADD COLUMN deleted_ms INTEGER;
+ALTER TABLE runs ADD COLUMN seedless_hash TEXT NOT NULL DEFAULT '';
+CREATE INDEX runs_parent ON runs(parent_run_id);
+CREATE INDEX runs_created ON runs(created_ms, id);
+-- Every column a leaderboard reads of a result, so that the results of 100k runs come from the index alone.
+CREATE INDEX results_cover ON results(run_id, ordinal, key, value, higher_is_better);
+-- A run's resolved config (2 KB and more) in a table of its own, so that reading the runs table for a listing
+-- or a leaderboard does not walk every config's overflow pages. Rows written before keep theirs in
+-- runs.config_text (a migration never changes a value); reads take whichever is there.
+CREATE TABLE run_configs (
+  run_id      TEXT PRIMARY KEY REFERENCES runs(id),
+  config_text TEXT NOT NULL
 );
 )sql",
 };
@@ -249,8 +273,16 @@ std::vector<ResultValue> read_values(Statement& s) {
 
 constexpr const char* kRunColumns =
     "id, name, experiment_path, benchmark, rank_by, status, created_ms, started_ms, ended_ms, config_hash, "
-    "config_text, seed, git_commit, git_dirty, host_json, run_dir, parent_run_id, attempt, error, method_hash, protocol_hash, "
-    "protocol_json, resumed_from";
+    "COALESCE((SELECT c.config_text FROM run_configs c WHERE c.run_id = runs.id), runs.config_text), seed, git_commit, git_dirty, host_json, run_dir, parent_run_id, attempt, error, method_hash, protocol_hash, "
+    "protocol_json, resumed_from, role, deleted_ms, seedless_hash";
+
+// kRunColumns with '' in place of config_text: listings of many runs skip the largest column.
+std::string run_columns_without_config() {
+  std::string columns = kRunColumns;
+  const std::string expression = "COALESCE((SELECT c.config_text FROM run_configs c WHERE c.run_id = runs.id), runs.config_text)";
+  columns.replace(columns.find(expression), expression.size(), "''");
+  return columns;
+}
 
 RunRecord read_run(const Statement& s) {
   RunRecord r;
@@ -277,6 +309,9 @@ RunRecord read_run(const Statement& s) {
   r.protocol_hash = s.text(20);
   r.protocol_json = s.text(21);
   if (!s.is_null(22)) r.resumed_from = s.text(22);
+  r.role = parse_run_role(s.text(23));
+  if (!s.is_null(24)) r.deleted_ms = s.integer(24);
+  r.seedless_hash = s.text(25);
   return r;
 }
 
@@ -297,6 +332,21 @@ RunStatus parse_status(const std::string& name) {
   for (auto s : {RunStatus::Queued, RunStatus::Running, RunStatus::Finished, RunStatus::Failed, RunStatus::Killed})
     if (name == status_name(s)) return s;
   throw registry_error("unknown run status '" + name + "' (valid: QUEUED, RUNNING, FINISHED, FAILED, KILLED)");
+}
+
+const char* run_role_name(RunRole role) {
+  switch (role) {
+    case RunRole::Run: return "run";
+    case RunRole::Sweep: return "sweep";
+    case RunRole::Reproduction: return "reproduction";
+  }
+  return "?";
+}
+
+RunRole parse_run_role(const std::string& name) {
+  for (auto r : {RunRole::Run, RunRole::Sweep, RunRole::Reproduction})
+    if (name == run_role_name(r)) return r;
+  throw registry_error("unknown run role '" + name + "' (valid: run, sweep, reproduction)");
 }
 
 int64_t now_ms() {
@@ -382,6 +432,20 @@ void Registry::migrate() {
   write_transaction([&] {
     version = schema_version();
     for (int v = version; v < kSchemaVersion; ++v) exec(kMigrations[v]);
+    if (version > 0 && version < 5) {
+      // 4 -> 5 in C++: the seedless hash needs the TOML parser, which SQL does not have.
+      std::vector<std::pair<std::string, std::string>> rows;
+      {
+        Statement read(db_, "SELECT id, config_text FROM runs", path_);
+        while (read.step()) rows.emplace_back(read.text(0), read.text(1));
+      }
+      Statement write(db_, "UPDATE runs SET seedless_hash = ?2 WHERE id = ?1", path_);
+      for (const auto& [id, config] : rows) {
+        write.bind(1, id).bind(2, seedless_config_hash(config));
+        write.step();
+        write.reset();
+      }
+    }
     if (version < kSchemaVersion) exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion));
   });
 }
@@ -398,16 +462,22 @@ std::string Registry::create_run(const NewRun& run) {
   Statement s(db_,
               "INSERT INTO runs (id, name, experiment_path, benchmark, rank_by, status, created_ms, config_hash, "
               "config_text, seed, git_commit, git_dirty, host_json, run_dir, parent_run_id, attempt, method_hash, "
-              "protocol_hash, protocol_json, resumed_from) "
-              "VALUES (?1, ?2, ?3, ?4, ?5, 'QUEUED', ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+              "protocol_hash, protocol_json, resumed_from, role, seedless_hash) "
+              "VALUES (?1, ?2, ?3, ?4, ?5, 'QUEUED', ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
               path_);
   s.bind(1, id).bind(2, run.name).bind(3, run.experiment_path).bind(4, run.benchmark).bind(5, run.rank_by);
-  s.bind(6, now_ms()).bind(7, run.config_hash).bind(8, run.config_text).bind(9, run.seed).bind(10, run.git_commit);
+  s.bind(6, now_ms()).bind(7, run.config_hash).bind(8, std::string()).bind(9, run.seed).bind(10, run.git_commit);
   s.bind(11, static_cast<int64_t>(run.git_dirty)).bind(12, run.host_json).bind(13, run.run_dir);
   if (run.parent_run_id) s.bind(14, *run.parent_run_id); else s.bind_null(14);
   s.bind(15, run.attempt).bind(16, run.method_hash).bind(17, run.protocol_hash).bind(18, run.protocol_json);
   if (run.resumed_from) s.bind(19, *run.resumed_from); else s.bind_null(19);
-  s.step();
+  s.bind(20, std::string(run_role_name(run.role))).bind(21, seedless_config_hash(run.config_text));
+  Statement config(db_, "INSERT INTO run_configs VALUES (?1, ?2)", path_);
+  config.bind(1, id).bind(2, run.config_text);
+  write_transaction([&] {
+    s.step();
+    config.step();
+  });
   return id;
 }
 
@@ -562,15 +632,76 @@ std::optional<RunRecord> Registry::find_run(const std::string& run_id) const {
 }
 
 std::vector<RunRecord> Registry::list_runs(const std::string& benchmark, std::optional<RunStatus> status) const {
+  RunQuery query;
+  query.benchmark = benchmark;
+  query.status = status;
+  return list_runs(query);
+}
+
+std::vector<RunRecord> Registry::list_runs(const RunQuery& query) const {
   Statement s(db_,
               fmt::format("SELECT {} FROM runs WHERE (?1 = '' OR benchmark = ?1) AND (?2 = '' OR status = ?2) "
-                          "ORDER BY created_ms DESC, id DESC",
-                          kRunColumns),
+                          "AND (?3 IS NULL OR parent_run_id = ?3) AND (?4 = '' OR role = ?4) AND (?5 OR deleted_ms IS NULL) "
+                          "AND (?6 = '' OR config_hash = ?6) ORDER BY created_ms DESC, id DESC LIMIT ?7",
+                          query.with_config_text ? std::string(kRunColumns) : run_columns_without_config()),
               path_);
-  s.bind(1, benchmark).bind(2, std::string(status ? status_name(*status) : ""));
+  s.bind(1, query.benchmark).bind(2, std::string(query.status ? status_name(*query.status) : ""));
+  if (query.parent_run_id) s.bind(3, *query.parent_run_id); else s.bind_null(3);
+  s.bind(4, std::string(query.role ? run_role_name(*query.role) : "")).bind(5, static_cast<int64_t>(query.include_deleted));
+  s.bind(6, query.config_hash).bind(7, query.limit == 0 ? int64_t{-1} : static_cast<int64_t>(query.limit));
   std::vector<RunRecord> out;
   while (s.step()) out.push_back(read_run(s));
   return out;
+}
+
+std::vector<RunRecord> Registry::find_runs_by_prefix(const std::string& prefix, size_t limit) const {
+  // substr rather than LIKE: ids may hold '_' or '%', which LIKE would read as wildcards.
+  Statement s(db_,
+              fmt::format("SELECT {} FROM runs WHERE substr(id, 1, length(?1)) = ?1 ORDER BY created_ms DESC, id DESC LIMIT ?2",
+                          kRunColumns),
+              path_);
+  s.bind(1, prefix).bind(2, static_cast<int64_t>(limit));
+  std::vector<RunRecord> out;
+  while (s.step()) out.push_back(read_run(s));
+  return out;
+}
+
+RunRecord Registry::resolve_run(const std::string& id_or_prefix) const {
+  if (auto exact = find_run(id_or_prefix)) return *exact;
+  constexpr size_t kShown = 10;
+  const auto matches = id_or_prefix.empty() ? std::vector<RunRecord>{} : find_runs_by_prefix(id_or_prefix, kShown + 1);
+  if (matches.size() == 1) return matches.front();
+  auto describe = [](const RunRecord& r) {
+    return fmt::format("  {} {} {}{}{}", r.id, status_name(r.status), r.name,
+                       r.role == RunRole::Run ? "" : fmt::format(" [{}]", run_role_name(r.role)), r.deleted_ms ? " (deleted)" : "");
+  };
+  std::vector<std::string> lines;
+  if (matches.empty()) {
+    const auto newest = list_runs(RunQuery{});
+    for (size_t i = 0; i < newest.size() && i < 5; ++i) lines.push_back(describe(newest[i]));
+    throw config_error(fmt::format("{}: no run '{}' (an id or the start of one; asg runs lists them){}{}", path_.string(), id_or_prefix,
+                                   lines.empty() ? " (the registry has no runs)" : "; the newest:\n",
+                                   fmt::join(lines, "\n")));
+  }
+  for (size_t i = 0; i < matches.size() && i < kShown; ++i) lines.push_back(describe(matches[i]));
+  throw config_error(fmt::format("{}: run id '{}' is ambiguous; it starts {}{} runs:\n{}\ngive more of the id", path_.string(),
+                                 id_or_prefix, matches.size() > kShown ? "more than " : "",
+                                 std::min(matches.size(), kShown), fmt::join(lines, "\n")));
+}
+
+void Registry::mark_deleted(const std::string& run_id) {
+  write_transaction([&] {
+    Statement status(db_, "SELECT status FROM runs WHERE id = ?1", path_);
+    status.bind(1, run_id);
+    if (!status.step()) throw registry_error(fmt::format("{}: no run '{}'", path_.string(), run_id));
+    const std::string st = status.text(0);
+    if (st == "RUNNING" || st == "QUEUED")
+      throw config_error(fmt::format("{}: run {} is {}; stop it (or let asg runs gc mark it KILLED) before removing it",
+                                     path_.string(), run_id, st));
+    Statement s(db_, "UPDATE runs SET deleted_ms = ?2 WHERE id = ?1 AND deleted_ms IS NULL", path_);
+    s.bind(1, run_id).bind(2, now_ms());
+    s.step();
+  });
 }
 
 std::vector<PluginUse> Registry::plugins(const std::string& run_id) const {
@@ -597,6 +728,26 @@ std::vector<ResultValue> Registry::results(const std::string& run_id) const {
   Statement s(db_, "SELECT key, value, higher_is_better FROM results WHERE run_id = ?1 ORDER BY ordinal", path_);
   s.bind(1, run_id);
   return read_values(s);
+}
+
+std::unordered_map<std::string, std::vector<ResultValue>> Registry::finished_results(const std::string& benchmark) const {
+  Statement s(db_,
+              "SELECT r.run_id, r.key, r.value, r.higher_is_better, r.ordinal FROM runs u CROSS JOIN results r INDEXED BY results_cover "
+              "ON r.run_id = u.id WHERE u.status = 'FINISHED' AND (?1 = '' OR u.benchmark = ?1)",
+              path_);
+  s.bind(1, benchmark);
+  // Unordered in SQL (sorting a million rows there costs more than the read), in recorded order per run here.
+  std::unordered_map<std::string, std::vector<std::pair<int64_t, ResultValue>>> read;
+  while (s.step()) read[s.text(0)].push_back({s.integer(4), {s.text(1), s.real(2), s.integer(3) != 0}});
+  std::unordered_map<std::string, std::vector<ResultValue>> out;
+  out.reserve(read.size());
+  for (auto& [id, values] : read) {
+    std::sort(values.begin(), values.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    auto& target = out[id];
+    target.reserve(values.size());
+    for (auto& v : values) target.push_back(std::move(v.second));
+  }
+  return out;
 }
 
 int64_t Registry::begin_result_set(const NewResultSet& set) {
@@ -687,6 +838,236 @@ std::vector<Artifact> Registry::artifacts(const std::string& run_id) const {
   std::vector<Artifact> out;
   while (s.step()) out.push_back({s.text(0), s.text(1), s.integer(2)});
   return out;
+}
+
+// ---- moving runs between registries -----------------------------------------------------------------
+
+namespace {
+
+// The tables that hold a run, in the order rows must be copied (parents first). result_sets ids are local to a
+// registry, so they are renumbered on import rather than copied.
+constexpr const char* kRunTables[] = {"run_configs", "run_plugins", "metric_history", "results", "artifacts"};
+
+// SQL string literal of a path, for ATTACH.
+std::string sql_quoted_path(const std::filesystem::path& file) {
+  std::string quoted = "'";
+  for (char c : std::filesystem::absolute(file).string()) quoted += c == '\'' ? std::string("''") : std::string(1, c);
+  return quoted + "'";
+}
+
+nlohmann::json optional_json(const std::optional<int64_t>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); }
+nlohmann::json optional_json(const std::optional<std::string>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); }
+// NaN (stored as NULL) has no JSON number; null keeps it apart from every value.
+nlohmann::json number_json(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+}  // namespace
+
+std::string Registry::run_digest(const std::string& run_id) const {
+  const auto run = find_run(run_id);
+  if (!run) throw registry_error(fmt::format("{}: no run '{}'", path_.string(), run_id));
+  const RunRecord& r = *run;
+  // Everything but deleted_ms: whether a copy is hidden here is this registry's business, not the run's.
+  nlohmann::json j = {{"id", r.id}, {"name", r.name}, {"experiment_path", r.experiment_path}, {"benchmark", r.benchmark},
+                      {"rank_by", r.rank_by}, {"status", status_name(r.status)}, {"created_ms", r.created_ms},
+                      {"started_ms", optional_json(r.started_ms)}, {"ended_ms", optional_json(r.ended_ms)},
+                      {"config_hash", r.config_hash}, {"config_text", r.config_text}, {"seed", r.seed},
+                      {"git_commit", r.git_commit}, {"git_dirty", r.git_dirty}, {"host_json", r.host_json},
+                      {"run_dir", r.run_dir}, {"parent_run_id", optional_json(r.parent_run_id)}, {"attempt", r.attempt},
+                      {"error", r.error}, {"method_hash", r.method_hash}, {"protocol_hash", r.protocol_hash},
+                      {"protocol_json", r.protocol_json}, {"resumed_from", optional_json(r.resumed_from)},
+                      {"role", run_role_name(r.role)}};
+  for (const auto& p : plugins(run_id))
+    j["plugins"].push_back({p.slot, p.kind, p.name, p.version, p.library, p.library_sha256});
+  for (const auto& m : metric_history(run_id)) j["history"].push_back({m.key, m.step, number_json(m.value), m.time_ms});
+  for (const auto& v : results(run_id)) j["results"].push_back({v.key, number_json(v.value), v.higher_is_better});
+  for (const auto& a : artifacts(run_id)) j["artifacts"].push_back({a.path, a.sha256, a.bytes});
+  auto sets = result_sets(run_id);
+  std::reverse(sets.begin(), sets.end());  // oldest first: the order in which they were added
+  for (const auto& set : sets) {
+    nlohmann::json values = nlohmann::json::array();
+    for (const auto& v : result_set_values(set.id)) values.push_back({v.key, number_json(v.value), v.higher_is_better});
+    j["result_sets"].push_back({set.benchmark, set.rank_by, set.protocol_hash, set.protocol_json, set.config_text,
+                                status_name(set.status), set.created_ms, optional_json(set.ended_ms), set.git_commit,
+                                set.host_json, set.output_dir, set.error, values});
+  }
+  return sha256_hex(j.dump());
+}
+
+void Registry::export_runs(const std::vector<std::string>& run_ids, const std::filesystem::path& out) const {
+  if (run_ids.empty()) throw config_error("export: no runs named");
+  for (const auto& id : run_ids)
+    if (!find_run(id)) throw config_error(fmt::format("{}: no run '{}' to export", path_.string(), id));
+  if (std::filesystem::exists(out))
+    throw config_error(fmt::format("{}: already exists; export writes a new file (remove it or choose another name)", out.string()));
+  {
+    Registry target(out);  // the schema, as this asg writes it
+    target.exec("CREATE TABLE export_manifest (run_id TEXT PRIMARY KEY, sha256 TEXT NOT NULL, source TEXT NOT NULL, "
+                "exported_ms INTEGER NOT NULL)");
+  }
+  try {
+    Registry target(out);
+    // ATTACH cannot run inside a transaction: attach first, detach on every way out.
+    target.exec(fmt::format("ATTACH DATABASE {} AS source", sql_quoted_path(path_)));
+    struct Detach {
+      Registry& r;
+      ~Detach() { sqlite3_exec(r.db_, "DETACH DATABASE source", nullptr, nullptr, nullptr); }
+    } detach{target};
+    target.write_transaction([&] {
+      Statement run(target.db_, "INSERT INTO main.runs SELECT * FROM source.runs WHERE id = ?1", out);
+      Statement manifest(target.db_, "INSERT INTO export_manifest VALUES (?1, ?2, ?3, ?4)", out);
+      for (const auto& id : run_ids) {
+        run.bind(1, id);
+        run.step();
+        run.reset();
+        for (const char* table : kRunTables) {
+          Statement rows(target.db_, fmt::format("INSERT INTO main.{0} SELECT * FROM source.{0} WHERE run_id = ?1 ORDER BY rowid", table),
+                         out);
+          rows.bind(1, id);
+          rows.step();
+        }
+        Statement sets(target.db_, "INSERT INTO main.result_sets SELECT * FROM source.result_sets WHERE run_id = ?1 ORDER BY id", out);
+        sets.bind(1, id);
+        sets.step();
+        Statement values(target.db_,
+                         "INSERT INTO main.result_set_values SELECT v.* FROM source.result_set_values v JOIN source.result_sets s "
+                         "ON v.set_id = s.id WHERE s.run_id = ?1 ORDER BY v.rowid",
+                         out);
+        values.bind(1, id);
+        values.step();
+        manifest.bind(1, id).bind(2, run_digest(id)).bind(3, std::filesystem::absolute(path_).string()).bind(4, now_ms());
+        manifest.step();
+        manifest.reset();
+      }
+    });
+  } catch (...) {
+    std::error_code ec;
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(out.string() + suffix, ec);
+    throw;
+  }
+}
+
+ImportReport Registry::import_runs(const std::filesystem::path& from) {
+  if (!std::filesystem::is_regular_file(from)) throw config_error(fmt::format("{}: no such file to import", from.string()));
+  if (std::filesystem::equivalent(from, path_))
+    throw config_error(fmt::format("{}: cannot import a registry into itself", from.string()));
+  // Read the file's schema version without migrating it: a newer one is refused before anything is opened for
+  // writing, and an older one is migrated on a copy, never in the user's file.
+  int version = 0;
+  {
+    sqlite3* db = nullptr;
+    std::string error;
+    if (sqlite3_open_v2(from.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) error = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_stmt* st = nullptr;
+    if (error.empty() && sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+      version = sqlite3_column_int(st, 0);
+    else if (error.empty())
+      error = sqlite3_errmsg(db);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    if (!error.empty()) throw_sql_error(from, error);
+  }
+  if (version > kSchemaVersion)
+    throw registry_error(fmt::format("{}: written by a newer ASG Lab (registry schema {}; this asg reads up to {}); import it "
+                                     "with that version. Nothing was imported.",
+                                     from.string(), version, kSchemaVersion));
+  if (version == 0)
+    throw registry_error(fmt::format("{}: not an ASG Lab registry or export (no schema version). Nothing was imported.", from.string()));
+  std::filesystem::path source_file = from;
+  std::filesystem::path copy;
+  if (version < kSchemaVersion) {
+    copy = std::filesystem::temp_directory_path() / fmt::format("asg-import-{}-{}.sqlite", getpid(), now_ms());
+    std::filesystem::copy_file(from, copy);
+    source_file = copy;
+  }
+  struct RemoveCopy {
+    std::filesystem::path file;
+    ~RemoveCopy() {
+      std::error_code ec;
+      if (!file.empty())
+        for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(file.string() + suffix, ec);
+    }
+  } remove_copy{copy};
+
+  ImportReport report;
+  std::vector<std::string> to_copy;
+  {
+    Registry source(source_file);
+    bool has_manifest = false;
+    {
+      Statement t(source.db_, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'export_manifest'", source_file);
+      has_manifest = t.step();
+    }
+    std::vector<std::string> ids;
+    {
+      Statement all(source.db_, "SELECT id FROM runs ORDER BY created_ms, id", source_file);
+      while (all.step()) ids.push_back(all.text(0));
+    }
+    // Every digest is checked before anything is written: a damaged export changes nothing.
+    if (has_manifest) {
+      Statement m(source.db_, "SELECT run_id, sha256 FROM export_manifest", source_file);
+      std::map<std::string, std::string> recorded;
+      while (m.step()) recorded[m.text(0)] = m.text(1);
+      for (const auto& id : ids) {
+        auto it = recorded.find(id);
+        if (it == recorded.end())
+          throw registry_error(fmt::format("{}: run {} is in the file but not in its export manifest; the file was changed after "
+                                           "export. Nothing was imported.", from.string(), id));
+        const std::string digest = source.run_digest(id);
+        if (digest != it->second)
+          throw registry_error(fmt::format("{}: run {} does not match the digest recorded at export (recorded {}, now {}); the file "
+                                           "was changed or damaged after export. Nothing was imported.",
+                                           from.string(), id, it->second.substr(0, 16), digest.substr(0, 16)));
+      }
+    }
+    for (const auto& id : ids) {
+      if (!find_run(id)) to_copy.push_back(id);
+      else if (run_digest(id) == source.run_digest(id)) report.already_present.push_back(id);
+      else report.differing.push_back(id);
+    }
+  }
+  if (to_copy.empty()) return report;
+  exec(fmt::format("ATTACH DATABASE {} AS source", sql_quoted_path(source_file)));
+  struct Detach {
+    sqlite3* db;
+    ~Detach() { sqlite3_exec(db, "DETACH DATABASE source", nullptr, nullptr, nullptr); }
+  } detach{db_};
+  write_transaction([&] {
+    {
+      for (const auto& id : to_copy) {
+        Statement run(db_, "INSERT INTO main.runs SELECT * FROM source.runs WHERE id = ?1", path_);
+        run.bind(1, id);
+        run.step();
+        for (const char* table : kRunTables) {
+          Statement rows(db_, fmt::format("INSERT INTO main.{0} SELECT * FROM source.{0} WHERE run_id = ?1 ORDER BY rowid", table),
+                         path_);
+          rows.bind(1, id);
+          rows.step();
+        }
+        Statement sets(db_, "SELECT id FROM source.result_sets WHERE run_id = ?1 ORDER BY id", path_);
+        sets.bind(1, id);
+        while (sets.step()) {
+          const int64_t old_id = sets.integer(0);
+          Statement insert(db_,
+                           "INSERT INTO main.result_sets (run_id, benchmark, rank_by, protocol_hash, protocol_json, config_text, "
+                           "status, created_ms, ended_ms, git_commit, host_json, output_dir, error) SELECT run_id, benchmark, "
+                           "rank_by, protocol_hash, protocol_json, config_text, status, created_ms, ended_ms, git_commit, host_json, "
+                           "output_dir, error FROM source.result_sets WHERE id = ?1",
+                           path_);
+          insert.bind(1, old_id);
+          insert.step();
+          const int64_t new_id = sqlite3_last_insert_rowid(db_);
+          Statement values(db_,
+                           "INSERT INTO main.result_set_values SELECT ?2, key, value, higher_is_better, ordinal FROM "
+                           "source.result_set_values WHERE set_id = ?1 ORDER BY rowid",
+                           path_);
+          values.bind(1, old_id).bind(2, new_id);
+          values.step();
+        }
+        report.imported.push_back(id);
+      }
+    }
+  });
+  return report;
 }
 
 }  // namespace asg

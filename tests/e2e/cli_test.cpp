@@ -481,7 +481,11 @@ TEST_F(CliTest, TheLeaderboardRanksOnlyRunsMeasuredUnderTheSameProtocol) {
   EXPECT_EQ(runs[0].protocol_hash, runs[1].protocol_hash);
   EXPECT_NE(runs[0].protocol_hash, runs[2].protocol_hash);
   EXPECT_NE(runs[0].method_hash, runs[1].method_hash);  // other seeds
-  Result lb = run_asg("leaderboard --benchmark e2e-bench", dir_);
+  // By default the two seeds are one row (n = 2, mean ± std); --runs lists every run.
+  Result grouped = run_asg("leaderboard --benchmark e2e-bench", dir_);
+  ASSERT_EQ(grouped.code, 0) << grouped.output;
+  EXPECT_NE(grouped.output.find(fmt::format("| 1 | {} | tiny | 2 | 1 2 |", runs[0].id)), std::string::npos) << grouped.output;
+  Result lb = run_asg("leaderboard --benchmark e2e-bench --runs", dir_);
   ASSERT_EQ(lb.code, 0) << lb.output;
   // The newest run's protocol is ranked: its two runs, in one table; the 4-sample run apart, with the field
   // that makes it incomparable.

@@ -147,8 +147,8 @@ std::map<std::string, std::string> current_columns(const fs::path& p) {
 }
 
 // Opens a copy of an old registry file with the current code and checks that the migration kept every row
-// of every table with its values, left the schema-3 columns empty on rows written before them and added no
-// result sets.
+// of every table with its values, left the schema-3 columns empty on rows written before them, added no
+// result sets (to files from before schema 4), and gave every run a role and no deletion.
 void expect_migration_keeps_every_row(const fs::path& copy, int64_t old_version) {
   ASSERT_EQ(user_version(copy), old_version);
   const auto old_columns = current_columns(copy);
@@ -157,8 +157,10 @@ void expect_migration_keeps_every_row(const fs::path& copy, int64_t old_version)
   ASSERT_GT(old_runs, 0u);
   { asg::Registry reg(copy); EXPECT_EQ(reg.schema_version(), asg::Registry::kSchemaVersion); }
   EXPECT_EQ(user_version(copy), asg::Registry::kSchemaVersion);
-  EXPECT_EQ(query_rows(copy, "SELECT count(*) FROM result_sets"), std::vector<std::string>{"i:0|"});
+  if (old_version < 4) EXPECT_EQ(query_rows(copy, "SELECT count(*) FROM result_sets"), std::vector<std::string>{"i:0|"});
   EXPECT_EQ(snapshot_rows(copy, old_columns), before);
+  EXPECT_EQ(query_rows(copy, "SELECT count(*) FROM runs WHERE role = 'run' AND deleted_ms IS NULL"),
+            std::vector<std::string>{"i:" + std::to_string(old_runs) + "|"});
   if (old_version < 3) {
     EXPECT_EQ(query_rows(copy, "SELECT count(*) FROM runs WHERE method_hash = '' AND protocol_hash = '' AND protocol_json = '' "
                                "AND resumed_from IS NULL"),
@@ -311,7 +313,7 @@ TEST_F(RegistryTest, RefusesANewerSchema) {
     FAIL();
   } catch (const asg::Error& e) {
     EXPECT_EQ(e.kind(), asg::ErrorKind::Registry);
-    EXPECT_EQ(std::string(e.what()), path_.string() + ": registry schema version 99 is newer than this asg supports (4); it was "
+    EXPECT_EQ(std::string(e.what()), path_.string() + ": registry schema version 99 is newer than this asg supports (5); it was "
                                                       "written by a newer ASG Lab. Use that version, or --registry another file.");
   }
   EXPECT_EQ(user_version(path_), 99);  // untouched
@@ -827,6 +829,32 @@ TEST_F(ProtocolTest, TheLeaderboardShowsResultSetsUnderTheirOwnProtocol) {
   EXPECT_NE(asg::render_leaderboard(reg, "other-bench", asg::LeaderboardFormat::Markdown)
                 .find(fmt::format("| 1 | {} (eval {}) | b | 0.2000 |", b, elsewhere)),
             std::string::npos);
+}
+
+TEST_F(RegistryTest, MigratesARegistryWrittenByVersion4AndGroupsItsSeeds) {
+  // Written by the version-4 registry library (tests/data/README.md says how): two seeds of the quickstart's
+  // resolved config, one with a result set under another benchmark.
+  fs::create_directories(path_.parent_path());
+  fs::copy_file(asg::testing::source_dir() / "tests/data/registry_v4.sqlite", path_);
+  expect_migration_keeps_every_row(path_, 4);
+  asg::Registry reg(path_);
+  const auto finished = reg.list_runs("v4-bench", asg::RunStatus::Finished);
+  ASSERT_EQ(finished.size(), 2u);
+  // The migration computed each row's seedless hash from its config: the two seeds are one config.
+  EXPECT_EQ(finished[0].seedless_hash.size(), 64u);
+  EXPECT_EQ(finished[0].seedless_hash, finished[1].seedless_hash);
+  EXPECT_EQ(finished[0].role, asg::RunRole::Run);
+  EXPECT_NE(finished[0].config_text.find("[runtime]"), std::string::npos);  // read from runs.config_text, where v4 kept it
+  asg::LeaderboardOptions options;
+  options.benchmark = "v4-bench";
+  const std::string md = asg::render_leaderboard(reg, options, asg::LeaderboardFormat::Markdown);
+  EXPECT_NE(md.find("| quickstart | 2 | 0 1 | 0.6250 ± 0.1768 |"), std::string::npos) << md;
+  EXPECT_EQ(reg.result_sets(finished[0].id).size() + reg.result_sets(finished[1].id).size(), 1u);
+  // Its runs export and import like new ones.
+  reg.export_runs({finished[0].id, finished[1].id}, dir_ / "v4-export.sqlite");
+  asg::Registry other(dir_ / "merged.sqlite");
+  EXPECT_EQ(other.import_runs(dir_ / "v4-export.sqlite").imported.size(), 2u);
+  EXPECT_EQ(other.run_digest(finished[1].id), reg.run_digest(finished[1].id));
 }
 
 TEST_F(RegistryTest, MigratesARegistryWrittenByVersion3AndKeepsItsRows) {

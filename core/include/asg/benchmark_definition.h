@@ -7,6 +7,9 @@
 //     [sampler]    plugin and its settings
 //     [[metrics]]  each metric: plugin and the parameters that are its convention (extractor sha256, covariance...)
 //     [assumptions] "<section>.<key>" = "why this value was chosen where the source does not say"
+//     [reproduction] cuda_abs, cuda_rel: how far a CUDA rerun (asg reproduce) may land from the recorded value;
+//                    [reproduction."<result key>"] the same for one metric. On the CPU in deterministic mode a
+//                    rerun must give identical numbers, whatever the definition says.
 //
 // An experiment joins a benchmark by `[benchmark] name`. Loading it then pins the experiment to the definition:
 // every key the definition sets is filled in where the experiment leaves it out, and an experiment that sets it
@@ -45,6 +48,13 @@ struct BenchmarkDefinition {
     std::string value;
   };
   std::vector<Field> fields;
+  // [reproduction]: |rerun - recorded| <= abs + rel * |recorded| passes, for reruns on CUDA (or across devices).
+  struct Tolerance {
+    double abs = 0;
+    double rel = 0;
+  };
+  std::optional<Tolerance> cuda_tolerance;            // for every metric without its own
+  std::map<std::string, Tolerance> metric_tolerances;  // by result key
 };
 
 // ASG_BENCHMARK_PATH's directories, then the source tree's benchmarks/ (when it exists).

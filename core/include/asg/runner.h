@@ -23,6 +23,10 @@ struct RunOptions {
   std::filesystem::path registry_path = "runs/registry.sqlite";
   std::filesystem::path runs_dir = "runs";
   std::optional<ResumeFrom> resume;
+  // A fresh run's parent (a sweep that runs it as one of its points, or the run a reproduction reruns) and
+  // its role. Resumed attempts take their parent from `resume`.
+  std::optional<std::string> parent_run_id;
+  RunRole role = RunRole::Run;
 };
 
 struct RunOutcome {

@@ -29,6 +29,8 @@ NewRun new_run_record(const Experiment& exp, const RunOptions& options, const Ru
   record.git_commit = git.commit;
   record.git_dirty = git.dirty;
   record.host_json = environment_json(settings);
+  record.parent_run_id = options.parent_run_id;
+  record.role = options.role;
   if (options.resume) {
     record.parent_run_id = options.resume->run_id;
     record.attempt = options.resume->attempt + 1;

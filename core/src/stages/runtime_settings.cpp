@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include "asg/plugin.h"
@@ -31,6 +32,18 @@ torch::Device resolve_device(const std::string& requested) {
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
+// ASG_THREADS: a positive thread count, or nothing when unset. A value that is not one is refused rather than
+// silently replaced by every core.
+std::optional<int64_t> threads_from_environment() {
+  const char* text = std::getenv("ASG_THREADS");
+  if (!text || !*text) return std::nullopt;
+  char* end = nullptr;
+  const long long n = std::strtoll(text, &end, 10);
+  if (*end != '\0' || n < 1 || n > 4096)
+    throw config_error(fmt::format("ASG_THREADS = \"{}\": expected a thread count from 1 to 4096 (or leave it unset: all cores)", text));
+  return n;
+}
+
 }  // namespace
 
 RuntimeSettings apply_runtime_settings(const Experiment& exp) {
@@ -38,7 +51,9 @@ RuntimeSettings apply_runtime_settings(const Experiment& exp) {
   s.device = resolve_device(exp.runtime.str("device"));
   s.deterministic = exp.runtime.boolean("deterministic");
   s.threads = exp.runtime.integer("threads");
-  if (s.threads == 0) s.threads = std::max(1u, std::thread::hardware_concurrency());
+  // 0 = all cores, or the share a parent process gives this one (asg sweep --jobs N sets ASG_THREADS), so that
+  // parallel points split the machine without changing their configs (threads are part of the config hash).
+  if (s.threads == 0) s.threads = threads_from_environment().value_or(std::max(1u, std::thread::hardware_concurrency()));
   // LibTorch starts with its own default; the run says how many threads it uses, and records it.
   torch::set_num_threads(static_cast<int>(s.threads));
   s.allocator = keep_freed_memory_for_reuse();

@@ -11,6 +11,17 @@
 //
 // Lifecycle: QUEUED -> RUNNING -> FINISHED | FAILED | KILLED. Terminal states are final; a run keeps
 // whatever metric history it logged before failing.
+//
+// Roles (schema 5): a run is an experiment run, a sweep (the parent of its points, which are runs), or a
+// reproduction (a rerun of its parent's stored config, which it judges and never joins on a leaderboard).
+// A resumed attempt is a run whose parent is the attempt it continues.
+//
+// Deletion is soft: `mark_deleted` hides a run from listings and leaderboards and keeps every row; only
+// `find_run` and `find_runs_by_prefix` still see it.
+//
+// Moving runs between registries: `export_runs` writes the runs, whole, into a new registry file with a
+// sha256 digest per run; `import_runs` checks every digest and the file's schema first and copies, in one
+// transaction, only the runs it does not have, so importing a file twice adds nothing the second time.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +30,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 struct sqlite3;
@@ -28,6 +40,10 @@ namespace asg {
 enum class RunStatus { Queued, Running, Finished, Failed, Killed };
 const char* status_name(RunStatus status);
 RunStatus parse_status(const std::string& name);
+
+enum class RunRole { Run, Sweep, Reproduction };
+const char* run_role_name(RunRole role);
+RunRole parse_run_role(const std::string& name);
 
 struct NewRun {
   std::string name;
@@ -54,6 +70,8 @@ struct NewRun {
   std::string protocol_json;
   // For a resumed attempt, the checkpoint it started from (a path, opaque here); nothing for a fresh run.
   std::optional<std::string> resumed_from;
+  // Schema 5. A sweep's config_text is its sweep file; a reproduction's parent is the run it reruns.
+  RunRole role = RunRole::Run;
 };
 
 struct RunRecord : NewRun {
@@ -62,6 +80,30 @@ struct RunRecord : NewRun {
   int64_t created_ms = 0;
   std::optional<int64_t> started_ms, ended_ms;
   std::string error;
+  std::optional<int64_t> deleted_ms;  // soft-deleted (asg runs rm) at this time
+  // Schema 5: sha256 of the config without runtime.seed, name and description (seedless_config_hash), so that
+  // the leaderboard groups the seeds of one config without parsing every config. '' for older rows.
+  std::string seedless_hash;
+};
+
+// Which runs list_runs returns. Soft-deleted runs only when asked for.
+struct RunQuery {
+  std::string benchmark;  // "" = every benchmark
+  std::optional<RunStatus> status;
+  std::optional<std::string> parent_run_id;
+  std::optional<RunRole> role;
+  std::string config_hash;  // "" = any
+  bool include_deleted = false;
+  bool with_config_text = true;  // false: config_text left empty (listing 100k runs reads less)
+  size_t limit = 0;              // 0 = all
+};
+
+// What import_runs did, per run id.
+struct ImportReport {
+  std::vector<std::string> imported;
+  std::vector<std::string> already_present;  // same id and the same digest here: nothing to do
+  // Same id here with other contents (e.g. exported while it was RUNNING and finished since): kept as it is here.
+  std::vector<std::string> differing;
 };
 
 struct PluginUse {
@@ -126,7 +168,7 @@ struct CollectedRun {
 
 class Registry {
  public:
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
 
   // Opens (creating if needed) and migrates. asg::Error(Registry) naming the file on failure.
   explicit Registry(const std::filesystem::path& path);
@@ -157,11 +199,21 @@ class Registry {
   void add_artifact(const std::string& run_id, const Artifact& artifact);
 
   std::optional<RunRecord> find_run(const std::string& run_id) const;
-  // Newest first; `benchmark` empty = all.
+  // Runs whose id starts with `prefix` (deleted ones too), newest first; at most `limit`.
+  std::vector<RunRecord> find_runs_by_prefix(const std::string& prefix, size_t limit = 50) const;
+  // The one run an id or an unambiguous id prefix names (as git abbreviates commits). asg::Error(Config) otherwise:
+  // an unknown id names the registry and the newest runs; an ambiguous prefix lists the runs it matches.
+  RunRecord resolve_run(const std::string& id_or_prefix) const;
+  // Newest first; `benchmark` empty = all; deleted runs left out.
   std::vector<RunRecord> list_runs(const std::string& benchmark = "", std::optional<RunStatus> status = {}) const;
+  std::vector<RunRecord> list_runs(const RunQuery& query) const;
+  // Soft delete (asg runs rm). A RUNNING or QUEUED run is refused: stop it first.
+  void mark_deleted(const std::string& run_id);
   std::vector<PluginUse> plugins(const std::string& run_id) const;
   std::vector<MetricPoint> metric_history(const std::string& run_id, const std::string& key = "") const;
   std::vector<ResultValue> results(const std::string& run_id) const;  // in recorded order
+  // The results of every FINISHED run of a benchmark ("" = all), by run id, in one query.
+  std::unordered_map<std::string, std::vector<ResultValue>> finished_results(const std::string& benchmark) const;
   std::vector<Artifact> artifacts(const std::string& run_id) const;
 
   // Result sets (schema 4). begin_result_set refuses a run that is not FINISHED; end_result_set records the
@@ -171,6 +223,17 @@ class Registry {
   // Newest first; empty run_id / benchmark = all.
   std::vector<ResultSet> result_sets(const std::string& run_id = "", const std::string& benchmark = "") const;
   std::vector<ResultValue> result_set_values(int64_t set_id) const;
+
+  // sha256 over everything recorded about a run (its row, plugins, metric history, results, artifacts, result
+  // sets), in a fixed order: equal digests mean equal records, whichever registry holds them.
+  std::string run_digest(const std::string& run_id) const;
+  // Writes the runs into `out`, a new registry file (refused if it exists), with each run's digest. Every id must
+  // exist here.
+  void export_runs(const std::vector<std::string>& run_ids, const std::filesystem::path& out) const;
+  // Copies the runs of `from` (an export, or any registry file) that this registry lacks. Refused with nothing
+  // changed (asg::Error(Registry)) when `from` was written by a newer schema, is not a registry, or holds a
+  // run whose digest does not match the one the export recorded.
+  ImportReport import_runs(const std::filesystem::path& from);
 
  private:
   void exec(const std::string& sql) const;
@@ -185,16 +248,40 @@ class Registry {
   std::unique_ptr<MetricStatements> metric_statements_;
 };
 
-enum class LeaderboardFormat { Markdown, Csv };
+enum class LeaderboardFormat { Markdown, Csv, Json, Latex };
+// "md", "csv", "json", "latex"; asg::Error(Config) listing them otherwise.
+LeaderboardFormat parse_leaderboard_format(const std::string& name);
 
-// One row per FINISHED run of the benchmark, best first by the benchmark's rank metric, ranked only among runs
-// measured under the same protocol (protocol_hash). Markdown: the protocol of the newest run that recorded one
-// comes first, in the table format of a single-protocol leaderboard; every other protocol follows in its own
-// section, ranked on its own, whose title names the fields (dotted keys of protocol_json) that differ from the
-// first; runs recorded before schema 3 form a last section of their own. CSV: one table, a `protocol` column
-// (full hash) last, the rank restarting in each protocol.
-// asg::Error(Config) if the benchmark has no finished runs (listing the benchmarks that do).
+// What a leaderboard shows.
+struct LeaderboardOptions {
+  std::string benchmark;
+  // Rows: by default one per set of runs that differ only by seed (their resolved configs equal but for
+  // runtime.seed, name and description), with mean ± sample std and n; individual_runs: one row per run;
+  // group_by: one row per value of that config key (an ablation view, e.g. temporal.plugin).
+  bool individual_runs = false;
+  std::string group_by;
+  std::vector<std::string> where;  // RunFilter terms (asg/run_query.h), all of which a run must match
+};
+
+// The benchmark's FINISHED runs (and the FINISHED result sets `asg eval` added to them), ranked by the benchmark's
+// rank metric only among runs measured under the same protocol (protocol_hash); reproductions and deleted runs
+// are left out. The protocol of the newest run that recorded one comes first; every other protocol follows in
+// its own section, ranked on its own, whose title names the fields (dotted keys of protocol_json) in which it
+// differs from the first; runs recorded before schema 3 form a last section of their own.
+//   Markdown: a table per protocol. CSV: one table, a `protocol` column (full hash) last, the rank restarting in
+//   each protocol; grouped rows give each metric a KEY and a KEY_std column. JSON: every section, row and run id,
+//   with each metric's mean, std, n and values. LaTeX: a booktabs table per protocol, the best mean of every
+//   metric in bold, ↑/↓ per metric (needs \usepackage{booktabs}).
+// asg::Error(Config) if no finished run of the benchmark matches (listing the benchmarks that have some), or a
+// --where/--group-by key is unknown.
+std::string render_leaderboard(const Registry& registry, const LeaderboardOptions& options, LeaderboardFormat format);
+// One row per run (LeaderboardOptions::individual_runs).
 std::string render_leaderboard(const Registry& registry, const std::string& benchmark, LeaderboardFormat format);
+
+// `asg compare`: what differs between runs (two or more): config keys, plugin versions and library hashes, host and
+// library versions, and results with their deltas against the first run. Keys equal in every run are left out.
+// Markdown or JSON (other formats: asg::Error(Config)).
+std::string render_comparison(const Registry& registry, const std::vector<RunRecord>& runs, LeaderboardFormat format);
 
 // Runs of the benchmark grouped by run name and protocol (an ablation's arms run over several seeds): one row
 // per group with the number of runs, their seeds, the mean wall time, and for every metric "mean ± std"

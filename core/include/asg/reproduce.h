@@ -1,0 +1,53 @@
+// `asg reproduce RUN`: rerun a recorded run from its stored resolved config and judge whether its numbers agree.
+//
+// The rerun is a new run (role reproduction, parent = the original), so it never joins the leaderboard beside the
+// run it checks. Before anything runs, the plugins this machine would load are compared with the ones the run
+// recorded (name, version, library sha256, slot by slot) and the stored config must hash as recorded; a
+// difference is refused, naming each one, unless allow_plugin_drift.
+//
+// Verdict per recorded metric: on the CPU with deterministic = true on both sides, the rerun must give the
+// identical value. Otherwise (a CUDA run on either side) the benchmark definition's [reproduction] tolerance
+// applies (|rerun - recorded| <= abs + rel * |recorded|); without one declared, identical is still demanded and
+// the verdict says that no tolerance was declared.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "asg/registry.h"
+#include "asg/runner.h"
+
+namespace asg {
+
+struct ReproduceOptions {
+  RunOptions run;  // registry, runs folder
+  bool allow_plugin_drift = false;
+};
+
+struct MetricVerdict {
+  std::string key;
+  double recorded = 0;
+  double rerun = 0;
+  double abs_tolerance = 0;
+  double rel_tolerance = 0;
+  bool pass = false;
+};
+
+struct ReproduceOutcome {
+  RunRecord original;
+  std::string rerun_id;
+  std::vector<std::string> drift;  // plugin and config differences that were allowed
+  std::string tolerance_rule;       // which rule judged: "identical (CPU, deterministic)", the definition's, ...
+  std::vector<MetricVerdict> verdicts;
+  bool agrees = false;  // every recorded metric passed, and the rerun recorded every one of them
+};
+
+// asg::Error(Config) before anything is recorded when the run is not a FINISHED experiment run, or when plugins or
+// the config drifted and drift is not allowed (the message lists each difference). A failure of the rerun itself
+// marks it FAILED and is rethrown.
+ReproduceOutcome reproduce_run(const std::string& id_or_prefix, const ReproduceOptions& options);
+
+// The verdict as a Markdown table with a closing line (REPRODUCED / NOT REPRODUCED).
+std::string render_verdict(const ReproduceOutcome& outcome);
+
+}  // namespace asg

@@ -1,0 +1,172 @@
+#include "asg/reproduce.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <filesystem>
+
+#include "asg/benchmark_definition.h"
+#include "asg/error.h"
+#include "asg/experiment.h"
+#include "asg/plugin_catalog.h"
+#include "asg/util.h"
+
+namespace asg {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct DeviceMode {
+  std::string device;  // "cpu", "cuda:0", or "" when not recorded
+  bool deterministic = false;
+};
+
+DeviceMode device_mode(const std::string& host_json) {
+  const auto j = nlohmann::json::parse(host_json, nullptr, false);
+  DeviceMode m;
+  if (!j.is_object()) return m;
+  if (j.contains("device") && j["device"].is_string()) m.device = j["device"].get<std::string>();
+  if (j.contains("deterministic") && j["deterministic"].is_boolean()) m.deterministic = j["deterministic"].get<bool>();
+  return m;
+}
+
+// The plugins this machine would load for the experiment, against what the run recorded, slot by slot.
+std::vector<std::string> plugin_drift(const Experiment& exp, const std::vector<PluginUse>& recorded) {
+  std::vector<std::string> drift;
+  std::map<std::string, const PluginSlot*> now;
+  for (const auto& slot : exp.slots) now[slot.section] = &slot;
+  for (const auto& use : recorded) {
+    auto it = now.find(use.slot);
+    if (it == now.end()) {
+      drift.push_back(fmt::format("slot {}: recorded {} {}, not in the experiment as loaded here", use.slot, use.name, use.version));
+      continue;
+    }
+    const PluginSlot& slot = *it->second;
+    const auto& factory = slot.record->factory;
+    if (slot.plugin != use.name || factory.version != use.version)
+      drift.push_back(fmt::format("slot {}: recorded {} {}, here {} {} ({})", use.slot, use.name, use.version, slot.plugin, factory.version,
+                                  slot.record->library_path.string()));
+    else if (slot.record->library_sha256 != use.library_sha256)
+      drift.push_back(fmt::format("slot {}: {} {} library differs: recorded sha256 {}, here {} ({})", use.slot, use.name, use.version,
+                                  use.library_sha256.substr(0, 16), slot.record->library_sha256.substr(0, 16),
+                                  slot.record->library_path.string()));
+    now.erase(it);
+  }
+  for (const auto& [section, slot] : now)
+    drift.push_back(fmt::format("slot {}: {} here, not recorded with the run", section, slot->plugin));
+  return drift;
+}
+
+}  // namespace
+
+ReproduceOutcome reproduce_run(const std::string& id_or_prefix, const ReproduceOptions& options) {
+  const fs::path& registry_path = options.run.registry_path;
+  if (!fs::exists(registry_path))
+    throw config_error(fmt::format("{}: no registry here (pass --registry PATH)", registry_path.string()));
+  ReproduceOutcome outcome;
+  {
+    Registry registry(registry_path);
+    outcome.original = registry.resolve_run(id_or_prefix);
+  }
+  const RunRecord& original = outcome.original;
+  if (original.role == RunRole::Sweep)
+    throw config_error(fmt::format("run {} is a sweep; reproduce one of its points (asg runs show {} lists them)", original.id, original.id));
+  if (original.status != RunStatus::Finished)
+    throw config_error(fmt::format("run {} is {}; only a FINISHED run has numbers to reproduce", original.id, status_name(original.status)));
+  if (original.config_text.empty())
+    throw config_error(fmt::format("run {} recorded no config; there is nothing to rerun", original.id));
+
+  // The stored resolved config, as the file the rerun loads (and records as its experiment).
+  const fs::path config_file = options.run.runs_dir / "reproductions" / (original.id + ".toml");
+  fs::create_directories(config_file.parent_path());
+  write_text_file_atomic(config_file, original.config_text);
+  PluginCatalog catalog;
+  const Experiment exp = load_experiment(config_file, {}, catalog);
+
+  std::vector<std::string> drift;
+  {
+    Registry registry(registry_path);
+    drift = plugin_drift(exp, registry.plugins(original.id));
+  }
+  if (exp.config_hash != original.config_hash)
+    drift.push_back(fmt::format("config: the stored config hashes to {} here, the run recorded {} (a default of the core or of a "
+                                "plugin changed, or a file the config names has other contents)",
+                                exp.config_hash.substr(0, 12), original.config_hash.substr(0, 12)));
+  if (!drift.empty() && !options.allow_plugin_drift)
+    throw config_error(fmt::format("run {} cannot be rerun as it was:\n  {}\nInstall the recorded plugin versions (asg plugins lists "
+                                   "what is here), or pass --allow-plugin-drift to rerun anyway and see whether the numbers agree.",
+                                   original.id, join(drift, "\n  ")));
+  outcome.drift = drift;
+
+  RunOptions run_options = options.run;
+  run_options.parent_run_id = original.id;
+  run_options.role = RunRole::Reproduction;
+  const RunOutcome rerun = run_experiment(exp, run_options);
+  outcome.rerun_id = rerun.run_id;
+
+  // ---- the verdict ----
+  Registry registry(registry_path);
+  const auto rerun_record = registry.find_run(rerun.run_id);
+  const DeviceMode before = device_mode(original.host_json), after = device_mode(rerun_record ? rerun_record->host_json : "");
+  const bool exact = before.device == "cpu" && after.device == "cpu" && before.deterministic && after.deterministic;
+  std::optional<BenchmarkDefinition> definition;
+  if (!original.benchmark.empty()) definition = find_benchmark(original.benchmark, benchmark_search_path());
+  if (exact) {
+    outcome.tolerance_rule = "identical values (CPU, deterministic on both sides)";
+  } else if (definition && (definition->cuda_tolerance || !definition->metric_tolerances.empty())) {
+    outcome.tolerance_rule = fmt::format("the [reproduction] tolerances of benchmark {} version {} ({}; devices: recorded {}, rerun {})",
+                                         definition->name, definition->version, definition->file.string(),
+                                         before.device.empty() ? "not recorded" : before.device, after.device);
+  } else {
+    outcome.tolerance_rule = fmt::format("identical values: not both CPU-deterministic (recorded {}, rerun {}) and benchmark '{}' declares "
+                                         "no [reproduction] tolerance",
+                                         before.device.empty() ? "not recorded" : before.device, after.device, original.benchmark);
+  }
+  std::map<std::string, double> rerun_values;
+  for (const auto& v : rerun.results) rerun_values[v.key] = v.value;
+  outcome.agrees = true;
+  for (const auto& recorded : registry.results(original.id)) {
+    MetricVerdict v;
+    v.key = recorded.key;
+    v.recorded = recorded.value;
+    auto it = rerun_values.find(recorded.key);
+    v.rerun = it == rerun_values.end() ? std::nan("") : it->second;
+    if (!exact && definition) {
+      auto own = definition->metric_tolerances.find(recorded.key);
+      const auto t = own != definition->metric_tolerances.end() ? own->second : definition->cuda_tolerance.value_or(BenchmarkDefinition::Tolerance{});
+      v.abs_tolerance = t.abs;
+      v.rel_tolerance = t.rel;
+    }
+    if (std::isnan(v.recorded) || std::isnan(v.rerun)) v.pass = std::isnan(v.recorded) && std::isnan(v.rerun) && it != rerun_values.end();
+    else if (v.abs_tolerance == 0 && v.rel_tolerance == 0) v.pass = v.recorded == v.rerun;
+    else v.pass = std::fabs(v.rerun - v.recorded) <= v.abs_tolerance + v.rel_tolerance * std::fabs(v.recorded);
+    outcome.agrees &= v.pass;
+    outcome.verdicts.push_back(v);
+  }
+  return outcome;
+}
+
+std::string render_verdict(const ReproduceOutcome& outcome) {
+  std::string out = fmt::format("## Reproduction of {} ({}) as {}\n\nrule: {}\n", outcome.original.id, outcome.original.name,
+                                outcome.rerun_id, outcome.tolerance_rule);
+  for (const auto& d : outcome.drift) out += fmt::format("allowed drift: {}\n", d);
+  out += "\n| metric | recorded | rerun | |Δ| | tolerance | verdict |\n|---|---:|---:|---:|---|---|\n";
+  for (const auto& v : outcome.verdicts) {
+    const std::string tolerance = v.abs_tolerance == 0 && v.rel_tolerance == 0
+                                      ? "identical"
+                                      : fmt::format("{:g} + {:g}·|recorded| = {:.6g}", v.abs_tolerance, v.rel_tolerance,
+                                                    v.abs_tolerance + v.rel_tolerance * std::fabs(v.recorded));
+    const std::string delta = std::isfinite(v.recorded) && std::isfinite(v.rerun) ? fmt::format("{:.6g}", std::fabs(v.rerun - v.recorded)) : "n/a";
+    out += fmt::format("| {} | {:.10g} | {} | {} | {} | {} |\n", v.key, v.recorded, std::isnan(v.rerun) ? "missing" : fmt::format("{:.10g}", v.rerun),
+                       delta, tolerance, v.pass ? "pass" : "FAIL");
+  }
+  size_t failed = 0;
+  for (const auto& v : outcome.verdicts) failed += v.pass ? 0 : 1;
+  out += outcome.agrees ? fmt::format("\nREPRODUCED: all {} metrics within tolerance\n", outcome.verdicts.size())
+                        : fmt::format("\nNOT REPRODUCED: {} of {} metrics outside tolerance\n", failed, outcome.verdicts.size());
+  return out;
+}
+
+}  // namespace asg

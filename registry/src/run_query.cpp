@@ -1,0 +1,172 @@
+#include "asg/run_query.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <toml++/toml.h>
+
+#include <charconv>
+#include <cmath>
+#include <set>
+#include <sstream>
+
+#include "asg/error.h"
+#include "asg/hash.h"
+#include "asg/util.h"
+
+namespace asg {
+
+namespace {
+
+void flatten(const toml::node& node, const std::string& prefix, std::map<std::string, std::string>& out) {
+  if (const toml::table* table = node.as_table()) {
+    for (auto&& [key, child] : *table) flatten(child, prefix.empty() ? std::string(key.str()) : prefix + "." + std::string(key.str()), out);
+    return;
+  }
+  if (const toml::array* array = node.as_array(); array && array->is_array_of_tables()) {
+    for (size_t i = 0; i < array->size(); ++i) flatten(*array->get(i), fmt::format("{}.{}", prefix, i), out);
+    return;
+  }
+  if (auto s = node.value<std::string>()) {
+    out[prefix] = *s;
+    return;
+  }
+  std::ostringstream text;
+  node.visit([&](auto&& leaf) { text << leaf; });
+  out[prefix] = text.str();
+}
+
+std::optional<double> as_number(const std::string& text) {
+  double v = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  if (ec != std::errc() || ptr != end || text.empty()) return std::nullopt;
+  return v;
+}
+
+bool values_equal(const std::string& a, const std::string& b) {
+  if (a == b) return true;
+  auto x = as_number(a), y = as_number(b);
+  return x && y && *x == *y;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> flat_config(const std::string& config_text) {
+  std::map<std::string, std::string> out;
+  try {
+    const toml::table root = toml::parse(config_text);
+    flatten(root, "", out);
+  } catch (const toml::parse_error&) {
+    // A row not written by asg run (or by an asg from before configs were TOML): no keys to select on.
+  }
+  return out;
+}
+
+std::string seedless_config_hash(const std::string& config_text) {
+  auto flat = flat_config(config_text);
+  if (flat.empty()) return "";
+  for (const char* key : {"runtime.seed", "name", "description"}) flat.erase(key);
+  std::string text;
+  for (const auto& [key, value] : flat) text += key + "=" + value + "\n";
+  return sha256_hex(text);
+}
+
+const std::vector<std::string>& run_field_keys() {
+  static const std::vector<std::string> keys = {"status", "name", "benchmark", "seed", "role", "commit", "plugin"};
+  return keys;
+}
+
+RunFilter parse_run_filter(const std::string& text) {
+  RunFilter f;
+  f.text = text;
+  size_t op = text.find("!=");
+  size_t value_at = op + 2;
+  if (op == std::string::npos) {
+    op = text.find('=');
+    value_at = op + 1;
+  } else {
+    f.negated = true;
+  }
+  if (op == std::string::npos || op == 0)
+    throw config_error(fmt::format("--where '{}': expected KEY=VALUE or KEY!=VALUE, where KEY is a config key (e.g. "
+                                   "temporal.plugin) or one of {}",
+                                   text, join(run_field_keys(), ", ")));
+  f.key = text.substr(0, op);
+  f.value = text.substr(value_at);
+  return f;
+}
+
+std::vector<RunFilter> parse_run_filters(const std::vector<std::string>& texts) {
+  std::vector<RunFilter> out;
+  for (const auto& t : texts) out.push_back(parse_run_filter(t));
+  return out;
+}
+
+KeyValue run_key_value(const RunRecord& run, const std::map<std::string, std::string>& config, const std::string& key) {
+  if (key == "status") return {true, status_name(run.status)};
+  if (key == "name") return {true, run.name};
+  if (key == "benchmark") return {true, run.benchmark};
+  if (key == "seed") return {true, std::to_string(run.seed)};
+  if (key == "role") return {true, run_role_name(run.role)};
+  if (key == "commit") return {true, run.git_commit};
+  auto it = config.find(key);
+  if (it == config.end()) return {};
+  return {true, it->second};
+}
+
+RunSelector::RunSelector(const Registry& registry, std::vector<RunFilter> filters)
+    : registry_(registry), filters_(std::move(filters)) {}
+
+bool RunSelector::matches(const RunRecord& run) const {
+  for (const auto& f : filters_) {
+    bool hit = false;
+    if (f.key == "plugin") {
+      auto it = plugins_.find(run.id);
+      if (it == plugins_.end()) it = plugins_.emplace(run.id, registry_.plugins(run.id)).first;
+      for (const auto& p : it->second) hit |= p.name == f.value;
+    } else if (f.key == "commit") {
+      // A commit matches by prefix, as git abbreviates it.
+      hit = !f.value.empty() && run.git_commit.rfind(f.value, 0) == 0;
+    } else {
+      const KeyValue v = run_key_value(run, config_of(run), f.key);
+      hit = v.found && values_equal(v.value, f.value);
+    }
+    if (hit == f.negated) return false;
+  }
+  return true;
+}
+
+void RunSelector::check_keys(const std::vector<RunRecord>& runs) const {
+  std::set<std::string> known;
+  for (const auto& f : filters_) {
+    const auto& fields = run_field_keys();
+    if (std::find(fields.begin(), fields.end(), f.key) != fields.end()) continue;
+    if (known.empty())
+      for (const auto& run : runs)
+        for (const auto& [key, value] : config_of(run)) known.insert(key);
+    if (known.count(f.key)) continue;
+    std::vector<std::string> candidates(known.begin(), known.end());
+    candidates.insert(candidates.end(), fields.begin(), fields.end());
+    throw config_error(fmt::format("--where '{}': no run here has a config key '{}' (keys are dotted TOML keys of the "
+                                   "resolved config, e.g. temporal.plugin or train.lr, or one of {}).{}",
+                                   f.text, f.key, join(fields, ", "), did_you_mean(f.key, candidates)));
+  }
+}
+
+const std::map<std::string, std::string>& RunSelector::config_of(const RunRecord& run) const {
+  auto it = configs_.find(run.id);
+  if (it != configs_.end()) return it->second;
+  // Listings of many runs leave the config text out; read it for the runs a filter looks into.
+  std::string text = run.config_text;
+  if (text.empty())
+    if (auto full = registry_.find_run(run.id)) text = full->config_text;
+  return configs_.emplace(run.id, flat_config(text)).first->second;
+}
+
+std::string RunSelector::describe() const {
+  std::vector<std::string> parts;
+  for (const auto& f : filters_) parts.push_back(f.text);
+  return join(parts, ", ");
+}
+
+}  // namespace asg
