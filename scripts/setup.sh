@@ -14,6 +14,9 @@
 #   python3-scipy        the reference Fréchet distance (numpy.cov + scipy sqrtm, as pytorch-fid) that the
 #                        Fréchet tests and bench/frechet.cpp compare against.
 #   libssl-dev           sha256 of configs, plugin libraries and artifacts (libcrypto).
+#   libcpp-httplib-dev   asg serve: the read-only web view of the registry.
+#   chromium, chromium-driver  the tests open the HTML leaderboard and asg serve's pages in headless Chromium
+#                        (driven over WebDriver) to check sorting, inline samples, escaping and live curves.
 set -euo pipefail
 
 packages=(
@@ -29,7 +32,9 @@ packages=(
   # text: CLIP's tokenizer
   libicu-dev
   # tests; python3-torch runs the Python side of bench/vs_python.cpp (the same LibTorch 1.13)
-  libgtest-dev python3-torch python3-pil python3-scipy
+  libgtest-dev python3-torch python3-pil python3-scipy chromium chromium-driver
+  # the registry's web view
+  libcpp-httplib-dev
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -4,13 +4,18 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
+#include <thread>
 #include <memory>
 #include <set>
 
 #include "asg/error.h"
 #include "asg/registry.h"
 #include "asg/run_query.h"
+#include "asg/server.h"
+#include "asg/interrupt.h"
 #include "asg/util.h"
 
 namespace fs = std::filesystem;
@@ -52,6 +57,14 @@ int cmd_leaderboard(const std::string& registry_path, LeaderboardOptions options
   }
   const auto names = benchmarks_with_finished_runs(*registry);
   if (names.empty()) throw config_error(fmt::format("{}: no finished benchmark runs yet", registry_path));
+  if (kind == LeaderboardFormat::Html) {
+    // A page per benchmark: with several, the one to write must be named.
+    if (names.size() > 1)
+      throw config_error(fmt::format("--format html writes one page: add --benchmark NAME (benchmarks here: {})", fmt::join(names, ", ")));
+    options.benchmark = *names.begin();
+    fmt::print("{}", render_leaderboard(*registry, options, kind));
+    return 0;
+  }
   if (kind == LeaderboardFormat::Json) {
     // One JSON document: an array of every benchmark's leaderboard.
     nlohmann::json all = nlohmann::json::array();
@@ -275,7 +288,31 @@ int cmd_runs_gc(const std::string& registry_path, double stale_after_min) {
   return 0;
 }
 
-const std::vector<std::string> kFormats = {"md", "csv", "json", "latex"};
+int cmd_serve(const ServeOptions& options) {
+  install_interrupt_handlers();
+  std::atomic<bool> stop{false};
+  std::thread watch([&] {
+    while (!stop.load()) {
+      if (interrupt_requested()) stop = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  try {
+    serve_registry(options, [&](int port) {
+      fmt::print("asg serve: {} (read-only) at http://{}:{}/ ; Ctrl-C stops\n", options.registry_path.string(), options.bind, port);
+      std::fflush(stdout);
+    }, stop);
+  } catch (...) {
+    stop = true;
+    watch.join();
+    throw;
+  }
+  stop = true;
+  watch.join();
+  return 0;
+}
+
+const std::vector<std::string> kFormats = {"md", "csv", "json", "latex", "html"};
 
 }  // namespace
 
@@ -287,13 +324,20 @@ void add_registry_commands(CLI::App& app, Action& action, std::string& registry_
     auto options = std::make_shared<LeaderboardOptions>();
     auto format = std::make_shared<std::string>("md");
     cmd->add_option("--benchmark", options->benchmark, "benchmark name (default: every benchmark)");
-    cmd->add_option("--format", *format, "md, csv, json or latex")->check(CLI::IsMember(kFormats))->capture_default_str();
+    cmd->add_option("--format", *format, "md, csv, json, latex or html (one self-contained page)")->check(CLI::IsMember(kFormats))
+        ->capture_default_str();
     cmd->add_flag("--runs", options->individual_runs, "one row per run instead of one per set of seeds");
+    cmd->add_option("--runs-dir", runs_dir, "html: where the runs' folders (their samples) are")->capture_default_str();
     cmd->add_option("--group-by", options->group_by, "one row per value of this config key (e.g. temporal.plugin): an ablation view");
     cmd->add_option("--where", options->where, "only runs with KEY=VALUE or KEY!=VALUE (config key, plugin, status, name, seed); repeatable")
         ->allow_extra_args(false);
     add_registry(cmd);
-    cmd->callback([&, cmd, options, format] { action = [&, options, format] { return cmd_leaderboard(registry_path, *options, *format); }; });
+    cmd->callback([&, cmd, options, format] {
+      action = [&, options, format] {
+        options->runs_dir = runs_dir;
+        return cmd_leaderboard(registry_path, *options, *format);
+      };
+    });
   }
   {
     auto* cmd = app.add_subcommand("summary", "mean ± std of every metric over the runs of each name (seeds of an ablation)");
@@ -314,6 +358,23 @@ void add_registry_commands(CLI::App& app, Action& action, std::string& registry_
     cmd->add_option("--format", *format, "md or json")->check(CLI::IsMember({"md", "json"}))->capture_default_str();
     add_registry(cmd);
     cmd->callback([&, ids, format] { action = [&, ids, format] { return cmd_compare(registry_path, *ids, *format); }; });
+  }
+
+  {
+    auto* cmd = app.add_subcommand("serve", "a local, read-only web view of the registry: leaderboards, run pages with live loss "
+                                            "curves, compare");
+    auto options = std::make_shared<ServeOptions>();
+    cmd->add_option("--port", options->port, "TCP port (0: any free one)")->check(CLI::Range(0, 65535))->capture_default_str();
+    cmd->add_option("--bind", options->bind, "address to listen on (loopback unless told otherwise)")->capture_default_str();
+    add_registry(cmd);
+    cmd->add_option("--runs-dir", runs_dir, "where the runs' folders (their samples) are")->capture_default_str();
+    cmd->callback([&, options] {
+      action = [&, options] {
+        options->registry_path = registry_path;
+        options->runs_dir = runs_dir;
+        return cmd_serve(*options);
+      };
+    });
   }
 
   auto* runs = app.add_subcommand("runs", "list recorded runs (newest first); show, rm, gc, export, import");

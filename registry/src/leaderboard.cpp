@@ -625,7 +625,8 @@ LeaderboardFormat parse_leaderboard_format(const std::string& name) {
   if (name == "csv") return LeaderboardFormat::Csv;
   if (name == "json") return LeaderboardFormat::Json;
   if (name == "latex" || name == "tex") return LeaderboardFormat::Latex;
-  throw config_error(fmt::format("--format '{}': valid formats are md, csv, json, latex", name));
+  if (name == "html") return LeaderboardFormat::Html;
+  throw config_error(fmt::format("--format '{}': valid formats are md, csv, json, latex, html", name));
 }
 
 std::string render_leaderboard(const Registry& registry, const std::string& benchmark, LeaderboardFormat format) {
@@ -635,7 +636,10 @@ std::string render_leaderboard(const Registry& registry, const std::string& benc
   return render_leaderboard(registry, options, format);
 }
 
+std::string render_leaderboard_html(const Registry& registry, const LeaderboardOptions& options);  // leaderboard_html.cpp
+
 std::string render_leaderboard(const Registry& registry, const LeaderboardOptions& options, LeaderboardFormat format) {
+  if (format == LeaderboardFormat::Html) return render_leaderboard_html(registry, options);
   const std::string& benchmark = options.benchmark;
   if (options.individual_runs && !options.group_by.empty())
     throw config_error("--runs and --group-by ask for different rows (one per run, one per value of a key); give one of them");

@@ -353,7 +353,34 @@ int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-Registry::Registry(const std::filesystem::path& path) : path_(path) {
+Registry::Registry(const std::filesystem::path& path, OpenMode mode) : path_(path) {
+  if (mode == OpenMode::ReadOnly) {
+    if (!std::filesystem::is_regular_file(path)) throw registry_error(fmt::format("{}: no registry here", path.string()));
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+      std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      db_ = nullptr;
+      throw registry_error(fmt::format("{}: cannot open registry: {}", path.string(), msg));
+    }
+    sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+    int version = 0;
+    try {
+      version = schema_version();
+    } catch (...) {
+      sqlite3_close(db_);
+      db_ = nullptr;
+      throw;
+    }
+    if (version != kSchemaVersion) {
+      sqlite3_close(db_);
+      db_ = nullptr;
+      throw registry_error(fmt::format("{}: registry schema {}, but read-only access needs schema {}; {}", path.string(), version,
+                                       kSchemaVersion,
+                                       version > kSchemaVersion ? "it was written by a newer ASG Lab"
+                                                                : "open it once with a command that writes (e.g. asg runs gc) to migrate it"));
+    }
+    return;
+  }
   std::error_code ec;
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
   if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {

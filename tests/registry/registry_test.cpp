@@ -157,7 +157,9 @@ void expect_migration_keeps_every_row(const fs::path& copy, int64_t old_version)
   ASSERT_GT(old_runs, 0u);
   { asg::Registry reg(copy); EXPECT_EQ(reg.schema_version(), asg::Registry::kSchemaVersion); }
   EXPECT_EQ(user_version(copy), asg::Registry::kSchemaVersion);
-  if (old_version < 4) EXPECT_EQ(query_rows(copy, "SELECT count(*) FROM result_sets"), std::vector<std::string>{"i:0|"});
+  if (old_version < 4) {
+    EXPECT_EQ(query_rows(copy, "SELECT count(*) FROM result_sets"), std::vector<std::string>{"i:0|"});
+  }
   EXPECT_EQ(snapshot_rows(copy, old_columns), before);
   EXPECT_EQ(query_rows(copy, "SELECT count(*) FROM runs WHERE role = 'run' AND deleted_ms IS NULL"),
             std::vector<std::string>{"i:" + std::to_string(old_runs) + "|"});

@@ -170,8 +170,12 @@ class Registry {
  public:
   static constexpr int kSchemaVersion = 5;
 
-  // Opens (creating if needed) and migrates. asg::Error(Registry) naming the file on failure.
-  explicit Registry(const std::filesystem::path& path);
+  enum class OpenMode {
+    ReadWrite,  // creates the file if needed and migrates it to this schema
+    ReadOnly,   // never writes: the file must exist at this schema version (asg serve reads this way)
+  };
+  // Opens (in ReadWrite: creating if needed, and migrating). asg::Error(Registry) naming the file on failure.
+  explicit Registry(const std::filesystem::path& path, OpenMode mode = OpenMode::ReadWrite);
   ~Registry();
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
@@ -248,8 +252,8 @@ class Registry {
   std::unique_ptr<MetricStatements> metric_statements_;
 };
 
-enum class LeaderboardFormat { Markdown, Csv, Json, Latex };
-// "md", "csv", "json", "latex"; asg::Error(Config) listing them otherwise.
+enum class LeaderboardFormat { Markdown, Csv, Json, Latex, Html };
+// "md", "csv", "json", "latex", "html"; asg::Error(Config) listing them otherwise.
 LeaderboardFormat parse_leaderboard_format(const std::string& name);
 
 // What a leaderboard shows.
@@ -261,6 +265,15 @@ struct LeaderboardOptions {
   bool individual_runs = false;
   std::string group_by;
   std::vector<std::string> where;  // RunFilter terms (asg/run_query.h), all of which a run must match
+  // HTML only. Samples are the newest run's recorded sample files, read from <runs_dir>/<run id>/<artifact path>:
+  // embedded as data: URIs when media_url_prefix is "" (a self-contained page), else linked as
+  // <media_url_prefix>/<run id>/<artifact path> (asg serve). Samples and loss curves are drawn for the first
+  // `html_media_rows` rows of each protocol; the rest show their numbers and provenance only.
+  std::filesystem::path runs_dir = "runs";
+  std::string media_url_prefix;
+  std::string run_url_prefix;  // when set, run ids link to <run_url_prefix>/<run id> (asg serve's run pages)
+  size_t samples_per_row = 3;
+  size_t html_media_rows = 100;
 };
 
 // The benchmark's FINISHED runs (and the FINISHED result sets `asg eval` added to them), ranked by the benchmark's
@@ -271,7 +284,9 @@ struct LeaderboardOptions {
 //   Markdown: a table per protocol. CSV: one table, a `protocol` column (full hash) last, the rank restarting in
 //   each protocol; grouped rows give each metric a KEY and a KEY_std column. JSON: every section, row and run id,
 //   with each metric's mean, std, n and values. LaTeX: a booktabs table per protocol, the best mean of every
-//   metric in bold, ↑/↓ per metric (needs \usepackage{booktabs}).
+//   metric in bold, ↑/↓ per metric (needs \usepackage{booktabs}). HTML: one page that needs no network:
+//   sortable columns, each row's samples playing inline, its newest run's training loss as inline SVG, and its
+//   provenance (run ids, commit, config hash, plugin versions, protocol); every value escaped.
 // asg::Error(Config) if no finished run of the benchmark matches (listing the benchmarks that have some), or a
 // --where/--group-by key is unknown.
 std::string render_leaderboard(const Registry& registry, const LeaderboardOptions& options, LeaderboardFormat format);
