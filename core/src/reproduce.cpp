@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <filesystem>
 
 #include "asg/benchmark_definition.h"
@@ -124,28 +126,36 @@ ReproduceOutcome reproduce_run(const std::string& id_or_prefix, const ReproduceO
                                          "no [reproduction] tolerance",
                                          before.device.empty() ? "not recorded" : before.device, after.device, original.benchmark);
   }
+  outcome.verdicts = judge_reproduction(registry.results(original.id), rerun.results, exact, definition ? &*definition : nullptr);
+  outcome.agrees = std::all_of(outcome.verdicts.begin(), outcome.verdicts.end(), [](const MetricVerdict& v) { return v.pass; });
+  return outcome;
+}
+
+std::vector<MetricVerdict> judge_reproduction(const std::vector<ResultValue>& recorded, const std::vector<ResultValue>& rerun, bool exact,
+                                              const BenchmarkDefinition* definition) {
   std::map<std::string, double> rerun_values;
-  for (const auto& v : rerun.results) rerun_values[v.key] = v.value;
-  outcome.agrees = true;
-  for (const auto& recorded : registry.results(original.id)) {
+  for (const auto& v : rerun) rerun_values[v.key] = v.value;
+  std::vector<MetricVerdict> verdicts;
+  for (const auto& r : recorded) {
     MetricVerdict v;
-    v.key = recorded.key;
-    v.recorded = recorded.value;
-    auto it = rerun_values.find(recorded.key);
+    v.key = r.key;
+    v.recorded = r.value;
+    auto it = rerun_values.find(r.key);
     v.rerun = it == rerun_values.end() ? std::nan("") : it->second;
     if (!exact && definition) {
-      auto own = definition->metric_tolerances.find(recorded.key);
+      auto own = definition->metric_tolerances.find(r.key);
       const auto t = own != definition->metric_tolerances.end() ? own->second : definition->cuda_tolerance.value_or(BenchmarkDefinition::Tolerance{});
       v.abs_tolerance = t.abs;
       v.rel_tolerance = t.rel;
     }
-    if (std::isnan(v.recorded) || std::isnan(v.rerun)) v.pass = std::isnan(v.recorded) && std::isnan(v.rerun) && it != rerun_values.end();
+    // A metric the rerun did not record fails; NaN (a metric that could not be computed) agrees only with NaN.
+    if (it == rerun_values.end()) v.pass = false;
+    else if (std::isnan(v.recorded) || std::isnan(v.rerun)) v.pass = std::isnan(v.recorded) && std::isnan(v.rerun);
     else if (v.abs_tolerance == 0 && v.rel_tolerance == 0) v.pass = v.recorded == v.rerun;
     else v.pass = std::fabs(v.rerun - v.recorded) <= v.abs_tolerance + v.rel_tolerance * std::fabs(v.recorded);
-    outcome.agrees &= v.pass;
-    outcome.verdicts.push_back(v);
+    verdicts.push_back(v);
   }
-  return outcome;
+  return verdicts;
 }
 
 std::string render_verdict(const ReproduceOutcome& outcome) {

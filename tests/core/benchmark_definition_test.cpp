@@ -255,3 +255,32 @@ name = "vsd2m"
   EXPECT_EQ(exp.metric_slots()[1]->params.str("scale"), "raw");
   EXPECT_EQ(exp.benchmark.str("rank_by"), "fvd");
 }
+
+namespace {
+
+TEST_F(BenchmarkDefinitionTest, ReproductionTolerancesAreReadPerDefinitionAndPerMetric) {
+  // The committed definitions declare none: no GPU rerun has been measured (docs/workflows.md).
+  EXPECT_FALSE(asg::find_benchmark("tiny-bench", {dir_ / "defs"})->cuda_tolerance.has_value());
+  write("tol/t.toml", "[benchmark]\nname = \"t\"\nversion = \"1\"\n[reproduction]\ncuda_abs = 0.001\ncuda_rel = 0.02\n"
+                      "[reproduction.frechet_pixel]\ncuda_abs = 0.5\n");
+  const auto t = asg::find_benchmark("t", {dir_ / "tol"});
+  ASSERT_TRUE(t && t->cuda_tolerance);
+  EXPECT_DOUBLE_EQ(t->cuda_tolerance->abs, 0.001);
+  EXPECT_DOUBLE_EQ(t->cuda_tolerance->rel, 0.02);
+  ASSERT_EQ(t->metric_tolerances.count("frechet_pixel"), 1u);
+  EXPECT_DOUBLE_EQ(t->metric_tolerances.at("frechet_pixel").abs, 0.5);
+  EXPECT_DOUBLE_EQ(t->metric_tolerances.at("frechet_pixel").rel, 0.0);
+
+  write("bad/t.toml", "[benchmark]\nname = \"t\"\nversion = \"1\"\n[reproduction]\ncuda_rell = 0.02\n");
+  try {
+    asg::discover_benchmarks({dir_ / "bad"});
+    FAIL();
+  } catch (const asg::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("t.toml:5:13: [reproduction] cuda_rell: unknown key (valid: cuda_abs, cuda_rel"), std::string::npos)
+        << e.what();
+  }
+  write("neg/t.toml", "[benchmark]\nname = \"t\"\nversion = \"1\"\n[reproduction]\ncuda_abs = -1\n");
+  EXPECT_THROW(asg::discover_benchmarks({dir_ / "neg"}), asg::Error);
+}
+
+}  // namespace

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "asg/benchmark_definition.h"
 #include "asg/registry.h"
 #include "asg/runner.h"
 
@@ -46,6 +47,12 @@ struct ReproduceOutcome {
 // the config drifted and drift is not allowed (the message lists each difference). A failure of the rerun itself
 // marks it FAILED and is rethrown.
 ReproduceOutcome reproduce_run(const std::string& id_or_prefix, const ReproduceOptions& options);
+
+// One verdict per recorded metric: identical values demanded when `exact` (CPU and deterministic on both sides) or
+// when the definition (may be null) declares no tolerance; else |rerun - recorded| <= abs + rel·|recorded| with the
+// metric's own tolerance, or the definition's cuda_* one. A metric the rerun lacks fails; NaN agrees only with NaN.
+std::vector<MetricVerdict> judge_reproduction(const std::vector<ResultValue>& recorded, const std::vector<ResultValue>& rerun, bool exact,
+                                              const BenchmarkDefinition* definition);
 
 // The verdict as a Markdown table with a closing line (REPRODUCED / NOT REPRODUCED).
 std::string render_verdict(const ReproduceOutcome& outcome);
