@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
@@ -140,12 +141,14 @@ double seconds(F&& f) {
 int main(int argc, char** argv) {
   asg::bench::BenchArgs args({{"runs", 100000, 8}, {"points", 100, 0}, {"rounds", 3, 1}});
   if (!args.parse(argc, argv)) return 2;
+  // ASG_BENCH_REGISTRY=PATH keeps the registry there and reuses it on the next run (for profiling the views).
+  const char* keep = std::getenv("ASG_BENCH_REGISTRY");
   const fs::path dir = fs::temp_directory_path() / fmt::format("asg-bench-registry-scale-{}", getpid());
   fs::create_directories(dir);
-  const fs::path file = dir / "registry.sqlite";
+  const fs::path file = keep ? fs::path(keep) : dir / "registry.sqlite";
   int status = 0;
   try {
-    const double write_s = seconds([&] { populate(file, args["runs"], args["points"]); });
+    const double write_s = keep && fs::exists(file) ? 0.0 : seconds([&] { populate(file, args["runs"], args["points"]); });
     fmt::print("registry: {} runs, {} metric points, {} results; {:.0f} MB; written in {:.1f} s\n", args["runs"],
                static_cast<int64_t>(args["runs"]) * args["points"], args["runs"] * 12, fs::file_size(file) / 1e6, write_s);
     asg::Registry registry(file);

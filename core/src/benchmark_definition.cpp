@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "asg/error.h"
+#include "toml_where.h"
 #include "asg/path_list.h"
 #include "asg/util.h"
 
@@ -16,10 +17,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string where(const fs::path& file, const toml::node& node) {
-  const auto& src = node.source();
-  return src.begin.line > 0 ? fmt::format("{}:{}:{}", file.string(), src.begin.line, src.begin.column) : file.string();
-}
+std::string where(const fs::path& file, const toml::node& node) { return toml_where(file, node); }
 
 const std::vector<std::string>& benchmark_keys() {
   static const std::vector<std::string> keys = {"name", "version", "description", "rank_by", "seeds"};

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "asg/error.h"
+#include "toml_where.h"
 #include "asg/experiment.h"
 #include "asg/hash.h"
 #include "asg/interrupt.h"
@@ -31,10 +32,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string where(const fs::path& file, const toml::node& node) {
-  const auto& src = node.source();
-  return src.begin.line > 0 ? fmt::format("{}:{}:{}", file.string(), src.begin.line, src.begin.column) : file.string();
-}
+std::string where(const fs::path& file, const toml::node& node) { return toml_where(file, node); }
 
 // A value as the TOML text `--set key=...` reads back to the same value.
 std::string toml_text(const toml::node& node) {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <unordered_set>
 
 #include "asg/error.h"
 #include "asg/registry.h"
@@ -19,19 +20,16 @@ namespace {
 // another protocol, in which case run.benchmark, rank_by and the protocol fields are the set's.
 struct Row {
   RunRecord run;
-  std::map<std::string, ResultValue> results;
-  std::vector<std::string> order;  // the keys as recorded
+  std::vector<ResultValue> values;  // as recorded, in order (a dozen: a linear search beats a map here)
   int64_t result_set = 0;
+  const ResultValue* find(const std::string& key) const {
+    for (const auto& v : values)
+      if (v.key == key) return &v;
+    return nullptr;
+  }
 };
 
-Row make_row(RunRecord run, const std::vector<ResultValue>& values, int64_t result_set) {
-  Row row{std::move(run), {}, {}, result_set};
-  for (const auto& r : values) {
-    row.results[r.key] = r;
-    row.order.push_back(r.key);
-  }
-  return row;
-}
+Row make_row(RunRecord run, std::vector<ResultValue> values, int64_t result_set) { return Row{std::move(run), std::move(values), result_set}; }
 
 std::string format_metric(double v) {
   if (!std::isfinite(v)) return "n/a";
@@ -53,14 +51,20 @@ std::string csv_field(const std::string& s) {
 // older runs have; and for each whether higher is better.
 std::vector<std::pair<std::string, bool>> metric_columns(const std::vector<Row>& rows) {
   std::vector<std::pair<std::string, bool>> columns;
-  auto add = [&](const std::string& key, bool higher) {
-    for (const auto& c : columns)
-      if (c.first == key) return;
-    columns.emplace_back(key, higher);
+  std::unordered_set<std::string> seen;
+  auto add = [&](const ResultValue& v) {
+    if (seen.insert(v.key).second) columns.emplace_back(v.key, v.higher_is_better);
   };
-  for (const auto& key : rows.front().order) add(key, rows.front().results.at(key).higher_is_better);
-  for (const auto& row : rows)
-    for (const auto& [key, value] : row.results) add(key, value.higher_is_better);
+  for (const auto& v : rows.front().values) add(v);
+  // Keys only older rows have: row by row, newest first, each row's new keys in sorted order.
+  for (const auto& row : rows) {
+    std::vector<const ResultValue*> fresh;
+    for (const auto& v : row.values)
+      if (!seen.count(v.key)) fresh.push_back(&v);
+    if (fresh.empty()) continue;
+    std::sort(fresh.begin(), fresh.end(), [](const ResultValue* a, const ResultValue* b) { return a->key < b->key; });
+    for (const ResultValue* v : fresh) add(*v);
+  }
   return columns;
 }
 
@@ -81,7 +85,7 @@ std::vector<Row> finished_rows(const Registry& registry, const std::string& benc
   for (auto& run : registry.list_runs(query)) {
     measured.insert({run.id, run.protocol_hash});
     auto it = results.find(run.id);
-    rows.push_back(make_row(std::move(run), it == results.end() ? std::vector<ResultValue>{} : it->second, 0));
+    rows.push_back(make_row(std::move(run), it == results.end() ? std::vector<ResultValue>{} : std::move(it->second), 0));
   }
   for (const auto& set : registry.result_sets("", benchmark)) {
     if (set.status != RunStatus::Finished || (!benchmark.empty() && set.benchmark != benchmark)) continue;
@@ -274,7 +278,7 @@ std::string render_group_summary(const Registry& registry, const std::string& be
   auto metric_stat = [&](const Group& g, const std::string& key) {
     std::vector<double> v;
     for (const Row* r : g.runs)
-      if (auto it = r->results.find(key); it != r->results.end() && std::isfinite(it->second.value)) v.push_back(it->second.value);
+      if (const ResultValue* x = r->find(key); x && std::isfinite(x->value)) v.push_back(x->value);
     return stat(v);
   };
   if (names.empty()) {
@@ -346,7 +350,7 @@ Ranking ranking_of(const std::vector<Row>& rows, const std::vector<std::pair<std
   Ranking ranking;
   ranking.rank_by = rows.front().run.rank_by.empty() && !columns.empty() ? columns.front().first : rows.front().run.rank_by;
   for (const auto& row : rows)
-    if (auto it = row.results.find(ranking.rank_by); it != row.results.end()) ranking.higher_better = it->second.higher_is_better;
+    if (const ResultValue* x = row.find(ranking.rank_by)) ranking.higher_better = x->higher_is_better;
   return ranking;
 }
 
@@ -400,7 +404,7 @@ struct Entry {
   std::string key;                // what makes the rows one entry
   std::string label;              // the group-by value; the run names otherwise
   std::vector<const Row*> rows;   // newest first
-  std::map<std::string, Stat> stats;
+  std::vector<Stat> stats;         // one per metric column, in the columns' order (the section's)
 };
 
 struct Section {
@@ -448,24 +452,37 @@ std::vector<Entry> make_entries(const Registry& registry, std::vector<Row>& rows
       e.label += ", " + row.run.name;
     e.rows.push_back(&row);
   }
-  for (auto& e : entries)
+  for (auto& e : entries) {
+    e.stats.reserve(columns.size());
     for (const auto& [key, higher] : columns) {
       std::vector<double> values;
       for (const Row* r : e.rows)
-        if (auto it = r->results.find(key); it != r->results.end() && std::isfinite(it->second.value)) values.push_back(it->second.value);
-      e.stats[key] = stat_of(std::move(values));
+        if (const ResultValue* x = r->find(key); x && std::isfinite(x->value)) values.push_back(x->value);
+      e.stats.push_back(stat_of(std::move(values)));
     }
+  }
   return entries;
 }
 
-void rank_entries(std::vector<Entry>& entries, const Ranking& ranking) {
-  // Entries missing the rank metric go last; ties keep newest first.
-  std::stable_sort(entries.begin(), entries.end(), [&](const Entry& a, const Entry& b) {
-    const double ma = a.stats.at(ranking.rank_by).mean, mb = b.stats.at(ranking.rank_by).mean;
+void rank_entries(std::vector<Entry>& entries, const Ranking& ranking, const std::vector<std::pair<std::string, bool>>& columns) {
+  // Entries missing the rank metric go last; ties keep newest first. Indices are sorted, then the entries moved
+  // once: an Entry is too large to shuffle through a merge sort.
+  const auto column = std::find_if(columns.begin(), columns.end(), [&](const auto& c) { return c.first == ranking.rank_by; });
+  std::vector<double> mean(entries.size(), std::nan(""));
+  if (column != columns.end())
+    for (size_t i = 0; i < entries.size(); ++i) mean[i] = entries[i].stats[static_cast<size_t>(column - columns.begin())].mean;
+  std::vector<size_t> order(entries.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const double ma = mean[a], mb = mean[b];
     if (std::isnan(ma) != std::isnan(mb)) return !std::isnan(ma);
     if (std::isnan(ma)) return false;
     return ranking.higher_better ? ma > mb : ma < mb;
   });
+  std::vector<Entry> ranked;
+  ranked.reserve(entries.size());
+  for (size_t i : order) ranked.push_back(std::move(entries[i]));
+  entries = std::move(ranked);
 }
 
 std::string seeds_text(const Entry& e) {
@@ -510,9 +527,10 @@ std::string latex_number(double v) {
 // The best mean of each metric in a section: the one ranking would put first.
 std::map<std::string, double> best_means(const Section& section) {
   std::map<std::string, double> best;
-  for (const auto& [key, higher] : section.columns)
+  for (size_t c = 0; c < section.columns.size(); ++c)
     for (const auto& e : section.entries) {
-      const double m = e.stats.at(key).mean;
+      const auto& [key, higher] = section.columns[c];
+      const double m = e.stats[c].mean;
       if (std::isnan(m)) continue;
       auto it = best.find(key);
       if (it == best.end() || (higher ? m > it->second : m < it->second)) best[key] = m;
@@ -541,8 +559,9 @@ std::string render_latex_section(const Section& section, const std::string& benc
   for (const auto& e : section.entries) {
     out += latex_escape(grouping == Grouping::Runs ? e.rows.front()->run.name : e.label);
     if (grouping != Grouping::Runs) out += fmt::format(" & {}", e.rows.size());
-    for (const auto& [key, higher] : section.columns) {
-      const Stat& s = e.stats.at(key);
+    for (size_t c = 0; c < section.columns.size(); ++c) {
+      const std::string& key = section.columns[c].first;
+      const Stat& s = e.stats[c];
       if (s.values.empty()) {
         out += " & --";
         continue;
@@ -594,8 +613,9 @@ nlohmann::json section_json(const Section& section, Grouping grouping, size_t in
       row["runs"].push_back(std::move(run));
     }
     row["metrics"] = nlohmann::json::object();
-    for (const auto& [key, higher] : section.columns) {
-      const Stat& s = e.stats.at(key);
+    for (size_t c = 0; c < section.columns.size(); ++c) {
+      const std::string& key = section.columns[c].first;
+      const Stat& s = e.stats[c];
       row["metrics"][key] = {{"mean", json_number(s.mean)}, {"std", json_number(s.std)}, {"n", s.values.size()}, {"values", s.values}};
     }
     j["rows"].push_back(std::move(row));
@@ -670,7 +690,7 @@ std::string render_leaderboard(const Registry& registry, const LeaderboardOption
     section.columns = metric_columns(groups[g].rows);
     section.ranking = ranking_of(groups[g].rows, section.columns);
     section.entries = make_entries(registry, groups[g].rows, grouping, options.group_by, format == LeaderboardFormat::Csv ? all_columns : section.columns);
-    rank_entries(section.entries, section.ranking);
+    rank_entries(section.entries, section.ranking, format == LeaderboardFormat::Csv ? all_columns : section.columns);
     if (g > 0 && !groups[g].hash.empty()) section.title_detail = protocol_difference(groups.front(), groups[g]);
     sections.push_back(std::move(section));
   }
@@ -686,7 +706,10 @@ std::string render_leaderboard(const Registry& registry, const LeaderboardOption
   }
   if (format == LeaderboardFormat::Latex) {
     std::string out = fmt::format("% asg leaderboard --benchmark {} --format latex; needs \\usepackage{{booktabs}}\n", benchmark);
-    for (size_t i = 0; i < sections.size(); ++i) out += (i ? "\n" : "") + render_latex_section(sections[i], benchmark, grouping, options.group_by, i);
+    for (size_t i = 0; i < sections.size(); ++i) {
+      if (i) out += "\n";
+      out += render_latex_section(sections[i], benchmark, grouping, options.group_by, i);
+    }
     return out;
   }
 
@@ -714,8 +737,8 @@ std::string render_leaderboard(const Registry& registry, const LeaderboardOption
     if (grouping == Grouping::Key) cells.push_back(e.label);
     else cells.insert(cells.end(), {run_label(newest), grouping == Grouping::Runs ? newest.run.name : e.label});
     if (grouping != Grouping::Runs) cells.insert(cells.end(), {std::to_string(e.rows.size()), seeds_text(e)});
-    for (const auto& c : columns) {
-      const Stat& s = e.stats.at(c.first);
+    for (size_t c = 0; c < columns.size(); ++c) {
+      const Stat& s = e.stats[c];
       if (format == LeaderboardFormat::Markdown) {
         cells.push_back(stat_cell(s));
       } else if (grouping == Grouping::Runs) {

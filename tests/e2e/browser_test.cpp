@@ -45,32 +45,8 @@ int free_port() {
   return ntohs(addr.sin_port);
 }
 
-pid_t spawn(const std::vector<std::string>& args, const fs::path& cwd, const fs::path& log) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    if (chdir(cwd.c_str()) != 0) _exit(99);
-    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(args[0].c_str(), argv.data());
-    _exit(98);
-  }
-  return pid;
-}
-
-void stop(pid_t pid) {
-  if (pid <= 0) return;
-  kill(pid, SIGTERM);
-  for (int i = 0; i < 100; ++i) {
-    if (waitpid(pid, nullptr, WNOHANG) == pid) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-}
+using asg::testing::spawn;
+using asg::testing::stop;
 
 // A WebDriver session in headless Chromium, through chromedriver (both from Debian; scripts/setup.sh installs them).
 class Browser {
@@ -133,29 +109,8 @@ class BrowserTest : public ::testing::Test {
     if (!fs::exists("/usr/bin/chromium") || !fs::exists("/usr/bin/chromedriver"))
       GTEST_SKIP() << "Debian's chromium and chromium-driver are not installed (scripts/setup.sh installs them)";
     dir_ = asg::testing::make_temp_dir("browser");
-    std::ofstream(dir_ / "tiny.toml") << fmt::format(R"(
-base = ["{}"]
-name = "plain"
-[backbone]
-channels = [8, 16]
-[text_encoder]
-dim = 16
-[sampler]
-steps = 2
-[train]
-steps = 4
-batch_size = 4
-log_every = 1
-[eval]
-num_samples = 4
-batch_size = 4
-save_gifs = 2
-[runtime]
-threads = 1
-[benchmark]
-name = "e2e-bench"
-)",
-                                                     (asg::testing::source_dir() / "experiments" / "quickstart.toml").string());
+    std::ofstream(dir_ / "tiny.toml") << asg::testing::reduced_quickstart(
+        "plain", "[sampler]\nsteps = 2\n[train]\nsteps = 4\nbatch_size = 4\nlog_every = 1\n[eval]\nnum_samples = 4\nbatch_size = 4\nsave_gifs = 2\n");
     // A name that would run if it were pasted into the page as markup.
     std::ofstream(dir_ / "evil.toml") << "base = [\"tiny.toml\"]\nname = 'evil <script>window.__pwned = 1</script> & \"q\"'\n"
                                          "[train]\nlr = 0.002\n";  // another method, the same protocol

@@ -35,30 +35,9 @@ class CliTest : public ::testing::Test {
   void SetUp() override {
     dir_ = asg::testing::make_temp_dir("e2e");
     // A reduced quickstart: the real experiment file with a tiny model and budget.
-    std::ofstream(dir_ / "tiny.toml") << fmt::format(R"(
-base = ["{}"]
-name = "tiny"
-[backbone]
-channels = [8, 16]
-[text_encoder]
-dim = 16
-[sampler]
-steps = 4
-[train]
-steps = 30
-batch_size = 4
-log_every = 5
-[eval]
-num_samples = 6
-batch_size = 3
-save_gifs = 4
-gif_scale = 2
-[runtime]
-threads = 1
-[benchmark]
-name = "e2e-bench"
-)",
-                                                     (asg::testing::source_dir() / "experiments" / "quickstart.toml").string());
+    std::ofstream(dir_ / "tiny.toml") << asg::testing::reduced_quickstart(
+        "tiny", "[sampler]\nsteps = 4\n[train]\nsteps = 30\nbatch_size = 4\nlog_every = 5\n"
+                "[eval]\nnum_samples = 6\nbatch_size = 3\nsave_gifs = 4\ngif_scale = 2\n");
   }
   void TearDown() override {
     ::unsetenv("ASG_BENCHMARK_PATH");

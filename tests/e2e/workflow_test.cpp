@@ -30,29 +30,8 @@ class WorkflowTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = asg::testing::make_temp_dir("workflow");
-    std::ofstream(dir_ / "tiny.toml") << fmt::format(R"(
-base = ["{}"]
-name = "tiny"
-[backbone]
-channels = [8, 16]
-[text_encoder]
-dim = 16
-[sampler]
-steps = 3
-[train]
-steps = 8
-batch_size = 4
-log_every = 2
-[eval]
-num_samples = 6
-batch_size = 3
-save_gifs = 2
-[runtime]
-threads = 1
-[benchmark]
-name = "e2e-bench"
-)",
-                                                     (asg::testing::source_dir() / "experiments" / "quickstart.toml").string());
+    std::ofstream(dir_ / "tiny.toml") << asg::testing::reduced_quickstart(
+        "tiny", "[sampler]\nsteps = 3\n[train]\nsteps = 8\nbatch_size = 4\nlog_every = 2\n[eval]\nnum_samples = 6\nbatch_size = 3\nsave_gifs = 2\n");
   }
   void TearDown() override { fs::remove_all(dir_); }
   fs::path registry() const { return dir_ / "runs" / "registry.sqlite"; }
@@ -142,16 +121,8 @@ seeds = [0, 1]
   EXPECT_NE(status.output.find("6 PENDING"), std::string::npos) << status.output;
 
   // Start the sweep, let two points finish, then stop it as a scheduler would (SIGTERM).
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    if (chdir(dir_.c_str()) != 0) _exit(99);
-    const int log = open((dir_ / "sweep.out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(log, 1);
-    dup2(log, 2);
-    execl(asg::testing::asg_binary().c_str(), "asg", "sweep", "sweep.toml", static_cast<char*>(nullptr));
-    _exit(98);
-  }
+  const pid_t pid = asg::testing::spawn({asg::testing::asg_binary().string(), "sweep", "sweep.toml"}, dir_, dir_ / "sweep.out");
+  ASSERT_GT(pid, 0);
   bool two_done = false;
   for (int i = 0; i < 1200 && !two_done; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
