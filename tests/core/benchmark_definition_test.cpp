@@ -185,7 +185,7 @@ TEST_F(BenchmarkDefinitionTest, BadDefinitionFilesAreRefusedNamingFileAndLine) {
   const std::string bad = (dir_ / "bad/def.toml").string();
   EXPECT_EQ(refusal("[benchmark]\nname = \"x\"\nversion = \"1\"\n[train]\nsteps = 3\n"),
             bad + ":4:1: unknown section 'train' in a benchmark definition (valid: benchmark, dataset, eval, sampler, metrics, "
-                  "assumptions).");
+                  "assumptions, reproduction).");
   EXPECT_EQ(refusal("[benchmark]\nname = \"x\"\n"),
             bad + ":1:1: [benchmark] needs a non-empty name and version (version as a string, e.g. \"1\")");
   EXPECT_EQ(refusal("[benchmark]\nname = \"x\"\nversion = \"1\"\n[eval]\nnum_samples = 3\n[assumptions]\n\"eval.split\" = \"?\"\n"),
