@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "asg/error.h"
@@ -87,6 +88,7 @@ std::vector<Row> finished_rows(const Registry& registry, const std::string& benc
     auto it = results.find(run.id);
     rows.push_back(make_row(std::move(run), it == results.end() ? std::vector<ResultValue>{} : std::move(it->second), 0));
   }
+  const size_t runs_count = rows.size();
   for (const auto& set : registry.result_sets("", benchmark)) {
     if (set.status != RunStatus::Finished || (!benchmark.empty() && set.benchmark != benchmark)) continue;
     if (!measured.insert({set.run_id, set.protocol_hash}).second) continue;
@@ -99,7 +101,9 @@ std::vector<Row> finished_rows(const Registry& registry, const std::string& benc
     run->created_ms = set.created_ms;
     rows.push_back(make_row(std::move(*run), registry.result_set_values(set.id), set.id));
   }
-  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.run.created_ms > b.run.created_ms; });
+  // Runs come newest first from the registry; only result sets added behind them need a merge into place.
+  if (rows.size() > runs_count)
+    std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.run.created_ms > b.run.created_ms; });
   return rows;
 }
 
@@ -132,6 +136,7 @@ std::string render_table(const std::vector<std::string>& header, const std::vect
   // A '|' inside a cell (a run name, a path) would end it: Markdown's escape keeps the table's shape.
   auto escaped = [](std::vector<std::string> cells) {
     for (auto& c : cells) {
+      if (c.find('|') == std::string::npos) continue;
       std::string e;
       for (char ch : c) e += ch == '|' ? std::string("\\|") : std::string(1, ch);
       c = std::move(e);
@@ -427,7 +432,7 @@ const std::string& config_of(const Registry& registry, Row& row) {
 std::vector<Entry> make_entries(const Registry& registry, std::vector<Row>& rows, Grouping grouping, const std::string& group_by,
                                 const std::vector<std::pair<std::string, bool>>& columns) {
   std::vector<Entry> entries;
-  std::map<std::string, size_t> index;
+  std::unordered_map<std::string, size_t> index;
   for (size_t i = 0; i < rows.size(); ++i) {
     Row& row = rows[i];
     std::string key;

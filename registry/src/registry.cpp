@@ -235,6 +235,7 @@ class Statement {
   int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
   double real(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL ? std::nan("") : sqlite3_column_double(stmt_, col); }
   bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  sqlite3_stmt* raw() const { return stmt_; }
 
  private:
   sqlite3* db_;
@@ -763,16 +764,33 @@ std::unordered_map<std::string, std::vector<ResultValue>> Registry::finished_res
               "ON r.run_id = u.id WHERE u.status = 'FINISHED' AND (?1 = '' OR u.benchmark = ?1)",
               path_);
   s.bind(1, benchmark);
-  // Unordered in SQL (sorting a million rows there costs more than the read), in recorded order per run here.
-  std::unordered_map<std::string, std::vector<std::pair<int64_t, ResultValue>>> read;
-  while (s.step()) read[s.text(0)].push_back({s.integer(4), {s.text(1), s.real(2), s.integer(3) != 0}});
+  // Not sorted in SQL (sorting a million rows there costs more than the read). The covering index gives each run's
+  // results in ordinal order; a run whose did not arrive so is put in order here.
   std::unordered_map<std::string, std::vector<ResultValue>> out;
-  out.reserve(read.size());
-  for (auto& [id, values] : read) {
-    std::sort(values.begin(), values.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    auto& target = out[id];
-    target.reserve(values.size());
-    for (auto& v : values) target.push_back(std::move(v.second));
+  std::unordered_map<std::string, std::vector<int64_t>> ordinals;
+  std::string last_id;
+  std::vector<ResultValue>* values = nullptr;
+  std::vector<int64_t>* order = nullptr;
+  while (s.step()) {
+    const char* id = reinterpret_cast<const char*>(sqlite3_column_text(s.raw(), 0));
+    if (!values || last_id != id) {
+      last_id = id;
+      values = &out[last_id];
+      order = &ordinals[last_id];
+    }
+    values->push_back({s.text(1), s.real(2), s.integer(3) != 0});
+    order->push_back(s.integer(4));
+  }
+  for (auto& [id, ord] : ordinals) {
+    if (std::is_sorted(ord.begin(), ord.end())) continue;
+    auto& v = out[id];
+    std::vector<size_t> idx(v.size());
+    for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+    std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return ord[a] < ord[b]; });
+    std::vector<ResultValue> sorted;
+    sorted.reserve(v.size());
+    for (size_t i : idx) sorted.push_back(std::move(v[i]));
+    v = std::move(sorted);
   }
   return out;
 }
