@@ -49,8 +49,9 @@ int cmd_sweep(const std::string& registry_path, const std::string& runs_dir, con
   options.executable = fs::read_symlink("/proc/self/exe");
   const SweepSummary summary = run_sweep(plan, options);
   fmt::print("\n{}", render_sweep_status(plan, sweep_point_status(plan, registry_path)));
-  fmt::print("sweep run {}: {} finished now, {} already finished, {} failed, {} not run{}\n", summary.sweep_run_id, summary.finished,
-             summary.skipped, summary.failed, summary.not_started, summary.interrupted ? " (interrupted: rerun the sweep to finish it)" : "");
+  fmt::print("sweep run {}: {} finished now, {} already finished, {} failed, {} stopped, {} not run{}\n", summary.sweep_run_id,
+             summary.finished, summary.skipped, summary.failed, summary.stopped, summary.not_started,
+             summary.interrupted ? " (interrupted: rerun the sweep to finish it)" : "");
   if (summary.interrupted) return 130;
   return summary.failed == 0 && summary.not_started == 0 ? 0 : 1;
 }

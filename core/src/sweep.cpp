@@ -34,8 +34,14 @@ namespace {
 
 std::string where(const fs::path& file, const toml::node& node) { return toml_where(file, node); }
 
-// A value as the TOML text `--set key=...` reads back to the same value.
+// A value as the TOML text `--set key=...` reads back to the same value. Floats in their shortest exact form
+// (5e-4 as 0.0005, not toml++'s 0.00050000000000000001), kept floats (1.0, not 1).
 std::string toml_text(const toml::node& node) {
+  if (const auto* f = node.as_floating_point()) {
+    std::string text = fmt::format("{}", f->get());
+    if (text.find_first_of(".eEn") == std::string::npos) text += ".0";  // "n": inf and nan stay as they are
+    return text;
+  }
   std::ostringstream text;
   node.visit([&](auto&& n) { text << toml::toml_formatter(n, toml::format_flags::none); });
   return text.str();
@@ -290,6 +296,13 @@ pid_t spawn_point(const std::vector<std::string>& args, const fs::path& log, int
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
   posix_spawn_file_actions_addclose(&actions, STDIN_FILENO);
+  // Each point in a process group of its own: a Ctrl-C at the terminal reaches the sweep alone, which passes one
+  // SIGTERM on. Were the points in the terminal's group too, they would get the SIGINT and then the SIGTERM, and a
+  // second signal makes asg exit at once, leaving its run RUNNING.
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attributes, 0);
   std::vector<std::string> env;
   bool user_threads = false;
   for (char** e = environ; *e; ++e) {
@@ -303,8 +316,9 @@ pid_t spawn_point(const std::vector<std::string>& args, const fs::path& log, int
   for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
   pid_t pid = 0;
-  const int rc = posix_spawn(&pid, args[0].c_str(), &actions, nullptr, argv.data(), envp.data());
+  const int rc = posix_spawn(&pid, args[0].c_str(), &actions, &attributes, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
   if (rc != 0) throw internal_error(fmt::format("cannot start {}: {}", args[0], std::strerror(rc)));
   return pid;
 }
@@ -388,6 +402,7 @@ SweepSummary run_sweep(const SweepPlan& plan, const SweepOptions& options) {
     const auto now = sweep_point_status(plan, options.run.registry_path)[child.point];
     const bool ok = WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0 && now.state == PointState::Finished;
     if (ok) ++summary.finished;
+    else if (forwarded) ++summary.stopped;  // ended by the interrupt passed on to it, not by a failure
     else ++summary.failed;
     fmt::print("[{}/{}] {:<8} {} in {:.0f} s{}\n", child.point + 1, plan.points.size(), ok ? "FINISHED" : point_state_name(now.state),
                plan.points[child.point].label, seconds,
@@ -403,7 +418,9 @@ SweepSummary run_sweep(const SweepPlan& plan, const SweepOptions& options) {
   summary.not_started += todo.size() - next;
 
   if (summary.interrupted) {
-    registry.mark_ended(summary.sweep_run_id, RunStatus::Killed, "interrupted; rerun the sweep to finish the missing points");
+    registry.mark_ended(summary.sweep_run_id, RunStatus::Killed,
+                        fmt::format("interrupted ({} point(s) stopped, {} not started); rerun the sweep to finish the missing points",
+                                    summary.stopped, summary.not_started));
   } else if (summary.failed > 0 || summary.not_started > 0) {
     registry.mark_ended(summary.sweep_run_id, RunStatus::Failed,
                         fmt::format("{} point(s) failed, {} not run; rerun the sweep to retry them", summary.failed, summary.not_started));

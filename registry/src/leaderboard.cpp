@@ -429,6 +429,49 @@ const std::string& config_of(const Registry& registry, Row& row) {
   return row.run.config_text;
 }
 
+// Entries of one name (a sweep's points all carry the experiment's) are told apart by the config keys in which they
+// differ: "small (temporal.plugin=sti, train.lr=0.002)", at most kShownKeys keys, the seed never among them.
+void name_apart(const Registry& registry, std::vector<Entry>& entries) {
+  constexpr size_t kShownKeys = 4;
+  std::unordered_map<std::string, std::vector<size_t>> by_label;
+  for (size_t i = 0; i < entries.size(); ++i) by_label[entries[i].label].push_back(i);
+  for (auto& [label, members] : by_label) {
+    if (members.size() < 2) continue;
+    std::vector<std::map<std::string, std::string>> configs;
+    for (size_t i : members) {
+      Row& newest = const_cast<Row&>(*entries[i].rows.front());  // the rows are make_entries' own, held const only here
+      auto flat = flat_config(config_of(registry, newest));
+      for (const char* key : {"runtime.seed", "name", "description"}) flat.erase(key);
+      configs.push_back(std::move(flat));
+    }
+    std::set<std::string> keys;
+    for (const auto& c : configs)
+      for (const auto& [k, v] : c) keys.insert(k);
+    std::vector<std::string> differing;
+    for (const auto& k : keys) {
+      auto value = [&](const std::map<std::string, std::string>& c) { auto it = c.find(k); return it == c.end() ? std::string("(not set)") : it->second; };
+      if (std::any_of(configs.begin(), configs.end(), [&](const auto& c) { return value(c) != value(configs.front()); })) differing.push_back(k);
+    }
+    // A slot whose plugin differs brings other parameters with it: the plugin names the difference, its keys do not.
+    std::vector<std::string> switched;
+    for (const auto& k : differing)
+      if (k.size() > 7 && k.compare(k.size() - 7, 7, ".plugin") == 0) switched.push_back(k.substr(0, k.size() - 6));
+    std::erase_if(differing, [&](const std::string& k) {
+      return std::any_of(switched.begin(), switched.end(), [&](const std::string& slot) { return k.rfind(slot, 0) == 0 && k != slot + "plugin"; });
+    });
+    if (differing.empty()) continue;
+    for (size_t m = 0; m < members.size(); ++m) {
+      std::vector<std::string> parts;
+      for (size_t k = 0; k < differing.size() && k < kShownKeys; ++k) {
+        auto it = configs[m].find(differing[k]);
+        parts.push_back(differing[k] + "=" + (it == configs[m].end() ? "(not set)" : it->second));
+      }
+      if (differing.size() > kShownKeys) parts.push_back(fmt::format("+{} keys", differing.size() - kShownKeys));
+      entries[members[m]].label += fmt::format(" ({})", fmt::join(parts, ", "));
+    }
+  }
+}
+
 std::vector<Entry> make_entries(const Registry& registry, std::vector<Row>& rows, Grouping grouping, const std::string& group_by,
                                 const std::vector<std::pair<std::string, bool>>& columns) {
   std::vector<Entry> entries;
@@ -466,6 +509,7 @@ std::vector<Entry> make_entries(const Registry& registry, std::vector<Row>& rows
       e.stats.push_back(stat_of(std::move(values)));
     }
   }
+  if (grouping == Grouping::Seeds) name_apart(registry, entries);
   return entries;
 }
 

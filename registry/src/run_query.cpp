@@ -26,8 +26,15 @@ void flatten(const toml::node& node, const std::string& prefix, std::map<std::st
     for (size_t i = 0; i < array->size(); ++i) flatten(*array->get(i), fmt::format("{}.{}", prefix, i), out);
     return;
   }
-  if (auto s = node.value<std::string>()) {
-    out[prefix] = *s;
+  if (const auto* str = node.as_string()) {
+    out[prefix] = str->get();
+    return;
+  }
+  if (const auto* f = node.as_floating_point()) {
+    // The shortest text that reads back to the same double (0.0005, not toml++'s 0.00050000000000000001), still a float.
+    std::string text = fmt::format("{}", f->get());
+    if (text.find_first_of(".eEn") == std::string::npos) text += ".0";
+    out[prefix] = text;
     return;
   }
   std::ostringstream text;

@@ -147,6 +147,22 @@ TEST_F(ReportTest, SeedsOfOneConfigFormOneRowWithMeanStdAndN) {
   EXPECT_EQ(j["sections"][1]["ranked_with_first"], false);
 }
 
+TEST_F(ReportTest, RowsOfOneNameAreToldApartByTheKeysTheyDifferIn) {
+  // A sweep's points all carry the experiment's name: each row says what makes it another config.
+  asg::Registry reg(path_);
+  finish(reg, "20261202-110000-eee001", "point", "sti", 0, 0.5, 1.0, 1, "p1", "0.0005");
+  finish(reg, "20261202-110000-eee002", "point", "sti", 1, 0.6, 1.0, 2, "p1", "0.0005");
+  finish(reg, "20261202-110000-fff001", "point", "none", 0, 0.4, 1.0, 3, "p1", "0.002");
+  asg::LeaderboardOptions options;
+  options.benchmark = "bench";
+  const auto j = nlohmann::json::parse(asg::render_leaderboard(reg, options, asg::LeaderboardFormat::Json));
+  const auto& rows = j["sections"][0]["rows"];
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0]["label"], "point (temporal.plugin=sti, train.lr=0.0005)");
+  EXPECT_EQ(rows[0]["n"], 2);
+  EXPECT_EQ(rows[1]["label"], "point (temporal.plugin=none, train.lr=0.002)");
+}
+
 TEST_F(ReportTest, WhereFiltersOnConfigKeysPluginsAndStatusAndRefusesUnknownKeys) {
   asg::Registry reg(path_);
   build_ablation(reg);

@@ -69,6 +69,7 @@ struct SweepSummary {
   std::string sweep_run_id;
   size_t skipped = 0;  // FINISHED before this invocation
   size_t finished = 0, failed = 0, not_started = 0;
+  size_t stopped = 0;  // running when the interrupt came, and ended by it (KILLED, or before their run was recorded)
   bool interrupted = false;
 };
 

@@ -17,7 +17,8 @@ namespace asg {
 std::map<std::string, std::string> flat_config(const std::string& config_text);
 
 // sha256 of the flat config without runtime.seed, name and description: equal for the seeds of one config (and
-// for copies of it under other names). "" for a config without keys.
+// for copies of it under other names). "" for a config without keys. The registry stores it with every run (schema
+// 5), so how flat_config writes a value is part of it: changing that needs a migration that recomputes the hashes.
 std::string seedless_config_hash(const std::string& config_text);
 
 // One --where term: KEY=VALUE or KEY!=VALUE. KEY is a dotted config key, or one of the run's own fields
