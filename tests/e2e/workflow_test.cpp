@@ -185,6 +185,38 @@ seeds = [0, 1]
   EXPECT_NE(latex.output.find("\\textbf{"), std::string::npos) << latex.output;
 }
 
+TEST_F(WorkflowTest, SweepsKeepGoingPastFailuresUnlessFailFastAndSplitTheCoresBetweenJobs) {
+  // "cuda:63" loads (the device is checked when the run starts) and then fails on any machine (no CUDA, or not 64
+  // GPUs): a point that fails after validation, as a crashed run would.
+  std::ofstream(dir_ / "failing.toml") << "experiment = \"tiny.toml\"\nseeds = [0, 1]\n[set]\n\"train.steps\" = 2\n"
+                                           "[grid]\n\"runtime.device\" = [\"cuda:63\", \"cpu\"]\n";
+  Result fast = run_asg("sweep failing.toml --fail-fast", dir_);
+  EXPECT_EQ(fast.code, 1) << fast.output;
+  EXPECT_NE(fast.output.find("--fail-fast: starting no more points"), std::string::npos) << fast.output;
+  EXPECT_NE(fast.output.find("0 finished now, 0 already finished, 1 failed, 0 stopped, 3 not run"), std::string::npos) << fast.output;
+  EXPECT_EQ(runs(asg::RunRole::Sweep).front().status, asg::RunStatus::Failed);
+
+  Result all = run_asg("sweep failing.toml", dir_);
+  EXPECT_EQ(all.code, 1) << all.output;
+  EXPECT_NE(all.output.find("2 finished now, 0 already finished, 2 failed"), std::string::npos) << all.output;
+  // Rerun: the finished points are skipped, the failed ones tried again.
+  Result again = run_asg("sweep failing.toml", dir_);
+  EXPECT_NE(again.output.find("4 points, 2 already FINISHED, 2 to run"), std::string::npos) << again.output;
+
+  // Two jobs on this machine: each point gets half the cores through ASG_THREADS (threads = 0 means "my share").
+  std::ofstream(dir_ / "jobs.toml") << "experiment = \"tiny.toml\"\nseeds = [3, 4]\n[set]\n\"train.steps\" = 2\n\"runtime.threads\" = 0\n";
+  Result jobs = run_asg("sweep jobs.toml --jobs 2", dir_);
+  ASSERT_EQ(jobs.code, 0) << jobs.output;
+  const int64_t share = std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()) / 2);
+  int checked = 0;
+  for (const auto& r : runs())
+    if (r.seed == 3 || r.seed == 4) {
+      EXPECT_EQ(nlohmann::json::parse(r.host_json)["threads"], share) << r.host_json;
+      ++checked;
+    }
+  EXPECT_EQ(checked, 2);
+}
+
 TEST_F(WorkflowTest, SweepFilesAreCheckedWithFileAndLine) {
   std::ofstream(dir_ / "bad_key.toml") << "experiment = \"tiny.toml\"\n[grid]\n\"temporal.plugn\" = [\"sti\"]\n";
   Result r = run_asg("sweep bad_key.toml", dir_);
