@@ -346,14 +346,14 @@ SweepSummary run_sweep(const SweepPlan& plan, const SweepOptions& options) {
   const fs::path log_dir = options.run.runs_dir / "sweeps" / summary.sweep_run_id;
   fs::create_directories(log_dir);
 
-  std::vector<size_t> todo;
+  std::vector<size_t> to_run;
   for (size_t i = 0; i < plan.points.size(); ++i) {
     if (status[i].state == PointState::Finished) ++summary.skipped;
     else if (status[i].state == PointState::Running) ++summary.not_started;  // another process is running it
-    else todo.push_back(i);
+    else to_run.push_back(i);
   }
   fmt::print("sweep {} (run {}): {} points, {} already FINISHED, {} to run{}, {} at a time\n", plan.name, summary.sweep_run_id,
-             plan.points.size(), summary.skipped, todo.size(),
+             plan.points.size(), summary.skipped, to_run.size(),
              summary.not_started ? fmt::format(", {} RUNNING elsewhere", summary.not_started) : "", options.jobs);
   std::fflush(stdout);
 
@@ -367,7 +367,7 @@ SweepSummary run_sweep(const SweepPlan& plan, const SweepOptions& options) {
   std::map<pid_t, Child> running;
   size_t next = 0;
   bool stop = false, forwarded = false;
-  while ((next < todo.size() && !stop) || !running.empty()) {
+  while ((next < to_run.size() && !stop) || !running.empty()) {
     if (interrupt_requested()) {
       stop = true;
       summary.interrupted = true;
@@ -376,8 +376,8 @@ SweepSummary run_sweep(const SweepPlan& plan, const SweepOptions& options) {
         forwarded = true;
       }
     }
-    while (!stop && running.size() < static_cast<size_t>(options.jobs) && next < todo.size()) {
-      const SweepPoint& point = plan.points[todo[next++]];
+    while (!stop && running.size() < static_cast<size_t>(options.jobs) && next < to_run.size()) {
+      const SweepPoint& point = plan.points[to_run[next++]];
       std::vector<std::string> args = {options.executable.string(), "run", plan.experiment.string()};
       for (const auto& o : point.overrides) args.insert(args.end(), {"--set", o});
       args.insert(args.end(), {"--parent-run", summary.sweep_run_id, "--registry", options.run.registry_path.string(), "--runs-dir",
@@ -415,7 +415,7 @@ SweepSummary run_sweep(const SweepPlan& plan, const SweepOptions& options) {
       fmt::print("--fail-fast: starting no more points\n");
     }
   }
-  summary.not_started += todo.size() - next;
+  summary.not_started += to_run.size() - next;
 
   if (summary.interrupted) {
     registry.mark_ended(summary.sweep_run_id, RunStatus::Killed,
