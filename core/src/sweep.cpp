@@ -114,13 +114,27 @@ SweepPlan plan_sweep(const fs::path& file) {
       throw config_error(fmt::format("{}: unknown key '{}' in a sweep file (valid: {}).{}", where(file, value), k, join(kKeys, ", "),
                                      did_you_mean(k, kKeys)));
   }
-  const auto* experiment = root.get_as<std::string>("experiment");
-  if (!experiment)
-    throw config_error(fmt::format("{}: a sweep file needs experiment = \"<experiment file, relative to the sweep file>\"", file.string()));
-  plan.experiment = file.parent_path() / experiment->get();
-  if (!fs::is_regular_file(plan.experiment))
-    throw config_error(fmt::format("{}: experiment '{}' does not exist (looked for {})", where(file, *experiment), experiment->get(),
-                                   plan.experiment.string()));
+  // One experiment file, or a list of them: an axis over files (the outermost), for arms that differ in more than
+  // one key, such as the systems of a model zoo.
+  const toml::node* experiment = root.get("experiment");
+  std::vector<const toml::node*> experiment_nodes;
+  if (experiment && experiment->is_string()) experiment_nodes.push_back(experiment);
+  if (experiment && experiment->is_array())
+    for (const auto& e : *experiment->as_array()) experiment_nodes.push_back(&e);
+  if (experiment_nodes.empty())
+    throw config_error(fmt::format("{}: a sweep file needs experiment = \"<experiment file, relative to the sweep file>\" (or a list of "
+                                   "them)",
+                                   experiment ? where(file, *experiment) : file.string()));
+  for (const toml::node* node : experiment_nodes) {
+    const auto* name = node->as_string();
+    if (!name) throw config_error(fmt::format("{}: experiment entries must be file names (strings)", where(file, *node)));
+    const fs::path path = file.parent_path() / name->get();
+    if (!fs::is_regular_file(path))
+      throw config_error(fmt::format("{}: experiment '{}' does not exist (looked for {})", where(file, *node), name->get(), path.string()));
+    if (std::find(plan.experiments.begin(), plan.experiments.end(), path) != plan.experiments.end())
+      throw config_error(fmt::format("{}: experiment '{}' is listed twice", where(file, *node), name->get()));
+    plan.experiments.push_back(path);
+  }
   plan.name = file.stem().string();
   if (const auto* name = root.get("name")) {
     if (!name->is_string() || name->as_string()->get().empty())
@@ -170,10 +184,13 @@ SweepPlan plan_sweep(const fs::path& file) {
   // Each key and value alone first, so that an unknown key or a bad value is named where the sweep file gives it.
   PluginCatalog catalog;
   auto check = [&](const std::vector<std::string>& overrides, const std::string& at, const std::string& what) {
-    try {
-      (void)load_experiment(plan.experiment, overrides, catalog);
-    } catch (const Error& e) {
-      throw config_error(fmt::format("{}: {}: {}", at, what, e.what()));
+    for (const auto& experiment : plan.experiments) {
+      try {
+        (void)load_experiment(experiment, overrides, catalog);
+      } catch (const Error& e) {
+        throw config_error(fmt::format("{}: {}{}: {}", at, what,
+                                       plan.experiments.size() > 1 ? " (with " + experiment.filename().string() + ")" : "", e.what()));
+      }
     }
   };
   check(fixed, fixed_where.empty() ? file.string() : fixed_where.front().second, "[set]");
@@ -221,20 +238,24 @@ SweepPlan plan_sweep(const fs::path& file) {
   }
   std::map<std::string, size_t> seen;
   std::string identity;
+  const size_t total = combos.size() * plan.experiments.size();
+  for (const auto& experiment : plan.experiments)
   for (const auto& combo : combos) {
     SweepPoint point;
     point.index = plan.points.size();
+    point.experiment = experiment;
     point.overrides = fixed;
     std::vector<std::string> label;
+    if (plan.experiments.size() > 1) label.push_back("experiment=" + experiment.filename().string());
     for (const auto& [key, value] : combo) {
       point.overrides.push_back(key + "=" + value);
       label.push_back(key + "=" + value);
     }
     point.label = label.empty() ? "(the experiment as it is)" : join(label, " ");
     try {
-      point.config_hash = load_experiment(plan.experiment, point.overrides, catalog).config_hash;
+      point.config_hash = load_experiment(point.experiment, point.overrides, catalog).config_hash;
     } catch (const Error& e) {
-      throw config_error(fmt::format("{}: point {} of {} ({}): {}", file.string(), point.index + 1, combos.size(), point.label, e.what()));
+      throw config_error(fmt::format("{}: point {} of {} ({}): {}", file.string(), point.index + 1, total, point.label, e.what()));
     }
     if (auto [it, fresh] = seen.emplace(point.config_hash, point.index); !fresh)
       throw config_error(fmt::format("{}: points {} ({}) and {} ({}) are the same config; a sweep runs each config once", file.string(),
@@ -273,7 +294,9 @@ std::vector<PointStatus> sweep_point_status(const SweepPlan& plan, const fs::pat
 }
 
 std::string render_sweep_status(const SweepPlan& plan, const std::vector<PointStatus>& status) {
-  std::string out = fmt::format("sweep {} ({}): {} points of {}\n", plan.name, plan.file.string(), plan.points.size(), plan.experiment.string());
+  std::vector<std::string> experiments;
+  for (const auto& e : plan.experiments) experiments.push_back(e.string());
+  std::string out = fmt::format("sweep {} ({}): {} points of {}\n", plan.name, plan.file.string(), plan.points.size(), join(experiments, ", "));
   std::map<PointState, size_t> counts;
   for (size_t i = 0; i < plan.points.size(); ++i) {
     ++counts[status[i].state];
@@ -378,7 +401,7 @@ SweepSummary run_sweep(const SweepPlan& plan, const SweepOptions& options) {
     }
     while (!stop && running.size() < static_cast<size_t>(options.jobs) && next < to_run.size()) {
       const SweepPoint& point = plan.points[to_run[next++]];
-      std::vector<std::string> args = {options.executable.string(), "run", plan.experiment.string()};
+      std::vector<std::string> args = {options.executable.string(), "run", point.experiment.string()};
       for (const auto& o : point.overrides) args.insert(args.end(), {"--set", o});
       args.insert(args.end(), {"--parent-run", summary.sweep_run_id, "--registry", options.run.registry_path.string(), "--runs-dir",
                                options.run.runs_dir.string()});

@@ -237,6 +237,17 @@ TEST_F(WorkflowTest, SweepFilesAreCheckedWithFileAndLine) {
   r = run_asg("sweep typo.toml", dir_);
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("Did you mean 'grid'?"), std::string::npos) << r.output;
+  // An axis over experiment files: arms that differ in more than one key.
+  std::ofstream(dir_ / "wide.toml") << "base = [\"tiny.toml\"]\nname = \"wide\"\n[backbone]\nchannels = [16, 32]\n";
+  std::ofstream(dir_ / "files.toml") << "experiment = [\"tiny.toml\", \"wide.toml\"]\nseeds = [0, 1]\n";
+  r = run_asg("sweep status files.toml", dir_);
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("4 PENDING"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("experiment=wide.toml runtime.seed=1"), std::string::npos) << r.output;
+  std::ofstream(dir_ / "missing.toml") << "experiment = [\"tiny.toml\",\n  \"nope.toml\"]\n";
+  r = run_asg("sweep status missing.toml", dir_);
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("missing.toml:2:3: experiment 'nope.toml' does not exist"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(registry()));  // nothing ran, nothing recorded
 }
 

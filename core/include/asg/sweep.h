@@ -1,7 +1,9 @@
 // Sweeps: one experiment run over a set of points, resumable.
 //
 //   name = "temporal-ablation"
-//   experiment = "../ablations/temporal/base.toml"  # relative to the sweep file
+//   experiment = "../ablations/temporal/base.toml"  # relative to the sweep file; or a list of files: an axis
+//                                                    # over experiments (the outermost), for arms that differ in
+//                                                    # more than one key
 //   seeds = [0, 1, 2]                                # optional: every point once per seed (runtime.seed)
 //   [set]                                            # optional: overrides every point shares
 //   "train.steps" = 200
@@ -11,7 +13,7 @@
 //   "train.lr" = [1e-3, 5e-4]
 //   "train.warmup_steps" = [50, 100]
 //
-// Points: grid (first key slowest) × zip × seeds. Every point is loaded as `asg run EXPERIMENT --set ...` would
+// Points: experiments × grid (first key slowest) × zip × seeds. Every point is loaded as `asg run EXPERIMENT --set ...` would
 // load it before anything runs, so an unknown key or an invalid value is refused naming the sweep file, the
 // line of the axis and the point, with the experiment loader's message.
 //
@@ -30,6 +32,7 @@ namespace asg {
 
 struct SweepPoint {
   size_t index = 0;                    // 0-based, in plan order
+  std::filesystem::path experiment;    // the experiment file this point overrides
   std::vector<std::string> overrides;  // "key=TOML value", [set] first, then the axes
   std::string label;                   // the axes' values: "temporal.plugin=sti runtime.seed=1"
   std::string config_hash;
@@ -38,7 +41,7 @@ struct SweepPoint {
 struct SweepPlan {
   std::filesystem::path file;
   std::string name;
-  std::filesystem::path experiment;
+  std::vector<std::filesystem::path> experiments;  // one, or the experiment axis in file order
   std::string text;  // the sweep file, recorded with the sweep run
   std::string hash;  // of the experiment's config hash and every point's: the sweep's identity
   std::vector<SweepPoint> points;
