@@ -168,14 +168,14 @@ int main(int argc, char** argv) {
       board_raw.push_back(seconds([&] { raw_read(file, runs_sql, true); }));
       list50.push_back(seconds([&] {
         asg::RunQuery q;
-        q.with_config_text = false;
+        q.with_large_texts = false;
         q.limit = 51;
         std::string out;
         for (const auto& r : registry.list_runs(q)) out += fmt::format("{} {} {}\n", r.id, asg::status_name(r.status), r.name);
       }));
       list_all.push_back(seconds([&] {
         asg::RunQuery q;
-        q.with_config_text = false;
+        q.with_large_texts = false;
         std::string out;
         for (const auto& r : registry.list_runs(q)) out += fmt::format("{} {} {}\n", r.id, asg::status_name(r.status), r.name);
       }));

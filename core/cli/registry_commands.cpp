@@ -114,7 +114,7 @@ std::vector<RunRecord> select_runs(const Registry& registry, const ListFlags& fl
   query.benchmark = flags.benchmark;
   if (!flags.status.empty()) query.status = parse_status(flags.status);
   query.include_deleted = flags.deleted;
-  query.with_config_text = false;
+  query.with_large_texts = false;
   if (flags.where.empty()) query.limit = limit;
   auto runs = registry.list_runs(query);
   RunSelector selector(registry, parse_run_filters(flags.where));

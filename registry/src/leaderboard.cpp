@@ -81,7 +81,7 @@ std::vector<Row> finished_rows(const Registry& registry, const std::string& benc
   query.benchmark = benchmark;
   query.status = RunStatus::Finished;
   query.role = RunRole::Run;  // a sweep only parents its points; a reproduction is judged, never ranked beside its run
-  query.with_config_text = false;
+  query.with_large_texts = false;
   auto results = registry.finished_results(benchmark);
   for (auto& run : registry.list_runs(query)) {
     measured.insert({run.id, run.protocol_hash});

@@ -277,11 +277,13 @@ constexpr const char* kRunColumns =
     "COALESCE((SELECT c.config_text FROM run_configs c WHERE c.run_id = runs.id), runs.config_text), seed, git_commit, git_dirty, host_json, run_dir, parent_run_id, attempt, error, method_hash, protocol_hash, "
     "protocol_json, resumed_from, role, deleted_ms, seedless_hash";
 
-// kRunColumns with '' in place of config_text: listings of many runs skip the largest column.
-std::string run_columns_without_config() {
+// kRunColumns with '' in place of the config text and the environment JSON: listings of many runs skip the largest
+// columns.
+std::string run_columns_without_large_texts() {
   std::string columns = kRunColumns;
-  const std::string expression = "COALESCE((SELECT c.config_text FROM run_configs c WHERE c.run_id = runs.id), runs.config_text)";
-  columns.replace(columns.find(expression), expression.size(), "''");
+  for (const std::string column : {"COALESCE((SELECT c.config_text FROM run_configs c WHERE c.run_id = runs.id), runs.config_text)",
+                                   "host_json"})
+    columns.replace(columns.find(column), column.size(), "''");
   return columns;
 }
 
@@ -671,7 +673,7 @@ std::vector<RunRecord> Registry::list_runs(const RunQuery& query) const {
               fmt::format("SELECT {} FROM runs WHERE (?1 = '' OR benchmark = ?1) AND (?2 = '' OR status = ?2) "
                           "AND (?3 IS NULL OR parent_run_id = ?3) AND (?4 = '' OR role = ?4) AND (?5 OR deleted_ms IS NULL) "
                           "AND (?6 = '' OR config_hash = ?6) ORDER BY created_ms DESC, id DESC LIMIT ?7",
-                          query.with_config_text ? std::string(kRunColumns) : run_columns_without_config()),
+                          query.with_large_texts ? std::string(kRunColumns) : run_columns_without_large_texts()),
               path_);
   s.bind(1, query.benchmark).bind(2, std::string(query.status ? status_name(*query.status) : ""));
   if (query.parent_run_id) s.bind(3, *query.parent_run_id); else s.bind_null(3);

@@ -62,7 +62,7 @@ class Pages {
     body += "</ul>\n<h2>Compare</h2>\n<form action=\"/compare\" method=\"get\"><input name=\"runs\" placeholder=\"run id\"> "
             "<input name=\"runs\" placeholder=\"run id\"> <button>compare</button></form>\n";
     RunQuery query;
-    query.with_config_text = false;
+    query.with_large_texts = false;
     query.limit = 50;
     body += "<h2>Newest runs</h2>\n<table class=\"sortable\"><thead><tr><th data-type=\"text\">run</th><th data-type=\"text\">status</th>"
             "<th data-type=\"text\">name</th><th data-type=\"text\">benchmark</th><th data-type=\"text\">created</th></tr></thead><tbody>\n";
@@ -129,7 +129,7 @@ class Pages {
     body += "</tbody></table>\n";
     RunQuery children;
     children.parent_run_id = r.id;
-    children.with_config_text = false;
+    children.with_large_texts = false;
     const auto kids = registry.list_runs(children);
     if (!kids.empty()) {
       body += "<h2>Children</h2>\n<ul>\n";

@@ -94,7 +94,7 @@ struct RunQuery {
   std::optional<RunRole> role;
   std::string config_hash;  // "" = any
   bool include_deleted = false;
-  bool with_config_text = true;  // false: config_text left empty (listing 100k runs reads less)
+  bool with_large_texts = true;  // false: config_text and host_json left empty (listing 100k runs reads less)
   size_t limit = 0;              // 0 = all
 };
 
