@@ -267,6 +267,30 @@ SweepPlan plan_sweep(const fs::path& file) {
   return plan;
 }
 
+namespace {
+
+// A point's state from its runs (newest first): FINISHED if any finished, else RUNNING if any runs, else the newest's.
+PointStatus status_of(const std::vector<RunRecord>& runs) {
+  if (runs.empty()) return {};
+  auto finished = std::find_if(runs.begin(), runs.end(), [](const RunRecord& r) { return r.status == RunStatus::Finished; });
+  auto running = std::find_if(runs.begin(), runs.end(),
+                              [](const RunRecord& r) { return r.status == RunStatus::Running || r.status == RunStatus::Queued; });
+  if (finished != runs.end()) return {PointState::Finished, finished->id};
+  if (running != runs.end()) return {PointState::Running, running->id};
+  return {runs.front().status == RunStatus::Killed ? PointState::Killed : PointState::Failed, runs.front().id};
+}
+
+// One point's state, through the config-hash index.
+PointStatus point_status(const Registry& registry, const SweepPoint& point) {
+  RunQuery query;
+  query.role = RunRole::Run;
+  query.config_hash = point.config_hash;
+  query.with_large_texts = false;
+  return status_of(registry.list_runs(query));
+}
+
+}  // namespace
+
 std::vector<PointStatus> sweep_point_status(const SweepPlan& plan, const fs::path& registry_path) {
   std::vector<PointStatus> out(plan.points.size());
   if (!fs::exists(registry_path)) return out;
@@ -277,18 +301,12 @@ std::vector<PointStatus> sweep_point_status(const SweepPlan& plan, const fs::pat
   for (const auto& p : plan.points) wanted.insert(p.config_hash);
   RunQuery query;
   query.role = RunRole::Run;
+  query.with_large_texts = false;
   for (auto& r : registry.list_runs(query))
     if (wanted.count(r.config_hash)) by_hash[r.config_hash].push_back(std::move(r));
   for (size_t i = 0; i < plan.points.size(); ++i) {
     auto it = by_hash.find(plan.points[i].config_hash);
-    if (it == by_hash.end()) continue;
-    const auto& runs = it->second;
-    auto finished = std::find_if(runs.begin(), runs.end(), [](const RunRecord& r) { return r.status == RunStatus::Finished; });
-    auto running = std::find_if(runs.begin(), runs.end(),
-                                [](const RunRecord& r) { return r.status == RunStatus::Running || r.status == RunStatus::Queued; });
-    if (finished != runs.end()) out[i] = {PointState::Finished, finished->id};
-    else if (running != runs.end()) out[i] = {PointState::Running, running->id};
-    else out[i] = {runs.front().status == RunStatus::Killed ? PointState::Killed : PointState::Failed, runs.front().id};
+    if (it != by_hash.end()) out[i] = status_of(it->second);
   }
   return out;
 }
@@ -390,6 +408,7 @@ SweepSummary run_sweep(const SweepPlan& plan, const SweepOptions& options) {
   std::map<pid_t, Child> running;
   size_t next = 0;
   bool stop = false, forwarded = false;
+  try {
   while ((next < to_run.size() && !stop) || !running.empty()) {
     if (interrupt_requested()) {
       stop = true;
@@ -422,7 +441,7 @@ SweepSummary run_sweep(const SweepPlan& plan, const SweepOptions& options) {
     const Child child = it->second;
     running.erase(it);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - child.start).count();
-    const auto now = sweep_point_status(plan, options.run.registry_path)[child.point];
+    const auto now = point_status(registry, plan.points[child.point]);
     const bool ok = WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0 && now.state == PointState::Finished;
     if (ok) ++summary.finished;
     else if (forwarded) ++summary.stopped;  // ended by the interrupt passed on to it, not by a failure
@@ -437,6 +456,17 @@ SweepSummary run_sweep(const SweepPlan& plan, const SweepOptions& options) {
       stop = true;
       fmt::print("--fail-fast: starting no more points\n");
     }
+  }
+  } catch (const std::exception& e) {
+    // The sweep itself failed (a point could not be started, the registry could not be read): its points are stopped
+    // as by an interrupt, and the sweep run ends FAILED with the reason, before the error goes on.
+    for (const auto& [pid, child] : running) kill(pid, SIGTERM);
+    for (const auto& [pid, child] : running) waitpid(pid, nullptr, 0);
+    try {
+      registry.mark_ended(summary.sweep_run_id, RunStatus::Failed, e.what());
+    } catch (...) {
+    }
+    throw;
   }
   summary.not_started += to_run.size() - next;
 
