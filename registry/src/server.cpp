@@ -189,8 +189,52 @@ class Pages {
       const std::string id = request.get_param_value("runs", i);
       if (!id.empty()) runs.push_back(registry.resolve_run(id));
     }
-    const std::string md = render_comparison(registry, runs, LeaderboardFormat::Markdown);
-    return html::page("Compare runs", "<p><a href=\"/\">registry</a></p>\n<h1>Compare runs</h1>\n<pre>" + html::escape(md) + "</pre>\n");
+    // The JSON comparison as tables: one per kind of difference, a column per run.
+    const auto j = nlohmann::json::parse(render_comparison(registry, runs, LeaderboardFormat::Json));
+    std::string body = "<p><a href=\"/\">registry</a></p>\n<h1>Compare runs</h1>\n<table><thead><tr><th></th>";
+    std::string header;
+    for (size_t i = 0; i < runs.size(); ++i)
+      header += fmt::format("<th><a href=\"/runs/{}\"><code>{}</code></a><br>{}</th>", html::url_encode(runs[i].id), html::escape(runs[i].id),
+                            html::escape(runs[i].name));
+    body += header + "</tr></thead></table>\n";
+    auto cell = [](const nlohmann::json& v) {
+      return v.is_null() ? std::string("<td class=\"missing\">(absent)</td>")
+                         : fmt::format("<td>{}</td>", html::escape(v.is_string() ? v.get<std::string>() : v.dump()));
+    };
+    for (const auto& [section, title] : std::vector<std::pair<std::string, std::string>>{{"config", "Config"},
+                                                                                          {"plugins", "Plugins"},
+                                                                                          {"plugin_libraries", "Plugin libraries (sha256)"},
+                                                                                          {"host", "Host and libraries"},
+                                                                                          {"hashes", "Hashes"}}) {
+      const auto& diffs = j[section];
+      if (diffs.empty()) {
+        body += fmt::format("<h2>{}: no difference</h2>\n", title);
+        continue;
+      }
+      body += fmt::format("<h2>{} ({} differ{})</h2>\n<table><thead><tr><th>key</th>{}</tr></thead><tbody>\n", title, diffs.size(),
+                          diffs.size() == 1 ? "s" : "", header);
+      for (const auto& [key, values] : diffs.items()) {
+        body += "<tr><td><code>" + html::escape(key) + "</code></td>";
+        for (const auto& v : values) body += cell(v);
+        body += "</tr>\n";
+      }
+      body += "</tbody></table>\n";
+    }
+    body += fmt::format("<h2>Results ({} differ, {} equal)</h2>\n<table><thead><tr><th>metric</th>{}</tr></thead><tbody>\n",
+                        j["results"].size(), j["equal_results"].get<int64_t>(), header);
+    for (const auto& [key, r] : j["results"].items()) {
+      body += fmt::format("<tr><td>{} {}</td>", html::escape(key), r["higher_is_better"].get<bool>() ? "↑" : "↓");
+      for (size_t i = 0; i < r["values"].size(); ++i) {
+        const auto& v = r["values"][i];
+        const auto& d = r["delta_from_first"][i];
+        std::string text = v.is_number() ? fmt::format("{:.6g}", v.get<double>()) : "n/a";
+        if (i > 0 && d.is_number()) text += fmt::format(" (Δ {:+.4g})", d.get<double>());
+        body += "<td class=\"num\">" + html::escape(text) + "</td>";
+      }
+      body += "</tr>\n";
+    }
+    body += "</tbody></table>\n";
+    return html::page("Compare runs", body);
   }
 
  private:
