@@ -49,9 +49,19 @@ using asg::testing::spawn;
 using asg::testing::stop;
 
 // A WebDriver session in headless Chromium, through chromedriver (both from Debian; scripts/setup.sh installs them).
+// The test starts Chromium itself, with its DevTools endpoint on 127.0.0.1, and hands chromedriver that address:
+// left to itself, chromedriver reaches the browser at "localhost", which a minimal system (a debootstrap chroot
+// without /etc/hosts) cannot resolve.
 class Browser {
  public:
   explicit Browser(const fs::path& dir) {
+    const int devtools = free_port();
+    browser_ = spawn({"/usr/bin/chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                      "--window-size=1400,1000", "--remote-debugging-address=127.0.0.1", fmt::format("--remote-debugging-port={}", devtools),
+                      "--user-data-dir=" + (dir / "chromium-profile").string(), "about:blank"},
+                     dir, dir / "chromium.log");
+    httplib::Client probe("127.0.0.1", devtools);
+    for (int i = 0; i < 200 && !probe.Get("/json/version"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     port_ = free_port();
     driver_ = spawn({"/usr/bin/chromedriver", fmt::format("--port={}", port_)}, dir, dir / "chromedriver.log");
     client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
@@ -59,16 +69,14 @@ class Browser {
     for (int i = 0; i < 100 && !client_->Get("/status"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     const json caps = {{"capabilities",
                         {{"alwaysMatch",
-                          {{"browserName", "chrome"},
-                           {"goog:chromeOptions",
-                            {{"binary", "/usr/bin/chromium"},
-                             {"args", {"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"}}}}}}}}};
+                          {{"browserName", "chrome"}, {"goog:chromeOptions", {{"debuggerAddress", fmt::format("127.0.0.1:{}", devtools)}}}}}}}};
     const json session = call("POST", "/session", caps);
     session_ = session["value"]["sessionId"].get<std::string>();
   }
   ~Browser() {
     if (!session_.empty()) client_->Delete("/session/" + session_);
     stop(driver_);
+    stop(browser_);
   }
   bool ok() const { return !session_.empty(); }
 
@@ -98,6 +106,7 @@ class Browser {
     return out;
   }
   int port_ = 0;
+  pid_t browser_ = -1;
   pid_t driver_ = -1;
   std::unique_ptr<httplib::Client> client_;
   std::string session_;
