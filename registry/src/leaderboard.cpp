@@ -57,8 +57,17 @@ std::vector<std::pair<std::string, bool>> metric_columns(const std::vector<Row>&
     if (seen.insert(v.key).second) columns.emplace_back(v.key, v.higher_is_better);
   };
   for (const auto& v : rows.front().values) add(v);
-  // Keys only older rows have: row by row, newest first, each row's new keys in sorted order.
+  // Keys only older rows have: row by row, newest first, each row's new keys in sorted order. A row with the keys of
+  // the row before it (nearly every row) brings nothing new and is passed over without a lookup.
+  const Row* previous = nullptr;
+  auto same_keys = [](const Row& a, const Row& b) {
+    return a.values.size() == b.values.size() &&
+           std::equal(a.values.begin(), a.values.end(), b.values.begin(), [](const ResultValue& x, const ResultValue& y) { return x.key == y.key; });
+  };
   for (const auto& row : rows) {
+    const bool repeat = previous && same_keys(*previous, row);
+    previous = &row;
+    if (repeat) continue;
     std::vector<const ResultValue*> fresh;
     for (const auto& v : row.values)
       if (!seen.count(v.key)) fresh.push_back(&v);
@@ -72,21 +81,18 @@ std::vector<std::pair<std::string, bool>> metric_columns(const std::vector<Row>&
 // Newest first: the benchmark's finished runs, and the finished result sets that `asg eval` added under the
 // benchmark to finished runs (the newest set per run and protocol; none where the run's own results are already
 // under that protocol). A set counts as new as its evaluation.
-// Runs are read without their config text and their results in one query, so that a benchmark with 100k runs
-// renders in well under a second; what needs a config (--where on config keys) reads it then.
+// Runs are read with their results packed beside them and without their config and protocol texts, in one query, so
+// that a benchmark with 100k runs renders in under a second; what needs a config (--where on config keys) reads it
+// then, and each protocol's JSON is read once (group_by_protocol).
 std::vector<Row> finished_rows(const Registry& registry, const std::string& benchmark) {
   std::vector<Row> rows;
   std::set<std::pair<std::string, std::string>> measured;  // (run, protocol)
-  RunQuery query;
-  query.benchmark = benchmark;
-  query.status = RunStatus::Finished;
-  query.role = RunRole::Run;  // a sweep only parents its points; a reproduction is judged, never ranked beside its run
-  query.with_large_texts = false;
-  auto results = registry.finished_results(benchmark);
-  for (auto& run : registry.list_runs(query)) {
+  // Experiment runs only: a sweep only parents its points; a reproduction is judged, never ranked beside its run.
+  auto ranked = registry.ranked_runs(benchmark);
+  rows.reserve(ranked.size());
+  for (auto& [run, results] : ranked) {
     measured.insert({run.id, run.protocol_hash});
-    auto it = results.find(run.id);
-    rows.push_back(make_row(std::move(run), it == results.end() ? std::vector<ResultValue>{} : std::move(it->second), 0));
+    rows.push_back(make_row(std::move(run), std::move(results), 0));
   }
   const size_t runs_count = rows.size();
   for (const auto& set : registry.result_sets("", benchmark)) {
@@ -121,34 +127,39 @@ std::vector<Row> finished_rows(const Registry& registry, const std::string& benc
 
 std::string render_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& table,
                          size_t first_numeric, size_t numeric_count, LeaderboardFormat format, const std::string& title) {
+  // Written straight into one string: a table of 100k runs has two million cells.
   std::string out;
-  if (format == LeaderboardFormat::Csv) {
-    std::vector<std::string> h;
-    for (const auto& c : header) h.push_back(csv_field(c));
-    out += fmt::format("{}\n", fmt::join(h, ","));
-    for (const auto& cells : table) {
-      std::vector<std::string> f;
-      for (const auto& c : cells) f.push_back(csv_field(c));
-      out += fmt::format("{}\n", fmt::join(f, ","));
+  auto line = [&](const std::vector<std::string>& cells, auto&& write_cell, const char* open, const char* separator, const char* close) {
+    out += open;
+    for (size_t i = 0; i < cells.size(); ++i) {
+      if (i) out += separator;
+      write_cell(cells[i]);
     }
+    out += close;
+  };
+  if (format == LeaderboardFormat::Csv) {
+    auto csv_cell = [&](const std::string& c) { out += csv_field(c); };
+    line(header, csv_cell, "", ",", "\n");
+    for (const auto& cells : table) line(cells, csv_cell, "", ",", "\n");
     return out;
   }
   // A '|' inside a cell (a run name, a path) would end it: Markdown's escape keeps the table's shape.
-  auto escaped = [](std::vector<std::string> cells) {
-    for (auto& c : cells) {
-      if (c.find('|') == std::string::npos) continue;
-      std::string e;
-      for (char ch : c) e += ch == '|' ? std::string("\\|") : std::string(1, ch);
-      c = std::move(e);
+  auto md_cell = [&](const std::string& c) {
+    if (c.find('|') == std::string::npos) {
+      out += c;
+      return;
     }
-    return cells;
+    for (char ch : c) {
+      if (ch == '|') out += '\\';
+      out += ch;
+    }
   };
   out += title;
-  out += fmt::format("| {} |\n", fmt::join(escaped(header), " | "));
+  line(header, md_cell, "| ", " | ", " |\n");
   std::vector<std::string> sep;
   for (size_t i = 0; i < header.size(); ++i) sep.push_back(i >= first_numeric && i < first_numeric + numeric_count ? "---:" : "---");
-  out += fmt::format("| {} |\n", fmt::join(sep, " | "));
-  for (const auto& cells : table) out += fmt::format("| {} |\n", fmt::join(escaped(cells), " | "));
+  line(sep, md_cell, "| ", " | ", " |\n");
+  for (const auto& cells : table) line(cells, md_cell, "| ", " | ", " |\n");
   return out;
 }
 
@@ -169,14 +180,26 @@ struct ProtocolGroup {
 // Groups rows (newest first) by protocol. The first group is the protocol of the newest run that recorded
 // one: the protocol that the benchmark is measured under now. Other recorded protocols follow, newest
 // first; runs without a protocol come last (or alone, in a registry that has only those).
-std::vector<ProtocolGroup> group_by_protocol(std::vector<Row> rows) {
+std::vector<ProtocolGroup> group_by_protocol(const Registry& registry, const std::string& benchmark, std::vector<Row> rows) {
   std::vector<ProtocolGroup> groups;
+  if (!rows.empty() && std::all_of(rows.begin(), rows.end(), [&](const Row& r) { return r.run.protocol_hash == rows.front().run.protocol_hash; })) {
+    // One protocol, as in nearly every registry: the rows move as one block.
+    groups.push_back(ProtocolGroup{rows.front().run.protocol_hash, "", std::move(rows)});
+    for (const auto& row : groups.front().rows)
+      if (!row.run.protocol_json.empty()) {
+        groups.front().json = row.run.protocol_json;
+        break;
+      }
+    rows.clear();
+  }
   for (auto& row : rows) {
     auto it = std::find_if(groups.begin(), groups.end(), [&](const ProtocolGroup& g) { return g.hash == row.run.protocol_hash; });
     if (it == groups.end()) it = groups.insert(groups.end(), ProtocolGroup{row.run.protocol_hash, "", {}});
-    if (it->json.empty()) it->json = row.run.protocol_json;
+    if (it->json.empty()) it->json = row.run.protocol_json;  // a result set's row carries its protocol
     it->rows.push_back(std::move(row));
   }
+  for (auto& g : groups)
+    if (g.json.empty() && !g.hash.empty()) g.json = registry.protocol_json_of(benchmark, g.hash);
   std::stable_partition(groups.begin(), groups.end(), [](const ProtocolGroup& g) { return !g.hash.empty(); });
   return groups;
 }
@@ -253,7 +276,7 @@ std::string render_group_summary(const Registry& registry, const std::string& be
   }
   // Protocols in leaderboard order: the current one first, runs from before schema 3 last.
   std::vector<std::string> protocols;
-  for (const auto& pg : group_by_protocol(rows))
+  for (const auto& pg : group_by_protocol(registry, benchmark, rows))
     if (std::any_of(groups.begin(), groups.end(), [&](const Group& g) { return g.protocol == pg.hash; })) protocols.push_back(pg.hash);
   auto protocol_index = [&](const Group& g) { return std::find(protocols.begin(), protocols.end(), g.protocol) - protocols.begin(); };
   auto name_index = [&](const Group& g) { return std::find(names.begin(), names.end(), g.name) - names.begin(); };
@@ -387,20 +410,20 @@ std::string ranking_clause(const Ranking& ranking, size_t runs) {
 
 struct Stat {
   double mean = std::nan(""), std = std::nan("");
-  std::vector<double> values;  // finite values, newest run first
+  size_t n = 0;  // finite values
 };
 
-Stat stat_of(std::vector<double> values) {
+Stat stat_of(const std::vector<double>& values) {
   Stat s;
-  s.values = std::move(values);
-  if (s.values.empty()) return s;
+  s.n = values.size();
+  if (values.empty()) return s;
   double sum = 0;
-  for (double x : s.values) sum += x;
-  s.mean = sum / s.values.size();
-  if (s.values.size() > 1) {
+  for (double x : values) sum += x;
+  s.mean = sum / values.size();
+  if (values.size() > 1) {
     double ss = 0;
-    for (double x : s.values) ss += (x - s.mean) * (x - s.mean);
-    s.std = std::sqrt(ss / (s.values.size() - 1));  // sample std (n - 1), as papers report over seeds
+    for (double x : values) ss += (x - s.mean) * (x - s.mean);
+    s.std = std::sqrt(ss / (values.size() - 1));  // sample std (n - 1), as papers report over seeds
   }
   return s;
 }
@@ -476,13 +499,15 @@ std::vector<Entry> make_entries(const Registry& registry, std::vector<Row>& rows
                                 const std::vector<std::pair<std::string, bool>>& columns) {
   std::vector<Entry> entries;
   std::unordered_map<std::string, size_t> index;
-  for (size_t i = 0; i < rows.size(); ++i) {
+  if (grouping == Grouping::Runs) {
+    entries.reserve(rows.size());
+    for (size_t i = 0; i < rows.size(); ++i) entries.push_back(Entry{std::to_string(i), rows[i].run.name, {&rows[i]}, {}});
+  }
+  for (size_t i = 0; i < rows.size() && grouping != Grouping::Runs; ++i) {
     Row& row = rows[i];
     std::string key;
     std::string label = row.run.name;
-    if (grouping == Grouping::Runs) {
-      key = std::to_string(i);
-    } else if (grouping == Grouping::Seeds) {
+    if (grouping == Grouping::Seeds) {
       // The config without its seed (and name); a row without a recorded config is its own entry.
       key = !row.run.seedless_hash.empty() ? row.run.seedless_hash : seedless_config_hash(config_of(registry, row));
       if (key.empty()) key = "run:" + row.run.id;
@@ -500,14 +525,27 @@ std::vector<Entry> make_entries(const Registry& registry, std::vector<Row>& rows
       e.label += ", " + row.run.name;
     e.rows.push_back(&row);
   }
+  // Each row's values go to their columns in one pass: a run records its results in the columns' order nearly always,
+  // so the value at position j is tried against column j before the columns are searched.
+  std::unordered_map<std::string, size_t> column_of;
+  for (size_t c = 0; c < columns.size(); ++c) column_of.emplace(columns[c].first, c);
+  std::vector<std::vector<double>> values(columns.size());  // reused: finite values per column, newest run first
   for (auto& e : entries) {
+    for (auto& v : values) v.clear();
+    for (const Row* r : e.rows)
+      for (size_t j = 0; j < r->values.size(); ++j) {
+        const ResultValue& x = r->values[j];
+        if (!std::isfinite(x.value)) continue;
+        size_t c = j;
+        if (c >= columns.size() || columns[c].first != x.key) {
+          auto it = column_of.find(x.key);
+          if (it == column_of.end()) continue;  // a key that no column shows
+          c = it->second;
+        }
+        values[c].push_back(x.value);
+      }
     e.stats.reserve(columns.size());
-    for (const auto& [key, higher] : columns) {
-      std::vector<double> values;
-      for (const Row* r : e.rows)
-        if (const ResultValue* x = r->find(key); x && std::isfinite(x->value)) values.push_back(x->value);
-      e.stats.push_back(stat_of(std::move(values)));
-    }
+    for (const auto& v : values) e.stats.push_back(stat_of(v));
   }
   if (grouping == Grouping::Seeds) name_apart(registry, entries);
   return entries;
@@ -542,8 +580,8 @@ std::string seeds_text(const Entry& e) {
 }
 
 std::string stat_cell(const Stat& s) {
-  if (s.values.empty()) return "";
-  if (s.values.size() == 1) return format_metric(s.mean);
+  if (s.n == 0) return "";
+  if (s.n == 1) return format_metric(s.mean);
   return fmt::format("{} ± {}", format_metric(s.mean), format_metric(s.std));
 }
 
@@ -611,13 +649,13 @@ std::string render_latex_section(const Section& section, const std::string& benc
     for (size_t c = 0; c < section.columns.size(); ++c) {
       const std::string& key = section.columns[c].first;
       const Stat& s = e.stats[c];
-      if (s.values.empty()) {
+      if (s.n == 0) {
         out += " & --";
         continue;
       }
       std::string mean = latex_number(s.mean);
       if (auto b = best.find(key); b != best.end() && s.mean == b->second) mean = "\\textbf{" + mean + "}";
-      out += s.values.size() > 1 ? fmt::format(" & {} $\\pm$ {}", mean, latex_number(s.std)) : " & " + mean;
+      out += s.n > 1 ? fmt::format(" & {} $\\pm$ {}", mean, latex_number(s.std)) : " & " + mean;
     }
     out += " \\\\\n";
   }
@@ -665,7 +703,10 @@ nlohmann::json section_json(const Section& section, Grouping grouping, size_t in
     for (size_t c = 0; c < section.columns.size(); ++c) {
       const std::string& key = section.columns[c].first;
       const Stat& s = e.stats[c];
-      row["metrics"][key] = {{"mean", json_number(s.mean)}, {"std", json_number(s.std)}, {"n", s.values.size()}, {"values", s.values}};
+      std::vector<double> values;  // finite values, newest run first: what the mean and std were computed from
+      for (const Row* r : e.rows)
+        if (const ResultValue* x = r->find(key); x && std::isfinite(x->value)) values.push_back(x->value);
+      row["metrics"][key] = {{"mean", json_number(s.mean)}, {"std", json_number(s.std)}, {"n", s.n}, {"values", values}};
     }
     j["rows"].push_back(std::move(row));
   }
@@ -731,7 +772,7 @@ std::string render_leaderboard(const Registry& registry, const LeaderboardOption
   }
   const Grouping grouping = options.individual_runs ? Grouping::Runs : options.group_by.empty() ? Grouping::Seeds : Grouping::Key;
   const auto all_columns = metric_columns(rows);
-  auto groups = group_by_protocol(std::move(rows));
+  auto groups = group_by_protocol(registry, benchmark, std::move(rows));
   std::vector<Section> sections;
   for (size_t g = 0; g < groups.size(); ++g) {
     Section section;
@@ -791,7 +832,7 @@ std::string render_leaderboard(const Registry& registry, const LeaderboardOption
       if (format == LeaderboardFormat::Markdown) {
         cells.push_back(stat_cell(s));
       } else if (grouping == Grouping::Runs) {
-        cells.push_back(s.values.empty() ? "" : format_metric(s.mean));
+        cells.push_back(s.n == 0 ? "" : format_metric(s.mean));
       } else {
         cells.push_back(number_text(s.mean));
         cells.push_back(number_text(s.std));

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -153,6 +154,12 @@ CREATE TABLE run_configs (
   config_text TEXT NOT NULL
 );
 )sql",
+    // 5 -> 6: each run's own results packed into one column of its row (pack_results below), so that ranking 100k
+    // runs reads 100k rows instead of a million. The results table stays the record: the column is derived from
+    // it, filled by this migration's C++ step and rewritten whenever a run's results are.
+    R"sql(
+ALTER TABLE runs ADD COLUMN results_packed BLOB;
+)sql",
 };
 static_assert(std::size(kMigrations) == Registry::kSchemaVersion);
 
@@ -266,10 +273,99 @@ void insert_values(Statement& s, const Id& owner, const std::vector<ResultValue>
   }
 }
 
+// ---- packed results (runs.results_packed, schema 6) --------------------------------------------------------
+// A run's own results in recorded order, as one BLOB: u32 count, then per value u32 key length, the key's bytes,
+// the value as IEEE-754 binary64 (NaN where the results table holds NULL) and one byte higher_is_better; integers
+// little-endian whatever the host, like SQLite's own file format, so a registry file reads the same anywhere.
+
+void put_u32(std::string& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
+uint64_t get_le(const unsigned char* p, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
+  return v;
+}
+
+std::string pack_results(const std::vector<ResultValue>& results) {
+  std::string out;
+  put_u32(out, static_cast<uint32_t>(results.size()));
+  for (const auto& r : results) {
+    put_u32(out, static_cast<uint32_t>(r.key.size()));
+    out += r.key;
+    const uint64_t bits = std::bit_cast<uint64_t>(std::isfinite(r.value) ? r.value : std::nan(""));
+    for (int i = 0; i < 8; ++i) out += static_cast<char>((bits >> (8 * i)) & 0xff);
+    out += static_cast<char>(r.higher_is_better ? 1 : 0);
+  }
+  return out;
+}
+
+// false when `data` is not a whole packed list (the caller then reads the results table).
+bool unpack_results(const unsigned char* data, size_t size, std::vector<ResultValue>& out) {
+  out.clear();
+  if (size < 4) return false;
+  const uint64_t count = get_le(data, 4);
+  size_t at = 4;
+  if (count > size) return false;  // every value takes more than a byte: a count this large is damage, not data
+  out.reserve(count);
+  for (uint64_t i = 0; i < count; ++i) {
+    if (size - at < 4) return false;
+    const uint64_t key_size = get_le(data + at, 4);
+    at += 4;
+    if (size - at < key_size + 9) return false;
+    ResultValue v;
+    v.key.assign(reinterpret_cast<const char*>(data + at), key_size);
+    at += key_size;
+    v.value = std::bit_cast<double>(get_le(data + at, 8));
+    v.higher_is_better = data[at + 8] != 0;
+    at += 9;
+    out.push_back(std::move(v));
+  }
+  return at == size;
+}
+
 std::vector<ResultValue> read_values(Statement& s) {
   std::vector<ResultValue> out;
   while (s.step()) out.push_back({s.text(0), s.real(1), s.integer(2) != 0});
   return out;
+}
+
+// Rewrites runs.results_packed of `run_id` from its rows in the results table (inside the caller's transaction).
+void repack_results(sqlite3* db, const std::filesystem::path& file, const std::string& run_id) {
+  Statement read(db, "SELECT key, value, higher_is_better FROM results WHERE run_id = ?1 ORDER BY ordinal", file);
+  read.bind(1, run_id);
+  const std::string packed = pack_results(read_values(read));
+  Statement write(db, "UPDATE runs SET results_packed = ?2 WHERE id = ?1", file);
+  write.bind(1, run_id);
+  sqlite3_bind_blob(write.raw(), 2, packed.data(), static_cast<int>(packed.size()), SQLITE_STATIC);
+  write.step();
+}
+
+void repack_every_run(sqlite3* db, const std::filesystem::path& file) {
+  // One ordered pass over the covering index and one prepared UPDATE: a registry of 100k runs repacks in seconds.
+  Statement read(db, "SELECT run_id, key, value, higher_is_better FROM results INDEXED BY results_cover ORDER BY run_id, ordinal", file);
+  Statement write(db, "UPDATE runs SET results_packed = ?2 WHERE id = ?1", file);
+  std::string run_id;
+  std::vector<ResultValue> values;
+  auto flush = [&] {
+    if (run_id.empty()) return;
+    const std::string packed = pack_results(values);
+    write.bind(1, run_id);
+    sqlite3_bind_blob(write.raw(), 2, packed.data(), static_cast<int>(packed.size()), SQLITE_STATIC);
+    write.step();
+    write.reset();
+    values.clear();
+  };
+  while (read.step()) {
+    const char* id = reinterpret_cast<const char*>(sqlite3_column_text(read.raw(), 0));
+    if (run_id != id) {
+      flush();
+      run_id = id;
+    }
+    values.push_back({read.text(1), read.real(2), read.integer(3) != 0});
+  }
+  flush();
 }
 
 constexpr const char* kRunColumns =
@@ -476,6 +572,7 @@ void Registry::migrate() {
         write.reset();
       }
     }
+    if (version > 0 && version < 6) repack_every_run(db_, path_);  // 5 -> 6: pack every run's results beside it
     if (version < kSchemaVersion) exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion));
   });
 }
@@ -645,6 +742,7 @@ void Registry::set_results(const std::string& run_id, const std::vector<ResultVa
   write_transaction([&] {
     Statement s(db_, "INSERT OR REPLACE INTO results VALUES (?1, ?2, ?3, ?4, ?5)", path_);
     insert_values(s, run_id, results);
+    repack_results(db_, path_, run_id);
   });
 }
 
@@ -760,41 +858,65 @@ std::vector<ResultValue> Registry::results(const std::string& run_id) const {
   return read_values(s);
 }
 
-std::unordered_map<std::string, std::vector<ResultValue>> Registry::finished_results(const std::string& benchmark) const {
+std::vector<RunResults> Registry::ranked_runs(const std::string& benchmark) const {
+  // Only what a leaderboard shows or groups by; the large texts (config, environment, protocol) are read where needed.
   Statement s(db_,
-              "SELECT r.run_id, r.key, r.value, r.higher_is_better, r.ordinal FROM runs u CROSS JOIN results r INDEXED BY results_cover "
-              "ON r.run_id = u.id WHERE u.status = 'FINISHED' AND (?1 = '' OR u.benchmark = ?1)",
+              "SELECT id, name, experiment_path, benchmark, rank_by, created_ms, started_ms, ended_ms, config_hash, seed, git_commit, "
+              "git_dirty, parent_run_id, attempt, method_hash, protocol_hash, seedless_hash, results_packed FROM runs "
+              "WHERE (?1 = '' OR benchmark = ?1) AND status = 'FINISHED' AND role = 'run' AND deleted_ms IS NULL "
+              "ORDER BY created_ms DESC, id DESC",
               path_);
   s.bind(1, benchmark);
-  // Not sorted in SQL (sorting a million rows there costs more than the read). The covering index gives each run's
-  // results in ordinal order; a run whose did not arrive so is put in order here.
-  std::unordered_map<std::string, std::vector<ResultValue>> out;
-  std::unordered_map<std::string, std::vector<int64_t>> ordinals;
-  std::string last_id;
-  std::vector<ResultValue>* values = nullptr;
-  std::vector<int64_t>* order = nullptr;
+  std::vector<RunResults> out;
+  {
+    Statement count(db_, "SELECT count(*) FROM runs WHERE (?1 = '' OR benchmark = ?1) AND status = 'FINISHED'", path_);
+    count.bind(1, benchmark);
+    if (count.step()) out.reserve(static_cast<size_t>(count.integer(0)));
+  }
+  std::vector<size_t> unpacked;  // runs whose packed column did not decode
   while (s.step()) {
-    const char* id = reinterpret_cast<const char*>(sqlite3_column_text(s.raw(), 0));
-    if (!values || last_id != id) {
-      last_id = id;
-      values = &out[last_id];
-      order = &ordinals[last_id];
-    }
-    values->push_back({s.text(1), s.real(2), s.integer(3) != 0});
-    order->push_back(s.integer(4));
+    RunResults& r = out.emplace_back();
+    RunRecord& run = r.run;
+    run.id = s.text(0);
+    run.name = s.text(1);
+    run.experiment_path = s.text(2);
+    run.benchmark = s.text(3);
+    run.rank_by = s.text(4);
+    run.status = RunStatus::Finished;
+    run.created_ms = s.integer(5);
+    if (!s.is_null(6)) run.started_ms = s.integer(6);
+    if (!s.is_null(7)) run.ended_ms = s.integer(7);
+    run.config_hash = s.text(8);
+    run.seed = s.integer(9);
+    run.git_commit = s.text(10);
+    run.git_dirty = s.integer(11) != 0;
+    if (!s.is_null(12)) run.parent_run_id = s.text(12);
+    run.attempt = s.integer(13);
+    run.method_hash = s.text(14);
+    run.protocol_hash = s.text(15);
+    run.seedless_hash = s.text(16);
+    run.role = RunRole::Run;
+    // NULL: no results were ever set (every writer of results packs them).
+    if (s.is_null(17)) continue;
+    const auto* blob = static_cast<const unsigned char*>(sqlite3_column_blob(s.raw(), 17));
+    if (!unpack_results(blob, static_cast<size_t>(sqlite3_column_bytes(s.raw(), 17)), r.results)) unpacked.push_back(out.size() - 1);
   }
-  for (auto& [id, ord] : ordinals) {
-    if (std::is_sorted(ord.begin(), ord.end())) continue;
-    auto& v = out[id];
-    std::vector<size_t> idx(v.size());
-    for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
-    std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return ord[a] < ord[b]; });
-    std::vector<ResultValue> sorted;
-    sorted.reserve(v.size());
-    for (size_t i : idx) sorted.push_back(std::move(v[i]));
-    v = std::move(sorted);
-  }
+  // A damaged packed column costs speed, never numbers: those runs read the results table.
+  for (size_t i : unpacked) out[i].results = results(out[i].run.id);
   return out;
+}
+
+void Registry::repack_all_results() {
+  write_transaction([&] { repack_every_run(db_, path_); });
+}
+
+std::string Registry::protocol_json_of(const std::string& benchmark, const std::string& protocol_hash) const {
+  Statement s(db_,
+              "SELECT protocol_json FROM runs WHERE (?1 = '' OR benchmark = ?1) AND protocol_hash = ?2 AND protocol_json != '' "
+              "ORDER BY created_ms DESC LIMIT 1",
+              path_);
+  s.bind(1, benchmark).bind(2, protocol_hash);
+  return s.step() ? s.text(0) : "";
 }
 
 int64_t Registry::begin_result_set(const NewResultSet& set) {
@@ -1110,6 +1232,8 @@ ImportReport Registry::import_runs(const std::filesystem::path& from) {
           values.bind(1, old_id).bind(2, new_id);
           values.step();
         }
+        // Derived data is rebuilt here, never taken from the file: the digest covers the results table, not the column.
+        repack_results(db_, path_, id);
         report.imported.push_back(id);
       }
     }

@@ -146,6 +146,24 @@ std::map<std::string, std::string> current_columns(const fs::path& p) {
   return columns;
 }
 
+// What a leaderboard reads of each run (its packed results, schema 6) is what the results table holds, value for value.
+void expect_packed_results_match_the_table(const fs::path& file) {
+  asg::Registry reg(file);
+  size_t compared = 0;
+  for (const auto& [run, packed] : reg.ranked_runs("")) {
+    const auto table = reg.results(run.id);
+    ASSERT_EQ(packed.size(), table.size()) << run.id;
+    for (size_t i = 0; i < table.size(); ++i) {
+      EXPECT_EQ(packed[i].key, table[i].key) << run.id;
+      EXPECT_EQ(packed[i].higher_is_better, table[i].higher_is_better) << run.id;
+      if (std::isnan(table[i].value)) EXPECT_TRUE(std::isnan(packed[i].value)) << run.id << " " << table[i].key;
+      else EXPECT_EQ(packed[i].value, table[i].value) << run.id << " " << table[i].key;
+    }
+    compared += table.size();
+  }
+  EXPECT_GT(compared, 0u) << file;
+}
+
 // Opens a copy of an old registry file with the current code and checks that the migration kept every row
 // of every table with its values, left the schema-3 columns empty on rows written before them, added no
 // result sets (to files from before schema 4), and gave every run a role and no deletion.
@@ -171,6 +189,7 @@ void expect_migration_keeps_every_row(const fs::path& copy, int64_t old_version)
   EXPECT_EQ(query_rows(copy, "SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'runs_benchmark_protocol'"),
             std::vector<std::string>{"t:runs_benchmark_protocol|"});
   EXPECT_EQ(query_rows(copy, "PRAGMA integrity_check"), std::vector<std::string>{"t:ok|"});
+  expect_packed_results_match_the_table(copy);
 }
 
 }  // namespace
@@ -213,6 +232,36 @@ TEST_F(RegistryTest, FinishedLifecycleRecordsEverything) {
   EXPECT_EQ(results[0].key, "caption_accuracy");  // recorded order is kept
   EXPECT_FALSE(results[1].higher_is_better);
   EXPECT_EQ(reg.artifacts(id).at(0).bytes, 123);
+}
+
+TEST_F(RegistryTest, TheLeaderboardReadOfResultsFollowsEveryWriteAndSurvivesADamagedPackedColumn) {
+  std::string id;
+  {
+    asg::Registry reg(path_);
+    id = reg.create_run(run("a"));
+    reg.mark_running(id);
+    reg.set_results(id, {{"caption_accuracy", 0.75, true}, {"frechet_pixel", std::nan(""), false}});
+    reg.set_results(id, {{"caption_accuracy", 0.5, true}});  // a later write replaces the value, keeps the rest
+    reg.mark_ended(id, asg::RunStatus::Finished);
+    reg.set_results(reg.create_run(run("unfinished")), {{"caption_accuracy", 1.0, true}});
+    auto ranked = reg.ranked_runs("bench");
+    ASSERT_EQ(ranked.size(), 1u);  // only FINISHED runs are ranked
+    ASSERT_EQ(ranked[0].results.size(), 2u);
+    EXPECT_EQ(ranked[0].results[0].key, "caption_accuracy");
+    EXPECT_EQ(ranked[0].results[0].value, 0.5);
+    EXPECT_TRUE(std::isnan(ranked[0].results[1].value));
+    EXPECT_FALSE(ranked[0].results[1].higher_is_better);
+  }
+  expect_packed_results_match_the_table(path_);
+  const std::string before = asg::render_leaderboard(asg::Registry(path_), "bench", asg::LeaderboardFormat::Csv);
+  EXPECT_NE(before.find("0.5"), std::string::npos) << before;
+  // A damaged or truncated packed column costs a lookup, never a number: the run is read from the results table.
+  for (const char* damage : {"x'0100'", "x'02000000'", "x'0100000010000000616263'", "x'00000000ff'"}) {
+    exec(path_, fmt::format("UPDATE runs SET results_packed = {} WHERE id = '{}'", damage, id));
+    EXPECT_EQ(asg::render_leaderboard(asg::Registry(path_), "bench", asg::LeaderboardFormat::Csv), before) << damage;
+  }
+  asg::Registry(path_).repack_all_results();
+  expect_packed_results_match_the_table(path_);
 }
 
 TEST_F(RegistryTest, FailedAndKilledRunsKeepHistoryAndMessage) {
@@ -315,7 +364,7 @@ TEST_F(RegistryTest, RefusesANewerSchema) {
     FAIL();
   } catch (const asg::Error& e) {
     EXPECT_EQ(e.kind(), asg::ErrorKind::Registry);
-    EXPECT_EQ(std::string(e.what()), path_.string() + ": registry schema version 99 is newer than this asg supports (5); it was "
+    EXPECT_EQ(std::string(e.what()), path_.string() + ": registry schema version 99 is newer than this asg supports (6); it was "
                                                       "written by a newer ASG Lab. Use that version, or --registry another file.");
   }
   EXPECT_EQ(user_version(path_), 99);  // untouched

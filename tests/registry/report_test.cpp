@@ -300,6 +300,24 @@ TEST_F(ReportTest, ImportingAnExportTwiceAddsNothingTheSecondTime) {
   EXPECT_EQ(other.list_runs().size(), 8u);
 }
 
+TEST_F(ReportTest, ImportRebuildsThePackedResultsInsteadOfTrustingTheFile) {
+  asg::Registry reg(path_);
+  build_ablation(reg);
+  const fs::path file = dir_ / "export.sqlite";
+  reg.export_runs({"20261202-100000-bbb001", "20261202-100000-bbb002"}, file);
+  // The packed column is derived data outside the digest: one that disagrees with the results table must not reach a
+  // leaderboard of the registry that imports it.
+  sql(file, "UPDATE runs SET results_packed = x'0100000003000000616363000000000000000001'");  // acc = 0 for both
+  asg::Registry other(dir_ / "other.sqlite");
+  EXPECT_EQ(other.import_runs(file).imported.size(), 2u);
+  for (const auto& [run, results] : other.ranked_runs("bench")) {
+    const auto table = other.results(run.id);
+    ASSERT_EQ(results.size(), table.size());
+    for (size_t i = 0; i < table.size(); ++i) EXPECT_EQ(results[i].value, table[i].value) << run.id << " " << table[i].key;
+    EXPECT_NE(results.at(0).value, 0.0);
+  }
+}
+
 TEST_F(ReportTest, ImportRefusesANewerSchemaOrADigestMismatchAndChangesNothing) {
   asg::Registry reg(path_);
   build_ablation(reg);

@@ -128,6 +128,12 @@ struct ResultValue {
   bool higher_is_better = true;
 };
 
+// A run and its own results (Registry::ranked_runs).
+struct RunResults {
+  RunRecord run;
+  std::vector<ResultValue> results;
+};
+
 struct Artifact {
   std::string path;  // relative to the run directory
   std::string sha256;
@@ -168,7 +174,7 @@ struct CollectedRun {
 
 class Registry {
  public:
-  static constexpr int kSchemaVersion = 5;
+  static constexpr int kSchemaVersion = 6;
 
   enum class OpenMode {
     ReadWrite,  // creates the file if needed and migrates it to this schema
@@ -216,8 +222,16 @@ class Registry {
   std::vector<PluginUse> plugins(const std::string& run_id) const;
   std::vector<MetricPoint> metric_history(const std::string& run_id, const std::string& key = "") const;
   std::vector<ResultValue> results(const std::string& run_id) const;  // in recorded order
-  // The results of every FINISHED run of a benchmark ("" = all), by run id, in one query.
-  std::unordered_map<std::string, std::vector<ResultValue>> finished_results(const std::string& benchmark) const;
+  // What a leaderboard ranks: the FINISHED runs of a benchmark ("" = all) that are experiment runs and not deleted,
+  // newest first, each with its own results in recorded order, in one read of the runs table (schema 6 keeps each
+  // run's results packed beside it). The runs come without their config, environment and protocol JSON
+  // (protocol_json_of has that once per protocol).
+  std::vector<RunResults> ranked_runs(const std::string& benchmark) const;
+  // The protocol JSON that the newest run of `benchmark` under `protocol_hash` recorded ("" if none did).
+  std::string protocol_json_of(const std::string& benchmark, const std::string& protocol_hash) const;
+  // Rewrites every run's packed results from the results table, in one transaction: what the 5 -> 6 migration does,
+  // for a tool that wrote the results table with plain SQL (the registry benchmark does, to write 100k runs fast).
+  void repack_all_results();
   std::vector<Artifact> artifacts(const std::string& run_id) const;
 
   // Result sets (schema 4). begin_result_set refuses a run that is not FINISHED; end_result_set records the
