@@ -179,8 +179,10 @@ void expect_migration_keeps_every_row(const fs::path& copy, int64_t old_version)
     EXPECT_EQ(query_rows(copy, "SELECT count(*) FROM result_sets"), std::vector<std::string>{"i:0|"});
   }
   EXPECT_EQ(snapshot_rows(copy, old_columns), before);
-  EXPECT_EQ(query_rows(copy, "SELECT count(*) FROM runs WHERE role = 'run' AND deleted_ms IS NULL"),
-            std::vector<std::string>{"i:" + std::to_string(old_runs) + "|"});
+  if (old_version < 5) {  // roles and soft deletion came with schema 5
+    EXPECT_EQ(query_rows(copy, "SELECT count(*) FROM runs WHERE role = 'run' AND deleted_ms IS NULL"),
+              std::vector<std::string>{"i:" + std::to_string(old_runs) + "|"});
+  }
   if (old_version < 3) {
     EXPECT_EQ(query_rows(copy, "SELECT count(*) FROM runs WHERE method_hash = '' AND protocol_hash = '' AND protocol_json = '' "
                                "AND resumed_from IS NULL"),
@@ -906,6 +908,28 @@ TEST_F(RegistryTest, MigratesARegistryWrittenByVersion4AndGroupsItsSeeds) {
   asg::Registry other(dir_ / "merged.sqlite");
   EXPECT_EQ(other.import_runs(dir_ / "v4-export.sqlite").imported.size(), 2u);
   EXPECT_EQ(other.run_digest(finished[1].id), reg.run_digest(finished[1].id));
+}
+
+TEST_F(RegistryTest, MigratesARegistryWrittenByVersion5AndPacksItsResults) {
+  // Written by the version-5 registry library (tests/data/README.md says how): a sweep of two configs x two seeds
+  // (one point finished without results, one config's results recorded in another order, a NaN), a failed run, a
+  // deleted run, a reproduction and a result set under another benchmark.
+  fs::create_directories(path_.parent_path());
+  fs::copy_file(asg::testing::source_dir() / "tests/data/registry_v5.sqlite", path_);
+  expect_migration_keeps_every_row(path_, 5);  // includes: every run's packed results are its results table's
+  EXPECT_EQ(query_rows(path_, "SELECT count(*) FROM runs WHERE results_packed IS NOT NULL"), std::vector<std::string>{"i:5|"});  // runs with results
+  asg::Registry reg(path_);
+  // Ranked: the four points only (not the sweep, the failed, the deleted run or the reproduction).
+  EXPECT_EQ(reg.ranked_runs("v5-bench").size(), 4u);
+  asg::LeaderboardOptions options;
+  options.benchmark = "v5-bench";
+  const std::string md = asg::render_leaderboard(reg, options, asg::LeaderboardFormat::Markdown);
+  EXPECT_NE(md.find("| 2 | 0 1 | 0.6250 ± 0.1768 | 3.5000 ± 0.7071 | 0.1250 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 2 | 0 1 | 0.6250 | 2.5000 |  |"), std::string::npos) << md;
+  EXPECT_EQ(md.find("v5-deleted"), std::string::npos) << md;
+  EXPECT_EQ(md.find("v5-sweep"), std::string::npos) << md;
+  options.benchmark = "v5-other";
+  EXPECT_NE(asg::render_leaderboard(reg, options, asg::LeaderboardFormat::Csv).find("0.25"), std::string::npos);
 }
 
 TEST_F(RegistryTest, MigratesARegistryWrittenByVersion3AndKeepsItsRows) {
