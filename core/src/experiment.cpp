@@ -785,6 +785,18 @@ Experiment load_experiment_impl(const fs::path& file, const std::vector<std::str
   };
   for (const auto& section : core_sections()) {
     Params p = core_params(section);
+    if (section.name == "runtime") {
+      // Plugin directories are resolved against the file that named them, and recorded so: the stored config of a
+      // run then finds the same plugins from any folder (asg reproduce and asg eval load it from elsewhere).
+      auto values = p.values();
+      std::vector<std::string> absolute;
+      for (const auto& entry : p.strs("plugin_path")) {
+        const fs::path path(entry);
+        absolute.push_back((path.is_absolute() ? path : fs::absolute(origins.dir_of("runtime.plugin_path") / path)).lexically_normal().string());
+      }
+      values["plugin_path"] = absolute;
+      p = Params(p.owner(), std::move(values));
+    }
     resolved.insert_or_assign(section.name, params_table(p));
     if (section.name == "train") exp.train = p;
     else if (section.name == "eval") exp.eval = p;
@@ -820,10 +832,7 @@ Experiment load_experiment_impl(const fs::path& file, const std::vector<std::str
   exp.reference_keys = reference_keys;
 
   std::vector<fs::path> extra;
-  for (const auto& entry : exp.runtime.strs("plugin_path")) {
-    fs::path p(entry);
-    extra.push_back(p.is_absolute() ? p : origins.dir_of("runtime.plugin_path") / p);
-  }
+  for (const auto& entry : exp.runtime.strs("plugin_path")) extra.push_back(entry);  // absolute (above)
   catalog.load_path(PluginCatalog::search_path(extra));
 
   auto resolve_slot = [&](const toml::table& t, const std::string& section, const std::string& dotted, const std::string& kind,

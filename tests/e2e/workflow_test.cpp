@@ -64,14 +64,15 @@ plugin = "frechet_pixel"
 [[metrics]]
 plugin = "mean_pixel"
 [runtime]
-plugin_path = ["{}"]
-)",
-                                                    plugin.parent_path().string());
+plugin_path = ["plugins"]
+)");
   ASSERT_EQ(run_asg("run repro.toml", dir_).code, 0);
   const std::string id = runs().front().id;
 
-  // From a leaderboard row's id (abbreviated) to a verdict in one command.
-  Result r = run_asg("reproduce " + id.substr(0, id.size() - 2), dir_);
+  // From a leaderboard row's id (abbreviated) to a verdict in one command, from another folder: the plugin path,
+  // relative to the experiment file, was recorded resolved.
+  fs::create_directories(dir_ / "elsewhere");
+  Result r = run_asg("reproduce " + id.substr(0, id.size() - 2) + " --registry ../runs/registry.sqlite --runs-dir ../runs", dir_ / "elsewhere");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("REPRODUCED: all"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("identical values (CPU, deterministic on both sides)"), std::string::npos) << r.output;
