@@ -447,8 +447,7 @@ enum class Grouping { Runs, Seeds, Key };
 
 // The run's config text, read when the listing left it out.
 const std::string& config_of(const Registry& registry, Row& row) {
-  if (row.run.config_text.empty())
-    if (auto full = registry.find_run(row.run.id)) row.run.config_text = full->config_text;
+  if (row.run.config_text.empty()) row.run.config_text = registry.config_text(row.run.id);
   return row.run.config_text;
 }
 
@@ -495,7 +494,8 @@ void name_apart(const Registry& registry, std::vector<Entry>& entries) {
   }
 }
 
-std::vector<Entry> make_entries(const Registry& registry, std::vector<Row>& rows, Grouping grouping, const std::string& group_by,
+std::vector<Entry> make_entries(const Registry& registry, std::vector<Row>& rows, Grouping grouping, const RunSelector& group_by_reader,
+                                const std::string& group_by,
                                 const std::vector<std::pair<std::string, bool>>& columns) {
   std::vector<Entry> entries;
   std::unordered_map<std::string, size_t> index;
@@ -512,7 +512,7 @@ std::vector<Entry> make_entries(const Registry& registry, std::vector<Row>& rows
       key = !row.run.seedless_hash.empty() ? row.run.seedless_hash : seedless_config_hash(config_of(registry, row));
       if (key.empty()) key = "run:" + row.run.id;
     } else {
-      const KeyValue v = run_key_value(row.run, flat_config(config_of(registry, row)), group_by);
+      const KeyValue v = group_by_reader.value_of(row.run, group_by);
       key = v.found ? "=" + v.value : "";
       label = v.found ? v.value : "(not set)";
     }
@@ -572,11 +572,17 @@ void rank_entries(std::vector<Entry>& entries, const Ranking& ranking, const std
   entries = std::move(ranked);
 }
 
+// "0 1 2"; a seed that several runs share is counted ("0×3 1"), so that a --group-by row over thousands of runs
+// stays one short cell.
 std::string seeds_text(const Entry& e) {
-  std::vector<int64_t> seeds;
-  for (const Row* r : e.rows) seeds.push_back(r->run.seed);
-  std::sort(seeds.begin(), seeds.end());
-  return fmt::format("{}", fmt::join(seeds, " "));
+  std::map<int64_t, size_t> seeds;
+  for (const Row* r : e.rows) ++seeds[r->run.seed];
+  std::string out;
+  for (const auto& [seed, count] : seeds) {
+    if (!out.empty()) out += ' ';
+    out += count == 1 ? std::to_string(seed) : fmt::format("{}×{}", seed, count);
+  }
+  return out;
 }
 
 std::string stat_cell(const Stat& s) {
@@ -756,14 +762,12 @@ std::string render_leaderboard(const Registry& registry, const LeaderboardOption
   std::vector<Row> rows = finished_rows(registry, benchmark);
   if (rows.empty()) throw_no_runs(registry, benchmark);
   RunSelector selector(registry, parse_run_filters(options.where));
-  if (!selector.empty() || !options.group_by.empty()) {
-    std::vector<RunRecord> runs;
-    for (const auto& r : rows) runs.push_back(r.run);
-    selector.check_keys(runs);
-    if (!options.group_by.empty()) {
-      RunSelector(registry, {RunFilter{options.group_by, "", false, "--group-by " + options.group_by}}).check_keys(runs);
-    }
-  }
+  // --group-by's key is checked as a --where key would be, and read through a selector of its own (once per config).
+  RunSelector group_by(registry, options.group_by.empty() ? std::vector<RunFilter>{}
+                                                          : std::vector<RunFilter>{{options.group_by, "", false, "--group-by " + options.group_by}});
+  auto run_at = [&](size_t i) -> const RunRecord& { return rows[i].run; };
+  selector.check_keys(rows.size(), run_at);
+  group_by.check_keys(rows.size(), run_at);
   if (!selector.empty()) {
     std::erase_if(rows, [&](const Row& r) { return !selector.matches(r.run); });
     if (rows.empty())
@@ -779,7 +783,7 @@ std::string render_leaderboard(const Registry& registry, const LeaderboardOption
     section.group = &groups[g];
     section.columns = metric_columns(groups[g].rows);
     section.ranking = ranking_of(groups[g].rows, section.columns);
-    section.entries = make_entries(registry, groups[g].rows, grouping, options.group_by, format == LeaderboardFormat::Csv ? all_columns : section.columns);
+    section.entries = make_entries(registry, groups[g].rows, grouping, group_by, options.group_by, format == LeaderboardFormat::Csv ? all_columns : section.columns);
     rank_entries(section.entries, section.ranking, format == LeaderboardFormat::Csv ? all_columns : section.columns);
     if (g > 0 && !groups[g].hash.empty()) section.title_detail = protocol_difference(groups.front(), groups[g]);
     sections.push_back(std::move(section));

@@ -752,6 +752,15 @@ void Registry::add_artifact(const std::string& run_id, const Artifact& a) {
   s.step();
 }
 
+std::string Registry::config_text(const std::string& run_id) const {
+  Statement s(db_,
+              "SELECT COALESCE((SELECT c.config_text FROM run_configs c WHERE c.run_id = runs.id), runs.config_text) FROM runs "
+              "WHERE id = ?1",
+              path_);
+  s.bind(1, run_id);
+  return s.step() ? s.text(0) : "";
+}
+
 std::optional<RunRecord> Registry::find_run(const std::string& run_id) const {
   Statement s(db_, fmt::format("SELECT {} FROM runs WHERE id = ?1", kRunColumns), path_);
   s.bind(1, run_id);

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <set>
@@ -124,6 +125,23 @@ KeyValue run_key_value(const RunRecord& run, const std::map<std::string, std::st
 RunSelector::RunSelector(const Registry& registry, std::vector<RunFilter> filters)
     : registry_(registry), filters_(std::move(filters)) {}
 
+namespace {
+
+// The config keys in which runs of one seedless hash may differ (seedless_config_hash leaves them out).
+constexpr const char* kSeedVaryingKeys[] = {"runtime.seed", "name", "description"};
+
+bool seed_varying(const std::string& key) {
+  return std::find(std::begin(kSeedVaryingKeys), std::end(kSeedVaryingKeys), key) != std::end(kSeedVaryingKeys);
+}
+
+}  // namespace
+
+KeyValue RunSelector::value_of(const RunRecord& run, const std::string& key) const {
+  const auto& fields = run_field_keys();
+  if (std::find(fields.begin(), fields.end(), key) != fields.end()) return run_key_value(run, {}, key);
+  return run_key_value(run, seed_varying(key) ? own_config_of(run) : shared_config_of(run), key);
+}
+
 bool RunSelector::matches(const RunRecord& run) const {
   for (const auto& f : filters_) {
     bool hit = false;
@@ -135,7 +153,7 @@ bool RunSelector::matches(const RunRecord& run) const {
       // A commit matches by prefix, as git abbreviates it.
       hit = !f.value.empty() && run.git_commit.rfind(f.value, 0) == 0;
     } else {
-      const KeyValue v = run_key_value(run, config_of(run), f.key);
+      const KeyValue v = value_of(run, f.key);
       hit = v.found && values_equal(v.value, f.value);
     }
     if (hit == f.negated) return false;
@@ -144,30 +162,52 @@ bool RunSelector::matches(const RunRecord& run) const {
 }
 
 void RunSelector::check_keys(const std::vector<RunRecord>& runs) const {
+  check_keys(runs.size(), [&](size_t i) -> const RunRecord& { return runs[i]; });
+}
+
+void RunSelector::check_keys(size_t count, const std::function<const RunRecord&(size_t)>& run_at) const {
+  const auto& fields = run_field_keys();
+  std::vector<const RunFilter*> config_filters;
+  for (const auto& f : filters_)
+    if (std::find(fields.begin(), fields.end(), f.key) == fields.end()) config_filters.push_back(&f);
+  // Configs are read until every key asked for has been seen: a valid key is usually found in the first one.
   std::set<std::string> known;
-  for (const auto& f : filters_) {
-    const auto& fields = run_field_keys();
-    if (std::find(fields.begin(), fields.end(), f.key) != fields.end()) continue;
-    if (known.empty())
-      for (const auto& run : runs)
-        for (const auto& [key, value] : config_of(run)) known.insert(key);
-    if (known.count(f.key)) continue;
+  auto all_known = [&] {
+    return std::all_of(config_filters.begin(), config_filters.end(), [&](const RunFilter* f) { return known.count(f->key) != 0; });
+  };
+  for (size_t i = 0; i < count && !all_known(); ++i) {
+    for (const auto& [key, value] : shared_config_of(run_at(i))) known.insert(key);
+    known.insert(seed_varying_keys_seen_.begin(), seed_varying_keys_seen_.end());
+  }
+  for (const RunFilter* f : config_filters) {
+    if (known.count(f->key)) continue;
     std::vector<std::string> candidates(known.begin(), known.end());
     candidates.insert(candidates.end(), fields.begin(), fields.end());
     throw config_error(fmt::format("--where '{}': no run here has a config key '{}' (keys are dotted TOML keys of the "
                                    "resolved config, e.g. temporal.plugin or train.lr, or one of {}).{}",
-                                   f.text, f.key, join(fields, ", "), did_you_mean(f.key, candidates)));
+                                   f->text, f->key, join(fields, ", "), did_you_mean(f->key, candidates)));
   }
 }
 
-const std::map<std::string, std::string>& RunSelector::config_of(const RunRecord& run) const {
-  auto it = configs_.find(run.id);
-  if (it != configs_.end()) return it->second;
+std::string RunSelector::config_text_of(const RunRecord& run) const {
   // Listings of many runs leave the config text out; read it for the runs a filter looks into.
-  std::string text = run.config_text;
-  if (text.empty())
-    if (auto full = registry_.find_run(run.id)) text = full->config_text;
-  return configs_.emplace(run.id, flat_config(text)).first->second;
+  return run.config_text.empty() ? registry_.config_text(run.id) : run.config_text;
+}
+
+const std::map<std::string, std::string>& RunSelector::shared_config_of(const RunRecord& run) const {
+  const std::string cache_key = run.seedless_hash.empty() ? "run:" + run.id : run.seedless_hash;
+  auto it = shared_configs_.find(cache_key);
+  if (it != shared_configs_.end()) return it->second;
+  auto flat = flat_config(config_text_of(run));
+  for (const char* key : kSeedVaryingKeys)
+    if (flat.erase(key)) seed_varying_keys_seen_.insert(key);
+  return shared_configs_.emplace(cache_key, std::move(flat)).first->second;
+}
+
+const std::map<std::string, std::string>& RunSelector::own_config_of(const RunRecord& run) const {
+  auto it = own_configs_.find(run.id);
+  if (it != own_configs_.end()) return it->second;
+  return own_configs_.emplace(run.id, flat_config(config_text_of(run))).first->second;
 }
 
 std::string RunSelector::describe() const {

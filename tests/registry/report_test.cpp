@@ -181,6 +181,18 @@ TEST_F(ReportTest, WhereFiltersOnConfigKeysPluginsAndStatusAndRefusesUnknownKeys
   EXPECT_NE(md.find("aaa001"), std::string::npos) << md;
   EXPECT_EQ(md.find("bbb00"), std::string::npos) << md;
 
+  // Seeds of one config share one parsed config, but a key in which they differ is read per run.
+  options.where = {"runtime.seed=1"};
+  const std::string by_config_seed = asg::render_leaderboard(reg, options, asg::LeaderboardFormat::Csv);
+  options.where = {"seed=1"};
+  const std::string by_run_seed = asg::render_leaderboard(reg, options, asg::LeaderboardFormat::Csv);
+  EXPECT_EQ(by_config_seed, by_run_seed);
+  EXPECT_EQ(std::count(by_run_seed.begin(), by_run_seed.end(), '\n'), 3) << by_run_seed;  // the header and the two arms' seed 1
+  options.where = {"temporal.plugin=sti", "runtime.seed!=1"};
+  md = asg::render_leaderboard(reg, options, asg::LeaderboardFormat::Markdown);
+  EXPECT_EQ(md.find("bbb002"), std::string::npos) << md;
+  EXPECT_NE(md.find("bbb003"), std::string::npos) << md;
+
   options.where = {"temporal.plugn=sti"};
   try {
     asg::render_leaderboard(reg, options, asg::LeaderboardFormat::Markdown);
@@ -205,6 +217,19 @@ TEST_F(ReportTest, WhereFiltersOnConfigKeysPluginsAndStatusAndRefusesUnknownKeys
   options.individual_runs = false;
   options.group_by = "temporal.kernel";
   EXPECT_THROW(asg::render_leaderboard(reg, options, asg::LeaderboardFormat::Markdown), asg::Error);
+}
+
+TEST_F(ReportTest, AGroupByRowCountsTheSeedsItsRunsShare) {
+  asg::Registry reg(path_);
+  finish(reg, "20261202-100000-eee001", "a", "sti", 0, 0.5, 1.0, 1);
+  finish(reg, "20261202-100000-eee002", "b", "sti", 0, 0.6, 1.0, 2, "p1", "0.002");
+  finish(reg, "20261202-100000-eee003", "c", "sti", 0, 0.7, 1.0, 3, "p1", "0.004");
+  finish(reg, "20261202-100000-eee004", "c", "sti", 1, 0.8, 1.0, 4, "p1", "0.004");
+  asg::LeaderboardOptions options;
+  options.benchmark = "bench";
+  options.group_by = "temporal.plugin";
+  const std::string md = asg::render_leaderboard(reg, options, asg::LeaderboardFormat::Markdown);
+  EXPECT_NE(md.find("| 1 | sti | 4 | 0×3 1 | 0.6500 ± 0.1291 |"), std::string::npos) << md;
 }
 
 TEST_F(ReportTest, CompareShowsOnlyWhatDiffers) {

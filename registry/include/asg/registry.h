@@ -209,6 +209,8 @@ class Registry {
   void add_artifact(const std::string& run_id, const Artifact& artifact);
 
   std::optional<RunRecord> find_run(const std::string& run_id) const;
+  // The run's resolved config ("" for no such run): find_run's config_text without reading the rest of the row.
+  std::string config_text(const std::string& run_id) const;
   // Runs whose id starts with `prefix` (deleted ones too), newest first; at most `limit`.
   std::vector<RunRecord> find_runs_by_prefix(const std::string& prefix, size_t limit = 50) const;
   // The one run an id or an unambiguous id prefix names (as git abbreviates commits). asg::Error(Config) otherwise:

@@ -2,7 +2,9 @@
 // What `asg leaderboard --where/--group-by`, `asg runs list --where` and `asg compare` share.
 #pragma once
 
+#include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -37,31 +39,43 @@ std::vector<RunFilter> parse_run_filters(const std::vector<std::string>& texts);
 // The run fields a filter can name besides config keys.
 const std::vector<std::string>& run_field_keys();
 
-// Matches runs against filters (all must hold). Reads each run's plugins once, when a filter needs them.
+// The value of `key` for a run: a run field or a key of its resolved config; found = false when absent.
+struct KeyValue {
+  bool found = false;
+  std::string value;
+};
+
+// Matches runs against filters (all must hold). Reads each run's plugins once, when a filter needs them, and parses
+// a config once per seedless hash: runs that differ only by seed (and name, description) share every other key, so
+// --where over 100k runs of 25k configs parses 25k configs.
 class RunSelector {
  public:
   RunSelector(const Registry& registry, std::vector<RunFilter> filters);
   bool empty() const { return filters_.empty(); }
   bool matches(const RunRecord& run) const;
+  KeyValue value_of(const RunRecord& run, const std::string& key) const;
   // Refuses (asg::Error(Config)) a filter whose key is neither a run field nor a config key of any of `runs`,
   // naming the key, the closest known ones and where the keys come from.
   void check_keys(const std::vector<RunRecord>& runs) const;
+  void check_keys(size_t count, const std::function<const RunRecord&(size_t)>& run_at) const;  // without copying runs
   std::string describe() const;  // "temporal.plugin=sti, status!=FAILED"
 
  private:
-  // The run's flat config, read once (from the registry when `run` was listed without its config text).
-  const std::map<std::string, std::string>& config_of(const RunRecord& run) const;
+  // The run's flat config without the keys that differ between seeds of one config (runtime.seed, name,
+  // description), shared by the runs of its seedless hash; read from the registry when `run` was listed without its
+  // config text.
+  const std::map<std::string, std::string>& shared_config_of(const RunRecord& run) const;
+  // The run's own flat config, every key (for the keys a seedless hash leaves out).
+  const std::map<std::string, std::string>& own_config_of(const RunRecord& run) const;
+  std::string config_text_of(const RunRecord& run) const;
   const Registry& registry_;
   std::vector<RunFilter> filters_;
-  mutable std::unordered_map<std::string, std::map<std::string, std::string>> configs_;
+  mutable std::unordered_map<std::string, std::map<std::string, std::string>> shared_configs_, own_configs_;
+  mutable std::set<std::string> seed_varying_keys_seen_;  // of those left out of shared configs
   mutable std::unordered_map<std::string, std::vector<PluginUse>> plugins_;
 };
 
-// The value of `key` for a run: a run field or a config key; nullptr-like "" with found=false when absent.
-struct KeyValue {
-  bool found = false;
-  std::string value;
-};
+// The value of `key` for a run whose flat config is `config`.
 KeyValue run_key_value(const RunRecord& run, const std::map<std::string, std::string>& config, const std::string& key);
 
 }  // namespace asg
