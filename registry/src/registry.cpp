@@ -373,15 +373,16 @@ constexpr const char* kRunColumns =
     "COALESCE((SELECT c.config_text FROM run_configs c WHERE c.run_id = runs.id), runs.config_text), seed, git_commit, git_dirty, host_json, run_dir, parent_run_id, attempt, error, method_hash, protocol_hash, "
     "protocol_json, resumed_from, role, deleted_ms, seedless_hash";
 
-// kRunColumns with '' in place of the config text and the environment JSON: listings of many runs skip the largest
-// columns.
-std::string run_columns_without_large_texts() {
+// kRunColumns with '' in place of the config text and the environment JSON (and, for a leaderboard, the protocol
+// JSON, which it reads once per protocol): listings of many runs skip the largest columns.
+std::string run_columns_without_large_texts(bool protocol_json_too = false) {
   std::string columns = kRunColumns;
   for (const std::string column : {"COALESCE((SELECT c.config_text FROM run_configs c WHERE c.run_id = runs.id), runs.config_text)",
-                                   "host_json"})
-    columns.replace(columns.find(column), column.size(), "''");
+                                   "host_json", "protocol_json"})
+    if (column != "protocol_json" || protocol_json_too) columns.replace(columns.find(column), column.size(), "''");
   return columns;
 }
+constexpr int kRunColumnCount = 26;  // read_run reads columns 0 .. 25
 
 RunRecord read_run(const Statement& s) {
   RunRecord r;
@@ -868,12 +869,11 @@ std::vector<ResultValue> Registry::results(const std::string& run_id) const {
 }
 
 std::vector<RunResults> Registry::ranked_runs(const std::string& benchmark) const {
-  // Only what a leaderboard shows or groups by; the large texts (config, environment, protocol) are read where needed.
+  // The run columns without the large texts (config, environment, protocol), then the packed results.
   Statement s(db_,
-              "SELECT id, name, experiment_path, benchmark, rank_by, created_ms, started_ms, ended_ms, config_hash, seed, git_commit, "
-              "git_dirty, parent_run_id, attempt, method_hash, protocol_hash, seedless_hash, results_packed FROM runs "
-              "WHERE (?1 = '' OR benchmark = ?1) AND status = 'FINISHED' AND role = 'run' AND deleted_ms IS NULL "
-              "ORDER BY created_ms DESC, id DESC",
+              fmt::format("SELECT {}, results_packed FROM runs WHERE (?1 = '' OR benchmark = ?1) AND status = 'FINISHED' AND "
+                          "role = 'run' AND deleted_ms IS NULL ORDER BY created_ms DESC, id DESC",
+                          run_columns_without_large_texts(/*protocol_json_too=*/true)),
               path_);
   s.bind(1, benchmark);
   std::vector<RunResults> out;
@@ -884,31 +884,12 @@ std::vector<RunResults> Registry::ranked_runs(const std::string& benchmark) cons
   }
   std::vector<size_t> unpacked;  // runs whose packed column did not decode
   while (s.step()) {
-    RunResults& r = out.emplace_back();
-    RunRecord& run = r.run;
-    run.id = s.text(0);
-    run.name = s.text(1);
-    run.experiment_path = s.text(2);
-    run.benchmark = s.text(3);
-    run.rank_by = s.text(4);
-    run.status = RunStatus::Finished;
-    run.created_ms = s.integer(5);
-    if (!s.is_null(6)) run.started_ms = s.integer(6);
-    if (!s.is_null(7)) run.ended_ms = s.integer(7);
-    run.config_hash = s.text(8);
-    run.seed = s.integer(9);
-    run.git_commit = s.text(10);
-    run.git_dirty = s.integer(11) != 0;
-    if (!s.is_null(12)) run.parent_run_id = s.text(12);
-    run.attempt = s.integer(13);
-    run.method_hash = s.text(14);
-    run.protocol_hash = s.text(15);
-    run.seedless_hash = s.text(16);
-    run.role = RunRole::Run;
+    RunResults& r = out.emplace_back(RunResults{read_run(s), {}});
     // NULL: no results were ever set (every writer of results packs them).
-    if (s.is_null(17)) continue;
-    const auto* blob = static_cast<const unsigned char*>(sqlite3_column_blob(s.raw(), 17));
-    if (!unpack_results(blob, static_cast<size_t>(sqlite3_column_bytes(s.raw(), 17)), r.results)) unpacked.push_back(out.size() - 1);
+    if (s.is_null(kRunColumnCount)) continue;
+    const auto* blob = static_cast<const unsigned char*>(sqlite3_column_blob(s.raw(), kRunColumnCount));
+    if (!unpack_results(blob, static_cast<size_t>(sqlite3_column_bytes(s.raw(), kRunColumnCount)), r.results))
+      unpacked.push_back(out.size() - 1);
   }
   // A damaged packed column costs speed, never numbers: those runs read the results table.
   for (size_t i : unpacked) out[i].results = results(out[i].run.id);
