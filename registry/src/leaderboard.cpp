@@ -125,41 +125,58 @@ std::vector<Row> finished_rows(const Registry& registry, const std::string& benc
                                  known.empty() ? "none" : fmt::format("{}", fmt::join(known, ", "))));
 }
 
-std::string render_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& table,
-                         size_t first_numeric, size_t numeric_count, LeaderboardFormat format, const std::string& title) {
-  // Written straight into one string: a table of 100k runs has two million cells.
-  std::string out;
-  auto line = [&](const std::vector<std::string>& cells, auto&& write_cell, const char* open, const char* separator, const char* close) {
-    out += open;
-    for (size_t i = 0; i < cells.size(); ++i) {
-      if (i) out += separator;
-      write_cell(cells[i]);
+// A Markdown or CSV table written row by row into `out`: a table of 100k runs has two million cells, which are
+// written as they are made rather than held.
+class TableWriter {
+ public:
+  TableWriter(std::string& out, LeaderboardFormat format) : out_(out), format_(format) {}
+
+  void header(const std::vector<std::string>& header, size_t first_numeric, size_t numeric_count, const std::string& title) {
+    if (format_ == LeaderboardFormat::Csv) {
+      row(header);
+      return;
     }
-    out += close;
-  };
-  if (format == LeaderboardFormat::Csv) {
-    auto csv_cell = [&](const std::string& c) { out += csv_field(c); };
-    line(header, csv_cell, "", ",", "\n");
-    for (const auto& cells : table) line(cells, csv_cell, "", ",", "\n");
-    return out;
+    out_ += title;
+    row(header);
+    std::vector<std::string> separator;
+    for (size_t i = 0; i < header.size(); ++i)
+      separator.push_back(i >= first_numeric && i < first_numeric + numeric_count ? "---:" : "---");
+    row(separator);
   }
+
+  void row(const std::vector<std::string>& cells) {
+    const bool csv = format_ == LeaderboardFormat::Csv;
+    out_ += csv ? "" : "| ";
+    for (size_t i = 0; i < cells.size(); ++i) {
+      if (i) out_ += csv ? "," : " | ";
+      if (csv) out_ += csv_field(cells[i]);
+      else markdown_cell(cells[i]);
+    }
+    out_ += csv ? "\n" : " |\n";
+  }
+
+ private:
   // A '|' inside a cell (a run name, a path) would end it: Markdown's escape keeps the table's shape.
-  auto md_cell = [&](const std::string& c) {
+  void markdown_cell(const std::string& c) {
     if (c.find('|') == std::string::npos) {
-      out += c;
+      out_ += c;
       return;
     }
     for (char ch : c) {
-      if (ch == '|') out += '\\';
-      out += ch;
+      if (ch == '|') out_ += '\\';
+      out_ += ch;
     }
-  };
-  out += title;
-  line(header, md_cell, "| ", " | ", " |\n");
-  std::vector<std::string> sep;
-  for (size_t i = 0; i < header.size(); ++i) sep.push_back(i >= first_numeric && i < first_numeric + numeric_count ? "---:" : "---");
-  line(sep, md_cell, "| ", " | ", " |\n");
-  for (const auto& cells : table) line(cells, md_cell, "| ", " | ", " |\n");
+  }
+  std::string& out_;
+  LeaderboardFormat format_;
+};
+
+std::string render_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& table,
+                         size_t first_numeric, size_t numeric_count, LeaderboardFormat format, const std::string& title) {
+  std::string out;
+  TableWriter writer(out, format);
+  writer.header(header, first_numeric, numeric_count, title);
+  for (const auto& cells : table) writer.row(cells);
   return out;
 }
 
@@ -856,23 +873,25 @@ std::string render_leaderboard(const Registry& registry, const LeaderboardOption
     // across protocols would compare incomparable numbers.
     auto header = header_for(all_columns);
     header.push_back("protocol");
-    std::vector<std::vector<std::string>> table;
+    std::string out;
+    TableWriter writer(out, format);
+    writer.header(header, numeric_from, all_columns.size(), "");
     for (const auto& section : sections)
       for (size_t i = 0; i < section.entries.size(); ++i) {
         auto cells = cells_for(section.entries[i], i + 1, all_columns);
         cells.push_back(section.group->hash);
-        table.push_back(std::move(cells));
+        writer.row(cells);
       }
-    return render_table(header, table, numeric_from, all_columns.size(), format, "");
+    return out;
   }
   std::string out;
+  TableWriter writer(out, format);
   for (size_t g = 0; g < sections.size(); ++g) {
     const Section& section = sections[g];
-    std::vector<std::vector<std::string>> table;
-    for (size_t i = 0; i < section.entries.size(); ++i) table.push_back(cells_for(section.entries[i], i + 1, section.columns));
     if (g > 0) out += "\n";
-    out += render_table(header_for(section.columns), table, numeric_from, section.columns.size(), format,
-                        section_title(section, benchmark, g, grouping, section.group->rows.size()));
+    writer.header(header_for(section.columns), numeric_from, section.columns.size(),
+                  section_title(section, benchmark, g, grouping, section.group->rows.size()));
+    for (size_t i = 0; i < section.entries.size(); ++i) writer.row(cells_for(section.entries[i], i + 1, section.columns));
   }
   return out;
 }
