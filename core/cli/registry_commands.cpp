@@ -263,8 +263,11 @@ int cmd_runs_export(const std::string& registry_path, const std::vector<std::str
   for (const auto& id : chosen)
     if (std::find(unique.begin(), unique.end(), id) == unique.end()) unique.push_back(id);
   if (unique.empty()) throw config_error("asg runs export: no runs chosen (give run ids, --all, or --benchmark/--status/--where)");
-  registry->export_runs(unique, out);
-  fmt::print("exported {} run{} to {} (asg runs import {} on the other machine)\n", unique.size(), unique.size() == 1 ? "" : "s", out, out);
+  const auto written = registry->export_runs(unique, out);
+  const size_t parents = written.size() - unique.size();
+  fmt::print("exported {} run{}{} to {} (asg runs import {} on the other machine)\n", unique.size(), unique.size() == 1 ? "" : "s",
+             parents ? fmt::format(" and {} parent run{} they name (sweeps, reproduced or resumed runs)", parents, parents == 1 ? "" : "s") : "",
+             out, out);
   return 0;
 }
 

@@ -14,6 +14,7 @@
 #include <map>
 #include <unordered_map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <functional>
 #include <cmath>
@@ -1052,10 +1053,20 @@ std::string Registry::run_digest(const std::string& run_id) const {
   return sha256_hex(j.dump());
 }
 
-void Registry::export_runs(const std::vector<std::string>& run_ids, const std::filesystem::path& out) const {
-  if (run_ids.empty()) throw config_error("export: no runs named");
-  for (const auto& id : run_ids)
-    if (!find_run(id)) throw config_error(fmt::format("{}: no run '{}' to export", path_.string(), id));
+std::vector<std::string> Registry::export_runs(const std::vector<std::string>& requested, const std::filesystem::path& out) const {
+  if (requested.empty()) throw config_error("export: no runs named");
+  // Each run after its ancestors: the runs table refers to parents, and the copy checks its references.
+  std::vector<std::string> run_ids;
+  std::set<std::string> placed;
+  std::function<void(const std::string&)> place = [&](const std::string& id) {
+    if (placed.count(id)) return;
+    const auto run = find_run(id);
+    if (!run) throw config_error(fmt::format("{}: no run '{}' to export", path_.string(), id));
+    placed.insert(id);
+    if (run->parent_run_id) place(*run->parent_run_id);
+    run_ids.push_back(id);
+  };
+  for (const auto& id : requested) place(id);
   if (std::filesystem::exists(out))
     throw config_error(fmt::format("{}: already exists; export writes a new file (remove it or choose another name)", out.string()));
   {
@@ -1103,6 +1114,7 @@ void Registry::export_runs(const std::vector<std::string>& run_ids, const std::f
     for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(out.string() + suffix, ec);
     throw;
   }
+  return run_ids;
 }
 
 ImportReport Registry::import_runs(const std::filesystem::path& from) {
@@ -1156,10 +1168,22 @@ ImportReport Registry::import_runs(const std::filesystem::path& from) {
       Statement t(source.db_, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'export_manifest'", source_file);
       has_manifest = t.step();
     }
-    std::vector<std::string> ids;
+    std::vector<std::string> ids;  // oldest first, and every run after its parent (copies check their references)
     {
-      Statement all(source.db_, "SELECT id FROM runs ORDER BY created_ms, id", source_file);
-      while (all.step()) ids.push_back(all.text(0));
+      Statement all(source.db_, "SELECT id, parent_run_id FROM runs ORDER BY created_ms, id", source_file);
+      std::vector<std::pair<std::string, std::string>> rows;
+      std::map<std::string, std::string> parent_of;
+      while (all.step()) {
+        rows.emplace_back(all.text(0), all.text(1));
+        parent_of[rows.back().first] = rows.back().second;
+      }
+      std::set<std::string> placed;
+      std::function<void(const std::string&)> place = [&](const std::string& id) {
+        if (!parent_of.count(id) || !placed.insert(id).second) return;  // a parent outside the file: the target must have it
+        place(parent_of[id]);
+        ids.push_back(id);
+      };
+      for (const auto& [id, parent] : rows) place(id);
     }
     // Every digest is checked before anything is written: a damaged export changes nothing.
     if (has_manifest) {
@@ -1182,6 +1206,15 @@ ImportReport Registry::import_runs(const std::filesystem::path& from) {
       if (!find_run(id)) to_copy.push_back(id);
       else if (run_digest(id) == source.run_digest(id)) report.already_present.push_back(id);
       else report.differing.push_back(id);
+    }
+    // A run whose parent is neither in the file nor here cannot be copied whole (asg runs export takes parents
+    // along; a file written some other way may lack them).
+    for (const auto& id : to_copy) {
+      const auto run = source.find_run(id);
+      if (run && run->parent_run_id && !source.find_run(*run->parent_run_id) && !find_run(*run->parent_run_id))
+        throw registry_error(fmt::format("{}: run {} names parent run {}, which is neither in the file nor in {}; export the "
+                                         "parent too (asg runs export takes parents along). Nothing was imported.",
+                                         from.string(), id, *run->parent_run_id, path_.string()));
     }
   }
   if (to_copy.empty()) return report;

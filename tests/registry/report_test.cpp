@@ -325,6 +325,46 @@ TEST_F(ReportTest, ImportingAnExportTwiceAddsNothingTheSecondTime) {
   EXPECT_EQ(other.list_runs().size(), 8u);
 }
 
+TEST_F(ReportTest, AnExportTakesAlongTheParentsOfItsRuns) {
+  asg::Registry reg(path_);
+  asg::NewRun sweep;
+  sweep.name = "sweep";
+  sweep.experiment_path = "sweep.toml";
+  sweep.config_hash = std::string(64, 's');
+  sweep.config_text = "name = \"sweep\"\n";
+  sweep.role = asg::RunRole::Sweep;
+  const std::string parent = reg.create_run(sweep);
+  asg::NewRun point = sweep;
+  point.name = "point";
+  point.role = asg::RunRole::Run;
+  point.parent_run_id = parent;
+  const std::string child = reg.create_run(point);
+  reg.mark_running(child);
+  reg.set_results(child, {{"acc", 0.5, true}});
+  reg.mark_ended(child, asg::RunStatus::Finished);
+
+  const fs::path file = dir_ / "point.sqlite";
+  EXPECT_EQ(reg.export_runs({child}, file), (std::vector<std::string>{parent, child}));  // parents first
+  asg::Registry other(dir_ / "other.sqlite");
+  EXPECT_EQ(other.import_runs(file).imported, (std::vector<std::string>{parent, child}));
+  EXPECT_EQ(other.find_run(child)->parent_run_id.value_or(""), parent);
+  EXPECT_EQ(other.run_digest(child), reg.run_digest(child));
+
+  // A file that names a parent it does not hold (written without asg runs export) is refused, naming both runs.
+  const fs::path dangling = dir_ / "dangling.sqlite";
+  fs::copy_file(file, dangling);
+  sql(dangling, "PRAGMA foreign_keys = OFF; DELETE FROM runs WHERE id = '" + parent + "'; DELETE FROM run_configs WHERE run_id = '" + parent + "'");
+  asg::Registry third(dir_ / "third.sqlite");
+  try {
+    third.import_runs(dangling);
+    FAIL();
+  } catch (const asg::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("run " + child + " names parent run " + parent + ", which is neither in the file"),
+              std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(third.list_runs().empty());
+}
+
 TEST_F(ReportTest, ImportRebuildsThePackedResultsInsteadOfTrustingTheFile) {
   asg::Registry reg(path_);
   build_ablation(reg);

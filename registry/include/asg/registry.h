@@ -248,8 +248,9 @@ class Registry {
   // sets), in a fixed order: equal digests mean equal records, whichever registry holds them.
   std::string run_digest(const std::string& run_id) const;
   // Writes the runs into `out`, a new registry file (refused if it exists), with each run's digest. Every id must
-  // exist here.
-  void export_runs(const std::vector<std::string>& run_ids, const std::filesystem::path& out) const;
+  // exist here. A run's parent (its sweep, the run it reproduces, the attempt it resumes) goes with it, and that
+  // parent's parent, so that the file holds no reference it cannot resolve. Returns the ids written, parents first.
+  std::vector<std::string> export_runs(const std::vector<std::string>& run_ids, const std::filesystem::path& out) const;
   // Copies the runs of `from` (an export, or any registry file) that this registry lacks. Refused with nothing
   // changed (asg::Error(Registry)) when `from` was written by a newer schema, is not a registry, or holds a
   // run whose digest does not match the one the export recorded.
