@@ -332,30 +332,34 @@ std::vector<ResultValue> read_values(Statement& s) {
   return out;
 }
 
+constexpr const char* kWritePacked = "UPDATE runs SET results_packed = ?2 WHERE id = ?1";
+
+// Steps `update` (kWritePacked) with `values` packed as the run's results.
+void write_packed(Statement& update, const std::string& run_id, const std::vector<ResultValue>& values) {
+  const std::string packed = pack_results(values);
+  update.bind(1, run_id);
+  sqlite3_bind_blob(update.raw(), 2, packed.data(), static_cast<int>(packed.size()), SQLITE_STATIC);
+  update.step();
+  update.reset();
+}
+
 // Rewrites runs.results_packed of `run_id` from its rows in the results table (inside the caller's transaction).
 void repack_results(sqlite3* db, const std::filesystem::path& file, const std::string& run_id) {
   Statement read(db, "SELECT key, value, higher_is_better FROM results WHERE run_id = ?1 ORDER BY ordinal", file);
   read.bind(1, run_id);
-  const std::string packed = pack_results(read_values(read));
-  Statement write(db, "UPDATE runs SET results_packed = ?2 WHERE id = ?1", file);
-  write.bind(1, run_id);
-  sqlite3_bind_blob(write.raw(), 2, packed.data(), static_cast<int>(packed.size()), SQLITE_STATIC);
-  write.step();
+  Statement update(db, kWritePacked, file);
+  write_packed(update, run_id, read_values(read));
 }
 
 void repack_every_run(sqlite3* db, const std::filesystem::path& file) {
   // One ordered pass over the covering index and one prepared UPDATE: a registry of 100k runs repacks in seconds.
   Statement read(db, "SELECT run_id, key, value, higher_is_better FROM results INDEXED BY results_cover ORDER BY run_id, ordinal", file);
-  Statement write(db, "UPDATE runs SET results_packed = ?2 WHERE id = ?1", file);
+  Statement update(db, kWritePacked, file);
   std::string run_id;
   std::vector<ResultValue> values;
   auto flush = [&] {
     if (run_id.empty()) return;
-    const std::string packed = pack_results(values);
-    write.bind(1, run_id);
-    sqlite3_bind_blob(write.raw(), 2, packed.data(), static_cast<int>(packed.size()), SQLITE_STATIC);
-    write.step();
-    write.reset();
+    write_packed(update, run_id, values);
     values.clear();
   };
   while (read.step()) {
