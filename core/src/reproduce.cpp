@@ -1,7 +1,6 @@
 #include "asg/reproduce.h"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -19,20 +18,6 @@ namespace asg {
 namespace fs = std::filesystem;
 
 namespace {
-
-struct DeviceMode {
-  std::string device;  // "cpu", "cuda:0", or "" when not recorded
-  bool deterministic = false;
-};
-
-DeviceMode device_mode(const std::string& host_json) {
-  const auto j = nlohmann::json::parse(host_json, nullptr, false);
-  DeviceMode m;
-  if (!j.is_object()) return m;
-  if (j.contains("device") && j["device"].is_string()) m.device = j["device"].get<std::string>();
-  if (j.contains("deterministic") && j["deterministic"].is_boolean()) m.deterministic = j["deterministic"].get<bool>();
-  return m;
-}
 
 // The plugins this machine would load for the experiment, against what the run recorded, slot by slot.
 std::vector<std::string> plugin_drift(const Experiment& exp, const std::vector<PluginUse>& recorded) {
@@ -105,18 +90,28 @@ ReproduceOutcome reproduce_run(const std::string& id_or_prefix, const ReproduceO
   RunOptions run_options = options.run;
   run_options.parent_run_id = original.id;
   run_options.role = RunRole::Reproduction;
+  // A CPU run's sums are split across its intra-op threads, so another count gives other last bits, and after a
+  // few hundred training steps other numbers. The stored config often says threads = 0 (every core, or the share
+  // `asg sweep --jobs` gave the point), so the rerun takes the count the run recorded.
+  const RecordedExecution before = recorded_execution(original.host_json);
+  run_options.threads = before.threads;
   const RunOutcome rerun = run_experiment(exp, run_options);
   outcome.rerun_id = rerun.run_id;
 
   // ---- the verdict ----
   Registry registry(registry_path);
   const auto rerun_record = registry.find_run(rerun.run_id);
-  const DeviceMode before = device_mode(original.host_json), after = device_mode(rerun_record ? rerun_record->host_json : "");
+  const RecordedExecution after = recorded_execution(rerun_record ? rerun_record->host_json : "");
   const bool exact = before.device == "cpu" && after.device == "cpu" && before.deterministic && after.deterministic;
   std::optional<BenchmarkDefinition> definition;
   if (!original.benchmark.empty()) definition = find_benchmark(original.benchmark, benchmark_search_path());
   if (exact) {
-    outcome.tolerance_rule = "identical values (CPU, deterministic on both sides)";
+    const int64_t threads = after.threads.value_or(0);
+    outcome.tolerance_rule = before.threads == after.threads
+                                 ? fmt::format("identical values (CPU, deterministic, {} thread{} on both sides)", threads, threads == 1 ? "" : "s")
+                                 : fmt::format("identical values (CPU, deterministic on both sides; threads: recorded {}, rerun {}, "
+                                               "so the last bits may differ)",
+                                               before.threads ? std::to_string(*before.threads) : std::string("not recorded"), threads);
   } else if (definition && (definition->cuda_tolerance || !definition->metric_tolerances.empty())) {
     outcome.tolerance_rule = fmt::format("the [reproduction] tolerances of benchmark {} version {} ({}; devices: recorded {}, rerun {})",
                                          definition->name, definition->version, definition->file.string(),

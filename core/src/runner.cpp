@@ -1,6 +1,7 @@
 #include "asg/runner.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <array>
@@ -155,7 +156,7 @@ std::string check_build(const Experiment& exp) {
 RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
   // ---- set-up and plugin construction: nothing is recorded until this succeeds ----------------------
   check_rank_by(exp);
-  const RuntimeSettings settings = apply_runtime_settings(exp);
+  const RuntimeSettings settings = apply_runtime_settings(exp, options.threads);
   const uint64_t seed = static_cast<uint64_t>(exp.runtime.integer("seed"));
   const NoiseSchedule schedule = noise_schedule(exp);
   BuiltExperiment built = build_experiment(exp, schedule, seed);
@@ -253,6 +254,16 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
   return outcome;
 }
 
+RecordedExecution recorded_execution(const std::string& host_json) {
+  const auto j = nlohmann::json::parse(host_json, nullptr, false);
+  RecordedExecution e;
+  if (!j.is_object()) return e;
+  if (j.contains("device") && j["device"].is_string()) e.device = j["device"].get<std::string>();
+  if (j.contains("deterministic") && j["deterministic"].is_boolean()) e.deterministic = j["deterministic"].get<bool>();
+  if (j.contains("threads") && j["threads"].is_number_integer() && j["threads"].get<int64_t>() > 0) e.threads = j["threads"].get<int64_t>();
+  return e;
+}
+
 RunOutcome resume_run(const std::string& id_or_prefix, const RunOptions& options) {
   std::optional<RunRecord> record = find_recorded_run(id_or_prefix, options).record;
   const std::string run_id = record->id;
@@ -302,6 +313,7 @@ RunOutcome resume_run(const std::string& id_or_prefix, const RunOptions& options
   exp.file = record->experiment_path;  // the new attempt records the experiment the run came from
   RunOptions resumed = options;
   resumed.resume = ResumeFrom{run_id, record->attempt, checkpoint};
+  resumed.threads = recorded_execution(record->host_json).threads;
   return run_experiment(exp, resumed);
 }
 
@@ -331,7 +343,8 @@ EvalOutcome evaluate_run(const std::string& id_or_prefix, const std::string& ben
     throw config_error(fmt::format("run {}: {} is missing; asg eval needs the trained weights the run saved at its end",
                                    run_id, final_checkpoint.string()));
 
-  const RuntimeSettings settings = apply_runtime_settings(exp);
+  // The sampling arithmetic of the run's own evaluation: its thread count.
+  const RuntimeSettings settings = apply_runtime_settings(exp, recorded_execution(run.record.host_json).threads);
   const uint64_t seed = static_cast<uint64_t>(exp.runtime.integer("seed"));
   const NoiseSchedule schedule = noise_schedule(exp);
   BuiltExperiment built = build_experiment(exp, schedule, seed);

@@ -128,7 +128,7 @@ SweepPlan plan_sweep(const fs::path& file) {
   for (const toml::node* node : experiment_nodes) {
     const auto* name = node->as_string();
     if (!name) throw config_error(fmt::format("{}: experiment entries must be file names (strings)", where(file, *node)));
-    const fs::path path = file.parent_path() / name->get();
+    const fs::path path = (file.parent_path() / name->get()).lexically_normal();  // as the runs record it: no "sweeps/../"
     if (!fs::is_regular_file(path))
       throw config_error(fmt::format("{}: experiment '{}' does not exist (looked for {})", where(file, *node), name->get(), path.string()));
     if (std::find(plan.experiments.begin(), plan.experiments.end(), path) != plan.experiments.end())

@@ -354,8 +354,13 @@ TEST_F(CliTest, RunsGcFindsARunKilledWithSigkillAtOnce) {
 TEST_F(CliTest, SigkilledRunsResumeToTheSameWeightsAndMetrics) {
   // 64 training stickers: a new epoch (and a new permutation) every 16 steps, so the data order's own
   // random stream has to survive the kill too.
+  // The runs get their threads as sweep points do (threads = 0 and ASG_THREADS), a count other than this machine's
+  // default; the resumed attempts, started without ASG_THREADS, must take it from the record, or the sums split
+  // differently from the uninterrupted run's.
   const std::vector<std::string> args = {"--set", "train.steps=300", "--set", "train.checkpoint_every=100",
-                                         "--set", "train.log_every=1", "--set", "dataset.train_size=64"};
+                                         "--set", "train.log_every=1", "--set", "dataset.train_size=64", "--set", "runtime.threads=0"};
+  const std::string threads = std::thread::hardware_concurrency() == 1 ? "2" : "1";
+  setenv("ASG_THREADS", threads.c_str(), 1);
   std::string budget;
   for (const auto& a : args) budget += " " + a;
   // The reference: the same experiment, never interrupted, in a registry of its own.
@@ -395,6 +400,7 @@ TEST_F(CliTest, SigkilledRunsResumeToTheSameWeightsAndMetrics) {
 
   // 1. Kill -9 after the first checkpoint (step 100), somewhere past step 130.
   pid_t pid = start_endless_run(130, args);
+  unsetenv("ASG_THREADS");
   ASSERT_GT(pid, 0) << "the run did not get past step 130";
   const std::string killed_id = kill_hard(pid);
   ASSERT_FALSE(killed_id.empty()) << "the run ended before the kill; make it longer";
@@ -408,6 +414,7 @@ TEST_F(CliTest, SigkilledRunsResumeToTheSameWeightsAndMetrics) {
     EXPECT_EQ(attempt.parent_run_id.value_or(""), killed_id);
     EXPECT_EQ(attempt.attempt, 2);
     EXPECT_EQ(fs::path(attempt.resumed_from.value_or("")).filename(), "step_0000100.pt");
+    EXPECT_EQ(nlohmann::json::parse(attempt.host_json)["threads"], std::stoi(threads));
     expect_as_if_never_killed(reg, attempt);
     // Nothing left to resume: a clear refusal.
     Result again = run_asg("resume " + attempt.id, dir_);
@@ -418,7 +425,9 @@ TEST_F(CliTest, SigkilledRunsResumeToTheSameWeightsAndMetrics) {
   // 2. Killed while writing the step-200 checkpoint (the failpoint SIGKILLs it with the file half
   //    written), resumed from step 100, killed again past step 250, resumed again from step 200.
   setenv("ASG_FAILPOINT_KILL_IN_CHECKPOINT_WRITE", "200", 1);
+  setenv("ASG_THREADS", threads.c_str(), 1);
   pid = start_endless_run(200, args);
+  unsetenv("ASG_THREADS");
   unsetenv("ASG_FAILPOINT_KILL_IN_CHECKPOINT_WRITE");
   ASSERT_GT(pid, 0);
   const std::string torn_id = kill_hard(pid, /*own_death=*/true);

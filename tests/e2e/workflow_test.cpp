@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <thread>
@@ -65,9 +66,17 @@ plugin = "frechet_pixel"
 plugin = "mean_pixel"
 [runtime]
 plugin_path = ["plugins"]
+threads = 0
 )");
-  ASSERT_EQ(run_asg("run repro.toml", dir_).code, 0);
+  // The run gets its threads as a sweep point does (ASG_THREADS, the config says 0), and a count this machine
+  // would not choose by itself: the rerun must use the recorded count, or its sums split differently.
+  const unsigned threads = std::thread::hardware_concurrency() == 1 ? 2 : 1;
+  setenv("ASG_THREADS", std::to_string(threads).c_str(), 1);
+  const Result original = run_asg("run repro.toml", dir_);
+  unsetenv("ASG_THREADS");
+  ASSERT_EQ(original.code, 0) << original.output;
   const std::string id = runs().front().id;
+  ASSERT_EQ(nlohmann::json::parse(runs().front().host_json)["threads"], threads);
 
   // From a leaderboard row's id (abbreviated) to a verdict in one command, from another folder: the plugin path,
   // relative to the experiment file, was recorded resolved.
@@ -75,12 +84,14 @@ plugin_path = ["plugins"]
   Result r = run_asg("reproduce " + id.substr(0, id.size() - 2) + " --registry ../runs/registry.sqlite --runs-dir ../runs", dir_ / "elsewhere");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("REPRODUCED: all"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("identical values (CPU, deterministic on both sides)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(fmt::format("identical values (CPU, deterministic, {} thread{} on both sides)", threads, threads == 1 ? "" : "s")), std::string::npos)
+      << r.output;
   EXPECT_NE(r.output.find("| mean_pixel |"), std::string::npos) << r.output;
   const auto reproductions = runs(asg::RunRole::Reproduction);
   ASSERT_EQ(reproductions.size(), 1u);
   EXPECT_EQ(reproductions[0].parent_run_id.value_or(""), id);
   EXPECT_EQ(reproductions[0].config_hash, runs().front().config_hash);
+  EXPECT_EQ(nlohmann::json::parse(reproductions[0].host_json)["threads"], threads);
   // The rerun is a verdict, not a second entry: the leaderboard still has one run.
   Result lb = run_asg("leaderboard --benchmark e2e-bench --format json", dir_);
   ASSERT_EQ(lb.code, 0) << lb.output;
@@ -240,9 +251,12 @@ TEST_F(WorkflowTest, SweepFilesAreCheckedWithFileAndLine) {
   EXPECT_NE(r.output.find("Did you mean 'grid'?"), std::string::npos) << r.output;
   // An axis over experiment files: arms that differ in more than one key.
   std::ofstream(dir_ / "wide.toml") << "base = [\"tiny.toml\"]\nname = \"wide\"\n[backbone]\nchannels = [16, 32]\n";
-  std::ofstream(dir_ / "files.toml") << "experiment = [\"tiny.toml\", \"wide.toml\"]\nseeds = [0, 1]\n";
-  r = run_asg("sweep status files.toml", dir_);
+  // From a folder of sweeps: the experiments are named (and their runs record them) without "sweeps/../".
+  fs::create_directories(dir_ / "sweeps");
+  std::ofstream(dir_ / "sweeps" / "files.toml") << "experiment = [\"../tiny.toml\", \"../wide.toml\"]\nseeds = [0, 1]\n";
+  r = run_asg("sweep status sweeps/files.toml", dir_);
   EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("4 points of tiny.toml, wide.toml"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("4 PENDING"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("experiment=wide.toml runtime.seed=1"), std::string::npos) << r.output;
   std::ofstream(dir_ / "missing.toml") << "experiment = [\"tiny.toml\",\n  \"nope.toml\"]\n";

@@ -5,6 +5,9 @@
 // recorded (name, version, library sha256, slot by slot) and the stored config must hash as recorded; a
 // difference is refused, naming each one, unless allow_plugin_drift.
 //
+// A CPU run is rerun with the intra-op thread count it recorded (its sums are split across threads, so another
+// count changes the last bits, and training amplifies them), whatever the stored config's [runtime] threads says.
+//
 // Verdict per recorded metric: on the CPU with deterministic = true on both sides, the rerun must give the
 // identical value. Otherwise (a CUDA run on either side) the benchmark definition's [reproduction] tolerance
 // applies (|rerun - recorded| <= abs + rel * |recorded|); without one declared, identical is still demanded and

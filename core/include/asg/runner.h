@@ -27,7 +27,19 @@ struct RunOptions {
   // its role. Resumed attempts take their parent from `resume`.
   std::optional<std::string> parent_run_id;
   RunRole role = RunRole::Run;
+  // Intra-op threads when the config says [runtime] threads = 0: the count recorded by the run this one reruns,
+  // continues or re-evaluates (a CPU run's sums are split across its threads, so another count changes the last
+  // bits, and training amplifies them). Unset: ASG_THREADS, else every core.
+  std::optional<int64_t> threads;
 };
+
+// Where a recorded run executed, as far as its numbers depend on it (from its environment JSON).
+struct RecordedExecution {
+  std::string device;  // "cpu", "cuda:0", or "" when not recorded
+  bool deterministic = false;
+  std::optional<int64_t> threads;  // intra-op threads, when recorded
+};
+RecordedExecution recorded_execution(const std::string& host_json);
 
 struct RunOutcome {
   std::string run_id;
@@ -51,7 +63,7 @@ std::string check_build(const Experiment& experiment);
 // from its run folder's final.pt (training was done) or else its latest step checkpoint (written every
 // [train] checkpoint_every steps, and when SIGINT/SIGTERM stops training), as a new run: parent_run_id =
 // the old run, attempt + 1. The experiment is the old run's resolved config.toml (its config hash must
-// match the record). The new run starts with the old one's training history up to the checkpoint, so the
+// match the record), run with the thread count the old run recorded. The new run starts with the old one's training history up to the checkpoint, so the
 // history has every step once. On the same build and device, its weights and metrics are bit for bit
 // those of an uninterrupted run. asg::Error(Config) when there is nothing to resume, naming the run and
 // what is missing.
@@ -69,8 +81,8 @@ struct EvalOutcome {
 // for a run that trained 0 steps, the weights it evaluated) under the benchmark's definition, without
 // retraining, and adds the result set to the run under the protocol's hash. The experiment is the run's
 // config.toml (its config hash must match the record) with its sampler, metrics and the [eval] keys the
-// definition pins replaced by the definition's (load_experiment_under_benchmark); the model must be the
-// same (method hash), so a definition that pins the data differently from what the run trained on is refused.
+// definition pins replaced by the definition's (load_experiment_under_benchmark), run with the thread count the
+// run recorded; the model must be the same (method hash), so a definition that pins the data differently from what the run trained on is refused.
 // `overrides` apply as in asg run, e.g. an extractor's path (metrics.0.model=...) or [eval] batch_size.
 // asg::Error(Config) before anything is recorded when the run, its folder, its checkpoint or the definition
 // is missing or does not fit; once the set is recorded, a failure marks it FAILED and is rethrown.

@@ -50,8 +50,9 @@ struct RuntimeSettings {
 
 // Applies [runtime] to the process: intra-op threads, deterministic algorithms (and cuBLAS workspace),
 // the allocator policy; resolves the device. The only place a run changes global torch state.
-// asg::Error(Config) when the device is not available.
-RuntimeSettings apply_runtime_settings(const Experiment& experiment);
+// Threads: [runtime] threads, or when that is 0 `threads_when_unset` (RunOptions::threads), else ASG_THREADS,
+// else every core. asg::Error(Config) when the device is not available.
+RuntimeSettings apply_runtime_settings(const Experiment& experiment, std::optional<int64_t> threads_when_unset = std::nullopt);
 
 // The run's environment as JSON: host, CPU, cores, the settings above, Torch and ASG Lab versions.
 // Recorded with the run (registry host_json), never part of its method or protocol hash.

@@ -46,13 +46,15 @@ std::optional<int64_t> threads_from_environment() {
 
 }  // namespace
 
-RuntimeSettings apply_runtime_settings(const Experiment& exp) {
+RuntimeSettings apply_runtime_settings(const Experiment& exp, std::optional<int64_t> threads_when_unset) {
   RuntimeSettings s;
   s.device = resolve_device(exp.runtime.str("device"));
   s.deterministic = exp.runtime.boolean("deterministic");
   s.threads = exp.runtime.integer("threads");
-  // 0 = all cores, or the share a parent process gives this one (asg sweep --jobs N sets ASG_THREADS), so that
-  // parallel points split the machine without changing their configs (threads are part of the config hash).
+  // 0 = all cores, or the count of the run this one reruns or continues, or the share a parent process gives this
+  // one (asg sweep --jobs N sets ASG_THREADS), so that parallel points split the machine without changing their
+  // configs (threads are part of the config hash).
+  if (s.threads == 0 && threads_when_unset) s.threads = *threads_when_unset;
   if (s.threads == 0) s.threads = threads_from_environment().value_or(std::max(1u, std::thread::hardware_concurrency()));
   // LibTorch starts with its own default; the run says how many threads it uses, and records it.
   torch::set_num_threads(static_cast<int>(s.threads));
