@@ -186,9 +186,9 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
   RunRecorder recorder(exp, options, settings);
   RunOutcome outcome{recorder.run_id(), recorder.run_dir(), {}};
   try {
-    recorder.info(fmt::format("run {} ({}): {} | method {} | protocol {} | seed {} | {} threads on {}{}", recorder.run_id(),
+    recorder.info(fmt::format("run {} ({}): {} | method {} | protocol {} | seed {} | {} thread{} on {}{}", recorder.run_id(),
                               exp.name, exp.file.string(), exp.method_hash.substr(0, 12), exp.protocol_hash.substr(0, 12),
-                              seed, settings.threads, settings.device.str(), settings.deterministic ? " | deterministic" : ""));
+                              seed, settings.threads, settings.threads == 1 ? "" : "s", settings.device.str(), settings.deterministic ? " | deterministic" : ""));
     recorder.file_only(settings.allocator);
     if (!init_checkpoint.empty())
       recorder.info(fmt::format("weights from {} (sha256 {})", init_checkpoint, sha256_file(init_checkpoint)));
@@ -361,10 +361,10 @@ EvalOutcome evaluate_run(const std::string& id_or_prefix, const std::string& ben
   EvalRecorder recorder(exp, run.record, options.registry_path, run.dir, settings);
   EvalOutcome outcome{run_id, recorder.set_id(), recorder.output_dir(), exp.protocol_hash, {}};
   try {
-    recorder.info(fmt::format("eval of run {} ({}) under benchmark {} | method {} | protocol {} | seed {} | {} threads on {} | "
+    recorder.info(fmt::format("eval of run {} ({}) under benchmark {} | method {} | protocol {} | seed {} | {} thread{} on {} | "
                               "result set {}",
                               run_id, run.record.name, benchmark, exp.method_hash.substr(0, 12), exp.protocol_hash.substr(0, 12),
-                              seed, settings.threads, settings.device.str(), recorder.set_id()));
+                              seed, settings.threads, settings.threads == 1 ? "" : "s", settings.device.str(), recorder.set_id()));
     recorder.info(steps > 0 ? fmt::format("weights: EMA of {} (sha256 {})", final_checkpoint.string(), sha256_file(final_checkpoint))
                             : "weights: the run trained 0 steps; the weights it evaluated");
     DataHealth health(*built.dataset, exp.data.real("max_bad_fraction"),
