@@ -1,7 +1,7 @@
 // Benchmark: ASG Lab's Fréchet distance on two feature matrices (frechet_of_features, what `asg fd` runs:
 // float64; the sample-space route when N <= d, Cholesky or eigh on the moments otherwise) against the route of
-// pytorch-fid and clean-fid (numpy.cov + scipy.linalg.sqrtm, bench/python/frechet_scipy.py, Debian's
-// python3-scipy) on the same feature matrices, from features to the number, in the same run. The default
+// pytorch-fid and clean-fid (numpy.cov + scipy.linalg.sqrtm, bench/python/frechet_scipy.py, run by the
+// reference environment's scipy) on the same feature matrices, from features to the number, in the same run. The default
 // size is FVD/FID's usual one: d = 2048 features of N = 2048 clips per side.
 //
 // The features are correlated Gaussians (a random mixing matrix), the shape real extractor features have;
@@ -69,13 +69,13 @@ int main(int argc, char** argv) {
   };
   cpp_rounds((rounds + 1) / 2);
   const std::string command = fmt::format(
-      "OMP_NUM_THREADS={0} OPENBLAS_NUM_THREADS={0} /usr/bin/python3 {1}/bench/python/frechet_scipy.py {2} {3} {4}", threads,
-      ASG_SOURCE_DIR, (dir / "real.npy").string(), (dir / "fake.npy").string(), rounds);
+      "OMP_NUM_THREADS={0} OPENBLAS_NUM_THREADS={0} {5} {1}/bench/python/frechet_scipy.py {2} {3} {4}", threads,
+      ASG_SOURCE_DIR, (dir / "real.npy").string(), (dir / "fake.npy").string(), rounds, ASG_PYTHON);
   const std::string python_out = read_command(command);
   cpp_rounds(rounds / 2 + 1);
   fs::remove_all(dir);
   if (python_out.empty()) {
-    fmt::print(stderr, "the Python side failed: {}\n(python3-numpy and python3-scipy come from scripts/setup.sh)\n", command);
+    fmt::print(stderr, "the Python side failed: {}\n(numpy and scipy come from the reference environment, scripts/setup.sh)\n", command);
     return 1;
   }
   const auto py = nlohmann::json::parse(python_out);

@@ -1,5 +1,5 @@
 // Benchmark: the sticker loader's decode + transform throughput (samples/s) against the same work done
-// in Python with PIL (bench/python/loader_pil.py, Debian's python3-pil), on the same generated files.
+// in Python with PIL (bench/python/loader_pil.py, the reference environment's PIL), on the same generated files.
 //
 // Both sides: decode every frame of an animated GIF or WebP (128x128, transparency, 24 frames), pick 8
 // frames uniformly, composite over white, area-resize to 64x64, produce float32 in [0, 1]. Targets (issue
@@ -62,7 +62,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 int main(int argc, char** argv) {
   asg::bench::BenchArgs args({{"stickers", 48, 1}, {"source-frames", 24, 1}, {"canvas", 128, 16}, {"rounds", 3, 1}, {"webp-percent", 50, 0},
                               {"threads", static_cast<int>(std::max(1u, std::thread::hardware_concurrency())), 1}});
-  std::string python = "/usr/bin/python3";
+  std::string python = ASG_PYTHON;
   std::vector<char*> rest{argv[0]};
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) == "--python" && i + 1 < argc) python = argv[++i];
@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
   }
   fs::remove_all(dir);
   if (out.empty()) {
-    fmt::print(stderr, "asg_bench_loader: the PIL side failed ({}); is python3-pil installed (scripts/setup.sh)?\n", cmd);
+    fmt::print(stderr, "asg_bench_loader: the PIL side failed ({}); is the reference environment installed (scripts/setup.sh)?\n", cmd);
     return 1;
   }
   const auto py = nlohmann::json::parse(out);

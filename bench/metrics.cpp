@@ -45,10 +45,10 @@ int main(int argc, char** argv) {
     model = env;
   } else {
     model = dir / "i3d.pt";
-    const std::string cmd = fmt::format("/usr/bin/python3 {}/scripts/fixtures/write_extractor_torchscript.py {} --kind i3d",
+    const std::string cmd = fmt::format("{} {}/scripts/fixtures/write_extractor_torchscript.py {} --kind i3d", ASG_PYTHON,
                                         ASG_SOURCE_DIR, model.string());
     if (std::system(cmd.c_str()) != 0) {
-      fmt::print(stderr, "could not write the I3D-interface fixture ({}); python3-torch comes from scripts/setup.sh\n", cmd);
+      fmt::print(stderr, "could not write the I3D-interface fixture ({}); the reference environment comes from scripts/setup.sh\n", cmd);
       return 1;
     }
   }

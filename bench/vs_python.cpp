@@ -1,6 +1,6 @@
 // Benchmark: the quickstart training step in the C++ framework against the same model and step written
-// in Python PyTorch (bench/python/quickstart_step.py, run by Debian's python3-torch: the same LibTorch
-// 1.13 and the same oneDNN kernels), on the same batch, the same threads and the same initial weights.
+// in Python PyTorch (bench/python/quickstart_step.py, run by the reference environment's torch: the same
+// LibTorch the build links, so the same oneDNN kernels), on the same batch, the same threads and the same initial weights.
 //
 // The model is built exactly as `asg run` builds it (asg::build_experiment on the experiment file) and
 // trained by asg::DiffusionTrainer::step. The Python replica runs in a child process, receives the C++
@@ -142,7 +142,7 @@ int main(int argc, char** argv) try {
   std::signal(SIGPIPE, SIG_IGN);  // a replica that died must surface as an error here, not kill us
   fs::path experiment = fs::path(ASG_SOURCE_DIR) / "experiments/quickstart.toml";
   fs::path replica = fs::path(ASG_SOURCE_DIR) / "bench/python/quickstart_step.py";
-  std::string python = "/usr/bin/python3";
+  std::string python = ASG_PYTHON;
   int rounds = 6, per_round = 6, threads = 2;
   double check_target = 0;
   std::vector<std::string> styles = {"idiomatic", "matched"};

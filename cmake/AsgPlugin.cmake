@@ -8,6 +8,10 @@
 # The library is compiled with hidden visibility and linked with cmake/asg_plugin.map, so it exports
 # only `asg_plugin_entry`.
 #
+# SOURCES may include CUDA files (.cu). They are compiled when the build compiles the CUDA path
+# (ASG_WITH_CUDA, see cmake/AsgTorch.cmake) and left out otherwise, so the plugin's C++ must guard the
+# calls into them with `#ifdef ASG_WITH_CUDA` and keep a path that runs without them.
+#
 # TESTS: GoogleTest sources for this plugin. They are built into one test binary that links the
 # plugin's objects directly (no dlopen), plus asg::testing, and is registered with ctest.
 set(ASG_PLUGIN_VERSION_SCRIPT ${CMAKE_CURRENT_LIST_DIR}/asg_plugin.map)
@@ -21,13 +25,28 @@ function(asg_add_plugin name)
     message(FATAL_ERROR "asg_add_plugin(${name}): SOURCES is empty")
   endif()
   set(target asg_${ARG_KIND}_${name})
+  set(cuda_sources ${ARG_SOURCES})
+  list(FILTER cuda_sources INCLUDE REGEX "\\.cu$")
+  list(FILTER ARG_SOURCES EXCLUDE REGEX "\\.cu$")
+  if(NOT ARG_SOURCES)
+    message(FATAL_ERROR "asg_add_plugin(${name}): SOURCES has no C++ file (a plugin needs its entry point in C++)")
+  endif()
   # The plugin code is an object library so the tests can link it without going through dlopen.
   add_library(${target}_objects OBJECT ${ARG_SOURCES})
+  if(cuda_sources AND ASG_WITH_CUDA)
+    # Apart from the C++ objects, which reuse the C++-only torch precompiled header.
+    add_library(${target}_cuda_objects OBJECT ${cuda_sources})
+    target_link_libraries(${target}_cuda_objects PRIVATE asg::sdk ${ARG_LIBRARIES})
+    set_target_properties(${target}_cuda_objects PROPERTIES CUDA_VISIBILITY_PRESET hidden)
+    set(cuda_objects $<TARGET_OBJECTS:${target}_cuda_objects>)
+  else()
+    set(cuda_objects "")
+  endif()
   target_link_libraries(${target}_objects PUBLIC asg::sdk ${ARG_LIBRARIES})
   set_target_properties(${target}_objects PROPERTIES CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
   asg_use_torch_pch(${target}_objects HIDDEN)
 
-  add_library(${target} MODULE $<TARGET_OBJECTS:${target}_objects>)
+  add_library(${target} MODULE $<TARGET_OBJECTS:${target}_objects> ${cuda_objects})
   target_link_libraries(${target} PRIVATE ${target}_objects)
   target_link_options(${target} PRIVATE "LINKER:--version-script=${ASG_PLUGIN_VERSION_SCRIPT}")
   set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS ${ASG_PLUGIN_VERSION_SCRIPT})
@@ -37,7 +56,7 @@ function(asg_add_plugin name)
   set_property(GLOBAL APPEND PROPERTY ASG_PLUGIN_TARGETS ${target})
 
   if(ARG_TESTS AND ASG_BUILD_TESTS)
-    add_executable(${target}_test ${ARG_TESTS})
+    add_executable(${target}_test ${ARG_TESTS} ${cuda_objects})
     target_link_libraries(${target}_test PRIVATE ${target}_objects asg::testing GTest::gtest_main)
     asg_use_torch_pch(${target}_test)
     gtest_discover_tests(${target}_test DISCOVERY_TIMEOUT 60 PROPERTIES LABELS plugin)

@@ -7,7 +7,7 @@ warm-up, EMA) written the way a Python researcher writes it. Two styles:
 
   idiomatic  the diffusers/ModelScope way: every frame attends to its own copy of the caption tokens
              (`encoder_hidden_states.repeat_interleave(frames)`), the temporal layer is an nn.Conv3d
-             with a (3, 1, 1) kernel, torch.optim.AdamW with its 1.13 defaults (per-tensor loop), a
+             with a (3, 1, 1) kernel, torch.optim.AdamW with its defaults (on the CPU a per-tensor loop), a
              per-tensor EMA loop.
   matched    the same structural choices the C++ framework makes (one cross-attention call per clip,
              the temporal conv as a (3, 1) Conv2d, foreach AdamW, one flat EMA update), so the gap that

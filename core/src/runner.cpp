@@ -10,9 +10,9 @@
 #include <map>
 #include <regex>
 
-#include <sys/resource.h>
 
 #include "asg/build.h"
+#include "asg/device_info.h"
 #include "asg/stages.h"
 #include "asg/trainer.h"
 #include "asg/util.h"
@@ -240,12 +240,17 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
     if (health.bad() > 0)
       recorder.info(fmt::format("data: {} of {} samples skipped as bad (see {})", health.bad(), health.rows(),
                                 RunRecorder::kSkippedFile));
-    // The process's peak resident memory (training, sampling and metrics together; CPU memory, also on a GPU run).
-    struct rusage usage {};
-    if (getrusage(RUSAGE_SELF, &usage) == 0) {
-      recorder.metric("run/peak_rss_mib", train.steps, static_cast<double>(usage.ru_maxrss) / 1024.0);
-      recorder.info(fmt::format("memory: peak resident {:.0f} MiB", static_cast<double>(usage.ru_maxrss) / 1024.0));
+    // Peak memory of training, sampling and metrics together: the process's (CPU) and, on a GPU, the device's.
+    const MemoryPeaks peaks = memory_peaks(settings.device);
+    recorder.metric("run/peak_rss_mib", train.steps, peaks.resident_mib);
+    std::string memory = fmt::format("memory: peak resident {:.0f} MiB", peaks.resident_mib);
+    if (peaks.device_allocated_mib) {
+      recorder.metric("run/peak_device_allocated_mib", train.steps, *peaks.device_allocated_mib);
+      recorder.metric("run/peak_device_reserved_mib", train.steps, *peaks.device_reserved_mib);
+      memory += fmt::format(", {}: peak allocated {:.0f} MiB, reserved {:.0f} MiB", settings.device.str(),
+                            *peaks.device_allocated_mib, *peaks.device_reserved_mib);
     }
+    recorder.info(memory);
     recorder.finish(outcome.results);
   } catch (const std::exception& e) {
     recorder.fail(e);

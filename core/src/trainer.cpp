@@ -200,36 +200,25 @@ TextEmbedding concat_text(const TextEmbedding& a, const TextEmbedding& b) {
 // bf16 autocast on the trainer's device while it lives (CUDA or CPU autocast), the earlier state after.
 class AutocastScope {
  public:
-  AutocastScope(bool enabled, const torch::Device& device) : enabled_(enabled), cuda_(device.is_cuda()) {
+  AutocastScope(bool enabled, const torch::Device& device) : enabled_(enabled), type_(device.type()) {
     if (!enabled_) return;
-    if (cuda_) {
-      was_enabled_ = at::autocast::is_enabled();
-      was_dtype_ = at::autocast::get_autocast_gpu_dtype();
-      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-      at::autocast::set_enabled(true);
-    } else {
-      was_enabled_ = at::autocast::is_cpu_enabled();
-      was_dtype_ = at::autocast::get_autocast_cpu_dtype();
-      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-      at::autocast::set_cpu_enabled(true);
-    }
+    was_enabled_ = at::autocast::is_autocast_enabled(type_);
+    was_dtype_ = at::autocast::get_autocast_dtype(type_);
+    at::autocast::set_autocast_dtype(type_, at::kBFloat16);
+    at::autocast::set_autocast_enabled(type_, true);
   }
   ~AutocastScope() {
     if (!enabled_) return;
-    if (cuda_) {
-      at::autocast::set_enabled(was_enabled_);
-      at::autocast::set_autocast_gpu_dtype(was_dtype_);
-    } else {
-      at::autocast::set_cpu_enabled(was_enabled_);
-      at::autocast::set_autocast_cpu_dtype(was_dtype_);
-    }
+    at::autocast::set_autocast_enabled(type_, was_enabled_);
+    at::autocast::set_autocast_dtype(type_, was_dtype_);
     at::autocast::clear_cache();
   }
   AutocastScope(const AutocastScope&) = delete;
   AutocastScope& operator=(const AutocastScope&) = delete;
 
  private:
-  bool enabled_, cuda_;
+  bool enabled_;
+  at::DeviceType type_;
   bool was_enabled_ = false;
   at::ScalarType was_dtype_ = at::kFloat;
 };
@@ -492,6 +481,12 @@ void DiffusionTrainer::save_checkpoint(const std::string& path, int64_t step, co
     std::lock_guard<std::mutex> lock(global.mutex());
     archive.write("rng.global", global.get_state(), true);
   }
+  if (device_.is_cuda()) {
+    // Dropout and every other random op on the GPU draw from the device's own generator.
+    auto cuda = at::globalContext().defaultGenerator(device_);
+    std::lock_guard<std::mutex> lock(cuda.mutex());
+    archive.write("rng.cuda", cuda.get_state(), true);
+  }
   for (const auto& [key, value] : extra) archive.write("run." + key, value, true);
   archive.write("step", torch::tensor(step), true);
 
@@ -580,6 +575,14 @@ int64_t DiffusionTrainer::load_train_state(const std::string& path, std::map<std
     auto global = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(global.mutex());
     global.set_state(state);
+  }
+  // Checkpoints of CPU runs (and those written before the CUDA state was kept) have none; a CPU run resumed
+  // from a CUDA checkpoint has no use for it.
+  if (device_.is_cuda() && file.has("rng.cuda")) {
+    auto state = file.read("rng.cuda", no_state);
+    auto cuda = at::globalContext().defaultGenerator(device_);
+    std::lock_guard<std::mutex> lock(cuda.mutex());
+    cuda.set_state(state);
   }
   if (extra)
     for (const auto& key : file.keys())

@@ -26,7 +26,7 @@ torch::Tensor raw_image(const std::filesystem::path& file, int64_t h, int64_t w)
 
 TEST(PilResize, BicubicIsPillowsBitForBitAndClipPreprocessingMatchesOpenAIs) {
   const auto dir = asg::testing::make_temp_dir("pil-resize");
-  ASSERT_TRUE(asg::testing::write_fixture("pil_resize_reference.py", dir)) << "python3-pil and numpy come from scripts/setup.sh";
+  ASSERT_TRUE(asg::testing::write_fixture("pil_resize_reference.py", dir)) << "PIL and numpy: the reference environment, scripts/setup.sh";
   const auto cases = nlohmann::json::parse(asg::read_text_file(dir / "cases.json"))["cases"];
   ASSERT_GE(cases.size(), 5u);
   for (const auto& c : cases) {

@@ -176,17 +176,17 @@ double trace_sqrt_product(const torch::Tensor& sigma1, const torch::Tensor& sigm
     m = factor.t().matmul(s2.matmul(factor));
   } else {
     // Rank-deficient S1 (N <= d): A = S1^(1/2) from eigh with eigenvalues clamped at 0, then A S2 A.
-    auto [evals1, evecs1] = torch::linalg::eigh(s1, "L");
+    auto [evals1, evecs1] = torch::linalg_eigh(s1, "L");
     auto root = (evecs1 * evals1.clamp_min(0).sqrt().unsqueeze(0)).matmul(evecs1.t());
     m = root.matmul(s2).matmul(root);
   }
-  auto evals = torch::linalg::eigvalsh(symmetrise(m), "L");
+  auto evals = torch::linalg_eigvalsh(symmetrise(m), "L");
   return evals.clamp_min(0).sqrt().sum().item<double>();
 }
 
 double trace_sqrt_product_eigvals(const torch::Tensor& sigma1, const torch::Tensor& sigma2) {
   auto prod = sigma1.to(torch::kFloat64).matmul(sigma2.to(torch::kFloat64));
-  return torch::real(torch::sqrt(torch::linalg::eigvals(prod))).sum().item<double>();
+  return torch::real(torch::sqrt(torch::linalg_eigvals(prod))).sum().item<double>();
 }
 
 FrechetResult frechet(const torch::Tensor& mu1, const torch::Tensor& sigma1, const torch::Tensor& mu2,
@@ -224,7 +224,7 @@ FrechetResult frechet_of_features(const torch::Tensor& a, const torch::Tensor& b
   const auto ca = fa - mean_a, cb = fb - mean_b;
   const auto k = ca.matmul(cb.t());  // [N1, N2]
   const auto gram = na <= nb ? k.matmul(k.t()) : k.t().matmul(k);
-  const double trace_sqrt = torch::linalg::eigvalsh(symmetrise(gram), "L").clamp_min(0).sqrt().sum().item<double>() /
+  const double trace_sqrt = torch::linalg_eigvalsh(symmetrise(gram), "L").clamp_min(0).sqrt().sum().item<double>() /
                             std::sqrt(normaliser(na, convention) * normaliser(nb, convention));
   FrechetResult r;
   r.mean_term = (mean_a - mean_b).pow(2).sum().item<double>();

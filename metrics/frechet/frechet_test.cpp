@@ -144,7 +144,7 @@ TEST(Frechet, TheRetryOffsetsBothCovariancesAsPytorchFidDoes) {
 TEST(Frechet, AgreesWithScipySqrtmOnNpyFilesToOnePartInAMillion) {
   const auto dir = asg::testing::make_temp_dir("frechet-scipy");
   ASSERT_TRUE(asg::testing::write_fixture("frechet_reference.py", dir))
-      << "scripts/fixtures/frechet_reference.py failed (python3-numpy and python3-scipy come from scripts/setup.sh)";
+      << "scripts/fixtures/frechet_reference.py failed (numpy and scipy: the reference environment, scripts/setup.sh)";
   const auto reference = nlohmann::json::parse(asg::read_text_file(dir / "reference.json"));
   ASSERT_GE(reference["cases"].size(), 5u);
   for (const auto& c : reference["cases"]) {
@@ -171,7 +171,7 @@ TEST(Npy, RoundTripsAndRefusesWhatIsNotAFeatureMatrixNamingTheFile) {
   asg::npy::write_matrix(dir / "x.npy", x);
   EXPECT_TRUE(torch::equal(asg::npy::read_matrix(dir / "x.npy"), x.to(torch::kFloat64)));
   // numpy reads what we write (the header, its alignment and the data).
-  const std::string check = "/usr/bin/python3 -c \"import numpy as n, sys; a = n.load(sys.argv[1]); "
+  const std::string check = asg::testing::python() + " -c \"import numpy as n, sys; a = n.load(sys.argv[1]); "
                             "sys.exit(0 if a.shape == (7, 5) and a.dtype == n.float32 else 1)\" " + (dir / "x.npy").string();
   EXPECT_EQ(std::system(check.c_str()), 0);
 

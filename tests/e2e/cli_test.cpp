@@ -810,20 +810,55 @@ TEST_F(CliTest, ValidateBuildRefusesCombinationsThatCannotWorkNamingBothSides) {
 }
 
 TEST_F(CliTest, Bf16PrecisionRunsWhereAutocastCoversTheBackboneAndIsRefusedBeforeRecordingElsewhere) {
-  // LibTorch 1.13's CPU autocast cannot run GroupNorm (unet3d) in bfloat16: refused, nothing recorded.
-  Result refused = run_asg("run tiny.toml --set runtime.precision=\\\"bf16\\\"", dir_);
+  // A backbone whose custom kernel has no bfloat16 instantiation: refused, naming its error, nothing recorded.
+  std::ofstream(dir_ / "float_only.toml") << fmt::format(
+      "base = [\"tiny.toml\"]\n[backbone]\nplugin = \"float_only\"\n[temporal]\nplugin = \"none\"\n"
+      "[runtime]\nprecision = \"bf16\"\nplugin_path = [\"{}\"]\n",
+      asg::testing::test_plugin_dir("float_only").string());
+  Result refused = run_asg("run float_only.toml", dir_);
   EXPECT_EQ(refused.code, 2) << refused.output;
-  EXPECT_NE(refused.output.find("tiny.toml: [runtime] precision = \"bf16\": the backbone cannot run under this LibTorch's bfloat16 "
-                                "autocast on cpu ("),
+  EXPECT_NE(refused.output.find("float_only.toml: [runtime] precision = \"bf16\": the backbone cannot run under this LibTorch's "
+                                "bfloat16 autocast on cpu (\"square_float_only\" not implemented for 'BFloat16')"),
             std::string::npos)
       << refused.output;
   EXPECT_FALSE(fs::exists(registry()));
-  // dit (LayerNorm) without a temporal module (temporal_conv has GroupNorm too) trains and samples under it.
+  // The same file in float32 runs: the refusal was about bfloat16 alone.
+  ASSERT_EQ(run_asg("run float_only.toml --set runtime.precision=\\\"fp32\\\" --set train.steps=2", dir_).code, 0);
+  // unet3d (GroupNorm, which LibTorch 2.x's CPU autocast runs in float32) with STI, and dit, train and sample under it.
+  Result unet = run_asg("run tiny.toml --set runtime.precision=\\\"bf16\\\" --set temporal.plugin=\\\"sti\\\"", dir_);
+  ASSERT_EQ(unet.code, 0) << unet.output;
+  EXPECT_NE(unet.output.find("FINISHED"), std::string::npos) << unet.output;
   std::ofstream(dir_ / "dit_bf16.toml") << "base = [\"tiny.toml\"]\n[backbone]\nplugin = \"dit\"\nwidth = 32\ndepth = 2\n"
-                                           "[temporal]\nplugin = \"none\"\n[runtime]\nprecision = \"bf16\"\n";
+                                           "[runtime]\nprecision = \"bf16\"\n";
   Result ok = run_asg("run dit_bf16.toml", dir_);
   ASSERT_EQ(ok.code, 0) << ok.output;
   EXPECT_NE(ok.output.find("FINISHED"), std::string::npos) << ok.output;
+}
+
+TEST_F(CliTest, ACudaRunTrainsInBf16AndRecordsItsDeviceOrIsRefusedBeforeRecordingWithoutOne) {
+  Result r = run_asg("run tiny.toml --set runtime.device=\\\"cuda:0\\\" --set runtime.precision=\\\"bf16\\\" "
+                     "--set train.checkpoint_every=10",
+                     dir_);
+  if (!fs::exists("/dev/nvidiactl")) {
+    // No GPU driver on this machine: refused before anything is recorded, naming what would be valid.
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find("[runtime] device = \"cuda:0\": no CUDA device is available"), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(registry()));
+    GTEST_SKIP() << "no GPU: would check that the reduced quickstart trains on cuda:0 under bf16 autocast, records the "
+                    "card's name and its peak device memory, and writes checkpoints with the CUDA RNG state";
+  }
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("FINISHED"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("cuda:0: peak allocated "), std::string::npos) << r.output;
+  asg::Registry reg(registry());
+  const auto run = reg.list_runs().at(0);
+  EXPECT_EQ(run.status, asg::RunStatus::Finished);
+  const auto host = nlohmann::json::parse(run.host_json);
+  EXPECT_EQ(host.value("device", ""), "cuda:0");
+  EXPECT_NE(host.value("device_name", "").find("sm_"), std::string::npos) << run.host_json;
+  const auto peak = reg.metric_history(run.id, "run/peak_device_allocated_mib");
+  ASSERT_EQ(peak.size(), 1u);
+  EXPECT_GT(peak[0].value, 0);
 }
 
 TEST_F(CliTest, LatentDiffusionTrainsTheAutoencoderFirstThenDiffusesAndDecodesItsLatents) {

@@ -76,7 +76,7 @@ inline const std::filesystem::path& conformance_corpus() {
 inline std::filesystem::path fixture_once(const std::string& script, const std::string& name) {
   const auto out = make_temp_dir("conformance-" + name) / (name + ".pt");
   if (!write_fixture(script, out))
-    throw std::runtime_error(script + " failed (python3-torch is installed by scripts/setup.sh)");
+    throw std::runtime_error(script + " failed (torch: the reference environment, scripts/setup.sh)");
   return out;
 }
 

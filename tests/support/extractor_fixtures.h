@@ -18,7 +18,7 @@ inline std::filesystem::path extractor_fixture(const std::string& kind, const st
   const std::string script = kind == "clip" ? "write_clip_torchscript.py" : "write_extractor_torchscript.py";
   const std::string args = (kind == "clip" ? std::string() : "--kind " + kind) + (variant.empty() ? "" : " --" + variant);
   if (!std::filesystem::exists(file) && !write_fixture(script, file, args))
-    throw std::runtime_error(script + " failed (python3-torch is installed by scripts/setup.sh)");
+    throw std::runtime_error(script + " failed (torch: the reference environment, scripts/setup.sh)");
   return file;
 }
 

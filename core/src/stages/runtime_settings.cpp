@@ -7,6 +7,7 @@
 #include <optional>
 #include <thread>
 
+#include "asg/device_info.h"
 #include "asg/plugin.h"
 #include "asg/stages.h"
 #include "asg/util.h"
@@ -85,6 +86,7 @@ std::string environment_json(const RuntimeSettings& settings) {
   j["cores"] = std::thread::hardware_concurrency();
   j["threads"] = settings.threads;
   j["device"] = settings.device.str();
+  if (settings.device.is_cuda()) j["device_name"] = device_description(settings.device);
   j["deterministic"] = settings.deterministic;
   j["allocator"] = settings.allocator;
   j["torch"] = ASG_TORCH_VERSION_STRING;

@@ -1,5 +1,5 @@
 // The TorchScript loading path, with autoencoders that scripts/fixtures/write_autoencoder_torchscript.py
-// writes with random weights (Debian's python3-torch).
+// writes with random weights (the reference environment's torch).
 #include <gtest/gtest.h>
 #include <torch/script.h>
 #include <torch/torch.h>
@@ -28,7 +28,7 @@ class TorchScriptAutoencoderTest : public ::testing::Test {
                                      {"rgba.pt", "--channels 4 --latent 3 --factor 2"},
                                      {"wrong.pt", "--wrong-interface"}})
       ASSERT_TRUE(asg::testing::write_fixture("write_autoencoder_torchscript.py", dir_ / name, args))
-          << name << " (python3-torch is installed by scripts/setup.sh)";
+          << name << " (torch: the reference environment, scripts/setup.sh)";
   }
   static void TearDownTestSuite() { fs::remove_all(dir_); }
 

@@ -20,6 +20,7 @@
 #include "asg/kinds/backbone.h"
 #include "asg/nn/attention.h"
 #include "asg/nn/positions.h"
+#include "asg/nn/scale_shift_silu.h"
 #include "asg/nn/swap_attention.h"
 #include "asg/plugin.h"
 
@@ -51,9 +52,9 @@ struct ResBlockImpl : torch::nn::Module {
   // x [N, C, H, W]; emb [N, E]
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& emb) {
     auto h = conv1->forward(torch::silu(norm1->forward(x)));
-    auto ss = emb_proj->forward(torch::silu(emb)).unsqueeze(-1).unsqueeze(-1).chunk(2, 1);
-    h = norm2->forward(h) * (1 + ss[0]) + ss[1];
-    h = conv2->forward(drop->forward(torch::silu(h)));
+    auto ss = emb_proj->forward(torch::silu(emb)).chunk(2, 1);
+    h = asg::nn::scale_shift_silu(norm2->forward(h), ss[0], ss[1]);  // one fused kernel on CUDA
+    h = conv2->forward(drop->forward(h));
     return (skip ? skip->forward(x) : x) + h;
   }
   torch::nn::GroupNorm norm1{nullptr}, norm2{nullptr};

@@ -1,5 +1,5 @@
 // The TorchScript loading path, with CLIP-shaped text encoders that scripts/fixtures/
-// write_clip_text_torchscript.py writes with random weights (Debian's python3-torch), and the BPE merges
+// write_clip_text_torchscript.py writes with random weights (the reference environment's torch), and the BPE merges
 // fixture of the tokenizer's tests.
 #include <gtest/gtest.h>
 #include <torch/script.h>
@@ -29,7 +29,7 @@ class ClipTorchScriptTest : public ::testing::Test {
     fs::create_directories(dir_);
     for (const auto& [name, extra] : {std::pair<std::string, std::string>{"clip.pt", ""}, {"wrong.pt", " --wrong-interface"}})
       ASSERT_TRUE(asg::testing::write_fixture("write_clip_text_torchscript.py", dir_ / name, "--context 16" + extra))
-          << name << " (python3-torch is installed by scripts/setup.sh)";
+          << name << " (torch: the reference environment, scripts/setup.sh)";
   }
   static void TearDownTestSuite() { fs::remove_all(dir_); }
 
