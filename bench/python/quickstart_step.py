@@ -29,6 +29,7 @@ import sys
 import time
 
 import torch
+import torch.jit._pickle  # torch.load of a torch::pickle_save file names its restore_type_tag
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -322,7 +323,10 @@ def main():
     parser.add_argument("--threads", type=int, required=True)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    blob = torch.load(args.exchange)
+    # torch::pickle_save tags its dict's type with torch.jit._pickle.restore_type_tag, which torch.load's
+    # weights-only unpickler (the default since 2.6) accepts only when allowed by name.
+    with torch.serialization.safe_globals([torch.jit._pickle.restore_type_tag]):
+        blob = torch.load(args.exchange, weights_only=True)
     cfg = json.loads(blob["config"])
     trainer = Trainer(cfg, blob["params"], args.style == "matched", seed=cfg["seed"])
     x0, captions = blob["x0"], list(blob["captions"])

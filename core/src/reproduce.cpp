@@ -1,6 +1,7 @@
 #include "asg/reproduce.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -10,6 +11,7 @@
 #include "asg/benchmark_definition.h"
 #include "asg/error.h"
 #include "asg/experiment.h"
+#include "asg/plugin.h"
 #include "asg/plugin_catalog.h"
 #include "asg/util.h"
 
@@ -48,6 +50,15 @@ std::vector<std::string> plugin_drift(const Experiment& exp, const std::vector<P
 
 }  // namespace
 
+std::string libtorch_drift(const std::string& host_json, const std::string& linked_version) {
+  const auto j = nlohmann::json::parse(host_json, nullptr, false);
+  if (!j.is_object() || !j.contains("torch") || !j["torch"].is_string()) return "";
+  const std::string recorded = j["torch"].get<std::string>();
+  if (recorded == linked_version) return "";
+  return fmt::format("LibTorch: the run recorded {}, this build links {} (other kernels: no identical rerun on the CPU)", recorded,
+                     linked_version);
+}
+
 ReproduceOutcome reproduce_run(const std::string& id_or_prefix, const ReproduceOptions& options) {
   const fs::path& registry_path = options.run.registry_path;
   if (!fs::exists(registry_path))
@@ -77,6 +88,8 @@ ReproduceOutcome reproduce_run(const std::string& id_or_prefix, const ReproduceO
     Registry registry(registry_path);
     drift = plugin_drift(exp, registry.plugins(original.id));
   }
+  if (const std::string libtorch = libtorch_drift(original.host_json, ASG_TORCH_VERSION_STRING); !libtorch.empty())
+    drift.push_back(libtorch);
   if (exp.config_hash != original.config_hash)
     drift.push_back(fmt::format("config: the stored config hashes to {} here, the run recorded {} (a default of the core or of a "
                                 "plugin changed, or a file the config names has other contents)",

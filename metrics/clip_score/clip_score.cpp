@@ -155,7 +155,7 @@ class ClipScore final : public Metric {
 }  // namespace asg::metrics
 
 ASG_PLUGIN_LIBRARY(asg::make_factory<asg::Metric>(
-    "clip_score", "1.0.0",
+    "clip_score", "1.1.0",
     "CLIP score / CLIPSIM of frames vs prompt, and CLIP temporal consistency (user-supplied CLIP TorchScript)",
     std::vector<asg::ParamSpec>{
         asg::path_param("model", "", "CLIP exported to TorchScript with encode_image / encode_text (docs/metrics.md)").must_set(),

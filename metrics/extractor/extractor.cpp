@@ -156,9 +156,10 @@ uint8_t clip8(int32_t v) {
 
 }  // namespace
 
-torch::Tensor pil_resize_bicubic(const torch::Tensor& image, int64_t out_h, int64_t out_w) {
-  if (image.dim() != 3 || image.size(2) != 3 || image.scalar_type() != torch::kUInt8)
-    throw internal_error("pil_resize_bicubic: a uint8 [H, W, 3] image is needed");
+namespace {
+
+// Both passes, the horizontal one first (each rounds to uint8, so the order shows in the last bit).
+torch::Tensor resize_horizontal_first(const torch::Tensor& image, int64_t out_h, int64_t out_w) {
   const auto in = image.contiguous();
   const int64_t in_h = in.size(0), in_w = in.size(1);
   const uint8_t* src = in.data_ptr<uint8_t>();
@@ -205,6 +206,22 @@ torch::Tensor pil_resize_bicubic(const torch::Tensor& image, int64_t out_h, int6
     }
   }
   return out;
+}
+
+}  // namespace
+
+torch::Tensor pil_resize_bicubic(const torch::Tensor& image, int64_t out_h, int64_t out_w) {
+  if (image.dim() != 3 || image.size(2) != 3 || image.scalar_type() != torch::kUInt8)
+    throw internal_error("pil_resize_bicubic: a uint8 [H, W, 3] image is needed");
+  // Pillow 13.0 (the reference environment's) runs the vertical pass first when it shrinks the image and
+  // removes more than twice as many rows as the horizontal pass removes columns; Pillow 9.4 always ran the
+  // horizontal one first. The rule was found by comparing Pillow 13.0's one-call resize with both orders of
+  // two one-axis resizes: it held on every one of 396 random shapes (from 8 to 220 pixels a side, up and down),
+  // and the fixture's shapes sit on both sides of it. Vertical first is horizontal first on the transpose.
+  const int64_t in_h = image.size(0), in_w = image.size(1);
+  if (out_h < in_h && in_h - out_h > 2 * (in_w - out_w))
+    return resize_horizontal_first(image.transpose(0, 1), out_w, out_h).transpose(0, 1).contiguous();
+  return resize_horizontal_first(image, out_h, out_w);
 }
 
 torch::Tensor clip_preprocess(const torch::Tensor& frame, int64_t size) {

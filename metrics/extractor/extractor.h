@@ -53,8 +53,9 @@ torch::Tensor protocol_video(const torch::Tensor& clip, int64_t valid_frames, in
 
 
 // Pillow's bicubic resize of an 8-bit RGB image, bit for bit (Pillow's libImaging/Resample.c: the a = -0.5
-// cubic, support 2 widened by the downscale factor (antialiasing), 22-bit fixed-point coefficients, a
-// horizontal pass then a vertical one, each rounding and clipping to 8 bits): what torchvision's Resize does
+// cubic, support 2 widened by the downscale factor (antialiasing), 22-bit fixed-point coefficients, two
+// passes, each rounding and clipping to 8 bits, in Pillow 13's order: the vertical one first when it removes
+// more than twice as many rows as the horizontal one removes columns): what torchvision's Resize does
 // to the PIL images OpenAI's CLIP preprocesses. image: uint8 [H, W, 3]; returns uint8 [out_h, out_w, 3].
 // torch's and OpenCV's bicubic use a = -0.75 and give other pixels.
 torch::Tensor pil_resize_bicubic(const torch::Tensor& image, int64_t out_h, int64_t out_w);

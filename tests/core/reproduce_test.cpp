@@ -50,3 +50,16 @@ TEST(Reproduction, OtherwiseTheDefinitionsToleranceDecidesPerMetric) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Reproduction, AnotherLibTorchIsNamedAsDrift) {
+  // Runs recorded before the move to the 2.x wheel name Debian's 1.13.
+  EXPECT_EQ(asg::libtorch_drift(R"({"torch":"1.13.1","device":"cpu"})", "2.14.1"),
+            "LibTorch: the run recorded 1.13.1, this build links 2.14.1 (other kernels: no identical rerun on the CPU)");
+  EXPECT_EQ(asg::libtorch_drift(R"({"torch":"2.14.1"})", "2.14.1"), "");
+  EXPECT_EQ(asg::libtorch_drift(R"({"device":"cpu"})", "2.14.1"), "");  // not recorded: nothing to compare
+  EXPECT_EQ(asg::libtorch_drift("not json", "2.14.1"), "");
+}
+
+}  // namespace

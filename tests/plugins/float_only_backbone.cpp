@@ -9,16 +9,11 @@
 
 namespace {
 
-// y = x * x, instantiated for float and double only (AT_DISPATCH_FLOATING_TYPES).
+// y = x * x behind the dispatch of a kernel instantiated for float and double only (AT_DISPATCH_FLOATING_TYPES),
+// as a hand-written kernel's entry point is; the arithmetic goes through ATen so that the model also trains.
 torch::Tensor square_float_only(const torch::Tensor& x) {
-  auto in = x.contiguous();
-  auto out = torch::empty_like(in);
-  AT_DISPATCH_FLOATING_TYPES(in.scalar_type(), "square_float_only", [&] {
-    const scalar_t* src = in.data_ptr<scalar_t>();
-    scalar_t* dst = out.data_ptr<scalar_t>();
-    for (int64_t i = 0; i < in.numel(); ++i) dst[i] = src[i] * src[i];
-  });
-  return out;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "square_float_only", [&] {});
+  return x * x;
 }
 
 class FloatOnlyBackbone final : public asg::Backbone {

@@ -51,6 +51,10 @@ struct ReproduceOutcome {
 // marks it FAILED and is rethrown.
 ReproduceOutcome reproduce_run(const std::string& id_or_prefix, const ReproduceOptions& options);
 
+// The run's LibTorch against the one this build links, as a drift line ("" when the same, or not recorded):
+// another LibTorch runs other kernels, so a CPU rerun's last bits (and, after training, its numbers) differ.
+std::string libtorch_drift(const std::string& host_json, const std::string& linked_version);
+
 // One verdict per recorded metric: identical values demanded when `exact` (CPU and deterministic on both sides) or
 // when the definition (may be null) declares no tolerance; else |rerun - recorded| <= abs + rel·|recorded| with the
 // metric's own tolerance, or the definition's cuda_* one. A metric the rerun lacks fails; NaN agrees only with NaN.

@@ -7,11 +7,14 @@
 // - naive:   the textbook formula. Autograd keeps the [N, heads, Lq, Lk] probabilities: O(L^2) memory.
 // - chunked: queries in chunks; forward keeps only the output and one log-sum-exp per query, and
 //            backward recomputes each chunk's probabilities (the FlashAttention recurrence, Dao et al.
-//            2022). O(chunk * L) memory, about 1.3-1.5x the naive arithmetic. Works on LibTorch 1.13.
+//            2022). O(chunk * L) memory, about 1.3-1.5x the naive arithmetic. Written for LibTorch 1.13,
+//            which had no fused attention; kept as an explicit choice because on the CPU it still needs
+//            less memory than sdpa's backward at long sequences (bench/temporal_modules.cpp; the numbers
+//            are in docs/development.md).
 // - sdpa:    at::scaled_dot_product_attention (LibTorch >= 2.0; fused flash/memory-efficient kernels on
-//            CUDA and, from 2.1, on CPU). Requesting it on an older LibTorch is a config error.
-// - auto:    sdpa where the linked LibTorch has it; otherwise chunked when the naive probabilities would
-//            exceed `naive_limit_bytes`, naive below that.
+//            CUDA, a flash-attention kernel on CPU). Requesting it on an older LibTorch is a config error.
+// - auto:    sdpa where the linked LibTorch has it (the pinned one does); otherwise chunked when the naive
+//            probabilities would exceed `naive_limit_bytes`, naive below that.
 // All backends agree to float rounding (tested), and each is deterministic on the CPU.
 #pragma once
 
