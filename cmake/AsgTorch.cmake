@@ -58,11 +58,23 @@ endif()
 set(Torch_DIR "${asg_torch_prefix}/Torch" CACHE PATH "LibTorch's CMake config (from ASG_PYTHON's torch)" FORCE)
 
 # A CUDA toolkit root for nvcc and TorchConfig's find_package(CUDAToolkit). NVIDIA's wheels ship the
-# libraries only with their SONAME (libcudart.so.13), which find_library does not match, so the build
-# assembles a toolkit-shaped folder of links to the wheel's files.
+# libraries only with their SONAME (libcudart.so.13), which find_library does not match, and in lib/, where
+# nvcc looks in lib64/; so the build assembles a toolkit-shaped folder of links to the wheel's files. bin/ is
+# a real folder of links, not a link: nvcc finds its libraries at <the folder it was called from>/../lib64,
+# and the `..` of a linked folder would lead back into the wheel.
 function(asg_toolkit_from_wheel wheel_root out_dir)
   file(MAKE_DIRECTORY "${out_dir}/lib64")
-  foreach(sub bin include nvvm)
+  if(IS_SYMLINK "${out_dir}/bin")
+    file(REMOVE "${out_dir}/bin")
+  endif()
+  file(MAKE_DIRECTORY "${out_dir}/bin")
+  file(GLOB tools RELATIVE "${wheel_root}/bin" "${wheel_root}/bin/*")
+  foreach(tool ${tools})
+    if(NOT EXISTS "${out_dir}/bin/${tool}")
+      file(CREATE_LINK "${wheel_root}/bin/${tool}" "${out_dir}/bin/${tool}" SYMBOLIC)
+    endif()
+  endforeach()
+  foreach(sub include nvvm)
     if(NOT EXISTS "${out_dir}/${sub}")
       file(CREATE_LINK "${wheel_root}/${sub}" "${out_dir}/${sub}" SYMBOLIC)
     endif()
