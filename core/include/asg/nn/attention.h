@@ -8,9 +8,9 @@
 // - chunked: queries in chunks; forward keeps only the output and one log-sum-exp per query, and
 //            backward recomputes each chunk's probabilities (the FlashAttention recurrence, Dao et al.
 //            2022). O(chunk * L) memory, about 1.3-1.5x the naive arithmetic. Written for LibTorch 1.13,
-//            which had no fused attention; kept as an explicit choice because on the CPU it still needs
-//            less memory than sdpa's backward at long sequences (bench/temporal_modules.cpp; the numbers
-//            are in docs/development.md).
+//            which had no fused attention. On LibTorch 2.14's CPU sdpa is faster and needs less memory at
+//            every size bench/temporal_modules.cpp measures (docs/development.md), so nothing selects it
+//            by default; it stays selectable until the same comparison has been made on a GPU.
 // - sdpa:    at::scaled_dot_product_attention (LibTorch >= 2.0; fused flash/memory-efficient kernels on
 //            CUDA, a flash-attention kernel on CPU). Requesting it on an older LibTorch is a config error.
 // - auto:    sdpa where the linked LibTorch has it (the pinned one does); otherwise chunked when the naive
