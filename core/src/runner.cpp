@@ -10,7 +10,6 @@
 #include <map>
 #include <regex>
 
-
 #include "asg/build.h"
 #include "asg/device_info.h"
 #include "asg/stages.h"
