@@ -2,6 +2,7 @@
 // recorder with the sample writer, and the trainer's gradient-hook seam.
 #include <gtest/gtest.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
@@ -74,6 +75,27 @@ class BrokenAt final : public asg::Dataset {
   int64_t bad_;
 };
 
+// A dataset whose decoding runs a tensor op large enough for LibTorch to split it across its threads, as
+// decoding and resizing big frames with LibTorch ops do. (at::parallel_for itself would run serially here:
+// its OpenMP pragma is compiled into the caller, and ASG Lab does not build with -fopenmp.)
+class ParallelDecode final : public asg::Dataset {
+ public:
+  explicit ParallelDecode(std::shared_ptr<asg::Dataset> inner) : inner_(std::move(inner)) {}
+  asg::DatasetInfo info() const override { return inner_->info(); }
+  int64_t size(asg::Split s) const override { return inner_->size(s); }
+  asg::Sticker get(asg::Split s, int64_t i) const override {
+    torch::empty({1 << 20}).fill_(1.0f);
+    return inner_->get(s, i);
+  }
+
+ private:
+  std::shared_ptr<asg::Dataset> inner_;
+};
+
+int64_t threads_of_this_process() {
+  return std::distance(fs::directory_iterator("/proc/self/task"), fs::directory_iterator{});
+}
+
 }  // namespace
 
 TEST(BatchSource, PrefetchingChangesNeitherBatchesNorOrderNorPositions) {
@@ -124,6 +146,22 @@ TEST(BatchSource, BatchesDoNotDependOnTheNumberOfDecodeThreads) {
         expect_same(got[i], expected[i], fmt::format("batch {}, {} workers, prefetch {}", i, workers, prefetch));
     }
   }
+}
+
+// A decode worker that started an OpenMP team of its own would leave the process with more OpenMP threads than
+// the training thread's team: on a machine with as many cores as that team, libgomp then stops spinning between
+// parallel regions and the training threads sleep and wake around every op (a 1.5x slower quickstart step).
+TEST(BatchSource, DecodeWorkersStartNoThreadsOfTheirOwn) {
+  const int saved = at::get_num_threads();
+  at::set_num_threads(2);
+  torch::empty({1 << 20}).fill_(1.0f);  // the training thread's team exists before counting
+  const int64_t before = threads_of_this_process();
+  {
+    asg::BatchSource source(std::make_shared<ParallelDecode>(stickers(12)), loader(4, 5, 2, 3));
+    take(source, 4);
+    EXPECT_EQ(threads_of_this_process(), before + 3) << "3 decode workers and no other thread";
+  }
+  at::set_num_threads(saved);
 }
 
 TEST(BatchSource, ADatasetErrorOnAWorkerReachesTheTrainingThreadAfterTheGoodBatches) {
