@@ -647,9 +647,10 @@ const std::vector<CoreSection>& core_sections() {
                                       "else cpu)"),
         bool_param("deterministic", true, "seed everything and use deterministic algorithms"),
         string_list_param("plugin_path", {}, "extra plugin directories or libraries (relative to the experiment file)"),
-        string_param("precision", "fp32", "fp32, or bf16: autocast (bfloat16 matmuls and convolutions) around every backbone "
-                                          "forward, in training and sampling; CUDA or CPU")
-            .one_of({"fp32", "bf16"})
+        string_param("precision", "fp32", "fp32; bf16 or fp16: autocast (bfloat16 or float16 matmuls and convolutions) around "
+                                          "every backbone forward, in training and sampling, CUDA or CPU; fp16 also scales the "
+                                          "loss dynamically")
+            .one_of({"fp32", "bf16", "fp16"})
             .added_later(),
         int_param("prefetch_batches", 2, "training batches prepared ahead on a worker thread; 0 = on the training thread")
             .range(0, 64)}},

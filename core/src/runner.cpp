@@ -54,7 +54,7 @@ void check_rank_by(const Experiment& exp) {
 
 TrainOptions train_options_of(const Experiment& exp) {
   TrainOptions options = TrainOptions::from(exp.train);
-  options.bf16 = exp.runtime.str("precision") == "bf16";
+  options.precision = parse_precision(exp.runtime.str("precision"), "[runtime] precision");
   for (const auto& task : exp.conditioning.strs("tasks"))
     options.condition_tasks.push_back(condition_task_names().parse(task, "[conditioning] tasks"));
   return options;

@@ -172,6 +172,14 @@ DiffusionTrainer::DiffusionTrainer(std::shared_ptr<TextEncoder> text_encoder, st
   if (options_.ema_decay > 0) ema_ = flat_->data().clone();
   if (options_.high_noise_fraction > 0 && options_.high_noise_shift != 1)
     shifted_timesteps_ = schedule_.shifted_timesteps(options_.high_noise_shift);
+  if (options_.precision == Precision::Float16) loss_scale_ = options_.initial_loss_scale;
+}
+
+Precision parse_precision(const std::string& text, const std::string& key) {
+  if (text == "fp32") return Precision::Float32;
+  if (text == "bf16") return Precision::BFloat16;
+  if (text == "fp16") return Precision::Float16;
+  throw config_error(fmt::format("{} = \"{}\": unknown precision (valid: \"fp32\", \"bf16\", \"fp16\")", key, text));
 }
 
 int64_t DiffusionTrainer::parameter_count() const {
@@ -197,14 +205,16 @@ TextEmbedding concat_text(const TextEmbedding& a, const TextEmbedding& b) {
   return TextEmbedding{torch::cat({ta, tb}), torch::cat({ma, mb}), torch::cat({a.pooled, b.pooled})};
 }
 
-// bf16 autocast on the trainer's device while it lives (CUDA or CPU autocast), the earlier state after.
+// bf16 or fp16 autocast on the trainer's device while it lives (CUDA or CPU autocast), the earlier state after;
+// nothing in fp32.
 class AutocastScope {
  public:
-  AutocastScope(bool enabled, const torch::Device& device) : enabled_(enabled), type_(device.type()) {
+  AutocastScope(Precision precision, const torch::Device& device)
+      : enabled_(precision != Precision::Float32), type_(device.type()) {
     if (!enabled_) return;
     was_enabled_ = at::autocast::is_autocast_enabled(type_);
     was_dtype_ = at::autocast::get_autocast_dtype(type_);
-    at::autocast::set_autocast_dtype(type_, at::kBFloat16);
+    at::autocast::set_autocast_dtype(type_, precision == Precision::Float16 ? at::kHalf : at::kBFloat16);
     at::autocast::set_autocast_enabled(type_, true);
   }
   ~AutocastScope() {
@@ -227,16 +237,16 @@ class GuidedDenoiser final : public Denoiser {
  public:
   // given: the condition channels [B, C+1, T, H, W] appended to every backbone input (image conditioning),
   // the same in both guidance branches; undefined without image conditioning.
-  GuidedDenoiser(Backbone& backbone, const NoiseSchedule& schedule, TextEmbedding cond, TextEmbedding uncond, bool bf16,
+  GuidedDenoiser(Backbone& backbone, const NoiseSchedule& schedule, TextEmbedding cond, TextEmbedding uncond, Precision precision,
                  torch::Device device, torch::Tensor given = {})
       : backbone_(backbone), schedule_(schedule), cond_(std::move(cond)), uncond_(std::move(uncond)),
-        both_(concat_text(cond_, uncond_)), bf16_(bf16), device_(device), given_(std::move(given)) {}
+        both_(concat_text(cond_, uncond_)), precision_(precision), device_(device), given_(std::move(given)) {}
 
   torch::Tensor predict(const torch::Tensor& noisy, int64_t t, double scale) override {
     auto tt = torch::full({noisy.size(0)}, static_cast<double>(t), noisy.options());
     const torch::Tensor x_t = given_.defined() ? torch::cat({noisy, given_}, 1) : noisy;
     auto forward = [&](const torch::Tensor& x, const torch::Tensor& times, const TextEmbedding& text) {
-      AutocastScope autocast(bf16_, device_);
+      AutocastScope autocast(precision_, device_);
       return backbone_.forward(x, times, text).to(torch::kFloat);  // the sampler's arithmetic stays float32
     };
     if (scale == 1.0) return forward(x_t, tt, cond_);
@@ -251,7 +261,7 @@ class GuidedDenoiser final : public Denoiser {
   Backbone& backbone_;
   const NoiseSchedule& schedule_;
   TextEmbedding cond_, uncond_, both_;
-  bool bf16_;
+  Precision precision_;
   torch::Device device_;
   torch::Tensor given_;
 };
@@ -301,14 +311,17 @@ StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<
   flat_->zero_grad();
   const int64_t slices = std::min(options_.micro_batches, batch);
   double total_loss = 0;
-  // The backbone under bf16 autocast when asked; its output back in float32 for the loss.
+  // The backbone under autocast when asked; its output back in float32 for the loss.
   auto forward = [&](const torch::Tensor& x, const torch::Tensor& times, const TextEmbedding& text) {
-    AutocastScope autocast(options_.bf16, device_);
+    AutocastScope autocast(options_.precision, device_);
     return backbone_->forward(x, times, text).to(torch::kFloat);
   };
+  // float16: the scaled loss goes backward, so the gradient arrives multiplied by loss_scale_.
+  const bool scaled = options_.precision == Precision::Float16;
+  auto backward = [&](const torch::Tensor& loss) { (scaled ? loss * loss_scale_ : loss).backward(); };
   if (slices == 1) {
     auto loss = batch_loss(forward(x_t, t.to(torch::kFloat).to(device_), text_encoder_->encode(used)));
-    loss.backward();
+    backward(loss);
     total_loss = loss.item<double>();
   } else {
     // Gradient accumulation: one slice at a time, each loss its squared error over the whole batch's
@@ -322,14 +335,29 @@ StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<
       auto squared = (out - target.slice(0, from, to)).pow(2);
       if (valid.defined()) squared = squared * valid.slice(0, from, to);
       auto loss = squared.sum() / normaliser;
-      loss.backward();
+      backward(loss);
       total_loss += loss.item<double>();
     }
   }
   if (gradient_hook_) gradient_hook_(flat_->grad());
+  const double lr = options_.lr_at(steps_);
+  const double used_scale = loss_scale_;
+  if (scaled) {
+    // Checked after the hook, on the gradient every rank then holds, so all ranks skip or step together.
+    if (!torch::isfinite(flat_->grad()).all().item<bool>()) {
+      loss_scale_ *= 0.5;
+      steps_since_overflow_ = 0;
+      ++steps_;  // the step is spent (the lr schedule and the EMA warm-up move on), its update is not made
+      return StepResult{total_loss, 0, lr, used_scale, true};
+    }
+    flat_->grad().mul_(1.0 / loss_scale_);
+    if (++steps_since_overflow_ == options_.loss_scale_growth_interval) {
+      loss_scale_ *= 2;
+      steps_since_overflow_ = 0;
+    }
+  }
   double grad_norm = 0;
   if (options_.grad_clip > 0) grad_norm = flat_->clip_grad_norm(options_.grad_clip);
-  const double lr = options_.lr_at(steps_);
   optimizer_->step(lr);
   ++steps_;
 
@@ -339,24 +367,26 @@ StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<
     torch::NoGradGuard no_grad;
     ema_.mul_(decay).add_(flat_->data(), 1 - decay);
   }
-  return StepResult{total_loss, grad_norm, lr};
+  return StepResult{total_loss, grad_norm, lr, used_scale, false};
 }
 
 void DiffusionTrainer::check_precision(const std::vector<int64_t>& clip_shape) {
-  if (!options_.bf16) return;
+  if (options_.precision == Precision::Float32) return;
+  const bool half = options_.precision == Precision::Float16;
   std::vector<int64_t> shape{1};
   shape.insert(shape.end(), clip_shape.begin(), clip_shape.end());
   torch::NoGradGuard no_grad;
   try {
-    AutocastScope autocast(true, device_);
+    AutocastScope autocast(options_.precision, device_);
     backbone_->forward(torch::zeros(shape, torch::TensorOptions().device(device_)), torch::zeros({1}, torch::TensorOptions().device(device_)),
                        text_encoder_->encode({""}));
   } catch (const c10::Error& e) {
     const std::string what = e.what_without_backtrace();
-    throw config_error(fmt::format("[runtime] precision = \"bf16\": the backbone cannot run under this LibTorch's bfloat16 autocast "
+    throw config_error(fmt::format("[runtime] precision = \"{}\": the backbone cannot run under this LibTorch's {} autocast "
                                    "on {} ({}) (valid: \"fp32\", or a device whose autocast covers the backbone's operations, e.g. "
                                    "CUDA)",
-                                   device_.str(), what.substr(0, what.find('\n'))));
+                                   half ? "fp16" : "bf16", half ? "float16" : "bfloat16", device_.str(),
+                                   what.substr(0, what.find('\n'))));
   }
 }
 
@@ -390,7 +420,7 @@ torch::Tensor DiffusionTrainer::sample(Sampler& sampler, const std::vector<std::
   } else if (condition) {
     throw internal_error("sample(): a condition for a model trained without image conditioning");
   }
-  GuidedDenoiser denoiser(*backbone_, schedule_, cond, uncond, options_.bf16, device_, given);
+  GuidedDenoiser denoiser(*backbone_, schedule_, cond, uncond, options_.precision, device_, given);
   auto noise = torch::randn(shape, generator, torch::kFloat).to(device_);
   auto x0 = sampler.sample(denoiser, noise, generator, on_step);
   if (autoencoder_) x0 = autoencoder_->decode(x0 / latent_scale_);
@@ -472,6 +502,10 @@ void DiffusionTrainer::save_checkpoint(const std::string& path, int64_t step, co
   }
   archive.write("optimizer.steps", torch::tensor(optimizer_->steps()), true);
   archive.write("trainer.steps", torch::tensor(steps_), true);
+  if (options_.precision == Precision::Float16) {
+    archive.write("trainer.loss_scale", torch::tensor(loss_scale_, torch::kFloat64), true);
+    archive.write("trainer.steps_since_overflow", torch::tensor(steps_since_overflow_), true);
+  }
   {
     std::lock_guard<std::mutex> lock(generator_.mutex());
     archive.write("rng.trainer", generator_.get_state(), true);
@@ -565,6 +599,12 @@ int64_t DiffusionTrainer::load_train_state(const std::string& path, std::map<std
   }
   optimizer_->set_steps(file.read("optimizer.steps", no_state).item<int64_t>());
   steps_ = file.read("trainer.steps", no_state).item<int64_t>();
+  // A float16 run continues with the scale it had reached; one resumed from a checkpoint of another precision
+  // starts from the initial scale.
+  if (options_.precision == Precision::Float16 && file.has("trainer.loss_scale")) {
+    loss_scale_ = file.read("trainer.loss_scale", no_state).item<double>();
+    steps_since_overflow_ = file.read("trainer.steps_since_overflow", no_state).item<int64_t>();
+  }
   {
     auto state = file.read("rng.trainer", no_state);
     std::lock_guard<std::mutex> lock(generator_.mutex());

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -17,6 +18,7 @@
 #include "conformance.h"
 #include "asg/stages.h"
 #include "test_paths.h"
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -283,9 +285,11 @@ namespace {
 
 // A tiny text-conditioned backbone (unet3d by default, or dit; no temporal module) and its trainer; the
 // same initial weights every call.
-std::unique_ptr<asg::DiffusionTrainer> small_trainer(uint64_t seed, int64_t micro_batches = 1, bool bf16 = false,
+std::unique_ptr<asg::DiffusionTrainer> small_trainer(uint64_t seed, int64_t micro_batches = 1,
+                                                     asg::Precision precision = asg::Precision::Float32,
                                                      const std::string& backbone_name = "unet3d",
-                                                     std::vector<asg::ConditionTask> condition_tasks = {}) {
+                                                     std::vector<asg::ConditionTask> condition_tasks = {},
+                                                     int64_t loss_scale_growth_interval = 2000) {
   auto text = catalog().create<asg::TextEncoder>(
       "word_embedding", asg::default_params("t", catalog().find("text_encoder", "word_embedding")->factory.params));
   asg::BackboneContext ctx;
@@ -311,7 +315,8 @@ std::unique_ptr<asg::DiffusionTrainer> small_trainer(uint64_t seed, int64_t micr
   options.ema_decay = 0;
   options.caption_dropout = 0;
   options.micro_batches = micro_batches;
-  options.bf16 = bf16;
+  options.precision = precision;
+  options.loss_scale_growth_interval = loss_scale_growth_interval;
   options.condition_tasks = std::move(condition_tasks);
   return std::make_unique<asg::DiffusionTrainer>(text, backbone, asg::NoiseSchedule("cosine", 100, asg::Prediction::V, 1.0),
                                                  options, torch::kCPU, seed);
@@ -436,7 +441,8 @@ TEST(TrainOptions, Bf16AutocastTrainsAndSamplesCloseToFloat32) {
   const std::vector<std::string> captions{"a red star", "a blue moon"};
   for (const std::string backbone : {"dit", "unet3d"}) {
   SCOPED_TRACE(backbone);
-  auto fp32 = small_trainer(3, 1, false, backbone), bf16 = small_trainer(3, 1, true, backbone);
+  auto fp32 = small_trainer(3, 1, asg::Precision::Float32, backbone),
+       bf16 = small_trainer(3, 1, asg::Precision::BFloat16, backbone);
   for (int i = 0; i < 3; ++i) {
     const double a = fp32->step(x0, captions).loss, b = bf16->step(x0, captions).loss;
     EXPECT_TRUE(std::isfinite(b));
@@ -453,6 +459,80 @@ TEST(TrainOptions, Bf16AutocastTrainsAndSamplesCloseToFloat32) {
   EXPECT_EQ(clip.scalar_type(), torch::kFloat);
   EXPECT_TRUE(torch::isfinite(clip).all().item<bool>());
   EXPECT_FALSE(at::autocast::is_autocast_enabled(at::kCPU));
+  }
+}
+
+TEST(TrainOptions, Fp16AutocastScalesTheLossAndTrainsCloseToFloat32) {
+  // The gradient comes back from the scaled loss divided by the scale: the same update as float32, up to
+  // float16's rounding in the backbone.
+  torch::manual_seed(9);
+  const auto x0 = torch::rand({2, 4, 4, 8, 8}) * 2 - 1;
+  const std::vector<std::string> captions{"a red star", "a blue moon"};
+  auto fp32 = small_trainer(3), fp16 = small_trainer(3, 1, asg::Precision::Float16);
+  for (int i = 0; i < 3; ++i) {
+    const auto a = fp32->step(x0, captions), b = fp16->step(x0, captions);
+    EXPECT_EQ(a.loss_scale, 0);
+    EXPECT_EQ(b.loss_scale, 65536);
+    EXPECT_FALSE(b.skipped);
+    EXPECT_NEAR(b.loss, a.loss, 0.05 * a.loss) << "step " << i;
+    EXPECT_NEAR(b.grad_norm, a.grad_norm, 0.05 * a.grad_norm) << "step " << i << ": the gradient was not unscaled";
+    if (i == 2) {
+      EXPECT_NE(a.loss, b.loss) << "autocast changed nothing";
+    }
+  }
+  EXPECT_FALSE(at::autocast::is_autocast_enabled(at::kCPU)) << "autocast must not leak past the step";
+}
+
+TEST(TrainOptions, AnOverflowingFp16GradientChangesNothingHalvesTheScaleAndTheScaleGrowsBackAndResumes) {
+  torch::manual_seed(9);
+  const auto x0 = torch::rand({2, 4, 4, 8, 8}) * 2 - 1;
+  const std::vector<std::string> captions{"a red star", "a blue moon"};
+  auto trainer = small_trainer(3, 1, asg::Precision::Float16, "unet3d", {}, /*loss_scale_growth_interval=*/2);
+  auto weights = [&] {
+    std::vector<torch::Tensor> w;
+    for (const auto& p : trainer->trainable_parameters()) w.push_back(p.detach().clone());
+    return w;
+  };
+  trainer->step(x0, captions);
+  const auto before = weights();
+  bool overflow = true;
+  trainer->set_gradient_hook([&](const torch::Tensor& grad) {
+    if (overflow) grad[0] = std::numeric_limits<float>::infinity();
+  });
+  const auto skipped = trainer->step(x0, captions);
+  EXPECT_TRUE(skipped.skipped);
+  EXPECT_EQ(skipped.loss_scale, 65536);
+  const auto after = weights();
+  for (size_t i = 0; i < before.size(); ++i) ASSERT_TRUE(torch::equal(before[i], after[i])) << "parameter " << i;
+  EXPECT_EQ(trainer->step_count(), 2) << "the skipped step still counts";
+  overflow = false;
+  EXPECT_EQ(trainer->step(x0, captions).loss_scale, 32768) << "halved after the overflow";
+  const fs::path dir = fs::temp_directory_path() / fmt::format("asg_fp16_scale_{}", ::getpid());
+  fs::create_directories(dir);
+  trainer->save_checkpoint((dir / "ckpt.pt").string(), 3);
+  // Two finite steps in a row since the overflow: the scale doubles for the step after them.
+  EXPECT_EQ(trainer->step(x0, captions).loss_scale, 32768);
+  const auto grown = trainer->step(x0, captions);
+  EXPECT_EQ(grown.loss_scale, 65536);
+  // A trainer resumed from the checkpoint continues with the scale and the count it had.
+  auto resumed = small_trainer(3, 1, asg::Precision::Float16, "unet3d", {}, 2);
+  resumed->load_train_state((dir / "ckpt.pt").string());
+  EXPECT_EQ(resumed->step(x0, captions).loss_scale, 32768);
+  const auto again = resumed->step(x0, captions);
+  EXPECT_EQ(again.loss_scale, 65536);
+  EXPECT_EQ(again.loss, grown.loss);
+  fs::remove_all(dir);
+}
+
+TEST(TrainOptions, PrecisionNamesAreParsedAndAnythingElseIsRefusedNamingTheKey) {
+  EXPECT_EQ(asg::parse_precision("fp16", "k"), asg::Precision::Float16);
+  EXPECT_EQ(asg::parse_precision("bf16", "k"), asg::Precision::BFloat16);
+  EXPECT_EQ(asg::parse_precision("fp32", "k"), asg::Precision::Float32);
+  try {
+    asg::parse_precision("half", "[runtime] precision");
+    FAIL();
+  } catch (const asg::Error& e) {
+    EXPECT_EQ(std::string(e.what()), "[runtime] precision = \"half\": unknown precision (valid: \"fp32\", \"bf16\", \"fp16\")");
   }
 }
 
@@ -523,7 +603,7 @@ TEST(ImageConditioning, MasksFollowTheirTasks) {
 }
 
 TEST(ImageConditioning, TheTrainerFeedsGivenFramesToTheBackboneInTrainingAndSampling) {
-  auto trainer = small_trainer(3, 1, false, "unet3d", {asg::ConditionTask::Image, asg::ConditionTask::Interpolation});
+  auto trainer = small_trainer(3, 1, asg::Precision::Float32, "unet3d", {asg::ConditionTask::Image, asg::ConditionTask::Interpolation});
   torch::manual_seed(2);
   const auto x0 = torch::rand({2, 4, 4, 8, 8}) * 2 - 1;
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(std::isfinite(trainer->step(x0, {"a red star", "a blue moon"}).loss));

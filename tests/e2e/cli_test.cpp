@@ -835,6 +835,24 @@ TEST_F(CliTest, Bf16PrecisionRunsWhereAutocastCoversTheBackboneAndIsRefusedBefor
   EXPECT_NE(ok.output.find("FINISHED"), std::string::npos) << ok.output;
 }
 
+TEST_F(CliTest, Fp16PrecisionTrainsWithADynamicLossScaleThatTheRegistryRecords) {
+  Result r = run_asg("run tiny.toml --set runtime.precision=\\\"fp16\\\" --set train.log_every=5", dir_);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("FINISHED"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("steps skipped for an overflowing gradient; loss scale at the last step "), std::string::npos)
+      << r.output;
+  asg::Registry reg(registry());
+  const auto run = reg.list_runs().at(0);
+  const auto scale = reg.metric_history(run.id, "train/loss_scale");
+  ASSERT_FALSE(scale.empty());
+  EXPECT_GT(scale.back().value, 1);
+  EXPECT_FALSE(reg.metric_history(run.id, "train/skipped_steps").empty());
+  // A precision that is not one of the three is refused before anything runs, naming the valid ones.
+  Result bad = run_asg("run tiny.toml --set runtime.precision=\\\"fp8\\\"", dir_);
+  EXPECT_EQ(bad.code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("fp16"), std::string::npos) << bad.output;
+}
+
 TEST_F(CliTest, ACudaRunTrainsInBf16AndRecordsItsDeviceOrIsRefusedBeforeRecordingWithoutOne) {
   Result r = run_asg("run tiny.toml --set runtime.device=\\\"cuda:0\\\" --set runtime.precision=\\\"bf16\\\" "
                      "--set train.checkpoint_every=10",

@@ -73,6 +73,11 @@ torch::Tensor evaluation_condition_mask(ConditionTask task, int64_t frames);
 // mask as one channel. mask is [B, T].
 torch::Tensor with_condition(const torch::Tensor& x_t, const torch::Tensor& x0, const torch::Tensor& mask);
 
+// The precision of the backbone's forward ([runtime] precision: fp32, bf16, fp16).
+enum class Precision { Float32, BFloat16, Float16 };
+// "fp32", "bf16" or "fp16"; anything else is an asg::Error(Config) naming `key`.
+Precision parse_precision(const std::string& text, const std::string& key);
+
 struct TrainOptions {
   double lr = 1e-3;
   double weight_decay = 0;
@@ -94,10 +99,16 @@ struct TrainOptions {
   // when it does not divide), each loss weighted by its share, so the gradients add up to the whole
   // batch's; timesteps, noise and caption dropout are drawn for the whole batch first.
   int64_t micro_batches = 1;
-  // bf16 autocast (LibTorch's op lists: matmuls and convolutions in bfloat16, reductions and norms in
-  // float32) around every backbone forward, in training and sampling; the loss, the optimizer, the EMA and
-  // the sampler's arithmetic stay in float32.
-  bool bf16 = false;
+  // Autocast around every backbone forward, in training and sampling (LibTorch's op lists: matmuls and
+  // convolutions in the lower precision, reductions and norms in float32); the loss, the optimizer, the EMA
+  // and the sampler's arithmetic stay in float32. Float16 also scales the loss (below).
+  Precision precision = Precision::Float32;
+  // Float16 only: dynamic loss scaling, as torch.amp.GradScaler does it. The loss is multiplied by the
+  // scale before backward so small gradients survive float16; the flat gradient is divided by it before
+  // clipping. A step whose gradient holds an inf or NaN changes no weight, moment or EMA and halves the
+  // scale; after this many steps in a row without one, the scale doubles.
+  double initial_loss_scale = 65536.0;
+  int64_t loss_scale_growth_interval = 2000;
   // Image conditioning: each training clip draws its task uniformly from these; empty = none (the backbone
   // then has no condition channels). Set from [conditioning] tasks.
   std::vector<ConditionTask> condition_tasks;
@@ -110,6 +121,8 @@ struct StepResult {
   double loss = 0;
   double grad_norm = 0;
   double lr = 0;
+  double loss_scale = 0;  // float16: the scale this step's backward used; 0 otherwise
+  bool skipped = false;   // float16: the gradient overflowed, so nothing was updated
 };
 
 // Called with the flat gradient of every trainable parameter after backward and before clipping, the
@@ -141,9 +154,9 @@ class DiffusionTrainer {
   // autoencoder is moved to the trainer's device and put in eval mode; it is not part of the checkpoint.
   void set_autoencoder(std::shared_ptr<Autoencoder> autoencoder, double scaling_factor);
 
-  // With bf16: one no-grad forward at batch 1 on a clip of `clip_shape` ([C, T, H, W]) under autocast, so a
-  // backbone this LibTorch cannot run in bfloat16 on this device is refused (asg::Error(Config)) before a
-  // run is recorded. No randomness is drawn. Nothing to check in fp32.
+  // With bf16 or fp16: one no-grad forward at batch 1 on a clip of `clip_shape` ([C, T, H, W]) under
+  // autocast, so a backbone this LibTorch cannot run in that precision on this device is refused
+  // (asg::Error(Config)) before a run is recorded. No randomness is drawn. Nothing to check in fp32.
   void check_precision(const std::vector<int64_t>& clip_shape);
 
   // Copies the EMA weights into the model (no-op without EMA); call before sampling.
@@ -200,6 +213,8 @@ class DiffusionTrainer {
   torch::Tensor ema_;  // flat, like flat_->data(); undefined without EMA
   int64_t steps_ = 0;
   GradientHook gradient_hook_;
+  double loss_scale_ = 0;              // float16 only: the current dynamic loss scale
+  int64_t steps_since_overflow_ = 0;  // float16 only: steps in a row whose gradient was finite
 };
 
 }  // namespace asg

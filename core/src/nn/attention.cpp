@@ -4,6 +4,7 @@
 #include <torch/version.h>
 
 #include <cmath>
+#include <limits>
 
 #include "asg/error.h"
 
@@ -71,6 +72,15 @@ struct ChunkedAttention : torch::autograd::Function<ChunkedAttention> {
 };
 
 }  // namespace
+
+double masked_score(at::ScalarType dtype) {
+  switch (dtype) {
+    case at::kHalf: return std::numeric_limits<at::Half>::lowest();
+    case at::kBFloat16: return std::numeric_limits<at::BFloat16>::lowest();
+    case at::kDouble: return std::numeric_limits<double>::lowest();
+    default: return std::numeric_limits<float>::lowest();
+  }
+}
 
 bool sdpa_available() {
 #if TORCH_VERSION_MAJOR >= 2

@@ -39,6 +39,8 @@ fs::path TrainLoop::run(int64_t start_step, DataPosition position) {
   const auto loop_start = Clock::now();
   Clock::duration waited{};
   double flops_per_step = 0;
+  int64_t skipped = 0;  // float16 steps whose gradient overflowed
+  double loss_scale = 0;
   for (int64_t step = start_step + 1; step <= steps; ++step) {
     try {
       throw_if_interrupted();
@@ -73,10 +75,16 @@ fs::path TrainLoop::run(int64_t start_step, DataPosition position) {
                                    step));
     loss_sum += r.loss;
     ++in_sum;
+    skipped += r.skipped ? 1 : 0;
+    loss_scale = r.loss_scale;
     if (step % options_.log_every == 0 || step == steps) {
       recorder_.metric("train/loss", step, loss_sum / in_sum);
       recorder_.metric("train/lr", step, r.lr);
-      if (options_.log_grad_norm) recorder_.metric("train/grad_norm", step, r.grad_norm);
+      if (options_.log_grad_norm && !r.skipped) recorder_.metric("train/grad_norm", step, r.grad_norm);
+      if (r.loss_scale > 0) {
+        recorder_.metric("train/loss_scale", step, r.loss_scale);
+        recorder_.metric("train/skipped_steps", step, static_cast<double>(skipped));
+      }
       recorder_.flush();
       loss_sum = 0;
       in_sum = 0;
@@ -91,6 +99,9 @@ fs::path TrainLoop::run(int64_t start_step, DataPosition position) {
     const double fraction = total > 0 ? std::chrono::duration<double>(waited).count() / total : 0;
     recorder_.metric("train/data_wait_fraction", steps, fraction);
     recorder_.info(fmt::format("data: training waited for batches {:.1f}% of its {:.1f} s", 100 * fraction, total));
+    if (loss_scale > 0)
+      recorder_.info(fmt::format("fp16: {} of {} steps skipped for an overflowing gradient; loss scale at the last step {:g}",
+                                 skipped, steps - start_step, loss_scale));
     if (total > 0) {
       // Including the first step's counting and any checkpoint writes: a lower bound of the step's rate.
       const double per_second = flops_per_step * static_cast<double>(steps - start_step) / total;

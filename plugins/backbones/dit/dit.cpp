@@ -81,7 +81,7 @@ struct BlockImpl : torch::nn::Module {
       auto q = to_q->forward(norm_cross->forward(x)).view({s, l, heads, dh}).transpose(1, 2);
       auto kv = to_kv->forward(tokens).view({s, k, 2, heads, dh}).permute({2, 0, 3, 1, 4});
       auto scores = q.matmul(kv[0].transpose(-1, -2)) / std::sqrt(static_cast<double>(dh));
-      scores = scores.masked_fill(mask.logical_not().view({s, 1, 1, k}), -1e9);
+      scores = scores.masked_fill(mask.logical_not().view({s, 1, 1, k}), asg::nn::masked_score(scores.scalar_type()));
       x = x + cross_out->forward(scores.softmax(-1).matmul(kv[1]).transpose(1, 2).reshape({s, l, d}));
     }
     return x + m[5].unsqueeze(1) * mlp->forward(modulate(norm2->forward(x), m[3], m[4]));

@@ -91,7 +91,7 @@ struct CrossAttentionImpl : torch::nn::Module {
     auto k = to_k->forward(tokens).view({b, l, heads, dh}).transpose(1, 2);   // [B, h, L, dh]
     auto v = to_v->forward(tokens).view({b, l, heads, dh}).transpose(1, 2);
     auto scores = q.matmul(k.transpose(-1, -2)) / std::sqrt(static_cast<double>(dh));
-    scores = scores.masked_fill(mask.logical_not().view({b, 1, 1, l}), -1e9);
+    scores = scores.masked_fill(mask.logical_not().view({b, 1, 1, l}), asg::nn::masked_score(scores.scalar_type()));
     auto o = scores.softmax(-1).matmul(v).transpose(1, 2).reshape({x.size(0), x.size(2) * x.size(3), c});
     return x + to_out->forward(o).transpose(1, 2).reshape(x.sizes());
   }
@@ -170,7 +170,11 @@ struct SpatialTransformerImpl : torch::nn::Module {
       auto q = to_q[i]->forward(norms2[i]->forward(h)).reshape({b, per_clip, heads, dh}).transpose(1, 2);
       auto kv = to_kv[i]->forward(tokens).view({b, l, 2, heads, dh}).permute({2, 0, 3, 1, 4});
       auto scores = q.matmul(kv[0].transpose(-1, -2)) / std::sqrt(static_cast<double>(dh));
-      auto o = scores.masked_fill(key_mask, -1e9).softmax(-1).matmul(kv[1]).transpose(1, 2).reshape({n, hw, c});
+      auto o = scores.masked_fill(key_mask, asg::nn::masked_score(scores.scalar_type()))
+                   .softmax(-1)
+                   .matmul(kv[1])
+                   .transpose(1, 2)
+                   .reshape({n, hw, c});
       h = h + cross_out[i]->forward(o);
       h = h + ff[i]->forward(norms3[i]->forward(h));
     }

@@ -35,6 +35,11 @@ struct AttentionOptions {
   int64_t naive_limit_bytes = int64_t(256) << 20;   // auto: largest probability tensor kept whole
 };
 
+// The score that masks a key out of a softmax: the most negative finite value of the scores' dtype. A fixed
+// -1e9 overflows float16 (the scores' dtype under fp16 autocast), and -inf would make a row whose keys are
+// all masked NaN. In float32 the masked keys' weights come out exactly 0 either way.
+double masked_score(at::ScalarType dtype);
+
 // Whether this build's LibTorch has at::scaled_dot_product_attention.
 bool sdpa_available();
 // "auto", "naive", "chunked", "sdpa": parsing for plugin parameters; throws asg::Error(Config).
