@@ -1,5 +1,6 @@
-// The run's stages on their own: the batch source (order, prefetching, positions, failures), the
-// recorder with the sample writer, and the trainer's gradient-hook seam.
+// The run's stages on their own: the batch source (order, prefetching, positions, failures, its worker
+// threads), the recorder with the sample writer, and the trainer's step seen from outside: the gradient-hook
+// seam, micro-batches, bf16/fp16 autocast and fp16 loss scaling, negative prompts, image conditioning.
 #include <gtest/gtest.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
