@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "asg/error.h"
-#include "toml_where.h"
+#include "config/toml_where.h"
 #include "asg/path_list.h"
 #include "asg/util.h"
 

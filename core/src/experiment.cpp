@@ -13,340 +13,17 @@
 #include "asg/benchmark_definition.h"
 #include "asg/diffusion_kinds.h"
 #include "asg/util.h"
+#include "config/composition.h"
+#include "config/definition_pinning.h"
 
 namespace asg {
 
 namespace fs = std::filesystem;
+using config::node_text;
+using config::node_type_name;
+using config::Origins;
 
 namespace {
-
-constexpr const char* kReplaceKey = "__replace__";
-
-// Where each key and value came from: "file:line:col" per dotted path, or the --set that put it
-// there. toml++ does not copy source positions when nodes are copied, so composition records them
-// from every file as it is parsed; later files overwrite earlier entries, as their values do.
-struct Origins {
-  std::map<std::string, std::string> overridden;  // dotted key -> "--set a.b=v"
-  std::map<std::string, std::string> values;      // dotted key -> position of the value
-  std::map<std::string, std::string> keys;        // dotted key -> position of the key
-  std::map<std::string, fs::path> dirs;            // dotted key -> directory of the file that set it
-
-  static std::string position(const toml::source_region& src) {
-    if (!src.path) return "";
-    return fmt::format("{}:{}:{}", *src.path, src.begin.line, src.begin.column);
-  }
-  void record(const toml::table& table, const std::string& prefix) {
-    for (auto&& [key, value] : table) {
-      std::string dotted = prefix + std::string(key.str());
-      keys[dotted] = position(key.source());
-      values[dotted] = position(value.source());
-      if (value.source().path) dirs[dotted] = fs::path(*value.source().path).parent_path();
-      if (auto t = value.as_table()) record(*t, dotted + ".");
-      if (auto a = value.as_array()) {
-        for (size_t i = 0; i < a->size(); ++i) {
-          std::string item = fmt::format("{}.{}", dotted, i);
-          values[item] = position(a->get(i)->source());
-          if (a->get(i)->source().path) dirs[item] = fs::path(*a->get(i)->source().path).parent_path();
-          if (auto t = a->get(i)->as_table()) record(*t, item + ".");
-        }
-      }
-    }
-  }
-  std::string lookup(const std::map<std::string, std::string>& where, const std::string& dotted) const {
-    for (const auto& [key, text] : overridden)
-      if (dotted == key || dotted.rfind(key + ".", 0) == 0) return "command line " + text;
-    auto it = where.find(dotted);
-    return it != where.end() && !it->second.empty() ? it->second : fallback;
-  }
-  std::string where(const std::string& dotted) const { return lookup(values, dotted); }
-  // Relative paths in a value are relative to the file that set it (the working directory for --set).
-  fs::path dir_of(const std::string& dotted) const {
-    for (const auto& [key, text] : overridden)
-      if (dotted == key || dotted.rfind(key + ".", 0) == 0) return fs::current_path();
-    auto it = dirs.find(dotted);
-    return it != dirs.end() ? it->second : fs::current_path();
-  }
-  std::string where_key(const std::string& dotted) const { return lookup(keys, dotted); }
-  std::string fallback = "<config>";
-};
-
-std::string node_text(const toml::node& node) {
-  std::ostringstream ss;
-  if (auto s = node.as_string()) {
-    ss << '"' << s->get() << '"';
-  } else if (node.is_table()) {
-    ss << "{...}";
-  } else {
-    node.visit([&](auto&& n) { ss << toml::toml_formatter(n, toml::format_flags::none); });
-  }
-  std::string out = ss.str();
-  if (out.size() > 60) out = out.substr(0, 57) + "...";
-  return out;
-}
-
-const char* node_type_name(const toml::node& node) {
-  switch (node.type()) {
-    case toml::node_type::string: return "string";
-    case toml::node_type::integer: return "int";
-    case toml::node_type::floating_point: return "float";
-    case toml::node_type::boolean: return "bool";
-    case toml::node_type::array: return "array";
-    case toml::node_type::table: return "table";
-    default: return "date/time";
-  }
-}
-
-// ---- composition ------------------------------------------------------------------------------
-
-void merge_into(toml::table& dst, const toml::table& src) {
-  for (auto&& [key, value] : src) {
-    if (auto src_table = value.as_table()) {
-      bool replace = src_table->contains(kReplaceKey);
-      auto dst_node = dst.get(key);
-      // A slot switched to another plugin starts afresh: the old plugin's keys mean nothing to the new one.
-      if (dst_node && dst_node->is_table()) {
-        const auto* old_plugin = dst_node->as_table()->get_as<std::string>("plugin");
-        const auto* new_plugin = src_table->get_as<std::string>("plugin");
-        if (old_plugin && new_plugin && old_plugin->get() != new_plugin->get()) replace = true;
-      }
-      if (!replace && dst_node && dst_node->is_table()) {
-        merge_into(*dst_node->as_table(), *src_table);
-        continue;
-      }
-      toml::table copy = *src_table;
-      copy.erase(kReplaceKey);
-      dst.insert_or_assign(key, std::move(copy));
-    } else {
-      value.visit([&](auto&& n) { dst.insert_or_assign(key, n); });
-    }
-  }
-}
-
-toml::table parse_toml_file(const fs::path& file) {
-  if (!fs::exists(file)) throw config_error(fmt::format("{}: experiment file does not exist", file.string()));
-  try {
-    return toml::parse_file(file.string());
-  } catch (const toml::parse_error& e) {
-    const auto& b = e.source().begin;
-    throw config_error(fmt::format("{}:{}:{}: TOML syntax error: {}", file.string(), b.line, b.column, e.description()));
-  }
-}
-
-toml::table compose_file(const fs::path& file, std::vector<fs::path>& stack, Origins& origins) {
-  fs::path canonical = fs::weakly_canonical(file);
-  if (std::find(stack.begin(), stack.end(), canonical) != stack.end()) {
-    std::vector<std::string> chain;
-    for (const auto& p : stack) chain.push_back(p.string());
-    chain.push_back(canonical.string());
-    throw config_error(fmt::format("{}: circular base inheritance: {}", file.string(), join(chain, " -> ")));
-  }
-  stack.push_back(canonical);
-  toml::table own = parse_toml_file(file);
-  toml::table merged;
-  if (auto base = own.get("base")) {
-    auto arr = base->as_array();
-    std::string where = fmt::format("{}:{}:{}", file.string(), base->source().begin.line, base->source().begin.column);
-    if (!arr) throw config_error(fmt::format("{}: base must be an array of relative paths, e.g. base = [\"base.toml\"]", where));
-    for (auto&& item : *arr) {
-      auto s = item.as_string();
-      if (!s) throw config_error(fmt::format("{}: base entries must be strings (paths relative to this file), got {}", where, node_text(item)));
-      fs::path base_file = file.parent_path() / s->get();
-      if (!fs::exists(base_file))
-        throw config_error(fmt::format("{}: base file '{}' does not exist (looked for {})", where, s->get(), base_file.string()));
-      merge_into(merged, compose_file(base_file, stack, origins));
-    }
-    own.erase("base");
-  }
-  origins.record(own, "");
-  merge_into(merged, own);
-  stack.pop_back();
-  return merged;
-}
-
-void apply_override(toml::table& root, const std::string& text, Origins& origins) {
-  auto eq = text.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw config_error(fmt::format("--set '{}': expected section.key=value, e.g. --set train.steps=100", text));
-  std::string dotted = text.substr(0, eq), raw = text.substr(eq + 1);
-  std::vector<std::string> parts;
-  std::stringstream ss(dotted);
-  for (std::string p; std::getline(ss, p, '.');) {
-    if (p.empty()) throw config_error(fmt::format("--set '{}': empty key segment in '{}'", text, dotted));
-    parts.push_back(p);
-  }
-  // Values are TOML (3, 0.5, true, "x", [1, 2]); anything that does not parse is taken as a bare string.
-  toml::table holder;
-  try {
-    holder = toml::parse("v = " + raw);
-  } catch (const toml::parse_error&) {
-    holder.insert_or_assign("v", raw);
-  }
-  toml::table* t = &root;
-  for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    auto child = t->get(parts[i]);
-    if (!child) {
-      t->insert_or_assign(parts[i], toml::table{});
-      child = t->get(parts[i]);
-    }
-    if (auto arr = child->as_array()) {
-      // metrics.0.key: index into an array of tables
-      size_t index = 0;
-      try { index = std::stoul(parts[i + 1]); } catch (...) {
-        throw config_error(fmt::format("--set '{}': '{}' is an array; address an element by index, e.g. {}.0.key", text, parts[i], parts[i]));
-      }
-      if (index >= arr->size() || !arr->get(index)->is_table())
-        throw config_error(fmt::format("--set '{}': {} has {} entries (valid indices 0..{})", text, parts[i], arr->size(), arr->size() == 0 ? 0 : arr->size() - 1));
-      t = arr->get(index)->as_table();
-      ++i;
-      if (i + 1 >= parts.size()) throw config_error(fmt::format("--set '{}': missing key after index", text));
-      continue;
-    }
-    if (!child->is_table())
-      throw config_error(fmt::format("--set '{}': '{}' is a {} value, not a table", text, parts[i], node_type_name(*child)));
-    t = child->as_table();
-  }
-  holder.get("v")->visit([&](auto&& n) { t->insert_or_assign(parts.back(), n); });
-  origins.overridden[dotted] = "--set " + text;
-}
-
-// ---- benchmark definitions ---------------------------------------------------------------------
-
-// Equal as TOML values, with 3 == 3.0 (a float key written as an integer is the same number).
-bool same_value(const toml::node& a, const toml::node& b) {
-  auto number = [](const toml::node& n) -> std::optional<double> {
-    if (auto i = n.as_integer()) return static_cast<double>(i->get());
-    if (auto f = n.as_floating_point()) return f->get();
-    return std::nullopt;
-  };
-  if (auto x = number(a)) {
-    auto y = number(b);
-    return y && *x == *y;
-  }
-  if (auto x = a.as_array()) {
-    auto y = b.as_array();
-    if (!y || x->size() != y->size()) return false;
-    for (size_t i = 0; i < x->size(); ++i)
-      if (!same_value(*x->get(i), *y->get(i))) return false;
-    return true;
-  }
-  if (auto x = a.as_string()) return b.as_string() && x->get() == b.as_string()->get();
-  if (auto x = a.as_boolean()) return b.as_boolean() && x->get() == b.as_boolean()->get();
-  return false;
-}
-
-// Pins an experiment's composed config to its benchmark's definition (see benchmark_definition.h): fills in
-// what the experiment leaves out, refuses what it sets otherwise. Returns the dataset keys the definition pins.
-class DefinitionPinning {
- public:
-  DefinitionPinning(const BenchmarkDefinition& def, const toml::table& def_root, Origins& origins)
-      : def_(def), def_root_(def_root), origins_(origins) {}
-
-  std::vector<std::string> pin(toml::table& root) {
-    std::vector<std::string> dataset_keys;
-    if (const auto* dataset = def_root_.get_as<toml::table>("dataset")) {
-      pin_slot(root, "dataset", *dataset);
-      for (auto&& [key, value] : *dataset)
-        if (key.str() != "plugin") dataset_keys.emplace_back(key.str());
-    }
-    if (const auto* sampler = def_root_.get_as<toml::table>("sampler")) pin_slot(root, "sampler", *sampler);
-    if (const auto* eval = def_root_.get_as<toml::table>("eval")) pin_keys(table_in(root, "eval"), *eval, "eval");
-    toml::table header;
-    header.insert("version", def_.version);
-    if (!def_.rank_by.empty()) header.insert("rank_by", def_.rank_by);
-    pin_keys(table_in(root, "benchmark"), header, "benchmark", /*from_header=*/true);
-    if (const auto* metrics = def_root_.get_as<toml::array>("metrics")) pin_metrics(root, *metrics);
-    return dataset_keys;
-  }
-
- private:
-  std::string label() const { return fmt::format("benchmark '{}' (version {})", def_.name, def_.version); }
-  std::string def_where(const toml::node& node) const {
-    const auto& src = node.source();
-    return src.begin.line > 0 ? fmt::format("{}:{}:{}", def_.file.string(), src.begin.line, src.begin.column) : def_.file.string();
-  }
-  toml::table& table_in(toml::table& root, const std::string& section) {
-    if (!root.get(section)) root.insert(section, toml::table{});
-    return *root.get_as<toml::table>(section);
-  }
-  void record(const std::string& dotted, const toml::node& def_value) {
-    origins_.values[dotted] = origins_.keys[dotted] = def_where(def_value);
-    origins_.dirs[dotted] = def_.file.parent_path();
-    if (const auto* t = def_value.as_table())
-      for (auto&& [key, value] : *t) record(dotted + "." + std::string(key.str()), value);
-  }
-  void pin_keys(toml::table& exp, const toml::table& def, const std::string& dotted_section, bool from_header = false) {
-    for (auto&& [key, def_value] : def) {
-      const std::string k(key.str());
-      const std::string dotted = dotted_section + "." + k;
-      if (const auto* exp_value = exp.get(k)) {
-        if (!same_value(*exp_value, def_value))
-          throw config_error(fmt::format("{}: [{}] {} = {}, but {} measures {} = {} ({}); set it to {}, or leave it out, or give "
-                                         "this experiment another [benchmark] name for another protocol",
-                                         origins_.where(dotted), section_label(dotted_section), k, node_text(*exp_value), label(),
-                                         k, node_text(def_value), from_header ? def_.file.string() : def_where(def_value),
-                                         node_text(def_value)));
-        continue;
-      }
-      def_value.visit([&](auto&& n) { exp.insert_or_assign(k, n); });
-      if (!from_header) record(dotted, def_value);
-    }
-  }
-  static std::string section_label(const std::string& dotted_section) {
-    // "metrics.1" -> "metrics[1]"
-    const size_t dot = dotted_section.find('.');
-    return dot == std::string::npos ? dotted_section
-                                    : dotted_section.substr(0, dot) + "[" + dotted_section.substr(dot + 1) + "]";
-  }
-  void pin_slot(toml::table& root, const std::string& section, const toml::table& def) {
-    const std::string& plugin = def.get_as<std::string>("plugin")->get();
-    if (const auto* exp = root.get_as<toml::table>(section)) {
-      const auto* exp_plugin = exp->get_as<std::string>("plugin");
-      if (exp_plugin && exp_plugin->get() != plugin)
-        throw config_error(fmt::format("{}: [{}] plugin = \"{}\", but {} measures with [{}] plugin = \"{}\" ({}); use it, or "
-                                       "give this experiment another [benchmark] name for another protocol",
-                                       origins_.where(section + ".plugin"), section, exp_plugin->get(), label(), section, plugin,
-                                       def_where(*def.get("plugin"))));
-    }
-    pin_keys(table_in(root, section), def, section);
-  }
-  void pin_metrics(toml::table& root, const toml::array& def) {
-    auto plugin_of = [](const toml::node& n) -> std::string {
-      const auto* t = n.as_table();
-      const auto* p = t ? t->get_as<std::string>("plugin") : nullptr;
-      return p ? p->get() : std::string();
-    };
-    std::vector<std::string> measured;
-    for (const auto& m : def) measured.push_back(plugin_of(m));
-    auto* exp = root.get_as<toml::array>("metrics");
-    if (!exp) {  // no [[metrics]]: the definition's, as written there
-      root.insert_or_assign("metrics", def);
-      for (size_t i = 0; i < def.size(); ++i) record(fmt::format("metrics.{}", i), *def.get(i));
-      return;
-    }
-    for (size_t i = 0; i < exp->size(); ++i) {
-      const std::string plugin = plugin_of(*exp->get(i));
-      auto it = std::find(measured.begin(), measured.end(), plugin);
-      if (it == measured.end())
-        throw config_error(fmt::format("{}: [[metrics]] plugin = \"{}\": {} measures exactly {} ({}); remove it, or leave "
-                                       "[[metrics]] out to take the benchmark's, or give this experiment another [benchmark] name",
-                                       origins_.where(fmt::format("metrics.{}", i)), plugin, label(), join(measured, ", "),
-                                       def_.file.string()));
-      pin_keys(*exp->get(i)->as_table(), *def.get(static_cast<size_t>(it - measured.begin()))->as_table(),
-               fmt::format("metrics.{}", i));
-    }
-    for (size_t j = 0; j < def.size(); ++j) {
-      const bool listed = std::any_of(exp->begin(), exp->end(), [&](const toml::node& n) { return plugin_of(n) == measured[j]; });
-      if (!listed)
-        throw config_error(fmt::format("{}: {} also measures metric '{}' ({}): add a [[metrics]] table with plugin = \"{}\", or "
-                                       "leave [[metrics]] out to take the benchmark's",
-                                       origins_.where("metrics"), label(), measured[j], def_where(*def.get(j)), measured[j]));
-    }
-  }
-
-  const BenchmarkDefinition& def_;
-  const toml::table& def_root_;
-  Origins& origins_;
-};
 
 // ---- validation -------------------------------------------------------------------------------
 
@@ -718,7 +395,7 @@ Experiment load_experiment_impl(const fs::path& file, const std::vector<std::str
   std::vector<fs::path> stack;
   Origins origins;
   origins.fallback = file.string();
-  toml::table root = compose_file(file, stack, origins);
+  toml::table root = config::compose_file(file, stack, origins);
   std::optional<toml::table> under_root;
   if (!under_benchmark.empty()) {
     // Its sampler, metrics and pinned [eval] keys are the definition's (written in before the overrides, so that
@@ -741,7 +418,7 @@ Experiment load_experiment_impl(const fs::path& file, const std::vector<std::str
         for (auto&& [key, value] : *eval) own->erase(key);
     root.insert_or_assign("benchmark", toml::table{{"name", under_benchmark}});
   }
-  for (const auto& o : overrides) apply_override(root, o, origins);
+  for (const auto& o : overrides) config::apply_override(root, o, origins);
   const std::string file_where = file.string();
 
   // A benchmark with a definition file pins what its runs measure (benchmark_definition.h).
@@ -751,7 +428,7 @@ Experiment load_experiment_impl(const fs::path& file, const std::vector<std::str
     definition = find_benchmark(benchmark_name->get(), benchmark_search_path());
     if (definition) {
       const toml::table def_root = toml::parse_file(definition->file.string());
-      reference_keys = DefinitionPinning(*definition, def_root, origins).pin(root);
+      reference_keys = config::pin_to_definition(*definition, def_root, origins, root);
     }
   }
 

@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "asg/error.h"
-#include "toml_where.h"
+#include "config/toml_where.h"
 #include "asg/experiment.h"
 #include "asg/hash.h"
 #include "asg/interrupt.h"
