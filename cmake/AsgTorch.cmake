@@ -55,6 +55,10 @@ if(NOT asg_torch_abi)
                       "(torch._C._GLIBCXX_USE_CXX11_ABI is False), but the Debian libraries ASG Lab links (fmt, "
                       "Boost, OpenCV, toml++) use the C++11 ABI: use the wheel pinned in requirements.lock.")
 endif()
+if(ASG_TORCH_VERSION VERSION_LESS 2.0)
+  message(FATAL_ERROR "The LibTorch of ${ASG_PYTHON} is torch ${ASG_TORCH_VERSION}, but ASG Lab needs torch >= 2.0 "
+                      "(at::scaled_dot_product_attention): use the wheel pinned in requirements.lock (./scripts/setup.sh).")
+endif()
 set(Torch_DIR "${asg_torch_prefix}/Torch" CACHE PATH "LibTorch's CMake config (from ASG_PYTHON's torch)" FORCE)
 
 # A CUDA toolkit root for nvcc and TorchConfig's find_package(CUDAToolkit). NVIDIA's wheels ship the

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "asg/error.h"
 #include "asg/nn/attention.h"
 #include "asg/nn/scale_shift_silu.h"
 
@@ -19,20 +20,18 @@ Grads run_attention(AttentionBackend backend, const torch::Tensor& q0, const tor
   auto q = q0.clone().requires_grad_(true), k = k0.clone().requires_grad_(true), v = v0.clone().requires_grad_(true);
   asg::nn::AttentionOptions options;
   options.backend = backend;
-  options.chunk_bytes = 4096;  // several chunks even at these sizes
   auto out = asg::nn::attention(q, k, v, options);
   out.backward(dout);
   return {out.detach(), q.grad(), k.grad(), v.grad()};
 }
 
-TEST(Attention, SdpaChunkedAndNaiveAgreeInForwardAndBackward) {
-  ASSERT_TRUE(asg::nn::sdpa_available()) << "LibTorch 2.x has at::scaled_dot_product_attention";
+TEST(Attention, SdpaAndNaiveAgreeInForwardAndBackward) {
   torch::manual_seed(0);
-  // Lq != Lk: cross-attention shapes; 40 queries in 4096-byte chunks of 2 x 3 x rows x 24 floats.
+  // Lq != Lk: cross-attention shapes.
   auto q = torch::randn({2, 3, 40, 16}, torch::kFloat64), k = torch::randn({2, 3, 24, 16}, torch::kFloat64);
   auto v = torch::randn({2, 3, 24, 16}, torch::kFloat64), dout = torch::randn({2, 3, 40, 16}, torch::kFloat64);
   const Grads naive = run_attention(AttentionBackend::Naive, q, k, v, dout);
-  for (AttentionBackend backend : {AttentionBackend::Sdpa, AttentionBackend::Chunked}) {
+  for (AttentionBackend backend : {AttentionBackend::Sdpa}) {
     const Grads g = run_attention(backend, q, k, v, dout);
     const auto name = asg::nn::attention_backend_names().name(backend);
     EXPECT_TRUE(torch::allclose(g.out, naive.out, 1e-10, 1e-10)) << name;
@@ -42,11 +41,17 @@ TEST(Attention, SdpaChunkedAndNaiveAgreeInForwardAndBackward) {
   }
 }
 
-TEST(Attention, AutoResolvesToSdpaOnThisLibTorch) {
-  EXPECT_EQ(asg::nn::resolve_backend({}, 8, 4096, 4096), AttentionBackend::Sdpa);
-  asg::nn::AttentionOptions chunked;
-  chunked.backend = AttentionBackend::Chunked;
-  EXPECT_EQ(asg::nn::resolve_backend(chunked, 8, 4096, 4096), AttentionBackend::Chunked);
+TEST(Attention, AutoResolvesToSdpaAndTheRemovedChunkedKernelIsRefusedNamingTheValidOnes) {
+  EXPECT_EQ(asg::nn::resolve_backend({}), AttentionBackend::Sdpa);
+  asg::nn::AttentionOptions naive;
+  naive.backend = AttentionBackend::Naive;
+  EXPECT_EQ(asg::nn::resolve_backend(naive), AttentionBackend::Naive);
+  try {
+    asg::nn::parse_attention_backend("chunked");
+    ADD_FAILURE() << "\"chunked\" was accepted";
+  } catch (const asg::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("auto, naive, sdpa"), std::string::npos) << e.what();
+  }
 }
 
 TEST(ScaleShiftSilu, IsSiluOfTheScaleShiftedInputWithItsGradients) {

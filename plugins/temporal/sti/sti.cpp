@@ -16,9 +16,9 @@
 // (temporal_conv, or frame_resnet with detail_zero_init), STI starts as the identity; as released it
 // does not, and identity_at_init() says so.
 //
-// Memory: attention over F*H*W tokens is O(L^2). asg::nn::attention's chunked backend (or SDPA on
-// LibTorch >= 2) keeps it at O(L) per chunk; bench/asg_bench_temporal reports STI's peak memory against
-// naive attention at the paper's size.
+// Memory: attention over F*H*W tokens is O(L^2) when written naively; asg::nn::attention's default
+// (scaled_dot_product_attention) does not keep the probabilities. bench/asg_bench_temporal reports STI's peak
+// memory against naive attention at the paper's size.
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -78,7 +78,6 @@ class StiImpl final : public TemporalModule {
                                      "is {}x{} (valid there: downsample = false)",
                                      ctx.name, ctx.height, ctx.width));
     attention_options_.backend = nn::parse_attention_backend(p.str("attention_backend"));
-    attention_options_.chunk_bytes = p.integer("attention_chunk_mib") << 20;
 
     // Semantic branch: diffusers Attention(query_dim = C, heads, dim_head): q/k/v without bias, out with.
     const int64_t inner = heads_ * head_dim_;
@@ -190,6 +189,5 @@ ASG_PLUGIN_LIBRARY(asg::make_factory<asg::TemporalModule>(
         asg::int_param("groups", 32, "GroupNorm groups (fusion norm, temporal conv detail); reduced to gcd with channels").range(1, 1024),
         asg::enum_param("attention_backend", asg::nn::AttentionBackend::Auto, asg::nn::attention_backend_names(),
                         "attention kernel (see asg/nn/attention.h)"),
-        asg::int_param("attention_chunk_mib", 64, "chunked attention: MiB of probabilities per chunk").range(1, 1 << 20),
     },
     [](const asg::Params& p, const asg::TemporalContext& ctx) { return std::make_shared<asg::temporal::StiImpl>(p, ctx); }))

@@ -65,13 +65,13 @@ TEST(Sti, SemanticBranchConnectsDistantFramesAndPositions) {
   EXPECT_GT(x.grad()[0].select(1, 0)[0][0].abs().sum().item<double>(), 0.0);
 }
 
-TEST(Sti, ChunkedAttentionMatchesNaiveInForwardAndBackward) {
-  // In float64 the two agree to rounding; in float32 the q/k gradients differ by a few 1e-4 relative,
-  // from the cancellation in dS = P o (dP - rowsum(dO o O)) that both compute in different orders.
+TEST(Sti, SdpaAttentionMatchesNaiveInForwardAndBackward) {
+  // In float64 the two agree to rounding; in float32 the q/k gradients may differ by a few 1e-4 relative,
+  // from the cancellation in dS = P o (dP - rowsum(dO o O)) that the two compute in different orders.
   for (auto dtype : {torch::kFloat64, torch::kFloat32}) {
     auto run = [dtype](const std::string& backend) {
       torch::manual_seed(0);
-      auto m = make({{"attention_backend", backend}, {"downsample", false}, {"attention_chunk_mib", int64_t{1}}});
+      auto m = make({{"attention_backend", backend}, {"downsample", false}});
       m->to(dtype);
       randomise(*m);
       torch::manual_seed(1);
@@ -82,12 +82,12 @@ TEST(Sti, ChunkedAttentionMatchesNaiveInForwardAndBackward) {
       for (auto& p : m->parameters()) out.push_back(p.grad());
       return out;
     };
-    auto naive = run("naive"), chunked = run("chunked");
-    ASSERT_EQ(naive.size(), chunked.size());
+    auto naive = run("naive"), sdpa = run("sdpa");
+    ASSERT_EQ(naive.size(), sdpa.size());
     const double tolerance = dtype == torch::kFloat64 ? 1e-10 : 2e-3;
     for (size_t i = 0; i < naive.size(); ++i)
-      EXPECT_TRUE(torch::allclose(naive[i], chunked[i], tolerance, tolerance))
-          << dtype << " tensor " << i << ": max difference " << (naive[i] - chunked[i]).abs().max().item<double>() << " of "
+      EXPECT_TRUE(torch::allclose(naive[i], sdpa[i], tolerance, tolerance))
+          << dtype << " tensor " << i << ": max difference " << (naive[i] - sdpa[i]).abs().max().item<double>() << " of "
           << naive[i].abs().max().item<double>();
   }
 }

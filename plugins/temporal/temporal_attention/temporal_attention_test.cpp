@@ -63,17 +63,17 @@ TEST(TemporalAttention, FrameOrderMattersOnlyWithAPositionEmbedding) {
   }
 }
 
-TEST(TemporalAttention, ChunkedAndNaiveAttentionAgree) {
+TEST(TemporalAttention, SdpaAndNaiveAttentionAgree) {
   torch::manual_seed(3);
   auto naive = make({{"attention_backend", std::string("naive")}});
   torch::manual_seed(3);
-  auto chunked = make({{"attention_backend", std::string("chunked")}});
+  auto sdpa = make({{"attention_backend", std::string("sdpa")}});
   torch::manual_seed(4);
   randomise(*naive);
   torch::manual_seed(4);
-  randomise(*chunked);
+  randomise(*sdpa);
   auto x = torch::randn({2, 16, 6, 3, 4});
-  EXPECT_TRUE(torch::allclose(naive->forward(x), chunked->forward(x), 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(naive->forward(x), sdpa->forward(x), 1e-5, 1e-5));
 }
 
 TEST(TemporalAttention, HeadsThatDoNotDivideTheChannelsAreRefusedNamingThePoint) {
