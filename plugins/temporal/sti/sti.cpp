@@ -1,24 +1,19 @@
-// sti: the Spatial-Temporal Interaction layer of VSD2M (arXiv 2412.08259), as released with its follow-up
-// RDTF (`vldm/sti_temporal_block.py`, SpatioTemporalInteractionLayerDownSample). Low-frame-rate stickers
-// jump far between frames, further than a (3,1,1) temporal conv sees, so STI adds a branch that attends
-// jointly over all frames and positions of the clip. For x [B, C, F, H, W]:
+// sti: the Spatial-Temporal Interaction layer of VSD2M (arXiv 2412.08259), exact to its released code
+// (`vldm/sti_temporal_block.py` in mails9523/mails9523.github.io; the defaults are
+// SpatioTemporalInteractionLayerDownSample, the class the released UNet blocks import). Low-frame-rate
+// stickers jump far between frames, further than a (3,1,1) temporal conv sees, so STI adds a branch that
+// attends jointly over all frames and positions of the clip. For x [B, C, F, H, W]:
 //
-//   semantic  s = Up_nearest(MHSA(fold(AvgPool2x2(x)))) + x       fold: B x (F*H/2*W/2) tokens of C
-//             MHSA: heads x head_dim (released: 8 x 32), no positional embedding, no text
-//   detail    d = frames-as-channels ResNet: x as [(B*C), F, H, W] through `detail_layers` x
-//                 ResnetBlock2D(F -> F, GroupNorm with 1 group), 3x3 convs that mix all frames
-//             or d = ModelScope's temporal conv (4 x GroupNorm-SiLU-Conv3d (3,1,1), residual)
-//   fusion    y = w1 * s + w2 * d with learnable scalars w1 = 0, w2 = 1 at init (released), or weights
-//             predicted per clip by an MLP from the pooled branches (the RDTF paper's figure)
-//   norm      y = GroupNorm_32(y) ("added to avoid loss NaN" in the released code); optional
+//   semantic  s = Up_nearest(Attention(tokens(AvgPool2x2(x)))) + x      tokens: F*h*w of C per clip
+//   detail    d = `detail_layers` x ResnetBlock2D(F -> F, 1 group) over x as [(B*C), F, H, W]
+//             or ModelScope's temporal conv stack (released 3-weight and full-resolution classes)
+//   fusion    y = w1 s + w2 d   |   w1 s + w2 d + w3 x   |   FeedForward(concat[s, d]) per pixel
+//   norm      y = GroupNorm_32(y) per frame, eps 1e-6 ("added to avoid loss NaN" in the released code)
 //
-// Every choice is a parameter. With norm_after_fusion = false and an identity-at-init detail branch
-// (temporal_conv, or frame_resnet with detail_zero_init), STI starts as the identity; as released it
-// does not, and identity_at_init() says so.
-//
-// Memory: attention over F*H*W tokens is O(L^2) when written naively; asg::nn::attention's default
-// (scaled_dot_product_attention) does not keep the probabilities. bench/asg_bench_temporal reports STI's peak
-// memory against naive attention at the paper's size.
+// Parameters carry the released names (transformer_blocks.to_q, conv_layers.0.norm1, conv_layer.conv1.0,
+// w1, w2, w3, norm, feed_forward.net.0.proj), so the released layer's weights load without renaming. The
+// README maps every option to the line of the released file it follows; tests/reference/sti_reference.py
+// builds the released classes from diffusers' own modules and sti_test.cpp compares the outputs.
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -26,121 +21,139 @@
 
 #include "asg/kinds/temporal.h"
 #include "asg/nn/attention.h"
+#include "asg/nn/diffusers_attention.h"
+#include "asg/nn/feed_forward.h"
+#include "asg/nn/resnet_block.h"
 #include "asg/nn/temporal_conv_stack.h"
 #include "asg/plugin.h"
 
 namespace asg::temporal {
 namespace {
 
-// diffusers ResnetBlock2D without a time embedding: GN-SiLU-conv3x3-GN-SiLU-conv3x3, plus the input.
-struct FrameResBlockImpl : torch::nn::Module {
-  FrameResBlockImpl(int64_t channels, bool zero_init) {
-    norm1 = register_module("norm1", torch::nn::GroupNorm(1, channels));
-    conv1 = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, channels, 3).padding(1)));
-    norm2 = register_module("norm2", torch::nn::GroupNorm(1, channels));
-    conv2 = register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, channels, 3).padding(1)));
-    if (zero_init) {
-      torch::nn::init::zeros_(conv2->weight);
-      torch::nn::init::zeros_(conv2->bias);
-    }
-  }
-  torch::Tensor forward(const torch::Tensor& x) {
-    auto h = conv1->forward(torch::silu(norm1->forward(x)));
-    return x + conv2->forward(torch::silu(norm2->forward(h)));
-  }
-  torch::nn::GroupNorm norm1{nullptr}, norm2{nullptr};
-  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
-};
-TORCH_MODULE(FrameResBlock);
-
 enum class Detail { FrameResnet, TemporalConv };
 const EnumNames<Detail>& detail_names() {
   static const EnumNames<Detail> names{{Detail::FrameResnet, "frame_resnet"}, {Detail::TemporalConv, "temporal_conv"}};
   return names;
 }
-enum class Fusion { Scalar, Mlp };
-const EnumNames<Fusion>& fusion_names() {
-  static const EnumNames<Fusion> names{{Fusion::Scalar, "scalar"}, {Fusion::Mlp, "mlp"}};
+// Which frames the temporal conv detail sees together: the clip's, or (as the released 3-weight and
+// full-resolution classes call it, without num_frames) each frame alone.
+enum class DetailFrames { Clip, Each };
+const EnumNames<DetailFrames>& detail_frames_names() {
+  static const EnumNames<DetailFrames> names{{DetailFrames::Clip, "clip"}, {DetailFrames::Each, "each"}};
   return names;
+}
+enum class Fusion { Scalar, ThreeWeight, Mlp };
+const EnumNames<Fusion>& fusion_names() {
+  static const EnumNames<Fusion> names{{Fusion::Scalar, "scalar"}, {Fusion::ThreeWeight, "three_weight"}, {Fusion::Mlp, "mlp"}};
+  return names;
+}
+// Which tokens attend to each other: one clip's, or (the released full-resolution class) the whole batch's.
+enum class AttentionOver { Clip, Batch };
+const EnumNames<AttentionOver>& attention_over_names() {
+  static const EnumNames<AttentionOver> names{{AttentionOver::Clip, "clip"}, {AttentionOver::Batch, "batch"}};
+  return names;
+}
+// The final GroupNorm's statistics: per frame (released: it runs on [B*F, C, H, W]) or per clip.
+enum class NormOver { Frame, Clip };
+const EnumNames<NormOver>& norm_over_names() {
+  static const EnumNames<NormOver> names{{NormOver::Frame, "frame"}, {NormOver::Clip, "clip"}};
+  return names;
+}
+
+// [B, C, F, H, W] <-> [B*F, C, H, W]: the released code's frame-batched layout.
+torch::Tensor to_frames(const torch::Tensor& x) { return x.transpose(1, 2).flatten(0, 1); }
+torch::Tensor from_frames(const torch::Tensor& y, int64_t batch) {
+  return y.unflatten(0, {batch, y.size(0) / batch}).transpose(1, 2);
 }
 
 class StiImpl final : public TemporalModule {
  public:
   StiImpl(const Params& p, const TemporalContext& ctx)
-      : heads_(p.integer("heads")),
-        head_dim_(p.integer("head_dim")),
-        downsample_(p.boolean("downsample")),
+      : downsample_(p.boolean("downsample")),
         detail_kind_(detail_names().parse(p.str("detail"), "detail")),
-        fusion_kind_(fusion_names().parse(p.str("fusion"), "fusion")) {
+        detail_frames_(detail_frames_names().parse(p.str("detail_frames"), "detail_frames")),
+        fusion_kind_(fusion_names().parse(p.str("fusion"), "fusion")),
+        attention_over_(attention_over_names().parse(p.str("attention_over"), "attention_over")),
+        norm_over_(norm_over_names().parse(p.str("norm_over"), "norm_over")) {
     const int64_t c = ctx.channels;
-    if (downsample_ && (ctx.height % 2 != 0 || ctx.width % 2 != 0))
-      throw config_error(fmt::format("downsample = true needs an even height and width, but insertion point '{}' "
-                                     "is {}x{} (valid there: downsample = false)",
-                                     ctx.name, ctx.height, ctx.width));
-    attention_options_.backend = nn::parse_attention_backend(p.str("attention_backend"));
+    const double eps = p.real("norm_eps");
 
-    // Semantic branch: diffusers Attention(query_dim = C, heads, dim_head): q/k/v without bias, out with.
-    const int64_t inner = heads_ * head_dim_;
-    to_q_ = register_module("to_q", torch::nn::Linear(torch::nn::LinearOptions(c, inner).bias(false)));
-    to_k_ = register_module("to_k", torch::nn::Linear(torch::nn::LinearOptions(c, inner).bias(false)));
-    to_v_ = register_module("to_v", torch::nn::Linear(torch::nn::LinearOptions(c, inner).bias(false)));
-    to_out_ = register_module("to_out", torch::nn::Linear(inner, c));
+    // Semantic branch (released lines 394-398): diffusers Attention(C, heads, dim_head).
+    nn::DiffusersAttentionOptions attention;
+    attention.query_dim = c;
+    attention.heads = p.integer("heads");
+    attention.dim_head = p.integer("head_dim");
+    attention.kernel.backend = nn::parse_attention_backend(p.str("attention_backend"));
+    attention_ = register_module("transformer_blocks", nn::DiffusersAttention(attention));
 
     // Detail branch.
     if (detail_kind_ == Detail::FrameResnet) {
-      for (int64_t i = 0; i < p.integer("detail_layers"); ++i)
-        frame_blocks_.push_back(
-            register_module(fmt::format("detail{}", i), FrameResBlock(ctx.frames, p.boolean("detail_zero_init"))));
+      // Released lines 402-409: ResnetBlock2D(8 -> 8, groups = 1, temb = None); the 8 is the frame count.
+      conv_layers_ = register_module("conv_layers", torch::nn::ModuleList());
+      for (int64_t i = 0; i < p.integer("detail_layers"); ++i) {
+        nn::ResnetBlock block(nn::ResnetBlockOptions{ctx.frames, ctx.frames, 0, 1, eps, 0.0});
+        if (p.boolean("detail_zero_init")) {
+          torch::NoGradGuard no_grad;
+          block->conv2()->weight.zero_();
+          block->conv2()->bias.zero_();
+        }
+        conv_layers_->push_back(block);
+        frame_blocks_.push_back(block);
+      }
       detail_identity_ = p.boolean("detail_zero_init");
     } else {
-      temporal_conv_ = register_module(
-          "detail", nn::TemporalConvStack(nn::TemporalConvStackOptions{c, p.integer("detail_layers"), p.integer("groups"), 1, 0.0}));
+      // Released lines 489-492 (3-weight class) and 336-339 (full-resolution class): the file's own
+      // TemporalConvLayer, ModelScope's (4 layers, 32 groups, last conv zeroed).
+      conv_layer_ = register_module("conv_layer", nn::TemporalConvStack(nn::TemporalConvStackOptions{
+                                                      c, p.integer("detail_layers"), p.integer("groups"), 1, 0.0}));
       detail_identity_ = true;
     }
 
     // Fusion.
-    if (fusion_kind_ == Fusion::Scalar) {
-      w_semantic_ = register_parameter("w_semantic", torch::zeros({1}));
-      w_detail_ = register_parameter("w_detail", torch::ones({1}));
+    if (fusion_kind_ == Fusion::Mlp) {
+      // Released lines 411-414 (definition) and 364-365 (use), commented out there: diffusers'
+      // FeedForward(2C -> C) on concat[s, d] per pixel.
+      feed_forward_ = register_module("feed_forward", nn::FeedForward(nn::FeedForwardOptions{2 * c, c, 4}));
     } else {
-      const int64_t hidden = p.integer("fusion_hidden");
-      fusion_mlp_ = register_module("fusion_mlp", torch::nn::Sequential(torch::nn::Linear(2 * c, hidden), torch::nn::SiLU(),
-                                                                        torch::nn::Linear(hidden, 2)));
-      auto last = fusion_mlp_->ptr<torch::nn::LinearImpl>(2);
-      torch::NoGradGuard no_grad;
-      last->weight.zero_();
-      last->bias.copy_(torch::tensor({0.0f, 1.0f}));  // w1 = 0, w2 = 1 at init, as the scalar fusion
+      const bool three = fusion_kind_ == Fusion::ThreeWeight;  // released lines 497-499: w1 = w2 = 0, w3 = 1
+      w1_ = register_parameter("w1", torch::zeros({1}));
+      w2_ = register_parameter("w2", three ? torch::zeros({1}) : torch::ones({1}));
+      if (three) w3_ = register_parameter("w3", torch::ones({1}));
     }
-    if (p.boolean("norm_after_fusion"))
-      norm_ = register_module("norm", torch::nn::GroupNorm(std::gcd(p.integer("groups"), c), c));
+    if (p.boolean("norm_after_fusion"))  // released line 420
+      norm_ = register_module("norm", torch::nn::GroupNorm(torch::nn::GroupNormOptions(std::gcd(p.integer("groups"), c), c).eps(eps)));
   }
 
-  bool identity_at_init() const override { return !norm_ && detail_identity_; }
+  // y = x at init needs the fusion to pass the detail (scalar) or the input (three_weight) straight
+  // through, an identity detail branch for the scalar fusion, and no norm.
+  bool identity_at_init() const override {
+    if (norm_ || fusion_kind_ == Fusion::Mlp) return false;
+    return fusion_kind_ == Fusion::ThreeWeight || detail_identity_;
+  }
 
   torch::Tensor forward(const torch::Tensor& x) override {
     auto s = semantic(x), d = detail(x);
     torch::Tensor y;
-    if (fusion_mlp_) {
-      auto pooled = torch::cat({s.mean({2, 3, 4}), d.mean({2, 3, 4})}, 1);     // [B, 2C]
-      auto w = fusion_mlp_->forward(pooled).view({x.size(0), 2, 1, 1, 1, 1});  // [B, 2, 1, 1, 1, 1]
-      y = w.select(1, 0) * s + w.select(1, 1) * d;
-    } else {
-      y = w_semantic_ * s + w_detail_ * d;
-    }
-    return norm_ ? norm_->forward(y) : y;
+    if (feed_forward_)
+      y = feed_forward_->forward(torch::cat({s, d}, 1).movedim(1, -1)).movedim(-1, 1);
+    else if (w3_.defined())
+      y = w1_ * s + w2_ * d + w3_ * x;
+    else
+      y = w1_ * s + w2_ * d;
+    if (!norm_) return y;
+    if (norm_over_ == NormOver::Clip) return norm_->forward(y);
+    return from_frames(norm_->forward(to_frames(y)), x.size(0));
   }
 
  private:
+  // Released lines 426-433 (full-resolution class: 355-358, no pooling, one sequence for the batch).
   torch::Tensor semantic(const torch::Tensor& x) {
     const int64_t b = x.size(0), c = x.size(1), f = x.size(2);
-    auto pooled = downsample_ ? torch::avg_pool3d(x, {1, 2, 2}) : x;  // [B, C, F, h, w]
-    const int64_t h = pooled.size(3), w = pooled.size(4), l = f * h * w;
-    auto tokens = pooled.flatten(2).transpose(1, 2);  // [B, F*h*w, C]
-    auto split = [&](const torch::Tensor& t) { return t.view({b, l, heads_, head_dim_}).transpose(1, 2); };
-    auto o = nn::attention(split(to_q_->forward(tokens)), split(to_k_->forward(tokens)), split(to_v_->forward(tokens)),
-                           attention_options_);  // [B, heads, L, d]
-    auto out = to_out_->forward(o.transpose(1, 2).reshape({b, l, heads_ * head_dim_}));  // [B, L, C]
-    out = out.transpose(1, 2).reshape({b, c, f, h, w});
+    auto pooled = downsample_ ? torch::avg_pool3d(x, {1, 2, 2}) : x;  // [B, C, F, h, w]; floors an odd size, as released
+    const int64_t h = pooled.size(3), w = pooled.size(4);
+    auto tokens = pooled.permute({0, 2, 3, 4, 1});  // [B, F, h, w, C]: the released token order
+    tokens = attention_over_ == AttentionOver::Clip ? tokens.reshape({b, f * h * w, c}) : tokens.reshape({1, b * f * h * w, c});
+    auto out = attention_->forward(tokens).reshape({b, f, h, w, c}).permute({0, 4, 1, 2, 3});  // [B, C, F, h, w]
     if (downsample_)
       out = torch::nn::functional::interpolate(
           out, torch::nn::functional::InterpolateFuncOptions().size(std::vector<int64_t>{f, x.size(3), x.size(4)}).mode(torch::kNearest));
@@ -148,24 +161,30 @@ class StiImpl final : public TemporalModule {
   }
 
   torch::Tensor detail(const torch::Tensor& x) {
-    if (temporal_conv_) return temporal_conv_->forward(x);
+    if (conv_layer_) {
+      if (detail_frames_ == DetailFrames::Clip) return conv_layer_->forward(x);
+      return from_frames(conv_layer_->forward(to_frames(x).unsqueeze(2)).squeeze(2), x.size(0));
+    }
+    // Released lines 436-447: frames as channels.
     const int64_t b = x.size(0), c = x.size(1), f = x.size(2), h = x.size(3), w = x.size(4);
     auto frames_as_channels = x.reshape({b * c, f, h, w});
     for (auto& block : frame_blocks_) frames_as_channels = block->forward(frames_as_channels);
     return frames_as_channels.view({b, c, f, h, w});
   }
 
-  int64_t heads_, head_dim_;
   bool downsample_;
   Detail detail_kind_;
+  DetailFrames detail_frames_;
   Fusion fusion_kind_;
+  AttentionOver attention_over_;
+  NormOver norm_over_;
   bool detail_identity_ = false;
-  nn::AttentionOptions attention_options_;
-  torch::nn::Linear to_q_{nullptr}, to_k_{nullptr}, to_v_{nullptr}, to_out_{nullptr};
-  std::vector<FrameResBlock> frame_blocks_;
-  nn::TemporalConvStack temporal_conv_{nullptr};
-  torch::Tensor w_semantic_, w_detail_;
-  torch::nn::Sequential fusion_mlp_{nullptr};
+  nn::DiffusersAttention attention_{nullptr};
+  torch::nn::ModuleList conv_layers_{nullptr};
+  std::vector<nn::ResnetBlock> frame_blocks_;
+  nn::TemporalConvStack conv_layer_{nullptr};
+  torch::Tensor w1_, w2_, w3_;
+  nn::FeedForward feed_forward_{nullptr};
   torch::nn::GroupNorm norm_{nullptr};
 };
 
@@ -173,20 +192,26 @@ class StiImpl final : public TemporalModule {
 }  // namespace asg::temporal
 
 ASG_PLUGIN_LIBRARY(asg::make_factory<asg::TemporalModule>(
-    "sti", "1.0.0", "VSD2M Spatial-Temporal Interaction: joint space-time attention + frame-mixing detail branch, fused",
+    "sti", "2.0.0", "VSD2M Spatial-Temporal Interaction, exact to the released code: joint space-time attention + frame-mixing detail branch, fused",
     std::vector<asg::ParamSpec>{
         asg::int_param("heads", 8, "semantic branch: attention heads (released: 8)").range(1, 256),
-        asg::int_param("head_dim", 32, "semantic branch: channels per head (released: 32)").range(1, 1024),
+        asg::int_param("head_dim", 32, "semantic branch: channels per head (released: 32; full-resolution class: 16)").range(1, 1024),
         asg::bool_param("downsample", true, "semantic branch: 2x2 average pool before attention, nearest upsample after"),
+        asg::enum_param("attention_over", asg::temporal::AttentionOver::Clip, asg::temporal::attention_over_names(),
+                        "semantic branch: tokens of one clip attend to each other, or of the whole batch (released full-resolution class)"),
         asg::enum_param("detail", asg::temporal::Detail::FrameResnet, asg::temporal::detail_names(),
-                        "detail branch: frames-as-channels ResNet (released) or ModelScope temporal conv"),
-        asg::int_param("detail_layers", 2, "detail branch: ResNet blocks, or temporal conv layers (released: 2)").range(1, 16),
+                        "detail branch: frames-as-channels ResNet (released) or ModelScope temporal conv (3-weight and full-resolution classes)"),
+        asg::int_param("detail_layers", 2, "detail branch: ResNet blocks (released: 2), or temporal conv layers (released: 4)").range(1, 16),
+        asg::enum_param("detail_frames", asg::temporal::DetailFrames::Clip, asg::temporal::detail_frames_names(),
+                        "temporal_conv detail: convolve along the clip, or each frame alone (as the released 3-weight and full-resolution classes call it)"),
         asg::bool_param("detail_zero_init", false, "frame_resnet: zero-init each block's last conv (released: false)"),
         asg::enum_param("fusion", asg::temporal::Fusion::Scalar, asg::temporal::fusion_names(),
-                        "how the branches combine: learnable scalars (released) or MLP-predicted weights"),
-        asg::int_param("fusion_hidden", 64, "mlp fusion: hidden width").range(1, 65536),
+                        "w1 s + w2 d (released), w1 s + w2 d + w3 x (3-weight class), or a per-pixel FeedForward of concat[s, d] (released, commented out)"),
         asg::bool_param("norm_after_fusion", true, "GroupNorm after the fusion (released: true; then not the identity at init)"),
-        asg::int_param("groups", 32, "GroupNorm groups (fusion norm, temporal conv detail); reduced to gcd with channels").range(1, 1024),
+        asg::enum_param("norm_over", asg::temporal::NormOver::Frame, asg::temporal::norm_over_names(),
+                        "the final GroupNorm's statistics: per frame (released) or per clip"),
+        asg::float_param("norm_eps", 1e-6, "eps of the final GroupNorm and of the frame_resnet blocks' norms (released: 1e-6)").range(0, 1),
+        asg::int_param("groups", 32, "GroupNorm groups (final norm, temporal conv detail); reduced to gcd with channels").range(1, 1024),
         asg::enum_param("attention_backend", asg::nn::AttentionBackend::Auto, asg::nn::attention_backend_names(),
                         "attention kernel (see asg/nn/attention.h)"),
     },

@@ -28,7 +28,7 @@ class TemporalConvImpl final : public TemporalModule {
 }  // namespace asg::temporal
 
 ASG_PLUGIN_LIBRARY(asg::make_factory<asg::TemporalModule>(
-    "temporal_conv", "1.1.0", "ModelScope temporal conv: 4 x (GroupNorm, SiLU, Conv3d (3,1,1)), last zero-init, residual",
+    "temporal_conv", "1.2.0", "ModelScope temporal conv: 4 x (GroupNorm, SiLU, Conv3d (3,1,1)), last zero-init, residual",
     std::vector<asg::ParamSpec>{
         asg::int_param("layers", 4, "GroupNorm-SiLU-Conv3d layers (ModelScope: 4)").range(1, 16),
         asg::int_param("groups", 32, "GroupNorm groups; reduced to gcd(groups, channels) for narrow layers").range(1, 1024),

@@ -6,7 +6,9 @@
 
 #include <torch/torch.h>
 
+#include <map>
 #include <string>
+#include <vector>
 
 namespace asg::nn {
 
@@ -16,5 +18,12 @@ void save_module_state(const torch::nn::Module& module, torch::serialize::Output
 
 // Copies every parameter and buffer of `module` from `archive` (keys as save_module_state writes them). asg::Error(Config) naming `file` and the first tensor that is missing or shaped differently.
 void load_module_state(torch::nn::Module& module, torch::serialize::InputArchive& archive, const std::string& file);
+
+// Copies `tensors` (e.g. a safetensors file's) into `module`'s parameters and buffers by dotted name,
+// converting the dtype. Nothing is copied unless everything fits: one asg::Error(Config) naming `source`
+// lists every parameter or buffer without a tensor (except those in `allow_missing`, which keep their
+// values), every tensor the module has no place for, and every shape mismatch.
+void load_named_tensors(torch::nn::Module& module, const std::map<std::string, torch::Tensor>& tensors,
+                        const std::string& source, const std::vector<std::string>& allow_missing = {});
 
 }  // namespace asg::nn

@@ -3,9 +3,12 @@
 // conv zero-initialised, added to the input, so it starts as the identity. Used by the temporal_conv
 // plugin and by STI's detail branch.
 //
+// Parameters are named as diffusers names them (conv1.0 = GroupNorm, conv1.2 = Conv3d; conv2.0 / conv2.3
+// and on, with a Dropout at index 2), so ModelScope's `temp_convs` weights load without renaming.
+//
 // The (3,1,1) convolution runs as a Conv2d with a (3,1) kernel over [B, C, T, H*W]: the same weights
-// and the same result, but LibTorch 1.13's oneDNN takes a much faster path for the 2D weight gradient
-// (measured 1.07x on the whole quickstart training step). The parameters live in real Conv3d modules
+// and the same result, but oneDNN takes a much faster path for the 2D weight gradient (measured 1.07x on
+// the whole quickstart training step, LibTorch 1.13). The parameters live in real Conv3d modules
 // ([out, in, 3, 1, 1]), so initialisation and checkpoints keep ModelScope's layout.
 #pragma once
 
@@ -29,8 +32,8 @@ class TemporalConvStackImpl : public torch::nn::Module {
  private:
   struct Layer {
     torch::nn::GroupNorm norm{nullptr};
-    torch::nn::Dropout dropout{nullptr};
-    torch::nn::Conv3d conv{nullptr};  // weight [out, in, 3, 1, 1]
+    torch::nn::Dropout dropout{nullptr};  // layers 2..
+    torch::nn::Conv3d conv{nullptr};      // weight [out, in, 3, 1, 1]
   };
   std::vector<Layer> layers_;
 };
