@@ -51,7 +51,8 @@ std::vector<int64_t> BuiltExperiment::backbone_input_shape() const {
 
 NoiseSchedule noise_schedule(const Experiment& exp) {
   return NoiseSchedule(exp.diffusion.str("schedule"), exp.diffusion.integer("timesteps"),
-                       parse_prediction(exp.diffusion.str("prediction")), exp.diffusion.real("shift"));
+                       parse_prediction(exp.diffusion.str("prediction")), exp.diffusion.real("shift"),
+                       BetaOptions{exp.diffusion.real("beta_start"), exp.diffusion.real("beta_end"), exp.diffusion.real("max_beta")});
 }
 
 void check_plugin_requirements(const Experiment& exp, const DatasetInfo& info) {

@@ -316,7 +316,16 @@ const std::vector<CoreSection>& core_sections() {
         enum_param("schedule", ScheduleKind::Cosine, schedule_names(), "noise schedule"),
         enum_param("prediction", Prediction::V, prediction_names(), "what the backbone predicts"),
         float_param("shift", 1.0, "log-SNR shift: every step's SNR is divided by shift^2 (>1 = more noise; simple diffusion)")
-            .range(0.01, 100)}},
+            .range(0.01, 100),
+        float_param("beta_start", 0.0, "linear and scaled_linear: the first beta; 0 = the schedule's own (1e-4; 0.00085)")
+            .range(0, 0.999)
+            .added_later(),
+        float_param("beta_end", 0.0, "linear and scaled_linear: the last beta; 0 = the schedule's own (0.02; 0.012)")
+            .range(0, 0.999)
+            .added_later(),
+        float_param("max_beta", 0.999, "cosine: the cap on every beta (diffusers' squaredcos_cap_v2: 0.999)")
+            .range(0, 0.999999)
+            .added_later()}},
       {"runtime", "where and how the run executes",
        {int_param("seed", 0, "run seed; every generator is derived from it").range(0, 9.2e18),
         int_param("threads", 0, "intra-op CPU threads; 0 = all cores").range(0, 4096),

@@ -17,30 +17,53 @@
 
 namespace asg {
 
+// The betas a schedule may be given ([diffusion] beta_start, beta_end, max_beta). 0 = the schedule's
+// published values: linear 1e-4 .. 0.02 (DDPM), scaled_linear 0.00085 .. 0.012 (Stable Diffusion,
+// ModelScope); cosine's betas follow its curve, capped at max_beta (0.999, as diffusers'
+// squaredcos_cap_v2).
+struct BetaOptions {
+  double start = 0;
+  double end = 0;
+  double max_beta = 0.999;
+};
+
 class NoiseSchedule {
  public:
-  // kind: "cosine" (Nichol & Dhariwal 2021, s = 0.008, betas clipped to 0.999), "linear"
-  // (betas 1e-4 .. 0.02, DDPM), "scaled_linear" (sqrt-space 0.00085 .. 0.012, Stable Diffusion/ModelScope).
+  // kind: "cosine" (Nichol & Dhariwal 2021, s = 0.008, betas clipped to max_beta), "linear"
+  // (betas beta_start .. beta_end, DDPM), "scaled_linear" (linear in sqrt space, Stable Diffusion/ModelScope).
   // shift: the resolution shift of Hoogeboom et al. 2023 ("simple diffusion"; SD3's `shift` is the same
   // idea): every timestep's log-SNR is lowered by 2 ln(shift), so shift > 1 spends more of training and
   // sampling at high noise, where a small, redundant image (a big sprite in 8 identical-looking frames)
   // is otherwise already decided. shift = 1 is the unshifted schedule.
-  NoiseSchedule(const std::string& kind, int64_t num_timesteps, Prediction prediction, double shift = 1.0)
+  NoiseSchedule(const std::string& kind, int64_t num_timesteps, Prediction prediction, double shift = 1.0,
+                const BetaOptions& beta = {})
       : kind_(kind), num_timesteps_(num_timesteps), prediction_(prediction), shift_(shift) {
     if (!(shift > 0)) throw config_error("noise schedule shift must be > 0, got " + std::to_string(shift));
     auto opts = torch::TensorOptions().dtype(torch::kFloat64);
     torch::Tensor betas;
     const ScheduleKind schedule = schedule_names().parse(kind, "noise schedule");
     if (schedule == ScheduleKind::Cosine) {
+      if (beta.start != 0 || beta.end != 0)
+        throw config_error("[diffusion] beta_start and beta_end apply to the linear and scaled_linear schedules; cosine's "
+                           "betas follow its curve (valid for cosine: max_beta)");
+      if (!(beta.max_beta > 0 && beta.max_beta < 1))
+        throw config_error("[diffusion] max_beta = " + std::to_string(beta.max_beta) + " (valid: 0 < max_beta < 1)");
       const double s = 0.008;
       auto steps = torch::arange(num_timesteps + 1, opts) / static_cast<double>(num_timesteps);
       auto f = torch::cos((steps + s) / (1 + s) * (M_PI / 2)).pow(2);
       auto abar = f / f[0];
-      betas = (1 - abar.slice(0, 1) / abar.slice(0, 0, num_timesteps)).clamp_max(0.999);
-    } else if (schedule == ScheduleKind::Linear) {
-      betas = torch::linspace(1e-4, 0.02, num_timesteps, opts);
+      betas = (1 - abar.slice(0, 1) / abar.slice(0, 0, num_timesteps)).clamp_max(beta.max_beta);
     } else {
-      betas = torch::linspace(std::sqrt(0.00085), std::sqrt(0.012), num_timesteps, opts).pow(2);
+      if (beta.max_beta != BetaOptions{}.max_beta)
+        throw config_error("[diffusion] max_beta applies to the cosine schedule (valid for " + kind + ": beta_start, beta_end)");
+      const bool linear = schedule == ScheduleKind::Linear;
+      const double start = beta.start != 0 ? beta.start : (linear ? 1e-4 : 0.00085);
+      const double end = beta.end != 0 ? beta.end : (linear ? 0.02 : 0.012);
+      if (!(start > 0 && start < end && end < 1))
+        throw config_error("[diffusion] beta_start = " + std::to_string(start) + ", beta_end = " + std::to_string(end) +
+                           " (valid: 0 < beta_start < beta_end < 1)");
+      betas = linear ? torch::linspace(start, end, num_timesteps, opts)
+                     : torch::linspace(std::sqrt(start), std::sqrt(end), num_timesteps, opts).pow(2);
     }
     alphas_cumprod_ = torch::cumprod(1 - betas, 0);
     if (shift != 1.0) {

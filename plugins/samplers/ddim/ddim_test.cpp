@@ -3,9 +3,14 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <fmt/format.h>
+
 #include "asg/kinds/sampler.h"
+#include "asg/nn/safetensors.h"
 #include "gaussian_oracle.h"
 #include "plugin_under_test.h"
+#include "reference_match.h"
+#include "test_paths.h"
 
 using asg::testing::make_under_test;
 
@@ -99,4 +104,55 @@ TEST(Ddim, LeadingSpacingVisitsStableDiffusionsTimesteps) {
   EXPECT_EQ(oracle.timesteps.front(), 981);  // 49 * 20 + 1, as diffusers' DDIMScheduler gives
   EXPECT_EQ(oracle.timesteps.back(), 1);
   for (size_t i = 1; i < 50; ++i) EXPECT_EQ(oracle.timesteps[i - 1] - oracle.timesteps[i], 20);
+}
+
+namespace {
+// The fixture's analytic network, out(x, t) = tanh(x) (0.5 + t / 2000) + 0.05, under a given schedule.
+struct AnalyticNetwork : asg::Denoiser {
+  explicit AnalyticNetwork(asg::NoiseSchedule s) : s_(std::move(s)) {}
+  torch::Tensor predict(const torch::Tensor& x, int64_t t, double) override {
+    timesteps.push_back(t);
+    return torch::tanh(x) * (0.5 + static_cast<double>(t) / 2000) + 0.05;
+  }
+  const asg::NoiseSchedule& schedule() const override { return s_; }
+  asg::NoiseSchedule s_;
+  std::vector<int64_t> timesteps;
+};
+}  // namespace
+
+TEST(Ddim, MatchesDiffusersDdimSchedulerIncludingItsFinalAlpha) {
+  // Leading spacing (diffusers' DDIM steps back by T/n, which is the visited sequence exactly for leading).
+  struct Case {
+    std::string schedule, diffusers_schedule, prediction, diffusers_prediction;
+    double beta_start, beta_end;
+    int64_t steps, offset;
+    bool set_alpha_to_one;
+  };
+  const std::vector<Case> cases = {
+      {"scaled_linear", "scaled_linear", "eps", "epsilon", 0.00085, 0.012, 50, 1, false},  // ModelScope's config
+      {"scaled_linear", "scaled_linear", "eps", "epsilon", 0.00085, 0.012, 50, 1, true},
+      {"linear", "linear", "v", "v_prediction", 0.0002, 0.03, 20, 0, false},              // betas not the defaults
+      {"cosine", "squaredcos_cap_v2", "v", "v_prediction", 0, 0, 10, 1, false},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.schedule + " " + c.prediction + " set_alpha_to_one=" + std::to_string(c.set_alpha_to_one));
+    const auto dir = asg::testing::make_temp_dir("ddim-reference");
+    const auto file = dir / "ddim.safetensors";
+    const double fixture_start = c.schedule == "cosine" ? 0.0001 : c.beta_start, fixture_end = c.schedule == "cosine" ? 0.02 : c.beta_end;
+    ASSERT_TRUE(asg::testing::write_fixture(
+        "ddim_reference.py", file,
+        fmt::format("--schedule {} --beta {} {} --prediction {} --steps {} --steps-offset {} --set-alpha-to-one {}", c.diffusers_schedule,
+                    fixture_start, fixture_end, c.diffusers_prediction, c.steps, c.offset, c.set_alpha_to_one ? 1 : 0)));
+    auto ref = asg::nn::read_safetensors(file).tensors;
+    AnalyticNetwork network(asg::NoiseSchedule(c.schedule, 1000, asg::parse_prediction(c.prediction), 1.0,
+                                               asg::BetaOptions{c.beta_start, c.beta_end}));
+    auto ddim = make_under_test<asg::Sampler>("ddim", {{"steps", c.steps}, {"timestep_spacing", std::string("leading")},
+                                                      {"steps_offset", c.offset}, {"clip_x0", false}, {"guidance_scale", 1.0},
+                                                      {"set_alpha_to_one", c.set_alpha_to_one}});
+    auto out = ddim->sample(network, ref["x_T"], at::detail::createCPUGenerator(0), nullptr);
+    auto visited = torch::tensor(network.timesteps, torch::kLong);
+    EXPECT_TRUE(torch::equal(visited, ref["timesteps"]));
+    EXPECT_TRUE(asg::testing::matches_reference(out, ref["final"], 1e-5));
+    std::filesystem::remove_all(dir);
+  }
 }

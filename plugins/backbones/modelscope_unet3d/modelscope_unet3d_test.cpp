@@ -1,0 +1,130 @@
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <regex>
+
+#include "asg/kinds/backbone.h"
+#include "asg/nn/module_state.h"
+#include "asg/nn/safetensors.h"
+#include "asg/nn/temporal_conv_stack.h"
+#include "plugin_under_test.h"
+#include "reference_match.h"
+#include "test_paths.h"
+
+using asg::testing::make_under_test;
+
+namespace {
+
+// ModelScope's temporal conv in a slot, named as the temporal_conv plugin names it ("stack.conv1.0.weight").
+struct ModelScopeTemporalConv : asg::TemporalModule {
+  ModelScopeTemporalConv(int64_t channels, int64_t groups) {
+    stack = register_module("stack", asg::nn::TemporalConvStack(asg::nn::TemporalConvStackOptions{channels, 4, groups, 1, 0.1}));
+  }
+  torch::Tensor forward(const torch::Tensor& x) override { return stack->forward(x); }
+  asg::nn::TemporalConvStack stack{nullptr};
+};
+
+asg::BackboneContext context(int64_t channels, int64_t condition, int64_t frames, int64_t h, int64_t w, int64_t text_dim,
+                             int64_t groups, std::vector<asg::TemporalContext>* seen = nullptr) {
+  asg::BackboneContext ctx;
+  ctx.channels = channels;
+  ctx.condition_channels = condition;
+  ctx.frames = frames;
+  ctx.height = h;
+  ctx.width = w;
+  ctx.text_dim = text_dim;
+  ctx.make_temporal = [groups, seen](const asg::TemporalContext& tc) -> std::shared_ptr<asg::TemporalModule> {
+    if (seen) seen->push_back(tc);
+    return std::make_shared<ModelScopeTemporalConv>(tc.channels, groups);
+  };
+  return ctx;
+}
+
+struct ReferenceConfig {
+  std::string name;
+  std::map<std::string, asg::ParamValue> params;
+  int64_t channels, condition, frames, height, width, text_dim, groups;
+};
+
+void expect_matches_diffusers(const ReferenceConfig& c) {
+  SCOPED_TRACE(c.name);
+  const auto dir = asg::testing::make_temp_dir("unet3d-reference");
+  ASSERT_TRUE(asg::testing::write_fixture("unet3d_reference.py", dir, "--config " + c.name))
+      << "the Python reference environment (.venv) could not build UNet3DConditionModel";
+  auto net = make_under_test<asg::Backbone>("modelscope_unet3d", c.params,
+                                            context(c.channels, c.condition, c.frames, c.height, c.width, c.text_dim, c.groups));
+  // diffusers' names are the backbone's, except inside the temporal slots, where the temporal plugin's own
+  // names follow the slot's (temporal_conv keeps its layer under "stack.").
+  std::map<std::string, torch::Tensor> weights;
+  const std::regex slot(R"(\.temp_convs\.(\d+)\.)");
+  for (auto& [key, t] : asg::nn::read_safetensors(dir / "weights.safetensors").tensors)
+    weights[std::regex_replace(key, slot, ".temp_convs.$1.stack.")] = t;
+  asg::nn::load_named_tensors(*net, weights, "UNet3DConditionModel reference");
+  auto io = asg::nn::read_safetensors(dir / "io.safetensors").tensors;
+  torch::NoGradGuard no_grad;
+  net->eval();
+  asg::TextEmbedding text{io["encoder_hidden_states"], torch::ones({io["sample"].size(0), io["encoder_hidden_states"].size(1)}, torch::kBool),
+                          torch::zeros({io["sample"].size(0), c.text_dim})};
+  auto out = net->forward(io["sample"], io["timestep"].to(torch::kFloat32), text);
+  EXPECT_TRUE(asg::testing::matches_reference(out, io["output"], 1e-5));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+
+TEST(ModelScopeUnet3d, MatchesDiffusersUNet3DConditionModel) {
+  expect_matches_diffusers({"small",
+                            {{"block_out_channels", std::vector<int64_t>{32, 64}},
+                             {"down_block_types", std::vector<std::string>{"CrossAttnDownBlock3D", "DownBlock3D"}},
+                             {"up_block_types", std::vector<std::string>{"UpBlock3D", "CrossAttnUpBlock3D"}},
+                             {"layers_per_block", int64_t{1}},
+                             {"norm_num_groups", int64_t{8}},
+                             {"attention_head_dim", int64_t{16}}},
+                            4, 0, 4, 8, 8, 24, 8});
+  // Odd sizes on the way down (10x6 -> 5x3 -> 3x2): the up path interpolates to each skip's size.
+  expect_matches_diffusers({"deep",
+                            {{"block_out_channels", std::vector<int64_t>{32, 32, 64}},
+                             {"down_block_types", std::vector<std::string>{"CrossAttnDownBlock3D", "CrossAttnDownBlock3D", "DownBlock3D"}},
+                             {"up_block_types", std::vector<std::string>{"UpBlock3D", "CrossAttnUpBlock3D", "CrossAttnUpBlock3D"}},
+                             {"layers_per_block", int64_t{2}},
+                             {"norm_num_groups", int64_t{4}},
+                             {"attention_head_dim", int64_t{8}}},
+                            4, 5, 3, 10, 6, 16, 4});
+}
+
+TEST(ModelScopeUnet3d, HasATemporalSlotAtEachOfModelScopes22TempConvPositions) {
+  std::vector<asg::TemporalContext> seen;
+  auto net = make_under_test<asg::Backbone>("modelscope_unet3d",
+                                            {{"block_out_channels", std::vector<int64_t>{32, 32, 64, 64}},
+                                             {"norm_num_groups", int64_t{8}},
+                                             {"attention_head_dim", int64_t{16}}},
+                                            context(4, 0, 8, 16, 16, 24, 8, &seen));
+  ASSERT_EQ(seen.size(), 22u);  // 4 levels x 2 down, 2 in the mid block, 4 levels x 3 up
+  EXPECT_EQ(seen.front().name, "down_blocks.0.temp_convs.0");
+  EXPECT_EQ(seen[8].name, "mid_block.temp_convs.0");
+  EXPECT_EQ(seen.back().name, "up_blocks.3.temp_convs.2");
+  EXPECT_EQ(seen[7].height, 2);  // the deepest level: 16 / 2^3
+  EXPECT_EQ(seen[7].channels, 64);
+  for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i].index, static_cast<int64_t>(i));
+  // 64-channel levels have 4 heads of 16: the spatial transformer's q projection is [64, 64].
+  auto params = net->named_parameters();
+  EXPECT_EQ(params["down_blocks.3.resnets.0.conv1.weight"].size(0), 64);
+  EXPECT_TRUE(params.contains("transformer_in.proj_in.weight"));
+  EXPECT_EQ(params["transformer_in.proj_in.weight"].size(0), 8 * 16);  // transformer_in: 8 heads of attention_head_dim
+  EXPECT_TRUE(params.contains("up_blocks.2.upsamplers.0.conv.weight"));
+  EXPECT_FALSE(params.contains("up_blocks.3.upsamplers.0.conv.weight"));
+}
+
+TEST(ModelScopeUnet3d, RefusesInconsistentConfigurationsNamingTheKey) {
+  auto error_of = [](const std::map<std::string, asg::ParamValue>& p, int64_t text_dim = 24) {
+    return asg::testing::config_error_of<asg::Backbone>("modelscope_unet3d", p, context(4, 0, 4, 8, 8, text_dim, 8));
+  };
+  EXPECT_EQ(error_of({{"block_out_channels", std::vector<int64_t>{32, 64}}, {"norm_num_groups", int64_t{8}}, {"attention_head_dim", int64_t{16}}}),
+            "[backbone] down_block_types (4) and up_block_types (4) need one entry per block_out_channels entry (2)");
+  EXPECT_EQ(error_of({{"block_out_channels", std::vector<int64_t>{32, 48, 64, 64}}, {"norm_num_groups", int64_t{8}}, {"attention_head_dim", int64_t{32}}}),
+            "[backbone] block_out_channels entry 48 is not divisible by attention_head_dim = 32 (heads are 32 channels wide)");
+  EXPECT_EQ(error_of({{"block_out_channels", std::vector<int64_t>{32, 32, 64, 64}}, {"norm_num_groups", int64_t{8}},
+                      {"attention_head_dim", int64_t{16}}, {"cross_attention_dim", int64_t{1024}}}),
+            "[backbone] cross_attention_dim = 1024 but the text encoder gives 24 (valid: 24, or 0 to take it)");
+}
