@@ -54,6 +54,12 @@ function(asg_add_plugin name)
     PREFIX ""
     LIBRARY_OUTPUT_DIRECTORY ${ASG_PLUGIN_OUTPUT_DIR})
   set_property(GLOBAL APPEND PROPERTY ASG_PLUGIN_TARGETS ${target})
+  # A plugin whose defaults are a published network's full size (too big for the CPU tests) keeps a
+  # `test_params.toml` beside its sources: the conformance suites build it with those values over its
+  # defaults. It is copied next to the library, where the suites find it.
+  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_params.toml)
+    configure_file(${CMAKE_CURRENT_SOURCE_DIR}/test_params.toml ${ASG_PLUGIN_OUTPUT_DIR}/${target}.test_params.toml COPYONLY)
+  endif()
 
   if(ARG_TESTS AND ASG_BUILD_TESTS)
     add_executable(${target}_test ${ARG_TESTS} ${cuda_objects})

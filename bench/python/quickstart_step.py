@@ -114,37 +114,34 @@ class CrossAttention(nn.Module):
         return x + self.to_out(o).transpose(1, 2).reshape(x.shape)
 
 
-class TemporalConvStack(nn.Module):
+class TemporalConv(nn.Module):
+    """The temporal_conv plugin: diffusers' TemporalConvLayer layout (convN = [GroupNorm, SiLU, (Dropout), Conv3d])."""
+
     def __init__(self, channels, layers, groups, as_conv2d):
         super().__init__()
         self.as_conv2d = as_conv2d
         g = math.gcd(groups, channels)
         for i in range(layers):
-            setattr(self, f"norm{i + 1}", nn.GroupNorm(math.gcd(g, channels), channels))
-            setattr(self, f"conv{i + 1}", nn.Conv3d(channels, channels, (3, 1, 1), padding=(1, 0, 0)))
+            parts = [nn.GroupNorm(math.gcd(g, channels), channels), nn.SiLU()]
+            if i > 0:
+                parts.append(nn.Dropout(0.0))
+            parts.append(nn.Conv3d(channels, channels, (3, 1, 1), padding=(1, 0, 0)))
+            setattr(self, f"conv{i + 1}", nn.Sequential(*parts))
         self.layers = layers
 
     def forward(self, x):
         b, _, t, hh, ww = x.shape
         h = x
         for i in range(1, self.layers + 1):
-            h = F.silu(getattr(self, f"norm{i}")(h))
-            conv = getattr(self, f"conv{i}")
+            layer = getattr(self, f"conv{i}")
+            h = F.silu(layer[0](h))
+            conv = layer[-1]
             if self.as_conv2d:
                 flat = h.reshape(b, h.shape[1], t, hh * ww)
                 h = F.conv2d(flat, conv.weight.squeeze(-1), conv.bias, padding=(1, 0)).view(b, -1, t, hh, ww)
             else:
                 h = conv(h)
         return x + h
-
-
-class TemporalConv(nn.Module):
-    def __init__(self, channels, layers, groups, as_conv2d):
-        super().__init__()
-        self.stack = TemporalConvStack(channels, layers, groups, as_conv2d)
-
-    def forward(self, x):
-        return self.stack(x)
 
 
 def to_video(x, frames):

@@ -48,6 +48,7 @@
 #include "asg/util.h"
 #include "frechet_files.h"
 #include "registry_commands.h"
+#include "weights_commands.h"
 #include "workflow_commands.h"
 
 namespace fs = std::filesystem;
@@ -431,6 +432,7 @@ int main(int argc, char** argv) {
   asg::cli::Action action;
   asg::cli::add_registry_commands(app, action, registry_path, runs_dir);
   asg::cli::add_workflow_commands(app, action, registry_path, runs_dir);
+  asg::cli::add_weights_commands(app, action);
 
   auto* fd = app.add_subcommand("fd", "Fréchet distance between two feature matrices saved with numpy.save ([N, d], float32 or "
                                       "float64), e.g. another pipeline's I3D or Inception features");

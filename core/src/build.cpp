@@ -1,5 +1,7 @@
 #include "asg/build.h"
 
+#include "initial_weights.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -98,6 +100,7 @@ BuiltExperiment build_experiment(const Experiment& exp, const NoiseSchedule& sch
                                    split, ds.plugin));
   check_plugin_requirements(exp, b.info);
   b.text_encoder = create(exp.slot("text_encoder"), std::type_identity<TextEncoder>{}, "text_encoder", NoContext{});
+  load_initial_weights(exp.slot("text_encoder"), *b.text_encoder);
 
   b.diffusion_shape = {4, b.info.frames, b.info.height, b.info.width};
   std::string clips_from = fmt::format("the clips come from [dataset] '{}'", ds.plugin);
@@ -105,6 +108,7 @@ BuiltExperiment build_experiment(const Experiment& exp, const NoiseSchedule& sch
     const PluginSlot& ae = exp.slot("autoencoder");
     b.autoencoder = create(ae, std::type_identity<Autoencoder>{}, "autoencoder",
                            AutoencoderContext{4, b.info.frames, b.info.height, b.info.width});
+    load_initial_weights(ae, *b.autoencoder);
     const LatentShape latent = b.autoencoder->latent();
     if (latent.channels < 1 || latent.height < 1 || latent.width < 1 || latent.frames != b.info.frames)
       throw config_error(fmt::format("{}: {}: latent of {} channels, {} frames, {}x{} for clips of {} frames, {}x{} from [dataset] "
@@ -151,6 +155,7 @@ BuiltExperiment build_experiment(const Experiment& exp, const NoiseSchedule& sch
                                                               : std::string(),
                                    ctx.frames, ctx.height, ctx.width));
   }
+  load_initial_weights(backbone, *b.backbone);
   b.sampler = create(exp.slot("sampler"), std::type_identity<Sampler>{}, "sampler", NoContext{});
   for (const PluginSlot* m : exp.metric_slots()) b.metric_libraries.push_back(load_plugin(*m->record));
   b.metrics = build_metrics(exp, b.info, torch::kCPU, seed, b.metric_libraries);

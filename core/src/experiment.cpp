@@ -100,6 +100,60 @@ ParamValue convert(const ParamSpec& spec, const toml::node& node, const std::str
   throw internal_error("unhandled param type");
 }
 
+// The keys a model slot ([backbone], [autoencoder], [text_encoder]) takes besides its plugin's: InitialWeights.
+const std::vector<ParamSpec>& initial_weight_specs() {
+  static const std::vector<ParamSpec> specs = {
+      path_param("init_from", "", "pretrained weights to start from: a .safetensors file, or a diffusers/transformers folder "
+                                  "holding one"),
+      string_param("init_sha256", "", "sha256 of the init_from weights file (required with init_from)"),
+      string_list_param("init_allow_missing", {}, "glob patterns of tensor names init_from need not provide (they keep their "
+                                                  "initial values; the file's are not used)"),
+  };
+  return specs;
+}
+
+// A folder given as init_from: the weights file diffusers (models) or transformers (text towers) keeps in it.
+fs::path weights_file_in(const fs::path& folder, const std::string& where) {
+  static const std::vector<std::string> names = {"diffusion_pytorch_model.safetensors", "model.safetensors"};
+  for (const auto& name : names)
+    if (fs::is_regular_file(folder / name)) return folder / name;
+  throw config_error(fmt::format("{}: init_from = \"{}\" is a folder without a single-file safetensors checkpoint (looked for {}; "
+                                 "a sharded checkpoint must be merged first, e.g. with `asg weights import`)",
+                                 where, folder.string(), join(names, ", ")));
+}
+
+std::optional<InitialWeights> initial_weights(const Params& all, const std::string& section, const std::string& dotted,
+                                              const Origins& origins) {
+  const std::string& from = all.str("init_from");
+  const std::string& sha = all.str("init_sha256");
+  const auto& patterns = all.strs("init_allow_missing");
+  if (from.empty()) {
+    if (!sha.empty() || !patterns.empty())
+      throw config_error(fmt::format("{}: [{}] {} without init_from (valid: set init_from to the weights, or remove it)",
+                                     origins.where(dotted + (sha.empty() ? "init_allow_missing" : "init_sha256")), section,
+                                     sha.empty() ? "init_allow_missing" : "init_sha256"));
+    return std::nullopt;
+  }
+  const std::string where = origins.where(dotted + "init_from");
+  InitialWeights w;
+  w.where = where;
+  w.file = fs::is_directory(from) ? weights_file_in(from, where) : fs::path(from);
+  w.allow_missing = patterns;
+  if (sha.empty())
+    throw config_error(fmt::format("{}: [{}] init_from needs init_sha256 = \"<the file's sha256>\" beside it: `sha256sum {}` prints "
+                                   "it (a different file would be a different run)",
+                                   where, section, w.file.string()));
+  const bool hex = sha.size() == 64 && std::all_of(sha.begin(), sha.end(), [](char c) {
+                     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                   });
+  if (!hex)
+    throw config_error(fmt::format("{}: [{}] init_sha256 = \"{}\" is not a sha256 (valid: 64 lower-case hex digits, as "
+                                   "`sha256sum` prints)",
+                                   origins.where(dotted + "init_sha256"), section, sha));
+  w.sha256 = sha;
+  return w;
+}
+
 // Validates `table` against `specs`; `skip` lists keys handled elsewhere (e.g. "plugin").
 Params validate_table(const toml::table& table, const std::vector<ParamSpec>& specs, const std::string& section,
                       const std::string& owner, const std::string& table_where, const std::string& dotted_prefix,
@@ -194,6 +248,8 @@ nlohmann::json slot_json(const PluginSlot& slot, bool with_library) {
   nlohmann::json j = {{"plugin", slot.plugin},
                       {"version", slot.record->factory.version},
                       {"params", params_json(slot.params, slot.record->factory.params)}};
+  // The weights a slot starts from are part of the method, by content: the file's name and place are not.
+  if (slot.init) j["init"] = {{"sha256", slot.init->sha256}, {"allow_missing", slot.init->allow_missing}};
   if (with_library) j["library_sha256"] = slot.record->library_sha256;
   return j;
 }
@@ -538,10 +594,30 @@ Experiment load_experiment_impl(const fs::path& file, const std::vector<std::str
     }
     std::shared_ptr<const PluginRecord> record = catalog.find(kind, name);
     std::string owner = fmt::format("{} '{}'", kind, name);
-    Params params = validate_table(t, record->factory.params, section, owner, where, dotted, origins, {"plugin"});
+    // Model slots also take the initial-weight keys; they are validated with the plugin's own, so an unknown
+    // key's message lists both.
+    const bool takes_weights = section == "backbone" || section == "autoencoder" || section == "text_encoder";
+    std::vector<ParamSpec> specs = record->factory.params;
+    if (takes_weights) specs.insert(specs.end(), initial_weight_specs().begin(), initial_weight_specs().end());
+    Params all = validate_table(t, specs, section, owner, where, dotted, origins, {"plugin"});
+    std::map<std::string, ParamValue> plugin_values = all.values();
+    std::optional<InitialWeights> init;
+    if (takes_weights) {
+      init = initial_weights(all, section, dotted, origins);
+      for (const auto& spec : initial_weight_specs()) plugin_values.erase(spec.key);
+    }
+    Params params(owner, std::move(plugin_values));
     toml::table out = params_table(params);
     out.insert_or_assign("plugin", name);
-    return std::make_pair(PluginSlot{section, kind, name, std::move(params), std::move(record)}, std::move(out));
+    if (init) {
+      out.insert_or_assign("init_from", init->file.string());
+      out.insert_or_assign("init_sha256", init->sha256);
+      toml::array patterns;
+      for (const auto& p : init->allow_missing) patterns.push_back(p);
+      if (!patterns.empty()) out.insert_or_assign("init_allow_missing", std::move(patterns));
+    }
+    PluginSlot slot{section, kind, name, std::move(params), std::move(record), std::move(init)};
+    return std::make_pair(std::move(slot), std::move(out));
   };
 
   for (const auto& def : kSingleSlots) {

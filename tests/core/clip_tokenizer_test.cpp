@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "asg/error.h"
 #include "test_paths.h"
@@ -70,3 +71,43 @@ TEST(ClipTokenizer, BadMergesFilesNameTheFileAndLine) {
 }
 
 }  // namespace
+
+namespace {
+// What the reference gives: 1,000 captions and open_clip.tokenize's ids for each (scripts/fixtures/clip_tokenizer_captions.py).
+struct OpenClipReference {
+  std::string vocabulary;
+  std::vector<std::string> captions;
+  std::vector<std::vector<int64_t>> ids;
+};
+OpenClipReference open_clip_reference() {
+  const auto dir = asg::testing::make_temp_dir("clip-captions");
+  OpenClipReference r;
+  if (!asg::testing::write_fixture("clip_tokenizer_captions.py", dir / "captions.json")) return r;
+  nlohmann::json j;
+  std::ifstream(dir / "captions.json") >> j;
+  r.vocabulary = j["vocabulary"];
+  r.captions = j["captions"].get<std::vector<std::string>>();
+  r.ids = j["ids"].get<std::vector<std::vector<int64_t>>>();
+  fs::remove_all(dir);
+  return r;
+}
+}  // namespace
+
+TEST(ClipTokenizer, GivesOpenClipsIdsOnAThousandCaptionsWithItsOwnVocabulary) {
+  // English sticker captions, Chinese, emoji and odd Unicode, with the BPE vocabulary open_clip ships.
+  const auto ref = open_clip_reference();
+  ASSERT_EQ(ref.captions.size(), 1000u) << "the Python reference environment (.venv) could not run open_clip";
+  const auto tok = asg::ClipTokenizer::from_merges_file(ref.vocabulary);
+  EXPECT_EQ(tok.vocab_size(), 49408);
+  int mismatches = 0;
+  for (size_t i = 0; i < ref.captions.size(); ++i) {
+    const auto ids = tok.tokenize(ref.captions[i], 77, true);
+    if (ids != ref.ids[i] && ++mismatches <= 10) {
+      std::string got, want;
+      for (auto id : ids) got += std::to_string(id) + " ";
+      for (auto id : ref.ids[i]) want += std::to_string(id) + " ";
+      ADD_FAILURE() << "caption " << i << " \"" << ref.captions[i] << "\":\n  ours     " << got << "\n  open_clip " << want;
+    }
+  }
+  EXPECT_EQ(mismatches, 0) << "of " << ref.captions.size() << " captions";
+}

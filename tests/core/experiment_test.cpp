@@ -173,7 +173,8 @@ TEST_F(ExperimentTest, UnknownPluginKeyNamesThePlugin) {
   auto f = write("e.toml", with_backbone("chanels = [8]\n"));
   EXPECT_EQ(error_of(f), fmt::format("{}:8:1: [backbone] unknown key 'chanels' for backbone 'unet3d' (valid keys: channels, "
                                      "layers_per_level, groups, emb_dim, dropout, frame_embedding, coord_channels, attention_from_level, "
-                                     "attention_heads, layout, transformer_depth, temporal_transformer, swap_window). Did you mean "
+                                     "attention_heads, layout, transformer_depth, temporal_transformer, swap_window, init_from, init_sha256, "
+                        "init_allow_missing). Did you mean "
                                      "'channels'?",
                                      f));
 }
@@ -199,7 +200,7 @@ TEST_F(ExperimentTest, UnknownPluginListsKnownOnesAndTheNearest) {
   std::string text = kMinimal;
   text.replace(text.find("\"unet3d\""), 8, "\"unet\"");
   auto f = write("e.toml", text);
-  EXPECT_EQ(error_of(f), fmt::format("{}:7:10: [backbone] plugin = \"unet\": unknown backbone plugin (known: dit, unet3d). Did you "
+  EXPECT_EQ(error_of(f), fmt::format("{}:7:10: [backbone] plugin = \"unet\": unknown backbone plugin (known: dit, modelscope_unet3d, unet3d). Did you "
                                      "mean 'unet3d'?",
                                      f));
 }

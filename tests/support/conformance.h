@@ -15,7 +15,9 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <optional>
+#include <toml++/toml.h>
 
 #include "asg/data/tar_shards.h"
 #include "asg/hash.h"
@@ -36,9 +38,49 @@ inline const PluginCatalog& build_catalog() {
 
 inline std::vector<std::string> plugins_of_kind(const std::string& kind) { return build_catalog().names(kind); }
 
-inline Params defaults_of(const std::string& kind, const std::string& name) {
-  return default_params(name, build_catalog().find(kind, name)->factory.params);
+// The plugin's defaults, with the values of its test_params.toml (see cmake/AsgPlugin.cmake) over them: a
+// published network's full size is a small one in the conformance suites.
+inline std::map<std::string, ParamValue> test_values(const std::string& kind, const std::string& name) {
+  const auto record = build_catalog().find(kind, name);
+  auto values = default_params(name, record->factory.params).values();
+  auto sidecar = record->library_path;
+  sidecar.replace_extension(".test_params.toml");
+  if (!std::filesystem::exists(sidecar)) return values;
+  const toml::table table = toml::parse_file(sidecar.string());
+  for (auto&& [key, node] : table) {
+    const std::string k(key.str());
+    auto spec = std::find_if(record->factory.params.begin(), record->factory.params.end(), [&](const ParamSpec& s) { return s.key == k; });
+    if (spec == record->factory.params.end()) throw std::runtime_error(sidecar.string() + ": no parameter " + k);
+    switch (spec->type) {
+      case ParamType::Int: values[k] = node.value<int64_t>().value(); break;
+      case ParamType::Float: values[k] = node.value<double>().value(); break;
+      case ParamType::Bool: values[k] = node.value<bool>().value(); break;
+      case ParamType::String:
+      case ParamType::Path: values[k] = node.value<std::string>().value(); break;
+      case ParamType::IntList: {
+        std::vector<int64_t> v;
+        for (auto&& e : *node.as_array()) v.push_back(e.value<int64_t>().value());
+        values[k] = v;
+        break;
+      }
+      case ParamType::FloatList: {
+        std::vector<double> v;
+        for (auto&& e : *node.as_array()) v.push_back(e.value<double>().value());
+        values[k] = v;
+        break;
+      }
+      case ParamType::StringList: {
+        std::vector<std::string> v;
+        for (auto&& e : *node.as_array()) v.push_back(e.value<std::string>().value());
+        values[k] = v;
+        break;
+      }
+    }
+  }
+  return values;
 }
+
+inline Params defaults_of(const std::string& kind, const std::string& name) { return Params(name, test_values(kind, name)); }
 
 // A small sticker corpus on disk, written once per test process, in every layout the SDK reads: 24
 // animated stickers (GIF and WebP, 8 per split, labels "mood" and "style") as a JSONL manifest and as two
@@ -101,7 +143,7 @@ inline const std::filesystem::path& autoencoder_torchscript() {
 // (the suite then skips the plugin, naming the parameter).
 inline std::optional<Params> conformance_params(const std::string& kind, const std::string& name, std::string* missing = nullptr) {
   const auto& specs = build_catalog().find(kind, name)->factory.params;
-  auto values = default_params(name, specs).values();
+  auto values = test_values(kind, name);
   for (const auto& spec : specs) {
     if (!spec.required) continue;
     if (kind == "dataset" && spec.key == "manifest") values[spec.key] = (conformance_corpus() / "manifest.jsonl").string();

@@ -37,6 +37,19 @@
 
 namespace asg {
 
+// Pretrained weights a model slot starts from: [backbone], [autoencoder] or [text_encoder] with
+//   init_from = "unet/"            a .safetensors file (diffusers, transformers or `asg weights import`'s), or
+//                                  a diffusers/transformers folder holding one
+//   init_sha256 = "..."            the weights file's sha256 (required: a different file is a different run)
+//   init_allow_missing = ["*.temp_convs.*"]   glob patterns over tensor names that keep their initial values
+//                                  (model side) or are not used (file side); nothing else may be missing or extra
+struct InitialWeights {
+  std::filesystem::path file;              // the weights file itself (a folder resolved to its file)
+  std::string sha256;
+  std::vector<std::string> allow_missing;
+  std::string where;                       // "exp.toml:12:1", for messages
+};
+
 struct PluginSlot {
   std::string section;  // "backbone", "metrics[0]", ...
   std::string kind;     // "backbone", "metric", ...
@@ -45,6 +58,7 @@ struct PluginSlot {
   // The plugin's description (version, schema, requirements, library and its sha256). Shared, so the
   // experiment outlives the catalog it was validated with; no library stays loaded for it.
   std::shared_ptr<const PluginRecord> record;
+  std::optional<InitialWeights> init;  // model slots only
 
   // "[metrics[0]] metric 'caption_accuracy'": how the core prefixes what it says about this slot.
   std::string label() const { return "[" + section + "] " + kind + " '" + plugin + "'"; }

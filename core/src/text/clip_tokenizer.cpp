@@ -4,6 +4,7 @@
 #include <archive_entry.h>
 #include <fmt/format.h>
 #include <unicode/locid.h>
+#include <unicode/normalizer2.h>
 #include <unicode/regex.h>
 #include <unicode/unistr.h>
 
@@ -78,10 +79,91 @@ std::string unescape_html(const std::string& s) {
   return out;
 }
 
-// Unescaped twice, whitespace collapsed and trimmed, lower-cased: OpenAI's basic_clean + whitespace_clean
-// + lower (without ftfy).
+// What ftfy.fix_text (6.x, default settings) does to a caption, except its mojibake repair (fix_encoding):
+// each step as ftfy's, repeated until nothing changes, as ftfy does.
+icu::UnicodeString ftfy_fix(const std::string& text) {
+  // unescape_html = "auto": only when the text has no '<' (then it may be markup, and is left alone).
+  const bool unescape = text.find('<') == std::string::npos;
+  // fix_c1_controls: a C1 control U+0080..U+009F is a Windows-1252 byte decoded as Latin-1 (ftfy's
+  // "sloppy" codec keeps the five bytes Windows-1252 leaves undefined).
+  static const char16_t kWindows1252[32] = {0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
+                                            0x2039, 0x0152, 0x008D, 0x017D, 0x008F, 0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
+                                            0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178};
+  static const std::pair<UChar32, const char16_t*> kLigatures[] = {
+      {0x0132, u"IJ"}, {0x0133, u"ij"}, {0x0149, u"\u02BCn"}, {0x01F1, u"DZ"}, {0x01F2, u"Dz"}, {0x01F3, u"dz"},
+      {0x01C4, u"D\u017D"}, {0x01C5, u"D\u017E"}, {0x01C6, u"d\u017E"}, {0x01C7, u"LJ"}, {0x01C8, u"Lj"}, {0x01C9, u"lj"},
+      {0x01CA, u"NJ"}, {0x01CB, u"Nj"}, {0x01CC, u"nj"}, {0xFB00, u"ff"}, {0xFB01, u"fi"}, {0xFB02, u"fl"},
+      {0xFB03, u"ffi"}, {0xFB04, u"ffl"}, {0xFB05, u"\u017Ft"}, {0xFB06, u"st"}};
+  UErrorCode status = U_ZERO_ERROR;
+  const icu::Normalizer2* nfc = icu::Normalizer2::getNFCInstance(status);
+  const icu::Normalizer2* nfkc = icu::Normalizer2::getNFKCInstance(status);
+  if (U_FAILURE(status)) throw internal_error(std::string("ICU: no NFC/NFKC normalizer: ") + u_errorName(status));
+  static const std::unique_ptr<icu::RegexPattern> kTerminalEscape(icu::RegexPattern::compile(u"\x1B\\[((?:\\d|;)*)([a-zA-Z])", 0, status));
+  if (U_FAILURE(status) || !kTerminalEscape) throw internal_error("ICU: cannot compile the terminal-escape pattern");
+
+  std::string current = text;
+  icu::UnicodeString u;
+  for (int round = 0; round < 16; ++round) {
+    const std::string before = current;
+    if (unescape) current = unescape_html(current);
+    u = icu::UnicodeString::fromUTF8(current);
+    icu::UnicodeString out;
+    for (int32_t i = 0; i < u.length();) {
+      const UChar32 c = u.char32At(i);
+      i += U16_LENGTH(c);
+      if (c >= 0x80 && c <= 0x9F) {  // fix_c1_controls
+        out.append(static_cast<UChar32>(kWindows1252[c - 0x80]));
+        continue;
+      }
+      bool replaced = false;
+      for (const auto& [from, to] : kLigatures)  // fix_latin_ligatures
+        if (c == from) {
+          out.append(icu::UnicodeString(to));
+          replaced = true;
+        }
+      if (replaced) continue;
+      if (c == 0x3000) {  // fix_character_width: the ideographic space ...
+        out.append(u' ');
+        continue;
+      }
+      if (c >= 0xFF01 && c <= 0xFFEF) {  // ... and the half- and full-width forms, by NFKC
+        out.append(nfkc->normalize(icu::UnicodeString(c), status));
+        continue;
+      }
+      if (c == 0x02BC || (c >= 0x2018 && c <= 0x201B)) {  // uncurl_quotes
+        out.append(u'\'');
+        continue;
+      }
+      if (c >= 0x201C && c <= 0x201F) {
+        out.append(u'"');
+        continue;
+      }
+      if (c == 0x2028 || c == 0x2029 || c == 0x0085) {  // fix_line_breaks (\r is collapsed with the spaces later)
+        out.append(u'\n');
+        continue;
+      }
+      const bool control = c <= 0x08 || c == 0x0B || (c >= 0x0E && c <= 0x1F) || c == 0x7F || (c >= 0x206A && c <= 0x206F) ||
+                           c == 0xFEFF || (c >= 0xFFF9 && c <= 0xFFFC);
+      if (control && c != 0x1B) continue;  // remove_control_chars (ESC goes with its terminal escape, next)
+      out.append(c);
+    }
+    std::unique_ptr<icu::RegexMatcher> escapes(kTerminalEscape->matcher(out, status));
+    out = escapes->replaceAll(u"", status);  // remove_terminal_escapes
+    out.findAndReplace(icu::UnicodeString(static_cast<UChar32>(0x1B)), u"");     // an ESC without an escape sequence is a control character
+    u = nfc->normalize(out, status);         // normalization = "NFC"
+    if (U_FAILURE(status)) throw internal_error(std::string("ICU: ") + u_errorName(status));
+    u.toUTF8String(current = std::string());
+    if (current == before) break;
+  }
+  return u;
+}
+
+// ftfy's fixes, unescaped twice, whitespace collapsed and trimmed, lower-cased: open_clip's basic_clean +
+// whitespace_clean + lower.
 icu::UnicodeString clean(const std::string& text) {
-  icu::UnicodeString u = icu::UnicodeString::fromUTF8(unescape_html(unescape_html(text)));
+  std::string fixed;
+  ftfy_fix(text).toUTF8String(fixed);
+  icu::UnicodeString u = icu::UnicodeString::fromUTF8(unescape_html(unescape_html(fixed)));
   UErrorCode status = U_ZERO_ERROR;
   static const std::unique_ptr<icu::RegexPattern> kSpaces(icu::RegexPattern::compile(u"\\s+", 0, status));
   if (U_FAILURE(status) || !kSpaces) throw internal_error("ICU: cannot compile the whitespace pattern");

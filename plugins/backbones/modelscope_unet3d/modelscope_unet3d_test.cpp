@@ -2,8 +2,6 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include <regex>
-
 #include "asg/kinds/backbone.h"
 #include "asg/nn/module_state.h"
 #include "asg/nn/safetensors.h"
@@ -16,13 +14,13 @@ using asg::testing::make_under_test;
 
 namespace {
 
-// ModelScope's temporal conv in a slot, named as the temporal_conv plugin names it ("stack.conv1.0.weight").
+// ModelScope's temporal conv in a slot, built and named as the temporal_conv plugin builds it ("conv1.0.weight").
 struct ModelScopeTemporalConv : asg::TemporalModule {
-  ModelScopeTemporalConv(int64_t channels, int64_t groups) {
-    stack = register_module("stack", asg::nn::TemporalConvStack(asg::nn::TemporalConvStackOptions{channels, 4, groups, 1, 0.1}));
+  ModelScopeTemporalConv(int64_t channels, int64_t groups) : stack(asg::nn::TemporalConvStackOptions{channels, 4, groups, 1, 0.1}) {
+    for (const auto& layer : stack->named_children()) register_module(layer.key(), layer.value());
   }
   torch::Tensor forward(const torch::Tensor& x) override { return stack->forward(x); }
-  asg::nn::TemporalConvStack stack{nullptr};
+  asg::nn::TemporalConvStack stack;
 };
 
 asg::BackboneContext context(int64_t channels, int64_t condition, int64_t frames, int64_t h, int64_t w, int64_t text_dim,
@@ -54,13 +52,8 @@ void expect_matches_diffusers(const ReferenceConfig& c) {
       << "the Python reference environment (.venv) could not build UNet3DConditionModel";
   auto net = make_under_test<asg::Backbone>("modelscope_unet3d", c.params,
                                             context(c.channels, c.condition, c.frames, c.height, c.width, c.text_dim, c.groups));
-  // diffusers' names are the backbone's, except inside the temporal slots, where the temporal plugin's own
-  // names follow the slot's (temporal_conv keeps its layer under "stack.").
-  std::map<std::string, torch::Tensor> weights;
-  const std::regex slot(R"(\.temp_convs\.(\d+)\.)");
-  for (auto& [key, t] : asg::nn::read_safetensors(dir / "weights.safetensors").tensors)
-    weights[std::regex_replace(key, slot, ".temp_convs.$1.stack.")] = t;
-  asg::nn::load_named_tensors(*net, weights, "UNet3DConditionModel reference");
+  // diffusers' names are the backbone's, slots included: the whole state_dict loads as it is.
+  asg::nn::load_named_tensors(*net, asg::nn::read_safetensors(dir / "weights.safetensors").tensors, "UNet3DConditionModel reference");
   auto io = asg::nn::read_safetensors(dir / "io.safetensors").tensors;
   torch::NoGradGuard no_grad;
   net->eval();

@@ -14,9 +14,12 @@ namespace {
 class TemporalConvImpl final : public TemporalModule {
  public:
   TemporalConvImpl(const Params& p, const TemporalContext& ctx)
-      : stack_(register_module("stack", nn::TemporalConvStack(nn::TemporalConvStackOptions{
-                                            ctx.channels, p.integer("layers"), p.integer("groups"),
-                                            p.integer("width_multiplier"), p.real("dropout")}))) {}
+      : stack_(nn::TemporalConvStackOptions{ctx.channels, p.integer("layers"), p.integer("groups"), p.integer("width_multiplier"),
+                                            p.real("dropout")}) {
+    // The stack's layers hang directly off this module, not under a child of their own, so the parameter
+    // names are ModelScope's (conv1.0.weight, ..., conv4.3.bias): diffusers' `temp_convs.N.*` load as they are.
+    for (const auto& layer : stack_->named_children()) register_module(layer.key(), layer.value());
+  }
 
   torch::Tensor forward(const torch::Tensor& x) override { return stack_->forward(x); }
 

@@ -1,0 +1,364 @@
+#include "asg/weights_import.h"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "asg/error.h"
+#include "asg/hash.h"
+#include "asg/kinds/autoencoder.h"
+#include "asg/kinds/backbone.h"
+#include "asg/nn/module_state.h"
+#include "asg/nn/safetensors.h"
+#include "asg/util.h"
+
+namespace fs = std::filesystem;
+
+namespace asg {
+namespace {
+
+// The source as found on disk: its weight files (one, or the shards an index names) and its config.
+struct Source {
+  std::vector<fs::path> files;
+  fs::path index;            // empty unless sharded
+  nlohmann::json config;     // empty object without a config.json
+  fs::path config_file;
+};
+
+nlohmann::json read_json(const fs::path& file) {
+  std::ifstream in(file);
+  if (!in) throw config_error(fmt::format("{}: cannot read it", file.string()));
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw config_error(fmt::format("{}: not valid JSON ({})", file.string(), e.what()));
+  }
+}
+
+// The shards of a sharded checkpoint, from its index's weight_map (tensor -> shard file).
+std::vector<fs::path> shards_of(const fs::path& index) {
+  auto json = read_json(index);
+  if (!json.contains("weight_map") || !json["weight_map"].is_object())
+    throw config_error(fmt::format("{}: no \"weight_map\" object (a safetensors index maps each tensor to its shard file)", index.string()));
+  std::set<std::string> names;
+  for (const auto& [tensor, shard] : json["weight_map"].items()) {
+    if (!shard.is_string()) throw config_error(fmt::format("{}: weight_map[\"{}\"] is not a file name", index.string(), tensor));
+    names.insert(shard.get<std::string>());
+  }
+  std::vector<fs::path> files;
+  for (const auto& name : names) {
+    const fs::path shard = index.parent_path() / name;
+    if (!fs::is_regular_file(shard)) throw config_error(fmt::format("{}: names shard '{}', which is not there", index.string(), shard.string()));
+    files.push_back(shard);
+  }
+  return files;
+}
+
+Source find_source(const fs::path& path) {
+  Source s;
+  if (!fs::exists(path)) throw config_error(fmt::format("{}: no such file or folder (valid: a .safetensors file, a .safetensors.index.json "
+                                                        "or a diffusers/transformers model folder)",
+                                                        path.string()));
+  fs::path weights = path;
+  if (fs::is_directory(path)) {
+    static const std::vector<std::string> candidates = {
+        "diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json", "diffusion_pytorch_model.fp16.safetensors",
+        "diffusion_pytorch_model.fp16.safetensors.index.json", "model.safetensors", "model.safetensors.index.json"};
+    weights.clear();
+    for (const auto& name : candidates)
+      if (fs::is_regular_file(path / name)) {
+        weights = path / name;
+        break;
+      }
+    if (weights.empty())
+      throw config_error(fmt::format("{}: a folder without safetensors weights (looked for {}; .bin checkpoints are pickles and are not "
+                                     "read: convert them with the safetensors package first)",
+                                     path.string(), join(candidates, ", ")));
+  }
+  const std::string name = weights.filename().string();
+  if (name.ends_with(".index.json")) {
+    s.index = weights;
+    s.files = shards_of(weights);
+  } else {
+    s.files = {weights};
+  }
+  s.config_file = weights.parent_path() / "config.json";
+  s.config = fs::is_regular_file(s.config_file) ? read_json(s.config_file) : nlohmann::json::object();
+  return s;
+}
+
+// How one source class becomes a plugin: which plugin, its parameters, and how to build it for the check.
+struct Target {
+  std::string kind, plugin;
+  std::map<std::string, ParamValue> params;
+  std::string extra_toml;  // other tables the weights need (the UNet's temporal slots)
+  // Builds the plugin (with `params`) as a module whose tensors the weights must fill.
+  std::function<std::shared_ptr<torch::nn::Module>(const PluginCatalog&, const Params&)> build;
+};
+
+Params params_with(const PluginRecord& record, const std::map<std::string, ParamValue>& overrides) {
+  auto values = default_params(record.factory.name, record.factory.params).values();
+  for (const auto& [k, v] : overrides) values[k] = v;
+  return Params(record.factory.name, values);
+}
+
+std::string toml_value(const ParamValue& v);
+
+template <typename T>
+T config_value(const nlohmann::json& config, const std::string& key, const T& fallback, const fs::path& file) {
+  if (!config.contains(key) || config[key].is_null()) return fallback;
+  try {
+    return config[key].get<T>();
+  } catch (const nlohmann::json::exception&) {
+    throw config_error(fmt::format("{}: \"{}\" is {}, not the {} expected", file.string(), key, config[key].dump(),
+                                   std::is_same_v<T, std::string> ? "string" : "value"));
+  }
+}
+
+Target unet3d_target(const Source& s) {
+  const auto& c = s.config;
+  const fs::path& f = s.config_file;
+  if (c.empty())
+    throw config_error("UNet3DConditionModel weights without a config.json: the layout (levels, widths, heads) is read from it "
+                       "(valid: the model folder, or a file with its config.json beside it)");
+  // What modelscope_unet3d does not implement must be at diffusers' defaults.
+  auto require = [&](const std::string& key, const nlohmann::json& expected) {
+    if (c.contains(key) && !c[key].is_null() && c[key] != expected)
+      throw config_error(fmt::format("{}: \"{}\" = {}, but modelscope_unet3d implements UNet3DConditionModel with {} only", f.string(), key,
+                                     c[key].dump(), expected.dump()));
+  };
+  require("act_fn", "silu");
+  require("downsample_padding", 1);
+  require("mid_block_scale_factor", 1);
+  require("time_cond_proj_dim", nullptr);
+  require("num_attention_heads", nullptr);
+  if (c.contains("attention_head_dim") && !c["attention_head_dim"].is_number_integer())
+    throw config_error(fmt::format("{}: \"attention_head_dim\" = {}: per-level head widths are not implemented (valid: one integer)", f.string(),
+                                   c["attention_head_dim"].dump()));
+  Target t;
+  t.kind = "backbone";
+  t.plugin = "modelscope_unet3d";
+  const int64_t in = config_value<int64_t>(c, "in_channels", 4, f), out = config_value<int64_t>(c, "out_channels", 4, f);
+  t.params["block_out_channels"] = config_value<std::vector<int64_t>>(c, "block_out_channels", {320, 640, 1280, 1280}, f);
+  t.params["down_block_types"] = config_value<std::vector<std::string>>(
+      c, "down_block_types", {"CrossAttnDownBlock3D", "CrossAttnDownBlock3D", "CrossAttnDownBlock3D", "DownBlock3D"}, f);
+  t.params["up_block_types"] = config_value<std::vector<std::string>>(
+      c, "up_block_types", {"UpBlock3D", "CrossAttnUpBlock3D", "CrossAttnUpBlock3D", "CrossAttnUpBlock3D"}, f);
+  t.params["layers_per_block"] = config_value<int64_t>(c, "layers_per_block", 2, f);
+  t.params["attention_head_dim"] = config_value<int64_t>(c, "attention_head_dim", 64, f);
+  const int64_t groups = config_value<int64_t>(c, "norm_num_groups", 32, f);
+  t.params["norm_num_groups"] = groups;
+  t.params["norm_eps"] = config_value<double>(c, "norm_eps", 1e-5, f);
+  const int64_t cross = config_value<int64_t>(c, "cross_attention_dim", 1024, f);
+  t.params["cross_attention_dim"] = cross;
+  if (in < out)
+    throw config_error(fmt::format("{}: in_channels = {} < out_channels = {} (modelscope_unet3d takes the clip's channels plus its "
+                                   "condition channels)",
+                                   f.string(), in, out));
+  // ModelScope's temporal conv in every slot: 4 layers, the UNet's groups, dropout 0.1.
+  const std::map<std::string, ParamValue> temporal = {{"layers", int64_t{4}}, {"groups", groups}, {"dropout", 0.1}};
+  t.extra_toml = "[temporal]\nplugin = \"temporal_conv\"\n";
+  for (const auto& [k, v] : temporal) t.extra_toml += fmt::format("{} = {}\n", k, toml_value(v));
+  t.build = [out, in, cross, temporal](const PluginCatalog& catalog, const Params& params) -> std::shared_ptr<torch::nn::Module> {
+    BackboneContext ctx;
+    ctx.channels = out;
+    ctx.condition_channels = in - out;
+    ctx.frames = 8;  // the weights do not depend on the clip's size
+    ctx.height = ctx.width = 32;
+    ctx.text_dim = cross;
+    auto temporal_record = catalog.find("temporal", "temporal_conv");
+    auto temporal_plugin = load_plugin(*temporal_record);
+    const Params temporal_params = params_with(*temporal_record, temporal);
+    ctx.make_temporal = [temporal_plugin, temporal_params](const TemporalContext& tc) {
+      return create_plugin<TemporalModule>(*temporal_plugin, temporal_params, tc);
+    };
+    return create_plugin<Backbone>(*load_plugin(*catalog.find("backbone", "modelscope_unet3d")), params, ctx);
+  };
+  return t;
+}
+
+Target autoencoder_kl_target(const Source& s) {
+  const auto& c = s.config;
+  const fs::path& f = s.config_file;
+  if (c.empty())
+    throw config_error("AutoencoderKL weights without a config.json: the layout (levels, widths) is read from it (valid: the vae/ "
+                       "folder, or a file with its config.json beside it)");
+  auto require = [&](const std::string& key, const nlohmann::json& expected) {
+    if (c.contains(key) && !c[key].is_null() && c[key] != expected)
+      throw config_error(fmt::format("{}: \"{}\" = {}, but autoencoder_kl implements AutoencoderKL with {} only", f.string(), key,
+                                     c[key].dump(), expected.dump()));
+  };
+  require("act_fn", "silu");
+  require("use_quant_conv", true);
+  require("use_post_quant_conv", true);
+  require("mid_block_add_attention", true);
+  const int64_t in = config_value<int64_t>(c, "in_channels", 3, f), out = config_value<int64_t>(c, "out_channels", 3, f);
+  if (in != out)
+    throw config_error(fmt::format("{}: in_channels = {} but out_channels = {} (autoencoder_kl codes and decodes the same channels)",
+                                   f.string(), in, out));
+  for (const char* key : {"down_block_types", "up_block_types"}) {
+    const std::string block = std::string(key) == "down_block_types" ? "DownEncoderBlock2D" : "UpDecoderBlock2D";
+    for (const auto& type : config_value<std::vector<std::string>>(c, key, {}, f))
+      if (type != block)
+        throw config_error(fmt::format("{}: \"{}\" holds \"{}\" (autoencoder_kl implements {} only)", f.string(), key, type, block));
+  }
+  Target t;
+  t.kind = "autoencoder";
+  t.plugin = "autoencoder_kl";
+  const auto channels = config_value<std::vector<int64_t>>(c, "block_out_channels", {64}, f);
+  t.params["block_out_channels"] = channels;
+  t.params["layers_per_block"] = config_value<int64_t>(c, "layers_per_block", 1, f);
+  t.params["latent_channels"] = config_value<int64_t>(c, "latent_channels", 4, f);
+  t.params["norm_num_groups"] = config_value<int64_t>(c, "norm_num_groups", 32, f);
+  t.params["image_channels"] = in;
+  t.params["scaling_factor"] = config_value<double>(c, "scaling_factor", 0.18215, f);
+  const int64_t size = int64_t{8} << (channels.size() - 1);
+  t.build = [size](const PluginCatalog& catalog, const Params& params) -> std::shared_ptr<torch::nn::Module> {
+    return create_plugin<Autoencoder>(*load_plugin(*catalog.find("autoencoder", "autoencoder_kl")), params,
+                                      AutoencoderContext{4, 1, size, size});
+  };
+  return t;
+}
+
+struct ClassHandler {
+  std::string format;  // the naming it comes in
+  std::function<Target(const Source&)> target;
+};
+const std::map<std::string, ClassHandler>& handlers() {
+  static const std::map<std::string, ClassHandler> h = {{"UNet3DConditionModel", {"diffusers", unet3d_target}},
+                                                        {"AutoencoderKL", {"diffusers", autoencoder_kl_target}}};
+  return h;
+}
+
+std::string class_of(const Source& s, const std::string& given) {
+  std::string from_config;
+  if (s.config.contains("_class_name") && s.config["_class_name"].is_string()) from_config = s.config["_class_name"];
+  else if (s.config.contains("architectures") && s.config["architectures"].is_array() && !s.config["architectures"].empty())
+    from_config = s.config["architectures"][0].get<std::string>();
+  if (!given.empty() && !from_config.empty() && given != from_config)
+    throw config_error(fmt::format("--class {} but {} says \"{}\"", given, s.config_file.string(), from_config));
+  const std::string name = given.empty() ? from_config : given;
+  if (name.empty())
+    throw config_error(fmt::format("{}: which model these weights are for is not known: no config.json beside them (valid: pass --class, "
+                                   "one of: {})",
+                                   s.files.front().string(), join(importable_classes(), ", ")));
+  if (!handlers().contains(name))
+    throw config_error(fmt::format("{}: class '{}' cannot be imported yet (valid: {})",
+                                   (s.config.empty() ? s.files.front() : s.config_file).string(), name, join(importable_classes(), ", ")));
+  return name;
+}
+
+std::string toml_value(const ParamValue& v) {
+  return std::visit(
+      [](const auto& x) -> std::string {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::string>) return "\"" + x + "\"";
+        else if constexpr (std::is_same_v<T, bool>) return x ? "true" : "false";
+        else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+          std::vector<std::string> q;
+          for (const auto& e : x) q.push_back("\"" + e + "\"");
+          return "[" + join(q, ", ") + "]";
+        } else if constexpr (std::is_same_v<T, std::vector<int64_t>> || std::is_same_v<T, std::vector<double>>) {
+          std::vector<std::string> q;
+          for (const auto& e : x) q.push_back(fmt::format("{}", e));
+          return "[" + join(q, ", ") + "]";
+        } else {
+          return fmt::format("{}", x);
+        }
+      },
+      v);
+}
+
+}  // namespace
+
+std::vector<std::string> importable_classes() {
+  std::vector<std::string> names;
+  for (const auto& [name, handler] : handlers()) names.push_back(name);
+  return names;
+}
+
+WeightImportReport import_weights(const WeightImportOptions& o, const PluginCatalog& catalog) {
+  static const std::map<std::string, torch::ScalarType> dtypes = {
+      {"float32", torch::kFloat32}, {"float16", torch::kFloat16}, {"bfloat16", torch::kBFloat16}};
+  if (o.dtype != "keep" && !dtypes.contains(o.dtype))
+    throw config_error(fmt::format("--dtype {} (valid: keep, float32, float16, bfloat16)", o.dtype));
+  if (o.format != "diffusers" && o.format != "transformers")
+    throw config_error(fmt::format("--format {} (valid: diffusers, transformers)", o.format));
+  const Source source = find_source(o.source);
+  const std::string cls = class_of(source, o.source_class);
+  const ClassHandler& handler = handlers().at(cls);
+  if (handler.format != o.format)
+    throw config_error(fmt::format("--format {}, but {} weights come in the {} format (valid: --format {})", o.format, cls, handler.format,
+                                   handler.format));
+
+  // Every tensor of every file, each exactly once.
+  std::map<std::string, torch::Tensor> tensors;
+  std::map<std::string, std::string> file_of;
+  WeightImportReport report;
+  std::string source_hashes;
+  for (const auto& file : source.files) {
+    for (auto& [key, t] : nn::read_safetensors(file).tensors) {
+      if (tensors.contains(key))
+        throw config_error(fmt::format("{}: tensor '{}' is also in {} (a tensor must be in one shard only)", file.string(), key, file_of[key]));
+      file_of[key] = file.string();
+      tensors.emplace(key, o.dtype == "keep" ? t : t.to(dtypes.at(o.dtype)));
+    }
+    report.source_files.push_back(file.string());
+    source_hashes += (source_hashes.empty() ? "" : " ") + file.filename().string() + ":" + sha256_file(file);
+  }
+  if (!source.index.empty()) {
+    auto index = read_json(source.index);
+    for (const auto& [key, shard] : index["weight_map"].items())
+      if (!tensors.contains(key))
+        throw config_error(fmt::format("{}: names tensor '{}' in {}, which does not hold it", source.index.string(), key, shard.get<std::string>()));
+    for (const auto& [key, t] : tensors)
+      if (!index["weight_map"].contains(key))
+        throw config_error(fmt::format("{}: tensor '{}' of {} is not in the index's weight_map", source.index.string(), key, file_of[key]));
+  }
+
+  // The check: the plugin these weights are for, built from the source's config, takes every tensor.
+  const Target target = handler.target(source);
+  const Params params = params_with(*catalog.find(target.kind, target.plugin), target.params);
+  {
+    auto module = target.build(catalog, params);
+    try {
+      nn::load_named_tensors(*module, tensors, fmt::format("{} as {} for {} '{}'", o.source.string(), cls, target.kind, target.plugin));
+    } catch (const Error& e) {
+      throw config_error(e.what());
+    }
+  }
+
+  std::map<std::string, std::string> metadata = {
+      {"format", "pt"},
+      {"asg_weights", "1"},
+      {"asg_kind", target.kind},
+      {"asg_plugin", target.plugin},
+      {"source_format", o.format},
+      {"source_class", cls},
+      {"source_sha256", source_hashes},
+      {"source_config", source.config.dump()},
+  };
+  fs::create_directories(fs::absolute(o.out).parent_path());
+  nn::write_safetensors(o.out, tensors, metadata);
+
+  report.source_class = cls;
+  report.kind = target.kind;
+  report.plugin = target.plugin;
+  for (const auto& [key, t] : tensors) {
+    ++report.tensors;
+    report.bytes += t.numel() * t.element_size();
+  }
+  report.out_sha256 = sha256_file(o.out);
+  std::string toml = fmt::format("[{}]\nplugin = \"{}\"\n", target.kind, target.plugin);
+  for (const auto& [k, v] : target.params) toml += fmt::format("{} = {}\n", k, toml_value(v));
+  toml += fmt::format("init_from = \"{}\"\ninit_sha256 = \"{}\"\n", fs::absolute(o.out).lexically_normal().string(), report.out_sha256);
+  if (!target.extra_toml.empty()) toml += "\n" + target.extra_toml;
+  report.slot_toml = toml;
+  return report;
+}
+
+}  // namespace asg

@@ -1,0 +1,193 @@
+// Pretrained weights in an experiment ([backbone] init_from with init_sha256): the real `asg` binary builds
+// ModelScope's UNet from a diffusers UNet3DConditionModel state_dict made in the reference environment, and
+// refuses a wrong hash, a missing hash, and weights that do not fit, naming the key and the tensors, before
+// anything is recorded.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "asg/hash.h"
+#include "asg/nn/safetensors.h"
+#include "cli_fixture.h"
+
+namespace fs = std::filesystem;
+using asg::testing::CliTest;
+using Result = asg::testing::CliResult;
+using asg::testing::run_asg;
+
+namespace {
+// The fixture's "small" UNet3DConditionModel, as modelscope_unet3d parameters, with ModelScope's temporal conv.
+std::string modelscope_experiment(const std::string& init_lines, const std::string& temporal = "plugin = \"temporal_conv\"\ngroups = 8\n") {
+  return "base = [\"tiny.toml\"]\n[text_encoder]\ndim = 24\n"
+         "[backbone]\nplugin = \"modelscope_unet3d\"\nblock_out_channels = [32, 64]\n"
+         "down_block_types = [\"CrossAttnDownBlock3D\", \"DownBlock3D\"]\nup_block_types = [\"UpBlock3D\", \"CrossAttnUpBlock3D\"]\n"
+         "layers_per_block = 1\nnorm_num_groups = 8\nattention_head_dim = 16\n" +
+         init_lines + "[temporal]\n" + temporal;
+}
+}  // namespace
+
+TEST_F(CliTest, BackboneStartsFromDiffusersWeightsCheckedByHashAndByName) {
+  ASSERT_TRUE(asg::testing::write_fixture("unet3d_reference.py", dir_ / "unet", "--config small"));
+  const fs::path weights = dir_ / "unet" / "weights.safetensors";
+  const std::string sha = asg::sha256_file(weights);
+
+  // The file, and the folder form (a diffusers folder holds diffusion_pytorch_model.safetensors).
+  std::ofstream(dir_ / "pretrained.toml") << modelscope_experiment(fmt::format("init_from = \"unet/weights.safetensors\"\ninit_sha256 = \"{}\"\n", sha));
+  Result ok = run_asg("validate --build pretrained.toml", dir_);
+  ASSERT_EQ(ok.code, 0) << ok.output;
+  fs::create_directories(dir_ / "folder");
+  fs::copy_file(weights, dir_ / "folder" / "diffusion_pytorch_model.safetensors");
+  std::ofstream(dir_ / "folder.toml") << modelscope_experiment(fmt::format("init_from = \"folder\"\ninit_sha256 = \"{}\"\n", sha));
+  Result folder = run_asg("validate --build folder.toml", dir_);
+  EXPECT_EQ(folder.code, 0) << folder.output;
+
+  // The weights are part of the method: another file is another method hash.
+  std::ofstream(dir_ / "scratch.toml") << modelscope_experiment("");
+  Result scratch = run_asg("validate scratch.toml", dir_);
+  ASSERT_EQ(scratch.code, 0) << scratch.output;
+  auto method_line = [](const std::string& out) {
+    auto at = out.find("method");
+    return at == std::string::npos ? std::string() : out.substr(at, out.find('\n', at) - at);
+  };
+  EXPECT_NE(method_line(ok.output), method_line(scratch.output));
+  EXPECT_FALSE(method_line(ok.output).empty()) << ok.output;
+
+  // A wrong hash names both hashes and the key's line.
+  std::ofstream(dir_ / "wrong_hash.toml") << modelscope_experiment(
+      fmt::format("init_from = \"unet/weights.safetensors\"\ninit_sha256 = \"{}\"\n", std::string(64, 'a')));
+  Result wrong = run_asg("validate --build wrong_hash.toml", dir_);
+  EXPECT_EQ(wrong.code, 2) << wrong.output;
+  EXPECT_NE(wrong.output.find("[backbone] init_from = \"" + weights.string() + "\": the file's sha256 is " + sha + ", not init_sha256 = \"" +
+                              std::string(64, 'a') + "\""),
+            std::string::npos)
+      << wrong.output;
+
+  // No hash at all.
+  std::ofstream(dir_ / "no_hash.toml") << modelscope_experiment("init_from = \"unet/weights.safetensors\"\n");
+  Result no_hash = run_asg("validate no_hash.toml", dir_);
+  EXPECT_EQ(no_hash.code, 2) << no_hash.output;
+  EXPECT_NE(no_hash.output.find("[backbone] init_from needs init_sha256 = \"<the file's sha256>\" beside it"), std::string::npos)
+      << no_hash.output;
+
+  // Weights of another configuration: every missing tensor named, nothing loaded.
+  std::string deeper_toml = modelscope_experiment(fmt::format("init_from = \"unet/weights.safetensors\"\ninit_sha256 = \"{}\"\n", sha));
+  deeper_toml.replace(deeper_toml.find("layers_per_block = 1"), 20, "layers_per_block = 2");
+  std::ofstream(dir_ / "deeper.toml") << deeper_toml;
+  Result deeper = run_asg("validate --build deeper.toml", dir_);
+  EXPECT_EQ(deeper.code, 2) << deeper.output;
+  EXPECT_NE(deeper.output.find("the weights do not fit this model (nothing was loaded)"), std::string::npos) << deeper.output;
+  EXPECT_NE(deeper.output.find("'down_blocks.0.resnets.1.conv1.weight'"), std::string::npos) << deeper.output;
+
+  // STI in the temporal slots: ModelScope's temp_convs do not fit it, unless init_allow_missing says so.
+  const std::string sti = "plugin = \"sti\"\nheads = 2\nhead_dim = 8\ngroups = 8\n";
+  std::ofstream(dir_ / "sti.toml") << modelscope_experiment(
+      fmt::format("init_from = \"unet/weights.safetensors\"\ninit_sha256 = \"{}\"\n", sha), sti);
+  Result strict = run_asg("validate --build sti.toml", dir_);
+  EXPECT_EQ(strict.code, 2) << strict.output;
+  EXPECT_NE(strict.output.find("'down_blocks.0.temp_convs.0.transformer_blocks.to_q.weight'"), std::string::npos) << strict.output;
+  EXPECT_NE(strict.output.find("unexpected ("), std::string::npos) << strict.output;
+  EXPECT_NE(strict.output.find("'down_blocks.0.temp_convs.0.conv1.0.weight'"), std::string::npos) << strict.output;
+  std::ofstream(dir_ / "sti_allowed.toml") << modelscope_experiment(
+      fmt::format("init_from = \"unet/weights.safetensors\"\ninit_sha256 = \"{}\"\ninit_allow_missing = [\"*.temp_convs.*\"]\n", sha), sti);
+  Result allowed = run_asg("validate --build sti_allowed.toml", dir_);
+  EXPECT_EQ(allowed.code, 0) << allowed.output;
+
+  EXPECT_FALSE(fs::exists(registry()));  // nothing recorded by any of it
+}
+
+TEST_F(CliTest, WeightsImportChecksDiffusersFoldersAndShardsAndRecordsWhereTheyCameFrom) {
+  ASSERT_TRUE(asg::testing::write_fixture("unet3d_reference.py", dir_ / "unet", "--config small --save-pretrained"));
+  const fs::path folder = dir_ / "unet" / "pretrained";
+
+  Result imported = run_asg("weights import --format diffusers unet/pretrained --out imported.safetensors", dir_);
+  ASSERT_EQ(imported.code, 0) << imported.output;
+  EXPECT_NE(imported.output.find("(UNet3DConditionModel) from 1 file: "), std::string::npos) << imported.output;
+  EXPECT_NE(imported.output.find("checked against backbone 'modelscope_unet3d'"), std::string::npos) << imported.output;
+  EXPECT_NE(imported.output.find("block_out_channels = [32, 64]\n"), std::string::npos) << imported.output;
+  const std::string sha = asg::sha256_file(dir_ / "imported.safetensors");
+  EXPECT_NE(imported.output.find("init_sha256 = \"" + sha + "\""), std::string::npos) << imported.output;
+
+  // Its provenance: the class and the source file's sha256.
+  Result shown = run_asg("weights show imported.safetensors", dir_);
+  ASSERT_EQ(shown.code, 0) << shown.output;
+  EXPECT_NE(shown.output.find("source_class: UNet3DConditionModel"), std::string::npos) << shown.output;
+  EXPECT_NE(shown.output.find("diffusion_pytorch_model.safetensors:" + asg::sha256_file(folder / "diffusion_pytorch_model.safetensors")),
+            std::string::npos)
+      << shown.output;
+
+  // The sharded save of the same model imports to the same tensors.
+  Result sharded = run_asg("weights import --format diffusers unet/sharded --out sharded.safetensors --dtype float16", dir_);
+  ASSERT_EQ(sharded.code, 0) << sharded.output;
+  EXPECT_NE(sharded.output.find("from 33 files"), std::string::npos) << sharded.output;
+  auto a = asg::nn::read_safetensors(dir_ / "imported.safetensors").tensors, b = asg::nn::read_safetensors(dir_ / "sharded.safetensors").tensors;
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [key, t] : a) {
+    ASSERT_TRUE(b.contains(key)) << key;
+    EXPECT_EQ(b[key].scalar_type(), torch::kFloat16) << key;
+    EXPECT_TRUE(torch::equal(t.to(torch::kFloat16), b[key])) << key;
+  }
+
+  // The imported file is what an experiment's init_from takes.
+  std::ofstream(dir_ / "imported.toml") << modelscope_experiment(fmt::format("init_from = \"imported.safetensors\"\ninit_sha256 = \"{}\"\n", sha));
+  Result built = run_asg("validate --build imported.toml", dir_);
+  EXPECT_EQ(built.code, 0) << built.output;
+
+  // A config that does not describe the weights: every tensor that does not fit is named, nothing is written.
+  {
+    nlohmann::json config;
+    std::ifstream(folder / "config.json") >> config;
+    config["layers_per_block"] = 2;
+    std::ofstream(folder / "config.json") << config.dump();
+  }
+  Result misfit = run_asg("weights import --format diffusers unet/pretrained --out misfit.safetensors", dir_);
+  EXPECT_EQ(misfit.code, 2) << misfit.output;
+  EXPECT_NE(misfit.output.find("unet/pretrained as UNet3DConditionModel for backbone 'modelscope_unet3d': the weights do not fit"),
+            std::string::npos)
+      << misfit.output;
+  EXPECT_NE(misfit.output.find("'down_blocks.0.resnets.1.conv1.weight'"), std::string::npos) << misfit.output;
+  EXPECT_FALSE(fs::exists(dir_ / "misfit.safetensors"));
+
+  // A class import does not know yet, and a setting modelscope_unet3d does not implement.
+  {
+    nlohmann::json config;
+    std::ifstream(folder / "config.json") >> config;
+    config["_class_name"] = "I2VGenXLUNet";
+    std::ofstream(folder / "config.json") << config.dump();
+  }
+  Result i2v = run_asg("weights import --format diffusers unet/pretrained --out i2v.safetensors", dir_);
+  EXPECT_EQ(i2v.code, 2) << i2v.output;
+  EXPECT_NE(i2v.output.find("class 'I2VGenXLUNet' cannot be imported yet (valid: AutoencoderKL, UNet3DConditionModel)"), std::string::npos)
+      << i2v.output;
+  {
+    nlohmann::json config;
+    std::ifstream(folder / "config.json") >> config;
+    config["_class_name"] = "UNet3DConditionModel";
+    config["layers_per_block"] = 1;
+    config["act_fn"] = "gelu";
+    std::ofstream(folder / "config.json") << config.dump();
+  }
+  Result act = run_asg("weights import --format diffusers unet/pretrained --out act.safetensors", dir_);
+  EXPECT_EQ(act.code, 2) << act.output;
+  EXPECT_NE(act.output.find("config.json: \"act_fn\" = \"gelu\", but modelscope_unet3d implements UNet3DConditionModel with \"silu\" only"),
+            std::string::npos)
+      << act.output;
+}
+
+TEST_F(CliTest, StableDiffusionsVaeImportsAndCodesTheLatentSpaceOfARun) {
+  ASSERT_TRUE(asg::testing::write_fixture("autoencoder_kl_reference.py", dir_ / "vae", "--config small --save-pretrained"));
+  Result imported = run_asg("weights import --format diffusers vae/pretrained --out vae.safetensors", dir_);
+  ASSERT_EQ(imported.code, 0) << imported.output;
+  EXPECT_NE(imported.output.find("checked against autoencoder 'autoencoder_kl'"), std::string::npos) << imported.output;
+  EXPECT_NE(imported.output.find("[autoencoder]\nplugin = \"autoencoder_kl\"\nblock_out_channels = [32, 64]\n"), std::string::npos)
+      << imported.output;
+  // The latent diffusion experiment: SD's VAE (small) with its imported weights, the tiny UNet on its 8x8 latents.
+  std::ofstream(dir_ / "latent.toml") << fmt::format(
+      "base = [\"tiny.toml\"]\n[autoencoder]\nplugin = \"autoencoder_kl\"\nblock_out_channels = [32, 64]\nlayers_per_block = 1\n"
+      "norm_num_groups = 8\ninit_from = \"vae.safetensors\"\ninit_sha256 = \"{}\"\n",
+      asg::sha256_file(dir_ / "vae.safetensors"));
+  Result built = run_asg("validate --build latent.toml", dir_);
+  EXPECT_EQ(built.code, 0) << built.output;
+  EXPECT_NE(built.output.find("[1, 4, 8, 8, 8]"), std::string::npos) << built.output;  // 4 latent channels, 8 frames of 8x8
+}
