@@ -10,7 +10,8 @@
 #   libopencv-*-dev      only the four modules used (core, imgproc, imgcodecs, videoio): the full
 #                        libopencv-dev pulls every module's -dev package (+357 MB) for a CMake config file.
 #   libarchive-dev       tar shards (WebDataset layout) streamed without unpacking.
-#   libicu-dev           CLIP's BPE tokenizer: Unicode lower-casing and its \p{L}/\p{N} split pattern.
+#   libicu-dev           CLIP's BPE tokenizer: Unicode lower-casing and its \p{L}/\p{N} split pattern;
+#                        BERT's WordPiece: Unicode categories, NFD accent stripping.
 #   libssl-dev           sha256 of configs, plugin libraries and artifacts (libcrypto).
 #   libcpp-httplib-dev   asg serve: the read-only web view of the registry.
 #   chromium, chromium-driver  the tests open the HTML leaderboard and asg serve's pages in headless Chromium
@@ -27,7 +28,7 @@ packages=(
   # sticker media: GIF/WebP decoders, OpenCV for PNG/JPEG/BMP, video, resize, colour and k-means, tar shards
   libgif-dev libwebp-dev libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-videoio-dev
   libarchive-dev
-  # text: CLIP's tokenizer
+  # text: CLIP's, BERT's and T5's tokenizers (ICU)
   libicu-dev
   # tests
   libgtest-dev chromium chromium-driver

@@ -22,6 +22,7 @@ int cmd_import(const WeightImportOptions& options) {
   fmt::print("imported {} ({}) from {} file{}: {} tensors, {:.1f} MB, checked against {} '{}'\n", options.out.string(), report.source_class,
              report.source_files.size(), report.source_files.size() == 1 ? "" : "s", report.tensors, report.bytes / 1e6, report.kind,
              report.plugin);
+  for (const auto& note : report.notes) fmt::print("  {}\n", note);
   fmt::print("sha256 {}\n\nThe experiment tables these weights fit:\n\n{}",
              report.out_sha256, report.slot_toml);
   return 0;

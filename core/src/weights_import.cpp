@@ -12,8 +12,11 @@
 #include "asg/hash.h"
 #include "asg/kinds/autoencoder.h"
 #include "asg/kinds/backbone.h"
+#include "asg/nn/bert_model.h"
+#include "asg/nn/clip_text_model.h"
 #include "asg/nn/module_state.h"
 #include "asg/nn/safetensors.h"
+#include "asg/nn/t5_encoder.h"
 #include "asg/util.h"
 
 namespace fs = std::filesystem;
@@ -98,6 +101,10 @@ struct Target {
   std::string extra_toml;  // other tables the weights need (the UNet's temporal slots)
   // Builds the plugin (with `params`) as a module whose tensors the weights must fill.
   std::function<std::shared_ptr<torch::nn::Module>(const PluginCatalog&, const Params&)> build;
+  // The source's names made the plugin's, and what the plugin does not use taken out; each line it returns
+  // is said in the report ("dropped decoder.*: ...").
+  std::function<std::vector<std::string>(std::map<std::string, torch::Tensor>&)> adapt;
+  std::string tokenizer_note;  // the tokenizer file the slot table must name, said as a TOML comment
 };
 
 Params params_with(const PluginRecord& record, const std::map<std::string, ParamValue>& overrides) {
@@ -224,13 +231,196 @@ Target autoencoder_kl_target(const Source& s) {
   return t;
 }
 
+
+// Drops every tensor whose name starts with one of `prefixes`, returning a line per prefix that held any.
+std::vector<std::string> drop_prefixed(std::map<std::string, torch::Tensor>& tensors, const std::vector<std::pair<std::string, std::string>>& prefixes) {
+  std::vector<std::string> notes;
+  for (const auto& [prefix, why] : prefixes) {
+    int64_t dropped = 0;
+    for (auto it = tensors.begin(); it != tensors.end();)
+      if (it->first.starts_with(prefix)) {
+        it = tensors.erase(it);
+        ++dropped;
+      } else {
+        ++it;
+      }
+    if (dropped > 0) notes.push_back(fmt::format("dropped {}* ({} tensor{}): {}", prefix, dropped, dropped == 1 ? "" : "s", why));
+  }
+  return notes;
+}
+
+// Puts `prefix` before every name that lacks it (transformers 5 saves CLIPTextModel and ChineseCLIPTextModel
+// without the text_model. their version-4 and published checkpoints have).
+void ensure_prefix(std::map<std::string, torch::Tensor>& tensors, const std::string& prefix, const std::vector<std::string>& keep_as_is) {
+  std::map<std::string, torch::Tensor> renamed;
+  for (auto& [key, t] : tensors) {
+    const bool keep = key.starts_with(prefix) || std::any_of(keep_as_is.begin(), keep_as_is.end(), [&](const auto& k) { return key.starts_with(k); });
+    renamed.emplace(keep ? key : prefix + key, t);
+  }
+  tensors = std::move(renamed);
+}
+
+// A transformers config's text part: CLIPModel and ChineseCLIPModel keep it under text_config.
+const nlohmann::json& text_config_of(const nlohmann::json& c) { return c.contains("text_config") && c["text_config"].is_object() ? c["text_config"] : c; }
+
+Target clip_text_target(const Source& s) {
+  if (s.config.empty())
+    throw config_error("CLIPTextModel weights without a config.json: the layout (width, layers, heads) is read from it (valid: the "
+                       "text_encoder/ folder of a pipeline, or a file with its config.json beside it)");
+  const auto& c = text_config_of(s.config);
+  const fs::path& f = s.config_file;
+  Target t;
+  t.kind = "text_encoder";
+  t.plugin = "clip_text";
+  t.params["vocab_size"] = config_value<int64_t>(c, "vocab_size", 49408, f);
+  t.params["hidden_size"] = config_value<int64_t>(c, "hidden_size", 512, f);
+  t.params["intermediate_size"] = config_value<int64_t>(c, "intermediate_size", 2048, f);
+  t.params["layers"] = config_value<int64_t>(c, "num_hidden_layers", 12, f);
+  t.params["heads"] = config_value<int64_t>(c, "num_attention_heads", 8, f);
+  const int64_t positions = config_value<int64_t>(c, "max_position_embeddings", 77, f);
+  t.params["max_positions"] = positions;
+  if (positions < 77) t.params["context_length"] = positions;  // the plugin's default context would not fit
+  t.params["layer_norm_eps"] = config_value<double>(c, "layer_norm_eps", 1e-5, f);
+  const auto act = config_value<std::string>(c, "hidden_act", "quick_gelu", f);
+  nn::text_activation_from_name(act);
+  t.params["activation"] = act;
+  // eos_token_id is not read: clip_text pools at the tokenizer's <|endoftext|>, which is what transformers
+  // finds both ways it looks (the configured id, or the largest id for version-4 configs that say 2).
+  t.tokenizer_note = "merges = \"<the tokenizer's merges.txt (tokenizer/ beside text_encoder/) or open_clip's bpe_simple_vocab_16e6.txt.gz>\"";
+  t.adapt = [](std::map<std::string, torch::Tensor>& tensors) {
+    ensure_prefix(tensors, "text_model.", {"text_projection.", "vision_model.", "visual_projection.", "logit_scale"});
+    return drop_prefixed(tensors, {{"text_projection.", "CLIPTextModelWithProjection's projection of the pooled output (clip_text's pooled "
+                                                        "output is the text encoder contract's D-wide one)"},
+                                   {"text_model.embeddings.position_ids", "a buffer of 0..L-1, not a weight"},
+                                   {"vision_model.", "CLIP's image tower"}, {"visual_projection.", "CLIP's image tower"},
+                                   {"logit_scale", "CLIP's contrastive temperature"}});
+  };
+  t.build = [](const PluginCatalog&, const Params& p) -> std::shared_ptr<torch::nn::Module> {
+    return nn::ClipTextModel(nn::ClipTextOptions{.vocab_size = p.integer("vocab_size"), .hidden_size = p.integer("hidden_size"),
+                                                 .intermediate_size = p.integer("intermediate_size"), .layers = p.integer("layers"),
+                                                 .heads = p.integer("heads"), .max_positions = p.integer("max_positions"),
+                                                 .layer_norm_eps = p.real("layer_norm_eps"),
+                                                 .activation = nn::text_activation_from_name(p.str("activation"))})
+        .ptr();
+  };
+  return t;
+}
+
+Target t5_target(const Source& s) {
+  if (s.config.empty())
+    throw config_error("T5 weights without a config.json: the layout (width, blocks, heads, feed-forward) is read from it (valid: the "
+                       "model folder, or a file with its config.json beside it)");
+  const auto& c = s.config;
+  const fs::path& f = s.config_file;
+  Target t;
+  t.kind = "text_encoder";
+  t.plugin = "t5_text";
+  t.params["vocab_size"] = config_value<int64_t>(c, "vocab_size", 32128, f);
+  t.params["d_model"] = config_value<int64_t>(c, "d_model", 512, f);
+  t.params["d_kv"] = config_value<int64_t>(c, "d_kv", 64, f);
+  t.params["d_ff"] = config_value<int64_t>(c, "d_ff", 2048, f);
+  t.params["layers"] = config_value<int64_t>(c, "num_layers", 6, f);
+  t.params["heads"] = config_value<int64_t>(c, "num_heads", 8, f);
+  t.params["relative_attention_num_buckets"] = config_value<int64_t>(c, "relative_attention_num_buckets", 32, f);
+  t.params["relative_attention_max_distance"] = config_value<int64_t>(c, "relative_attention_max_distance", 128, f);
+  t.params["layer_norm_epsilon"] = config_value<double>(c, "layer_norm_epsilon", 1e-6, f);
+  const auto proj = config_value<std::string>(c, "feed_forward_proj", "relu", f);
+  if (proj != "relu" && proj != "gated-gelu")
+    throw config_error(fmt::format("{}: \"feed_forward_proj\" = \"{}\" (valid: relu, gated-gelu)", f.string(), proj));
+  t.params["feed_forward_proj"] = proj;
+  t.tokenizer_note = "vocabulary = \"<the model's spiece.model (tokenizer = \\\"sentencepiece\\\") or vocab.txt (tokenizer = \\\"wordpiece\\\")>\"";
+  t.adapt = [](std::map<std::string, torch::Tensor>& tensors) {
+    std::vector<std::string> notes;
+    if (!tensors.contains("shared.weight") && tensors.contains("encoder.embed_tokens.weight")) {
+      tensors.emplace("shared.weight", tensors.at("encoder.embed_tokens.weight"));
+      notes.push_back("encoder.embed_tokens.weight taken as shared.weight (the same tied embedding)");
+    }
+    for (auto& n : drop_prefixed(tensors, {{"encoder.embed_tokens.weight", "the tied copy of shared.weight"},
+                                           {"decoder.", "T5's decoder (a text encoder uses the encoder only)"},
+                                           {"lm_head.", "T5's language-model head (decoder side)"}}))
+      notes.push_back(n);
+    return notes;
+  };
+  t.build = [](const PluginCatalog&, const Params& p) -> std::shared_ptr<torch::nn::Module> {
+    const bool gated = p.str("feed_forward_proj") == "gated-gelu";
+    return nn::T5Encoder(nn::T5EncoderOptions{.vocab_size = p.integer("vocab_size"), .d_model = p.integer("d_model"), .d_kv = p.integer("d_kv"),
+                                              .d_ff = p.integer("d_ff"), .layers = p.integer("layers"), .heads = p.integer("heads"),
+                                              .relative_attention_num_buckets = p.integer("relative_attention_num_buckets"),
+                                              .relative_attention_max_distance = p.integer("relative_attention_max_distance"),
+                                              .layer_norm_epsilon = p.real("layer_norm_epsilon"), .gated = gated,
+                                              .activation = gated ? nn::TextActivation::GeluTanh : nn::TextActivation::Relu})
+        .ptr();
+  };
+  return t;
+}
+
+Target chinese_clip_text_target(const Source& s) {
+  if (s.config.empty())
+    throw config_error("Chinese-CLIP weights without a config.json: the layout (width, layers, heads) is read from it (valid: the "
+                       "model folder, or a file with its config.json beside it)");
+  const auto& c = text_config_of(s.config);
+  const fs::path& f = s.config_file;
+  Target t;
+  t.kind = "text_encoder";
+  t.plugin = "chinese_clip_text";
+  t.params["vocab_size"] = config_value<int64_t>(c, "vocab_size", 21128, f);
+  t.params["hidden_size"] = config_value<int64_t>(c, "hidden_size", 768, f);
+  t.params["intermediate_size"] = config_value<int64_t>(c, "intermediate_size", 3072, f);
+  t.params["layers"] = config_value<int64_t>(c, "num_hidden_layers", 12, f);
+  t.params["heads"] = config_value<int64_t>(c, "num_attention_heads", 12, f);
+  const int64_t positions = config_value<int64_t>(c, "max_position_embeddings", 512, f);
+  t.params["max_positions"] = positions;
+  if (positions < 52) t.params["context_length"] = positions;  // the plugin's default context would not fit
+  t.params["type_vocab_size"] = config_value<int64_t>(c, "type_vocab_size", 2, f);
+  t.params["layer_norm_eps"] = config_value<double>(c, "layer_norm_eps", 1e-12, f);
+  const auto act = config_value<std::string>(c, "hidden_act", "gelu", f);
+  nn::text_activation_from_name(act);
+  t.params["activation"] = act;
+  if (config_value<std::string>(c, "position_embedding_type", "absolute", f) != "absolute")
+    throw config_error(fmt::format("{}: \"position_embedding_type\" = {} (valid: absolute)", f.string(), c["position_embedding_type"].dump()));
+  t.tokenizer_note = "vocabulary = \"<the model's vocab.txt>\"";
+  t.adapt = [](std::map<std::string, torch::Tensor>& tensors) {
+    // BertModel / ChineseCLIPTextModel name from embeddings.; ChineseCLIPModel from text_model.
+    ensure_prefix(tensors, "text_model.", {"text_projection.", "vision_model.", "visual_projection.", "logit_scale", "bert."});
+    std::map<std::string, torch::Tensor> renamed;
+    for (auto& [key, v] : tensors) renamed.emplace(key.starts_with("bert.") ? "text_model." + key.substr(5) : key, v);
+    tensors = std::move(renamed);
+    return drop_prefixed(tensors, {{"text_projection.", "Chinese-CLIP's projection of [CLS] (chinese_clip_text's pooled output is the "
+                                                        "text encoder contract's D-wide [CLS] state)"},
+                                   {"text_model.pooler.", "BERT's pooler, which Chinese-CLIP does not use"},
+                                   {"text_model.embeddings.position_ids", "a buffer of 0..L-1, not a weight"},
+                                   {"text_model.embeddings.token_type_ids", "a buffer of zeros, not a weight"},
+                                   {"vision_model.", "Chinese-CLIP's image tower"}, {"visual_projection.", "Chinese-CLIP's image tower"},
+                                   {"logit_scale", "CLIP's contrastive temperature"}, {"cls.", "BERT's pre-training heads"}});
+  };
+  t.build = [](const PluginCatalog&, const Params& p) -> std::shared_ptr<torch::nn::Module> {
+    return nn::BertModel(nn::BertOptions{.vocab_size = p.integer("vocab_size"), .hidden_size = p.integer("hidden_size"),
+                                         .intermediate_size = p.integer("intermediate_size"), .layers = p.integer("layers"),
+                                         .heads = p.integer("heads"), .max_positions = p.integer("max_positions"),
+                                         .type_vocab_size = p.integer("type_vocab_size"), .layer_norm_eps = p.real("layer_norm_eps"),
+                                         .activation = nn::text_activation_from_name(p.str("activation"))})
+        .ptr();
+  };
+  return t;
+}
+
 struct ClassHandler {
   std::string format;  // the naming it comes in
   std::function<Target(const Source&)> target;
 };
 const std::map<std::string, ClassHandler>& handlers() {
-  static const std::map<std::string, ClassHandler> h = {{"UNet3DConditionModel", {"diffusers", unet3d_target}},
-                                                        {"AutoencoderKL", {"diffusers", autoencoder_kl_target}}};
+  static const std::map<std::string, ClassHandler> h = {
+      {"UNet3DConditionModel", {"diffusers", unet3d_target}},
+      {"AutoencoderKL", {"diffusers", autoencoder_kl_target}},
+      {"CLIPTextModel", {"transformers", clip_text_target}},
+      {"CLIPTextModelWithProjection", {"transformers", clip_text_target}},
+      {"T5EncoderModel", {"transformers", t5_target}},
+      {"T5ForConditionalGeneration", {"transformers", t5_target}},
+      {"T5Model", {"transformers", t5_target}},
+      {"ChineseCLIPModel", {"transformers", chinese_clip_text_target}},
+      {"ChineseCLIPTextModel", {"transformers", chinese_clip_text_target}},
+      {"BertModel", {"transformers", chinese_clip_text_target}},
+  };
   return h;
 }
 
@@ -322,6 +512,7 @@ WeightImportReport import_weights(const WeightImportOptions& o, const PluginCata
 
   // The check: the plugin these weights are for, built from the source's config, takes every tensor.
   const Target target = handler.target(source);
+  if (target.adapt) report.notes = target.adapt(tensors);
   const Params params = params_with(*catalog.find(target.kind, target.plugin), target.params);
   {
     auto module = target.build(catalog, params);
@@ -355,6 +546,7 @@ WeightImportReport import_weights(const WeightImportOptions& o, const PluginCata
   report.out_sha256 = sha256_file(o.out);
   std::string toml = fmt::format("[{}]\nplugin = \"{}\"\n", target.kind, target.plugin);
   for (const auto& [k, v] : target.params) toml += fmt::format("{} = {}\n", k, toml_value(v));
+  if (!target.tokenizer_note.empty()) toml += fmt::format("{}  # set this\n", target.tokenizer_note);
   toml += fmt::format("init_from = \"{}\"\ninit_sha256 = \"{}\"\n", fs::absolute(o.out).lexically_normal().string(), report.out_sha256);
   if (!target.extra_toml.empty()) toml += "\n" + target.extra_toml;
   report.slot_toml = toml;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "asg/hash.h"
@@ -158,7 +159,7 @@ TEST_F(CliTest, WeightsImportChecksDiffusersFoldersAndShardsAndRecordsWhereTheyC
   }
   Result i2v = run_asg("weights import --format diffusers unet/pretrained --out i2v.safetensors", dir_);
   EXPECT_EQ(i2v.code, 2) << i2v.output;
-  EXPECT_NE(i2v.output.find("class 'I2VGenXLUNet' cannot be imported yet (valid: AutoencoderKL, UNet3DConditionModel)"), std::string::npos)
+  EXPECT_NE(i2v.output.find("class 'I2VGenXLUNet' cannot be imported yet (valid: AutoencoderKL, BertModel, CLIPTextModel, "), std::string::npos)
       << i2v.output;
   {
     nlohmann::json config;
@@ -190,4 +191,50 @@ TEST_F(CliTest, StableDiffusionsVaeImportsAndCodesTheLatentSpaceOfARun) {
   Result built = run_asg("validate --build latent.toml", dir_);
   EXPECT_EQ(built.code, 0) << built.output;
   EXPECT_NE(built.output.find("[1, 4, 8, 8, 8]"), std::string::npos) << built.output;  // 4 latent channels, 8 frames of 8x8
+}
+
+// The text towers: transformers' own saves (transformers 5 names CLIPTextModel's tensors without text_model.,
+// and ChineseCLIPModel's folder holds the image tower too) import for clip_text, t5_text and chinese_clip_text,
+// saying what they drop, and start an experiment's text encoder.
+TEST_F(CliTest, TextTowersImportFromTransformersFoldersAndStartTheTextEncoder) {
+  struct Tower {
+    std::string model, config, plugin, cls, tokenizer_line, dropped;
+  };
+  const std::vector<Tower> towers = {
+      {"clip", "deep", "clip_text", "CLIPTextModel", "merges = \"" + (asg::testing::source_dir() / "tests/data/clip_bpe_merges.txt").string() + "\"\n", ""},
+      {"t5", "small", "t5_text", "T5EncoderModel",
+       "vocabulary = \"" + (asg::testing::source_dir() / "tests/data/wordpiece_vocab.txt").string() + "\"\n", ""},
+      {"bert", "small", "chinese_clip_text", "ChineseCLIPModel",
+       "vocabulary = \"" + (asg::testing::source_dir() / "tests/data/wordpiece_vocab.txt").string() + "\"\n", "dropped vision_model.*"},
+  };
+  for (const auto& tower : towers) {
+    SCOPED_TRACE(tower.plugin);
+    ASSERT_TRUE(asg::testing::write_fixture("text_models_reference.py", dir_ / tower.model,
+                                            "--model " + tower.model + " --config " + tower.config + " --save-pretrained"));
+    const std::string out = tower.model + ".safetensors";
+    Result imported = run_asg("weights import --format transformers " + tower.model + "/pretrained --out " + out, dir_);
+    ASSERT_EQ(imported.code, 0) << imported.output;
+    EXPECT_NE(imported.output.find("(" + tower.cls + ") from 1 file"), std::string::npos) << imported.output;
+    EXPECT_NE(imported.output.find("checked against text_encoder '" + tower.plugin + "'"), std::string::npos) << imported.output;
+    if (!tower.dropped.empty()) {
+      EXPECT_NE(imported.output.find(tower.dropped), std::string::npos) << imported.output;
+    }
+    // The printed table, with the tokenizer file set, builds the encoder from the imported weights.
+    const auto table_at = imported.output.find("[text_encoder]");
+    ASSERT_NE(table_at, std::string::npos) << imported.output;
+    std::string table;
+    std::istringstream lines(imported.output.substr(table_at));
+    for (std::string line; std::getline(lines, line);)
+      if (line.find("# set this") == std::string::npos) table += line + "\n";
+    std::ofstream(dir_ / (tower.model + ".toml")) << "base = [\"tiny.toml\"]\n" << table << tower.tokenizer_line;
+    Result built = run_asg("validate --build " + tower.model + ".toml", dir_);
+    EXPECT_EQ(built.code, 0) << table << built.output;
+  }
+
+  // The wrong format for the class is refused, naming the right one.
+  Result wrong = run_asg("weights import --format diffusers t5/pretrained --out x.safetensors", dir_);
+  EXPECT_EQ(wrong.code, 2) << wrong.output;
+  EXPECT_NE(wrong.output.find("--format diffusers, but T5EncoderModel weights come in the transformers format (valid: --format transformers)"),
+            std::string::npos)
+      << wrong.output;
 }

@@ -27,6 +27,7 @@ struct WeightImportReport {
   std::string kind, plugin;              // "backbone", "modelscope_unet3d"
   std::string slot_toml;                 // the [slot] table that builds the plugin these weights fit, init keys included
   std::vector<std::string> source_files;
+  std::vector<std::string> notes;        // what the import renamed or left out, one line each
   int64_t tensors = 0;
   int64_t bytes = 0;
   std::string out_sha256;

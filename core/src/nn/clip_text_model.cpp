@@ -1,0 +1,111 @@
+#include "asg/nn/clip_text_model.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <limits>
+
+#include "asg/error.h"
+
+namespace asg::nn {
+
+TextActivation text_activation_from_name(const std::string& name) {
+  if (name == "quick_gelu") return TextActivation::QuickGelu;
+  if (name == "gelu") return TextActivation::Gelu;
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh") return TextActivation::GeluTanh;
+  if (name == "relu") return TextActivation::Relu;
+  throw config_error(fmt::format("activation '{}' is not one of quick_gelu, gelu, gelu_new, gelu_pytorch_tanh, relu", name));
+}
+
+torch::Tensor apply_text_activation(TextActivation activation, const torch::Tensor& x) {
+  switch (activation) {
+    case TextActivation::QuickGelu: return x * torch::sigmoid(1.702 * x);
+    case TextActivation::Gelu: return torch::gelu(x);
+    case TextActivation::GeluTanh: return torch::gelu(x, "tanh");
+    case TextActivation::Relu: return torch::relu(x);
+  }
+  return x;
+}
+
+namespace {
+
+// One pre-LayerNorm layer: x + attn(ln1(x)), then x + mlp(ln2(x)), with transformers' names.
+struct ClipLayer : torch::nn::Module {
+  ClipLayer(const ClipTextOptions& o) : heads(o.heads), activation(o.activation) {
+    auto attention = register_module("self_attn", std::make_shared<torch::nn::Module>());
+    q_proj = attention->register_module("q_proj", torch::nn::Linear(o.hidden_size, o.hidden_size));
+    k_proj = attention->register_module("k_proj", torch::nn::Linear(o.hidden_size, o.hidden_size));
+    v_proj = attention->register_module("v_proj", torch::nn::Linear(o.hidden_size, o.hidden_size));
+    out_proj = attention->register_module("out_proj", torch::nn::Linear(o.hidden_size, o.hidden_size));
+    layer_norm1 = register_module("layer_norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.hidden_size}).eps(o.layer_norm_eps)));
+    auto mlp = register_module("mlp", std::make_shared<torch::nn::Module>());
+    fc1 = mlp->register_module("fc1", torch::nn::Linear(o.hidden_size, o.intermediate_size));
+    fc2 = mlp->register_module("fc2", torch::nn::Linear(o.intermediate_size, o.hidden_size));
+    layer_norm2 = register_module("layer_norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.hidden_size}).eps(o.layer_norm_eps)));
+  }
+
+  // additive_mask [B, 1, L, L]: 0 where a query may look, the dtype's lowest value elsewhere.
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& additive_mask) {
+    const auto b = x.size(0), l = x.size(1), d = x.size(2), dh = d / heads;
+    auto h = layer_norm1(x);
+    auto split = [&](const torch::Tensor& t) { return t.view({b, l, heads, dh}).transpose(1, 2); };
+    auto q = split(q_proj(h)), k = split(k_proj(h)), v = split(v_proj(h));
+    auto scores = torch::matmul(q, k.transpose(-1, -2)) * (1.0 / std::sqrt(static_cast<double>(dh))) + additive_mask;
+    auto attended = torch::matmul(torch::softmax(scores, -1), v).transpose(1, 2).reshape({b, l, d});
+    x = x + out_proj(attended);
+    return x + fc2(apply_text_activation(activation, fc1(layer_norm2(x))));
+  }
+
+  int64_t heads;
+  TextActivation activation;
+  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr}, fc1{nullptr}, fc2{nullptr};
+  torch::nn::LayerNorm layer_norm1{nullptr}, layer_norm2{nullptr};
+};
+
+}  // namespace
+
+ClipTextModelImpl::ClipTextModelImpl(const ClipTextOptions& options) : options_(options) {
+  if (options.hidden_size % options.heads != 0)
+    throw config_error(fmt::format("CLIP text: hidden size {} is not divisible by {} heads", options.hidden_size, options.heads));
+  text_model_ = register_module("text_model", std::make_shared<torch::nn::Module>());
+  auto embeddings = text_model_->register_module("embeddings", std::make_shared<torch::nn::Module>());
+  token_embedding_ = embeddings->register_module("token_embedding", torch::nn::Embedding(options.vocab_size, options.hidden_size));
+  position_embedding_ = embeddings->register_module("position_embedding", torch::nn::Embedding(options.max_positions, options.hidden_size));
+  auto encoder = text_model_->register_module("encoder", std::make_shared<torch::nn::Module>());
+  auto layers = encoder->register_module("layers", std::make_shared<torch::nn::Module>());
+  for (int64_t i = 0; i < options.layers; ++i)
+    layers_.push_back(layers->register_module(std::to_string(i), std::make_shared<ClipLayer>(options)));
+  final_layer_norm_ = text_model_->register_module(
+      "final_layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({options.hidden_size}).eps(options.layer_norm_eps)));
+  if (options.projection_dim > 0)
+    text_projection_ = register_module("text_projection", torch::nn::Linear(torch::nn::LinearOptions(options.hidden_size, options.projection_dim).bias(false)));
+}
+
+ClipTextOutput ClipTextModelImpl::forward(const torch::Tensor& ids, const torch::Tensor& attention_mask, int64_t skip_last_layers) {
+  const auto b = ids.size(0), l = ids.size(1);
+  if (l > options_.max_positions)
+    throw config_error(fmt::format("CLIP text: {} tokens but the model has {} positions", l, options_.max_positions));
+  if (skip_last_layers < 0 || skip_last_layers >= options_.layers)
+    throw config_error(fmt::format("CLIP text: cannot skip {} of {} layers", skip_last_layers, options_.layers));
+  auto positions = torch::arange(l, ids.options().dtype(torch::kLong));
+  auto x = token_embedding_(ids) + position_embedding_(positions).unsqueeze(0);
+
+  // Causal: a query sees itself and what came before; with a padding mask also never a masked key.
+  const float lowest = std::numeric_limits<float>::lowest();
+  auto allowed = torch::ones({l, l}, ids.options().dtype(torch::kBool)).tril().view({1, 1, l, l}).expand({b, 1, l, l});
+  if (attention_mask.defined()) allowed = allowed & attention_mask.to(torch::kBool).view({b, 1, 1, l});
+  auto additive = torch::zeros({b, 1, l, l}, x.options()).masked_fill(allowed.logical_not(), lowest);
+
+  const int64_t run = options_.layers - skip_last_layers;
+  for (int64_t i = 0; i < run; ++i) x = static_cast<ClipLayer&>(*layers_[i]).forward(x, additive);
+  auto hidden = final_layer_norm_(x);
+
+  // transformers: the first position holding eos_token_id (argmax of a boolean), per text.
+  auto eos_at = (ids == options_.eos_token_id).to(torch::kInt).argmax(-1);
+  auto pooled = hidden.index({torch::arange(b, eos_at.options().dtype(torch::kLong)), eos_at});
+  ClipTextOutput out{hidden, pooled, {}};
+  if (text_projection_) out.projected = text_projection_(pooled);
+  return out;
+}
+
+}  // namespace asg::nn
