@@ -34,7 +34,7 @@ int cmd_show(const fs::path& file) {
   for (const auto& [key, t] : header.tensors) bytes += t.numel() * t.element_size();
   fmt::print("{}\nsha256 {}\n{} tensors, {:.1f} MB\n", file.string(), sha256_file(file), header.tensors.size(), bytes / 1e6);
   if (header.metadata.contains("asg_weights")) {
-    for (const char* key : {"asg_kind", "asg_plugin", "source_format", "source_class", "source_sha256"})
+    for (const char* key : {"asg_kind", "asg_plugin", "source_format", "source_class", "source_sha256", "merged_from"})
       if (header.metadata.contains(key)) fmt::print("{}: {}\n", key, header.metadata.at(key));
   } else {
     fmt::print("not written by asg weights import (no provenance recorded)\n");
@@ -58,6 +58,28 @@ void add_weights_commands(CLI::App& app, Action& action) {
     cmd->add_option("--class", o->source_class, "the source's class, when no config.json says it");
     cmd->add_option("--dtype", o->dtype, "keep, float32, float16 or bfloat16")->capture_default_str();
     cmd->callback([&, o] { action = [o] { return cmd_import(*o); }; });
+  }
+  {
+    auto* cmd = weights->add_subcommand("merge", "join weight files into one, each file's names behind a prefix (PREFIX=FILE), for a "
+                                                 "plugin made of several pretrained parts");
+    auto out = std::make_shared<fs::path>();
+    auto parts = std::make_shared<std::vector<std::string>>();
+    cmd->add_option("parts", *parts, "PREFIX=FILE, e.g. chinese_clip.=chinese_clip.safetensors t5.=t5.safetensors")->required();
+    cmd->add_option("--out", *out, "the weight file to write (.safetensors)")->required();
+    cmd->callback([&, out, parts] {
+      action = [out, parts] {
+        std::vector<WeightPart> split;
+        for (const auto& part : *parts) {
+          const auto eq = part.find('=');
+          if (eq == std::string::npos)
+            throw config_error(fmt::format("asg weights merge: '{}' (valid: PREFIX=FILE, e.g. t5.=t5.safetensors)", part));
+          split.push_back({part.substr(0, eq), part.substr(eq + 1)});
+        }
+        const std::string sha = merge_weights(split, *out);
+        fmt::print("merged {} file{} into {}\nsha256 {}\n", split.size(), split.size() == 1 ? "" : "s", out->string(), sha);
+        return 0;
+      };
+    });
   }
   {
     auto* cmd = weights->add_subcommand("show", "tensor count, size, sha256 and (for imported files) where the weights came from");

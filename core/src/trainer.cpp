@@ -160,7 +160,7 @@ DiffusionTrainer::DiffusionTrainer(std::shared_ptr<TextEncoder> text_encoder, st
   for (auto& item : text_encoder_->named_parameters()) {
     if (text_encoder_->frozen()) {
       item.value().requires_grad_(false);
-    } else {
+    } else if (item.value().requires_grad()) {  // a trainable encoder may keep parts fixed (rdtf_text's towers)
       params_.push_back(item.value());
       param_names_.push_back("text_encoder." + item.key());
     }

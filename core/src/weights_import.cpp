@@ -553,4 +553,27 @@ WeightImportReport import_weights(const WeightImportOptions& o, const PluginCata
   return report;
 }
 
+std::string merge_weights(const std::vector<WeightPart>& parts, const std::filesystem::path& out) {
+  if (parts.empty()) throw config_error("asg weights merge: no parts (valid: PREFIX=FILE, e.g. t5.=t5.safetensors)");
+  std::map<std::string, torch::Tensor> tensors;
+  std::map<std::string, std::string> part_of;
+  std::string recorded;
+  for (const auto& part : parts) {
+    if (part.prefix.empty() || part.prefix.back() != '.')
+      throw config_error(fmt::format("{}: prefix '{}' (valid: a module name ending in '.', e.g. \"t5.\")", part.file.string(), part.prefix));
+    if (!fs::is_regular_file(part.file)) throw config_error(fmt::format("{}: no such file", part.file.string()));
+    for (auto& [key, t] : nn::read_safetensors(part.file).tensors) {
+      const std::string name = part.prefix + key;
+      if (tensors.contains(name))
+        throw config_error(fmt::format("{}: '{}' is also given by {}", part.file.string(), name, part_of[name]));
+      part_of[name] = part.file.string();
+      tensors.emplace(name, t);
+    }
+    recorded += (recorded.empty() ? "" : " ") + part.prefix + "=" + part.file.filename().string() + ":" + sha256_file(part.file);
+  }
+  fs::create_directories(fs::absolute(out).parent_path());
+  nn::write_safetensors(out, tensors, {{"format", "pt"}, {"asg_weights", "1"}, {"merged_from", recorded}});
+  return sha256_file(out);
+}
+
 }  // namespace asg

@@ -231,6 +231,32 @@ TEST_F(CliTest, TextTowersImportFromTransformersFoldersAndStartTheTextEncoder) {
     EXPECT_EQ(built.code, 0) << table << built.output;
   }
 
+  // RDTF's dual encoder from the two imported towers: merged behind their prefixes, its MLP from scratch.
+  Result merged = run_asg("weights merge chinese_clip.=bert.safetensors t5.=t5.safetensors --out rdtf.safetensors", dir_);
+  ASSERT_EQ(merged.code, 0) << merged.output;
+  Result merged_shown = run_asg("weights show rdtf.safetensors", dir_);
+  EXPECT_NE(merged_shown.output.find("merged_from: chinese_clip.=bert.safetensors:" + asg::sha256_file(dir_ / "bert.safetensors")),
+            std::string::npos)
+      << merged_shown.output;
+  const std::string vocabulary = (asg::testing::source_dir() / "tests/data/wordpiece_vocab.txt").string();
+  const std::string rdtf_table = fmt::format(
+      "base = [\"tiny.toml\"]\n[text_encoder]\nplugin = \"rdtf_text\"\nclip_vocabulary = \"{0}\"\nt5_vocabulary = \"{0}\"\n"
+      "clip_context_length = 16\nt5_context_length = 12\nclip_vocab_size = 200\nclip_hidden_size = 32\nclip_intermediate_size = 64\n"
+      "clip_layers = 2\nclip_heads = 4\nclip_max_positions = 40\nt5_vocab_size = 100\nt5_d_model = 32\nt5_d_kv = 8\nt5_d_ff = 64\n"
+      "t5_layers = 2\nt5_heads = 4\ninit_from = \"rdtf.safetensors\"\ninit_sha256 = \"{1}\"\n",
+      vocabulary, asg::sha256_file(dir_ / "rdtf.safetensors"));
+  std::ofstream(dir_ / "rdtf_strict.toml") << rdtf_table;
+  Result strict = run_asg("validate --build rdtf_strict.toml", dir_);
+  EXPECT_EQ(strict.code, 2) << strict.output;
+  EXPECT_NE(strict.output.find("'t5_mlp.0.weight'"), std::string::npos) << strict.output;
+  std::ofstream(dir_ / "rdtf.toml") << rdtf_table << "init_allow_missing = [\"t5_mlp.*\"]\n";
+  Result rdtf = run_asg("validate --build rdtf.toml", dir_);
+  EXPECT_EQ(rdtf.code, 0) << rdtf.output;
+  Result clash = run_asg("weights merge a.=t5.safetensors a.=t5.safetensors --out clash.safetensors", dir_);
+  EXPECT_EQ(clash.code, 2) << clash.output;
+  EXPECT_NE(clash.output.find("is also given by"), std::string::npos) << clash.output;
+  EXPECT_FALSE(fs::exists(dir_ / "clash.safetensors"));
+
   // The wrong format for the class is refused, naming the right one.
   Result wrong = run_asg("weights import --format diffusers t5/pretrained --out x.safetensors", dir_);
   EXPECT_EQ(wrong.code, 2) << wrong.output;

@@ -151,7 +151,7 @@ inline std::optional<Params> conformance_params(const std::string& kind, const s
     else if (kind == "text_encoder" && spec.key == "model") values[spec.key] = clip_text_torchscript().string();
     else if (kind == "text_encoder" && spec.key == "sha256") values[spec.key] = sha256_file(clip_text_torchscript());
     else if (kind == "text_encoder" && spec.key == "merges") values[spec.key] = (source_dir() / "tests/data/clip_bpe_merges.txt").string();
-    else if (kind == "text_encoder" && spec.key == "vocabulary") values[spec.key] = (source_dir() / "tests/data/wordpiece_vocab.txt").string();
+    else if (kind == "text_encoder" && (spec.key == "vocabulary" || spec.key.ends_with("_vocabulary"))) values[spec.key] = (source_dir() / "tests/data/wordpiece_vocab.txt").string();
     else if (kind == "autoencoder" && spec.key == "model") values[spec.key] = autoencoder_torchscript().string();
     else if (kind == "autoencoder" && spec.key == "sha256") values[spec.key] = sha256_file(autoencoder_torchscript());
     else if (kind == "metric" && (name == "fvd" || name == "fid" || name == "inception_score" || name == "clip_score") &&

@@ -33,6 +33,16 @@ struct WeightImportReport {
   std::string out_sha256;
 };
 
+// `asg weights merge`: weight files (imported ones, say) joined into one, each file's tensor names behind its
+// prefix ("chinese_clip." + "text_model.…"), for a plugin made of several pretrained parts (rdtf_text). The
+// parts' files and sha256 are recorded. asg::Error(Config) naming the file for a missing one, a prefix not
+// ending in '.', or two parts giving the same name; nothing is written then. Returns the written file's sha256.
+struct WeightPart {
+  std::string prefix;            // "t5."
+  std::filesystem::path file;
+};
+std::string merge_weights(const std::vector<WeightPart>& parts, const std::filesystem::path& out);
+
 // The classes import knows, by source class name.
 std::vector<std::string> importable_classes();
 
