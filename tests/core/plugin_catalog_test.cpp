@@ -43,7 +43,9 @@ const fs::path kProbe = test_plugin_dir("lifetime") / "asg_dataset_lifetime_prob
 TEST(PluginCatalog, LoadsTheBuiltPluginsWithMetadata) {
   auto catalog = asg::PluginCatalog::discover();
   EXPECT_EQ(catalog.names("temporal"), (std::vector<std::string>{"none", "sti", "swap_attention", "temporal_attention", "temporal_conv"}));
-  EXPECT_EQ(catalog.names("autoencoder"), (std::vector<std::string>{"frame_vae", "torchscript_autoencoder"}));
+  EXPECT_EQ(catalog.names("autoencoder"), (std::vector<std::string>{"autoencoder_kl", "frame_vae", "torchscript_autoencoder"}));
+  EXPECT_EQ(catalog.names("text_encoder"),
+            (std::vector<std::string>{"chinese_clip_text", "clip_text", "clip_torchscript", "rdtf_text", "t5_text", "word_embedding"}));
   const auto& rec = catalog.find("backbone", "unet3d");
   EXPECT_EQ(rec->factory.version, "1.2.0");
   EXPECT_EQ(rec->library_sha256.size(), 64u);

@@ -13,6 +13,7 @@
 #include "asg/error.h"
 #include "asg/kinds/text_encoder.h"
 #include "asg/nn/bert_model.h"
+#include "asg/nn/token_batch.h"
 #include "asg/plugin.h"
 #include "asg/text/wordpiece_tokenizer.h"
 
@@ -60,14 +61,7 @@ class ChineseClipText final : public TextEncoder {
   bool frozen() const override { return frozen_; }
 
   TextEmbedding encode(const std::vector<std::string>& captions) override {
-    const auto batch = static_cast<int64_t>(captions.size());
-    auto ids = torch::empty({batch, context_}, torch::kLong);
-    auto real = torch::zeros({batch, context_}, torch::kBool);
-    for (int64_t b = 0; b < batch; ++b) {
-      const auto t = tokenizer_.tokenize(captions[static_cast<size_t>(b)], context_);
-      ids[b].copy_(torch::tensor(t.ids, torch::kLong));
-      real[b].narrow(0, 0, t.real_tokens).fill_(true);
-    }
+    auto [ids, real] = nn::token_batch(tokenizer_, captions, context_);
     const auto device = model_->parameters().front().device();
     ids = ids.to(device);
     real = real.to(device);

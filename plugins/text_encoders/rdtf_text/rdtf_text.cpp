@@ -16,6 +16,7 @@
 #include "asg/kinds/text_encoder.h"
 #include "asg/nn/bert_model.h"
 #include "asg/nn/t5_encoder.h"
+#include "asg/nn/token_batch.h"
 #include "asg/plugin.h"
 #include "asg/text/wordpiece_tokenizer.h"
 
@@ -48,19 +49,6 @@ nn::T5EncoderOptions t5_options(const Params& p) {
   return o;
 }
 
-// Token ids of every caption, and which positions are the text's.
-std::pair<torch::Tensor, torch::Tensor> tokenize(const WordPieceTokenizer& tokenizer, const std::vector<std::string>& captions, int64_t length) {
-  const auto batch = static_cast<int64_t>(captions.size());
-  auto ids = torch::empty({batch, length}, torch::kLong);
-  auto real = torch::zeros({batch, length}, torch::kBool);
-  for (int64_t b = 0; b < batch; ++b) {
-    const auto t = tokenizer.tokenize(captions[static_cast<size_t>(b)], length);
-    ids[b].copy_(torch::tensor(t.ids, torch::kLong));
-    real[b].narrow(0, 0, t.real_tokens).fill_(true);
-  }
-  return {ids, real};
-}
-
 class RdtfText final : public TextEncoder {
  public:
   explicit RdtfText(const Params& p)
@@ -90,8 +78,8 @@ class RdtfText final : public TextEncoder {
 
   TextEmbedding encode(const std::vector<std::string>& captions) override {
     const auto device = t5_mlp_->parameters().front().device();
-    auto [clip_ids, clip_real] = tokenize(clip_tokenizer_, captions, clip_context_);
-    auto [t5_ids, t5_real] = tokenize(t5_tokenizer_, captions, t5_context_);
+    auto [clip_ids, clip_real] = nn::token_batch(clip_tokenizer_, captions, clip_context_);
+    auto [t5_ids, t5_real] = nn::token_batch(t5_tokenizer_, captions, t5_context_);
     clip_real = clip_real.to(device);
     t5_real = t5_real.to(device);
     torch::Tensor clip_out, t5_out;

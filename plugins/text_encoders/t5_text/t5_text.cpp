@@ -11,11 +11,12 @@
 
 #include <fmt/format.h>
 
-#include <functional>
+#include <variant>
 
 #include "asg/error.h"
 #include "asg/kinds/text_encoder.h"
 #include "asg/nn/t5_encoder.h"
+#include "asg/nn/token_batch.h"
 #include "asg/plugin.h"
 #include "asg/text/sentencepiece_tokenizer.h"
 #include "asg/text/wordpiece_tokenizer.h"
@@ -23,29 +24,12 @@
 namespace asg::text_encoders {
 namespace {
 
-struct Tokenized {
-  std::vector<int64_t> ids;
-  int64_t real = 0;
-};
-using Tokenize = std::function<Tokenized(const std::string&, int64_t)>;
+// The checkpoint's tokenizer: T5's SentencePiece or BERT's WordPiece.
+using AnyTokenizer = std::variant<SentencePieceTokenizer, WordPieceTokenizer>;
 
-// The tokenizer as one function, and the vocabulary size it needs from the embedding.
-std::pair<Tokenize, int64_t> make_tokenizer(const Params& p) {
-  const std::string file = p.str("vocabulary");
-  if (p.str("tokenizer") == "sentencepiece") {
-    auto sp = std::make_shared<SentencePieceTokenizer>(SentencePieceTokenizer::from_model_file(file, p.integer("extra_ids")));
-    return {[sp](const std::string& text, int64_t length) {
-              auto t = sp->tokenize(text, length);
-              return Tokenized{std::move(t.ids), t.real_tokens};
-            },
-            sp->vocab_size()};
-  }
-  auto wp = std::make_shared<WordPieceTokenizer>(WordPieceTokenizer::from_vocab_file(file, p.boolean("lower_case")));
-  return {[wp](const std::string& text, int64_t length) {
-            auto t = wp->tokenize(text, length);
-            return Tokenized{std::move(t.ids), t.real_tokens};
-          },
-          wp->vocab_size()};
+AnyTokenizer make_tokenizer(const Params& p) {
+  if (p.str("tokenizer") == "sentencepiece") return SentencePieceTokenizer::from_model_file(p.str("vocabulary"), p.integer("extra_ids"));
+  return WordPieceTokenizer::from_vocab_file(p.str("vocabulary"), p.boolean("lower_case"));
 }
 
 nn::T5EncoderOptions model_options(const Params& p, int64_t tokenizer_vocab) {
@@ -69,13 +53,13 @@ nn::T5EncoderOptions model_options(const Params& p, int64_t tokenizer_vocab) {
 
 class T5Text final : public TextEncoder {
  public:
-  explicit T5Text(const Params& p, std::pair<Tokenize, int64_t> tokenizer)
-      : tokenize_(std::move(tokenizer.first)),
+  explicit T5Text(const Params& p)
+      : tokenizer_(make_tokenizer(p)),
         context_(p.integer("context_length")),
         pass_attention_mask_(p.boolean("attention_mask")),
         mask_padding_(p.boolean("mask_padding")),
         frozen_(p.boolean("frozen")),
-        model_(model_options(p, tokenizer.second)) {
+        model_(model_options(p, std::visit([](const auto& t) { return t.vocab_size(); }, tokenizer_))) {
     for (const auto& child : model_->named_children()) register_module(child.key(), child.value());  // transformers' names
     if (frozen_) {
       for (auto& parameter : parameters()) parameter.set_requires_grad(false);
@@ -87,14 +71,7 @@ class T5Text final : public TextEncoder {
   bool frozen() const override { return frozen_; }
 
   TextEmbedding encode(const std::vector<std::string>& captions) override {
-    const auto batch = static_cast<int64_t>(captions.size());
-    auto ids = torch::empty({batch, context_}, torch::kLong);
-    auto real = torch::zeros({batch, context_}, torch::kBool);
-    for (int64_t b = 0; b < batch; ++b) {
-      const auto t = tokenize_(captions[static_cast<size_t>(b)], context_);
-      ids[b].copy_(torch::tensor(t.ids, torch::kLong));
-      real[b].narrow(0, 0, t.real).fill_(true);
-    }
+    auto [ids, real] = std::visit([&](const auto& t) { return nn::token_batch(t, captions, context_); }, tokenizer_);
     const auto device = model_->parameters().front().device();
     ids = ids.to(device);
     real = real.to(device);
@@ -107,7 +84,7 @@ class T5Text final : public TextEncoder {
   }
 
  private:
-  Tokenize tokenize_;
+  AnyTokenizer tokenizer_;
   int64_t context_;
   bool pass_attention_mask_, mask_padding_, frozen_;
   nn::T5Encoder model_;
@@ -139,4 +116,4 @@ ASG_PLUGIN_LIBRARY(asg::make_factory<asg::TextEncoder>(
         asg::bool_param("mask_padding", false, "mark padding for the backbone's cross-attention (the paper's UNets attend to all positions)"),
         asg::bool_param("frozen", true, "keep the weights fixed (a pretrained encoder); false trains them with the backbone"),
     },
-    [](const asg::Params& p) { return std::make_shared<asg::text_encoders::T5Text>(p, asg::text_encoders::make_tokenizer(p)); }))
+    [](const asg::Params& p) { return std::make_shared<asg::text_encoders::T5Text>(p); }))
