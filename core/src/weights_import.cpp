@@ -144,7 +144,7 @@ Target unet3d_target(const Source& s) {
   require("time_cond_proj_dim", nullptr);
   require("num_attention_heads", nullptr);
   if (c.contains("attention_head_dim") && !c["attention_head_dim"].is_number_integer())
-    throw config_error(fmt::format("{}: \"attention_head_dim\" = {}: per-level head widths are not implemented (valid: one integer)", f.string(),
+    throw config_error(fmt::format("{}: \"attention_head_dim\" = {}: modelscope_unet3d takes one head width for every level (valid: one integer, as ModelScope's 64)", f.string(),
                                    c["attention_head_dim"].dump()));
   Target t;
   t.kind = "backbone";

@@ -74,4 +74,13 @@ void load_named_tensors(torch::nn::Module& module, const std::map<std::string, t
   }
 }
 
+void adopt_children(torch::nn::Module& module, const torch::nn::Module& wrapped) {
+  for (const auto& child : wrapped.named_children()) module.register_module(child.key(), child.value());
+}
+
+void freeze(torch::nn::Module& module) {
+  for (auto& parameter : module.parameters()) parameter.set_requires_grad(false);
+  module.eval();
+}
+
 }  // namespace asg::nn

@@ -17,7 +17,7 @@ namespace {
 // ModelScope's temporal conv in a slot, built and named as the temporal_conv plugin builds it ("conv1.0.weight").
 struct ModelScopeTemporalConv : asg::TemporalModule {
   ModelScopeTemporalConv(int64_t channels, int64_t groups) : stack(asg::nn::TemporalConvStackOptions{channels, 4, groups, 1, 0.1}) {
-    for (const auto& layer : stack->named_children()) register_module(layer.key(), layer.value());
+    asg::nn::adopt_children(*this, *stack);
   }
   torch::Tensor forward(const torch::Tensor& x) override { return stack->forward(x); }
   asg::nn::TemporalConvStack stack;

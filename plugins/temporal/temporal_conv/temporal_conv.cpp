@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "asg/kinds/temporal.h"
+#include "asg/nn/module_state.h"
 #include "asg/nn/temporal_conv_stack.h"
 #include "asg/plugin.h"
 
@@ -18,7 +19,7 @@ class TemporalConvImpl final : public TemporalModule {
                                             p.real("dropout")}) {
     // The stack's layers hang directly off this module, not under a child of their own, so the parameter
     // names are ModelScope's (conv1.0.weight, ..., conv4.3.bias): diffusers' `temp_convs.N.*` load as they are.
-    for (const auto& layer : stack_->named_children()) register_module(layer.key(), layer.value());
+    nn::adopt_children(*this, *stack_);
   }
 
   torch::Tensor forward(const torch::Tensor& x) override { return stack_->forward(x); }

@@ -14,6 +14,7 @@
 #include "asg/kinds/text_encoder.h"
 #include "asg/nn/bert_model.h"
 #include "asg/nn/token_batch.h"
+#include "asg/nn/module_state.h"
 #include "asg/plugin.h"
 #include "asg/text/wordpiece_tokenizer.h"
 
@@ -50,11 +51,8 @@ class ChineseClipText final : public TextEncoder {
         mask_padding_(p.boolean("mask_padding")),
         frozen_(p.boolean("frozen")),
         model_(model_options(p, tokenizer_)) {
-    for (const auto& child : model_->named_children()) register_module(child.key(), child.value());  // transformers' names
-    if (frozen_) {
-      for (auto& parameter : parameters()) parameter.set_requires_grad(false);
-      eval();
-    }
+    nn::adopt_children(*this, *model_);  // transformers' parameter names
+    if (frozen_) nn::freeze(*this);
   }
 
   int64_t dim() const override { return model_->options().hidden_size; }

@@ -16,6 +16,7 @@
 #include "asg/error.h"
 #include "asg/kinds/text_encoder.h"
 #include "asg/nn/clip_text_model.h"
+#include "asg/nn/module_state.h"
 #include "asg/plugin.h"
 #include "asg/text/clip_tokenizer.h"
 
@@ -56,12 +57,8 @@ class ClipText final : public TextEncoder {
         mask_padding_(p.boolean("mask_padding")),
         frozen_(p.boolean("frozen")),
         model_(model_options(p, tokenizer_)) {
-    // The tower's own children at this module's root, so parameter names are transformers' (text_model.*).
-    for (const auto& child : model_->named_children()) register_module(child.key(), child.value());
-    if (frozen_) {
-      for (auto& parameter : parameters()) parameter.set_requires_grad(false);
-      eval();
-    }
+    nn::adopt_children(*this, *model_);  // transformers' parameter names (text_model.*)
+    if (frozen_) nn::freeze(*this);
   }
 
   int64_t dim() const override { return model_->options().hidden_size; }

@@ -17,6 +17,7 @@
 #include "asg/nn/bert_model.h"
 #include "asg/nn/t5_encoder.h"
 #include "asg/nn/token_batch.h"
+#include "asg/nn/module_state.h"
 #include "asg/plugin.h"
 #include "asg/text/wordpiece_tokenizer.h"
 
@@ -67,10 +68,8 @@ class RdtfText final : public TextEncoder {
     const int64_t dim = clip_->options().hidden_size;
     t5_mlp_ = register_module("t5_mlp", torch::nn::Sequential(torch::nn::Linear(t5_->options().d_model, p.integer("mlp_hidden")),
                                                               torch::nn::GELU(), torch::nn::Linear(p.integer("mlp_hidden"), dim)));
-    for (auto& parameter : clip_->parameters()) parameter.set_requires_grad(false);
-    for (auto& parameter : t5_->parameters()) parameter.set_requires_grad(false);
-    clip_->eval();
-    t5_->eval();
+    nn::freeze(*clip_);
+    nn::freeze(*t5_);
   }
 
   int64_t dim() const override { return clip_->options().hidden_size; }

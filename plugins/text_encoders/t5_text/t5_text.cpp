@@ -17,6 +17,7 @@
 #include "asg/kinds/text_encoder.h"
 #include "asg/nn/t5_encoder.h"
 #include "asg/nn/token_batch.h"
+#include "asg/nn/module_state.h"
 #include "asg/plugin.h"
 #include "asg/text/sentencepiece_tokenizer.h"
 #include "asg/text/wordpiece_tokenizer.h"
@@ -60,11 +61,8 @@ class T5Text final : public TextEncoder {
         mask_padding_(p.boolean("mask_padding")),
         frozen_(p.boolean("frozen")),
         model_(model_options(p, std::visit([](const auto& t) { return t.vocab_size(); }, tokenizer_))) {
-    for (const auto& child : model_->named_children()) register_module(child.key(), child.value());  // transformers' names
-    if (frozen_) {
-      for (auto& parameter : parameters()) parameter.set_requires_grad(false);
-      eval();
-    }
+    nn::adopt_children(*this, *model_);  // transformers' parameter names
+    if (frozen_) nn::freeze(*this);
   }
 
   int64_t dim() const override { return model_->options().d_model; }

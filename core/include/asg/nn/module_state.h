@@ -26,4 +26,11 @@ void load_module_state(torch::nn::Module& module, torch::serialize::InputArchive
 void load_named_tensors(torch::nn::Module& module, const std::map<std::string, torch::Tensor>& tensors,
                         const std::string& source, const std::vector<std::string>& allow_missing = {});
 
+// Registers every child of `wrapped` as a child of `module`, under the same name, so that `module`'s parameter
+// names are the reference's (text_model.*, conv1.0.weight) rather than behind a wrapper's prefix.
+void adopt_children(torch::nn::Module& module, const torch::nn::Module& wrapped);
+
+// A pretrained part that does not train: no parameter asks for gradients, and the part is in eval mode.
+void freeze(torch::nn::Module& module);
+
 }  // namespace asg::nn
