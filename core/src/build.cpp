@@ -155,6 +155,11 @@ BuiltExperiment build_experiment(const Experiment& exp, const NoiseSchedule& sch
                                                               : std::string(),
                                    ctx.frames, ctx.height, ctx.width));
   }
+  if (b.backbone->image_embedding_dim() > 0)
+    throw config_error(fmt::format("{}: {} takes an image embedding (I2VGen-XL's CLIP image embedding), and ASG Lab has no image "
+                                   "encoder to compute one yet (valid: the backbone without it, e.g. i2vgenxl_unet with "
+                                   "image_embedding = \"none\")",
+                                   exp.file.string(), backbone.label()));
   load_initial_weights(backbone, *b.backbone);
   b.sampler = create(exp.slot("sampler"), std::type_identity<Sampler>{}, "sampler", NoContext{});
   for (const PluginSlot* m : exp.metric_slots()) b.metric_libraries.push_back(load_plugin(*m->record));

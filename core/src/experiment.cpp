@@ -366,6 +366,10 @@ const std::vector<CoreSection>& core_sections() {
        {string_list_param("tasks", {}, "tasks training draws from for each clip (generation, image, interpolation, "
                                        "prediction); empty = no image conditioning")
             .one_of({"generation", "image", "interpolation", "prediction"})
+            .added_later(),
+        string_param("image_frame", "random", "the frame the image task gives in training: a random one (RDTF) or the first "
+                                              "(I2VGen-XL; evaluation always gives the first)")
+            .one_of({"random", "first"})
             .added_later()}},
       {"diffusion", "forward process and parameterisation (shared by training and sampling)",
        {int_param("timesteps", 1000, "number of diffusion steps T").range(2, 100000),

@@ -57,6 +57,7 @@ TrainOptions train_options_of(const Experiment& exp) {
   options.precision = parse_precision(exp.runtime.str("precision"), "[runtime] precision");
   for (const auto& task : exp.conditioning.strs("tasks"))
     options.condition_tasks.push_back(condition_task_names().parse(task, "[conditioning] tasks"));
+  options.image_frame_first = exp.conditioning.str("image_frame") == "first";
   return options;
 }
 

@@ -50,13 +50,13 @@ const EnumNames<ConditionTask>& condition_task_names() {
   return names;
 }
 
-torch::Tensor training_condition_mask(ConditionTask task, int64_t frames, at::Generator& generator) {
+torch::Tensor training_condition_mask(ConditionTask task, int64_t frames, at::Generator& generator, bool image_frame_first) {
   auto mask = torch::zeros({frames});
   auto m = mask.accessor<float, 1>();
   auto draw = [&](int64_t n) { return torch::randint(0, n, {1}, generator, torch::kLong).item<int64_t>(); };
   switch (task) {
     case ConditionTask::Generation: break;
-    case ConditionTask::Image: m[draw(frames)] = 1; break;
+    case ConditionTask::Image: m[image_frame_first ? 0 : draw(frames)] = 1; break;
     case ConditionTask::Interpolation: {
       // RDTF's patterns: [0 1 0 1 ...], [1 0 1 0 ...], [1 0 0 1 0 0 ...]
       const int64_t pattern = draw(3);
@@ -294,7 +294,8 @@ StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<
     const auto tasks = static_cast<int64_t>(options_.condition_tasks.size());
     for (int64_t i = 0; i < batch; ++i) {
       const int64_t pick = torch::randint(0, tasks, {1}, generator_, torch::kLong).item<int64_t>();
-      masks.push_back(training_condition_mask(options_.condition_tasks[static_cast<size_t>(pick)], x0.size(2), generator_));
+      masks.push_back(training_condition_mask(options_.condition_tasks[static_cast<size_t>(pick)], x0.size(2), generator_,
+                                              options_.image_frame_first));
     }
     x_t = with_condition(x_t, x0, torch::stack(masks));
   }

@@ -126,17 +126,20 @@ T config_value(const nlohmann::json& config, const std::string& key, const T& fa
   }
 }
 
-Target unet3d_target(const Source& s) {
+// UNet3DConditionModel (modelscope_unet3d) and I2VGenXLUNet (i2vgenxl_unet): the same body, the same config keys.
+Target diffusers_unet_target(const Source& s, const std::string& cls, const std::string& plugin) {
   const auto& c = s.config;
   const fs::path& f = s.config_file;
+  const bool i2vgenxl = cls == "I2VGenXLUNet";
   if (c.empty())
-    throw config_error("UNet3DConditionModel weights without a config.json: the layout (levels, widths, heads) is read from it "
-                       "(valid: the model folder, or a file with its config.json beside it)");
-  // What modelscope_unet3d does not implement must be at diffusers' defaults.
+    throw config_error(fmt::format("{} weights without a config.json: the layout (levels, widths, heads) is read from it "
+                                   "(valid: the model folder, or a file with its config.json beside it)",
+                                   cls));
+  // What the plugin does not implement must be at diffusers' defaults.
   auto require = [&](const std::string& key, const nlohmann::json& expected) {
     if (c.contains(key) && !c[key].is_null() && c[key] != expected)
-      throw config_error(fmt::format("{}: \"{}\" = {}, but modelscope_unet3d implements UNet3DConditionModel with {} only", f.string(), key,
-                                     c[key].dump(), expected.dump()));
+      throw config_error(fmt::format("{}: \"{}\" = {}, but {} implements {} with {} only", f.string(), key, c[key].dump(), plugin, cls,
+                                     expected.dump()));
   };
   require("act_fn", "silu");
   require("downsample_padding", 1);
@@ -144,11 +147,12 @@ Target unet3d_target(const Source& s) {
   require("time_cond_proj_dim", nullptr);
   require("num_attention_heads", nullptr);
   if (c.contains("attention_head_dim") && !c["attention_head_dim"].is_number_integer())
-    throw config_error(fmt::format("{}: \"attention_head_dim\" = {}: modelscope_unet3d takes one head width for every level (valid: one integer, as ModelScope's 64)", f.string(),
-                                   c["attention_head_dim"].dump()));
+    throw config_error(fmt::format("{}: \"attention_head_dim\" = {}: {} takes one head width for every level (valid: one integer, as "
+                                   "ModelScope's and I2VGen-XL's 64)",
+                                   f.string(), c["attention_head_dim"].dump(), plugin));
   Target t;
   t.kind = "backbone";
-  t.plugin = "modelscope_unet3d";
+  t.plugin = plugin;
   const int64_t in = config_value<int64_t>(c, "in_channels", 4, f), out = config_value<int64_t>(c, "out_channels", 4, f);
   t.params["block_out_channels"] = config_value<std::vector<int64_t>>(c, "block_out_channels", {320, 640, 1280, 1280}, f);
   t.params["down_block_types"] = config_value<std::vector<std::string>>(
@@ -159,21 +163,30 @@ Target unet3d_target(const Source& s) {
   t.params["attention_head_dim"] = config_value<int64_t>(c, "attention_head_dim", 64, f);
   const int64_t groups = config_value<int64_t>(c, "norm_num_groups", 32, f);
   t.params["norm_num_groups"] = groups;
-  t.params["norm_eps"] = config_value<double>(c, "norm_eps", 1e-5, f);
+  if (!i2vgenxl) t.params["norm_eps"] = config_value<double>(c, "norm_eps", 1e-5, f);  // I2VGenXLUNet fixes 1e-5
   const int64_t cross = config_value<int64_t>(c, "cross_attention_dim", 1024, f);
   t.params["cross_attention_dim"] = cross;
-  if (in < out)
+  int64_t condition = in - out;
+  if (i2vgenxl) {
+    // Its image latents have the clip's channels (diffusers: 4, SD's latents); [conditioning] gives them and a mask.
+    if (in != out || in != 4)
+      throw config_error(fmt::format("{}: in_channels = {}, out_channels = {}: i2vgenxl_unet implements I2VGenXLUNet on SD's 4-channel "
+                                     "latents (valid: 4 and 4)",
+                                     f.string(), in, out));
+    condition = in + 1;
+  } else if (in < out) {
     throw config_error(fmt::format("{}: in_channels = {} < out_channels = {} (modelscope_unet3d takes the clip's channels plus its "
                                    "condition channels)",
                                    f.string(), in, out));
-  // ModelScope's temporal conv in every slot: 4 layers, the UNet's groups, dropout 0.1.
+  }
+  // ModelScope's temporal conv in every slot (I2VGen-XL keeps it): 4 layers, the UNet's groups, dropout 0.1.
   const std::map<std::string, ParamValue> temporal = {{"layers", int64_t{4}}, {"groups", groups}, {"dropout", 0.1}};
   t.extra_toml = "[temporal]\nplugin = \"temporal_conv\"\n";
   for (const auto& [k, v] : temporal) t.extra_toml += fmt::format("{} = {}\n", k, toml_value(v));
-  t.build = [out, in, cross, temporal](const PluginCatalog& catalog, const Params& params) -> std::shared_ptr<torch::nn::Module> {
+  t.build = [out, condition, cross, temporal, plugin](const PluginCatalog& catalog, const Params& params) -> std::shared_ptr<torch::nn::Module> {
     BackboneContext ctx;
     ctx.channels = out;
-    ctx.condition_channels = in - out;
+    ctx.condition_channels = condition;
     ctx.frames = 8;  // the weights do not depend on the clip's size
     ctx.height = ctx.width = 32;
     ctx.text_dim = cross;
@@ -183,7 +196,7 @@ Target unet3d_target(const Source& s) {
     ctx.make_temporal = [temporal_plugin, temporal_params](const TemporalContext& tc) {
       return create_plugin<TemporalModule>(*temporal_plugin, temporal_params, tc);
     };
-    return create_plugin<Backbone>(*load_plugin(*catalog.find("backbone", "modelscope_unet3d")), params, ctx);
+    return create_plugin<Backbone>(*load_plugin(*catalog.find("backbone", plugin)), params, ctx);
   };
   return t;
 }
@@ -410,7 +423,8 @@ struct ClassHandler {
 };
 const std::map<std::string, ClassHandler>& handlers() {
   static const std::map<std::string, ClassHandler> h = {
-      {"UNet3DConditionModel", {"diffusers", unet3d_target}},
+      {"UNet3DConditionModel", {"diffusers", [](const Source& s) { return diffusers_unet_target(s, "UNet3DConditionModel", "modelscope_unet3d"); }}},
+      {"I2VGenXLUNet", {"diffusers", [](const Source& s) { return diffusers_unet_target(s, "I2VGenXLUNet", "i2vgenxl_unet"); }}},
       {"AutoencoderKL", {"diffusers", autoencoder_kl_target}},
       {"CLIPTextModel", {"transformers", clip_text_target}},
       {"CLIPTextModelWithProjection", {"transformers", clip_text_target}},

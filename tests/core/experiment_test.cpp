@@ -200,7 +200,7 @@ TEST_F(ExperimentTest, UnknownPluginListsKnownOnesAndTheNearest) {
   std::string text = kMinimal;
   text.replace(text.find("\"unet3d\""), 8, "\"unet\"");
   auto f = write("e.toml", text);
-  EXPECT_EQ(error_of(f), fmt::format("{}:7:10: [backbone] plugin = \"unet\": unknown backbone plugin (known: dit, modelscope_unet3d, unet3d). Did you "
+  EXPECT_EQ(error_of(f), fmt::format("{}:7:10: [backbone] plugin = \"unet\": unknown backbone plugin (known: dit, i2vgenxl_unet, modelscope_unet3d, unet3d). Did you "
                                      "mean 'unet3d'?",
                                      f));
 }

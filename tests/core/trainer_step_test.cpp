@@ -308,6 +308,11 @@ TEST(ImageConditioning, MasksFollowTheirTasks) {
   EXPECT_EQ(eval(asg::ConditionTask::Interpolation), (V{1, 0, 1, 0, 1, 0, 1, 0}));
   EXPECT_EQ(eval(asg::ConditionTask::Prediction), (V{1, 1, 1, 1, 0, 0, 0, 0}));
 
+  auto text_of = [](const torch::Tensor& m) {
+    std::string s;
+    for (int64_t f = 0; f < m.size(0); ++f) s += m[f].item<float>() > 0 ? '1' : '0';
+    return s;
+  };
   at::Generator gen = at::detail::createCPUGenerator(5);
   std::set<std::string> interpolation, prediction;
   std::set<int64_t> image_frames;
@@ -315,13 +320,8 @@ TEST(ImageConditioning, MasksFollowTheirTasks) {
     auto image = asg::training_condition_mask(asg::ConditionTask::Image, 8, gen);
     ASSERT_EQ(image.sum().item<float>(), 1.f);
     image_frames.insert(image.argmax().item<int64_t>());
-    auto text = [](const torch::Tensor& m) {
-      std::string s;
-      for (int64_t f = 0; f < m.size(0); ++f) s += m[f].item<float>() > 0 ? '1' : '0';
-      return s;
-    };
-    interpolation.insert(text(asg::training_condition_mask(asg::ConditionTask::Interpolation, 8, gen)));
-    const std::string p = text(asg::training_condition_mask(asg::ConditionTask::Prediction, 8, gen));
+    interpolation.insert(text_of(asg::training_condition_mask(asg::ConditionTask::Interpolation, 8, gen)));
+    const std::string p = text_of(asg::training_condition_mask(asg::ConditionTask::Prediction, 8, gen));
     // A prefix or a suffix of 1..7 frames.
     const auto ones = std::count(p.begin(), p.end(), '1');
     ASSERT_GE(ones, 1);
@@ -331,6 +331,9 @@ TEST(ImageConditioning, MasksFollowTheirTasks) {
     ASSERT_EQ(asg::training_condition_mask(asg::ConditionTask::Generation, 8, gen).sum().item<float>(), 0.f);
   }
   EXPECT_EQ(image_frames.size(), 8u);
+  // [conditioning] image_frame = "first" (I2VGen-XL): always frame 0.
+  for (int i = 0; i < 20; ++i)
+    EXPECT_EQ(text_of(asg::training_condition_mask(asg::ConditionTask::Image, 8, gen, true)), "10000000");
   EXPECT_EQ(interpolation, (std::set<std::string>{"10101010", "01010101", "10010010"}));  // RDTF's patterns
   EXPECT_EQ(prediction.size(), 14u);  // 7 lengths, forwards and backwards
 

@@ -154,12 +154,13 @@ TEST_F(CliTest, WeightsImportChecksDiffusersFoldersAndShardsAndRecordsWhereTheyC
   {
     nlohmann::json config;
     std::ifstream(folder / "config.json") >> config;
-    config["_class_name"] = "I2VGenXLUNet";
+    config["_class_name"] = "UNetSpatioTemporalConditionModel";
     std::ofstream(folder / "config.json") << config.dump();
   }
   Result i2v = run_asg("weights import --format diffusers unet/pretrained --out i2v.safetensors", dir_);
   EXPECT_EQ(i2v.code, 2) << i2v.output;
-  EXPECT_NE(i2v.output.find("class 'I2VGenXLUNet' cannot be imported yet (valid: AutoencoderKL, BertModel, CLIPTextModel, "), std::string::npos)
+  EXPECT_NE(i2v.output.find("class 'UNetSpatioTemporalConditionModel' cannot be imported yet (valid: AutoencoderKL, BertModel, CLIPTextModel, "),
+            std::string::npos)
       << i2v.output;
   {
     nlohmann::json config;
@@ -174,6 +175,27 @@ TEST_F(CliTest, WeightsImportChecksDiffusersFoldersAndShardsAndRecordsWhereTheyC
   EXPECT_NE(act.output.find("config.json: \"act_fn\" = \"gelu\", but modelscope_unet3d implements UNet3DConditionModel with \"silu\" only"),
             std::string::npos)
       << act.output;
+}
+
+// I2VGen-XL's UNet imports for i2vgenxl_unet; an experiment cannot use it whole yet, because its CLIP image
+// embedding needs an image encoder ASG Lab does not have, and the refusal says so before anything is recorded.
+TEST_F(CliTest, I2VGenXLsUnetImportsAndAnExperimentSaysWhatItLacks) {
+  ASSERT_TRUE(asg::testing::write_fixture("i2vgenxl_reference.py", dir_ / "i2v", "--config small --save-pretrained"));
+  Result imported = run_asg("weights import --format diffusers i2v/pretrained --out i2v.safetensors", dir_);
+  ASSERT_EQ(imported.code, 0) << imported.output;
+  EXPECT_NE(imported.output.find("checked against backbone 'i2vgenxl_unet'"), std::string::npos) << imported.output;
+  EXPECT_NE(imported.output.find("plugin = \"i2vgenxl_unet\""), std::string::npos) << imported.output;
+  std::ofstream(dir_ / "i2v.toml") << fmt::format(
+      "base = [\"tiny.toml\"]\n[text_encoder]\ndim = 24\n[backbone]\nplugin = \"i2vgenxl_unet\"\nblock_out_channels = [32, 64]\n"
+      "down_block_types = [\"CrossAttnDownBlock3D\", \"DownBlock3D\"]\nup_block_types = [\"UpBlock3D\", \"CrossAttnUpBlock3D\"]\n"
+      "layers_per_block = 1\nnorm_num_groups = 8\nattention_head_dim = 16\ninit_from = \"i2v.safetensors\"\ninit_sha256 = \"{}\"\n"
+      "[temporal]\nplugin = \"temporal_conv\"\ngroups = 8\n",
+      asg::sha256_file(dir_ / "i2v.safetensors"));
+  Result refused = run_asg("validate --build i2v.toml", dir_);
+  EXPECT_EQ(refused.code, 2) << refused.output;
+  EXPECT_NE(refused.output.find("takes an image embedding (I2VGen-XL's CLIP image embedding), and ASG Lab has no image encoder"),
+            std::string::npos)
+      << refused.output;
 }
 
 TEST_F(CliTest, StableDiffusionsVaeImportsAndCodesTheLatentSpaceOfARun) {

@@ -59,7 +59,8 @@ class ScopedGlobalSeed {
 // Image conditioning (I2VGen-XL; RDTF's condition mask): some frames of the clean clip are given to the
 // backbone, which sees [x_t, x0 * m, m] along channels, m the per-frame 0/1 mask. A task decides m:
 // - generation:    no frame (text to sticker)
-// - image:         one frame: a random one in training (RDTF), the first at evaluation (I2VGen-XL)
+// - image:         one frame: in training a random one (RDTF) or, with image_frame_first, the first
+//                  (I2VGen-XL); the first at evaluation
 // - interpolation: every other frame from a random phase, or every third from the first, in training;
 //                  the even frames (0, 2, 4, ...) at evaluation
 // - prediction:    the first or (as often) the last k frames, k uniform in [1, T-1], in training; the first
@@ -67,7 +68,7 @@ class ScopedGlobalSeed {
 enum class ConditionTask { Generation, Image, Interpolation, Prediction };
 const EnumNames<ConditionTask>& condition_task_names();
 // A [T] float mask of the given frames. Training masks draw from `generator` (CPU); evaluation's are fixed.
-torch::Tensor training_condition_mask(ConditionTask task, int64_t frames, at::Generator& generator);
+torch::Tensor training_condition_mask(ConditionTask task, int64_t frames, at::Generator& generator, bool image_frame_first = false);
 torch::Tensor evaluation_condition_mask(ConditionTask task, int64_t frames);
 // The backbone's input [B, 2C+1, T, H, W]: x_t, then the clean clip where given (zero elsewhere), then the
 // mask as one channel. mask is [B, T].
@@ -112,6 +113,8 @@ struct TrainOptions {
   // Image conditioning: each training clip draws its task uniformly from these; empty = none (the backbone
   // then has no condition channels). Set from [conditioning] tasks.
   std::vector<ConditionTask> condition_tasks;
+  // The image task's frame in training: the first (I2VGen-XL) rather than a random one. [conditioning] image_frame.
+  bool image_frame_first = false;
   static TrainOptions from(const Params& train);
   // The learning rate of optimizer step `step` (0-based).
   double lr_at(int64_t step) const;

@@ -3,8 +3,7 @@
 namespace asg::modelscope {
 
 BasicTransformerBlockImpl::BasicTransformerBlockImpl(int64_t dim, const TransformerOptions& o) : cross_(o.cross_attention_dim > 0) {
-  nn::DiffusersAttentionOptions self{dim, 0, o.heads, o.head_dim};
-  self.kernel = o.kernel;
+  nn::DiffusersAttentionOptions self{.query_dim = dim, .cross_attention_dim = 0, .heads = o.heads, .dim_head = o.head_dim, .kernel = o.kernel};
   nn::DiffusersAttentionOptions second = self;
   second.cross_attention_dim = o.cross_attention_dim;
   norm1_ = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(1e-5)));

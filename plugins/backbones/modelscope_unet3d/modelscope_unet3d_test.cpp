@@ -5,39 +5,16 @@
 #include "asg/kinds/backbone.h"
 #include "asg/nn/module_state.h"
 #include "asg/nn/safetensors.h"
-#include "asg/nn/temporal_conv_stack.h"
 #include "plugin_under_test.h"
 #include "reference_match.h"
 #include "test_paths.h"
+#include "unet3d_test_support.h"
 
 using asg::testing::make_under_test;
 
 namespace {
 
-// ModelScope's temporal conv in a slot, built and named as the temporal_conv plugin builds it ("conv1.0.weight").
-struct ModelScopeTemporalConv : asg::TemporalModule {
-  ModelScopeTemporalConv(int64_t channels, int64_t groups) : stack(asg::nn::TemporalConvStackOptions{channels, 4, groups, 1, 0.1}) {
-    asg::nn::adopt_children(*this, *stack);
-  }
-  torch::Tensor forward(const torch::Tensor& x) override { return stack->forward(x); }
-  asg::nn::TemporalConvStack stack;
-};
-
-asg::BackboneContext context(int64_t channels, int64_t condition, int64_t frames, int64_t h, int64_t w, int64_t text_dim,
-                             int64_t groups, std::vector<asg::TemporalContext>* seen = nullptr) {
-  asg::BackboneContext ctx;
-  ctx.channels = channels;
-  ctx.condition_channels = condition;
-  ctx.frames = frames;
-  ctx.height = h;
-  ctx.width = w;
-  ctx.text_dim = text_dim;
-  ctx.make_temporal = [groups, seen](const asg::TemporalContext& tc) -> std::shared_ptr<asg::TemporalModule> {
-    if (seen) seen->push_back(tc);
-    return std::make_shared<ModelScopeTemporalConv>(tc.channels, groups);
-  };
-  return ctx;
-}
+using asg::testing::unet3d_context;
 
 struct ReferenceConfig {
   std::string name;
@@ -51,7 +28,7 @@ void expect_matches_diffusers(const ReferenceConfig& c) {
   ASSERT_TRUE(asg::testing::write_fixture("unet3d_reference.py", dir, "--config " + c.name))
       << "the Python reference environment (.venv) could not build UNet3DConditionModel";
   auto net = make_under_test<asg::Backbone>("modelscope_unet3d", c.params,
-                                            context(c.channels, c.condition, c.frames, c.height, c.width, c.text_dim, c.groups));
+                                            unet3d_context(c.channels, c.condition, c.frames, c.height, c.width, c.text_dim, c.groups));
   // diffusers' names are the backbone's, slots included: the whole state_dict loads as it is.
   asg::nn::load_named_tensors(*net, asg::nn::read_safetensors(dir / "weights.safetensors").tensors, "UNet3DConditionModel reference");
   auto io = asg::nn::read_safetensors(dir / "io.safetensors").tensors;
@@ -92,7 +69,7 @@ TEST(ModelScopeUnet3d, HasATemporalSlotAtEachOfModelScopes22TempConvPositions) {
                                             {{"block_out_channels", std::vector<int64_t>{32, 32, 64, 64}},
                                              {"norm_num_groups", int64_t{8}},
                                              {"attention_head_dim", int64_t{16}}},
-                                            context(4, 0, 8, 16, 16, 24, 8, &seen));
+                                            unet3d_context(4, 0, 8, 16, 16, 24, 8, &seen));
   ASSERT_EQ(seen.size(), 22u);  // 4 levels x 2 down, 2 in the mid block, 4 levels x 3 up
   EXPECT_EQ(seen.front().name, "down_blocks.0.temp_convs.0");
   EXPECT_EQ(seen[8].name, "mid_block.temp_convs.0");
@@ -111,7 +88,7 @@ TEST(ModelScopeUnet3d, HasATemporalSlotAtEachOfModelScopes22TempConvPositions) {
 
 TEST(ModelScopeUnet3d, RefusesInconsistentConfigurationsNamingTheKey) {
   auto error_of = [](const std::map<std::string, asg::ParamValue>& p, int64_t text_dim = 24) {
-    return asg::testing::config_error_of<asg::Backbone>("modelscope_unet3d", p, context(4, 0, 4, 8, 8, text_dim, 8));
+    return asg::testing::config_error_of<asg::Backbone>("modelscope_unet3d", p, unet3d_context(4, 0, 4, 8, 8, text_dim, 8));
   };
   EXPECT_EQ(error_of({{"block_out_channels", std::vector<int64_t>{32, 64}}, {"norm_num_groups", int64_t{8}}, {"attention_head_dim", int64_t{16}}}),
             "[backbone] down_block_types (4) and up_block_types (4) need one entry per block_out_channels entry (2)");

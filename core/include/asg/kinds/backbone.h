@@ -13,6 +13,10 @@
 // - Temporal mixing goes through BackboneContext::make_temporal, called once per insertion point while
 //   the backbone is constructed, and the result registered as a submodule. This is what lets an
 //   experiment swap STI / temporal conv / none without touching the backbone.
+// - Optional: a backbone conditioned on an image embedding as well (I2VGen-XL's CLIP image embedding) says
+//   its width in image_embedding_dim() and takes it [B, width] in forward_with_image_embedding(); the
+//   unconditional input is zeros, as in diffusers' I2VGenXLPipeline. The core has no image encoder yet, so
+//   it refuses to build an experiment around such a backbone (see docs/paper.md).
 // - A backbone is a torch::nn::Module: every parameter is registered, so the core can move it to a
 //   device, optimise, EMA and checkpoint it.
 #pragma once
@@ -44,6 +48,12 @@ struct BackboneContext {
 class Backbone : public torch::nn::Module {
  public:
   virtual torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const TextEmbedding& text) = 0;  // required
+  virtual int64_t image_embedding_dim() const { return 0; }  // optional, with forward_with_image_embedding
+  virtual torch::Tensor forward_with_image_embedding(const torch::Tensor& x, const torch::Tensor& t, const TextEmbedding& text,
+                                                     const torch::Tensor& image_embedding) {
+    (void)image_embedding;
+    return forward(x, t, text);
+  }
 };
 
 template <>
