@@ -139,7 +139,7 @@ inline const std::filesystem::path& autoencoder_torchscript() {
 // The parameters a conformance suite builds plugin `name` with: its defaults, plus the conformance
 // corpus for a dataset's required `manifest` or `shards`, the CLIP-shaped TorchScript fixture for a
 // text encoder's required `model`, `sha256` and `merges` (and the WordPiece fixture for `vocabulary`), the VAE-shaped one for an autoencoder's
-// `model` and `sha256`, and the I3D-, Inception- and CLIP-shaped ones for fvd's, fid's, inception_score's and clip_score's. nullopt when some other parameter must be set
+// `model` and `sha256`, and the I3D-, Inception-, CLIP- and DOVER-shaped ones for fvd's, fid's, inception_score's, clip_score's and dover's. nullopt when some other parameter must be set
 // (the suite then skips the plugin, naming the parameter).
 inline std::optional<Params> conformance_params(const std::string& kind, const std::string& name, std::string* missing = nullptr) {
   const auto& specs = build_catalog().find(kind, name)->factory.params;
@@ -154,9 +154,9 @@ inline std::optional<Params> conformance_params(const std::string& kind, const s
     else if (kind == "text_encoder" && (spec.key == "vocabulary" || spec.key.ends_with("_vocabulary"))) values[spec.key] = (source_dir() / "tests/data/wordpiece_vocab.txt").string();
     else if (kind == "autoencoder" && spec.key == "model") values[spec.key] = autoencoder_torchscript().string();
     else if (kind == "autoencoder" && spec.key == "sha256") values[spec.key] = sha256_file(autoencoder_torchscript());
-    else if (kind == "metric" && (name == "fvd" || name == "fid" || name == "inception_score" || name == "clip_score") &&
+    else if (kind == "metric" && (name == "fvd" || name == "fid" || name == "inception_score" || name == "clip_score" || name == "dover") &&
              (spec.key == "model" || spec.key == "sha256")) {
-      const auto file = extractor_fixture(name == "fvd" ? "i3d" : name == "clip_score" ? "clip" : "inception");
+      const auto file = extractor_fixture(name == "fvd" ? "i3d" : name == "clip_score" ? "clip" : name == "dover" ? "dover" : "inception");
       values[spec.key] = spec.key == "model" ? file.string() : sha256_file(file);
     } else if (kind == "metric" && name == "clip_score" && spec.key == "merges")
       values[spec.key] = (source_dir() / "tests/data/clip_bpe_merges.txt").string();
