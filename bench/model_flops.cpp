@@ -7,7 +7,7 @@
 // is what trains.
 //
 //   asg_bench_model_flops [--scale 1] [--batch 1] [--steps 3] [--threads 0]
-//   --scale 1: experiments/vsd2m (the paper-shaped blocks at CPU width, 32x32x8 latents); 0: experiments/synth
+//   --scale 1: bench/experiments/vsd2m_cpu (the paper systems' blocks at CPU width, 32x32x8 latents); 0: experiments/synth
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
   if (!args.parse(argc, argv)) return 2;
   if (args["threads"] > 0) torch::set_num_threads(args["threads"]);
   asg::keep_freed_memory_for_reuse();  // as `asg run` does
-  const std::string dir = std::string(ASG_SOURCE_DIR) + (args["scale"] == 1 ? "/experiments/vsd2m/" : "/experiments/synth/");
+  const std::string dir = std::string(ASG_SOURCE_DIR) + (args["scale"] == 1 ? "/bench/experiments/vsd2m_cpu/" : "/experiments/synth/");
   const double peak = gemm_peak_flops();
   fmt::print("fp32 GEMM peak (1024^3 torch::mm, best of 10, {} threads): {:.1f} GFLOP/s\n", torch::get_num_threads(), peak / 1e9);
   fmt::print("training step at batch {} ({}), median of {} steps:\n", args["batch"], dir, args["steps"]);

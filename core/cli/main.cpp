@@ -131,8 +131,10 @@ int cmd_benchmarks(const std::string& show) {
     if (d.name != show) continue;
     std::vector<std::string> seeds;
     for (int64_t s : d.seeds) seeds.push_back(std::to_string(s));
-    fmt::print("benchmark {} version {}\n  {}\n  file: {}\n  rank by: {}\n  seeds: {}\n\n", d.name, d.version, d.description,
+    fmt::print("benchmark {} version {}\n  {}\n  file: {}\n  rank by: {}\n  seeds: {}\n", d.name, d.version, d.description,
                d.file.string(), d.rank_by.empty() ? "(the first metric)" : d.rank_by, seeds.empty() ? "any" : asg::join(seeds, ", "));
+    if (!d.tasks.empty()) fmt::print("  tasks: {} (each its own protocol)\n", asg::join(d.tasks, ", "));
+    fmt::print("\n");
     fmt::print("| key | value | source |\n|---|---|---|\n");
     for (const auto& f : d.fields) {
       auto why = d.assumptions.find(f.key);

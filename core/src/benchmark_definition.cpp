@@ -20,7 +20,7 @@ namespace {
 std::string where(const fs::path& file, const toml::node& node) { return toml_where(file, node); }
 
 const std::vector<std::string>& benchmark_keys() {
-  static const std::vector<std::string> keys = {"name", "version", "description", "rank_by", "seeds"};
+  static const std::vector<std::string> keys = {"name", "version", "description", "rank_by", "seeds", "tasks"};
   return keys;
 }
 
@@ -84,6 +84,18 @@ BenchmarkDefinition parse_definition(const fs::path& file) {
       }
       continue;
     }
+    if (k == "tasks") {
+      static const std::vector<std::string> valid = {"generation", "image", "interpolation", "prediction"};
+      const auto* tasks = value.as_array();
+      if (!tasks) throw config_error(fmt::format("{}: [benchmark] tasks must be a list of [eval] tasks ({})", where(file, value), join(valid, ", ")));
+      for (const auto& t : *tasks) {
+        const auto* name = t.as_string();
+        if (!name || std::find(valid.begin(), valid.end(), name->get()) == valid.end())
+          throw config_error(fmt::format("{}: [benchmark] tasks: each entry is one of {}", where(file, t), join(valid, ", ")));
+        def.tasks.push_back(name->get());
+      }
+      continue;
+    }
     const auto* text = value.as_string();
     if (!text) throw config_error(fmt::format("{}: [benchmark] {} must be a string", where(file, value), k));
     if (k == "name") def.name = text->get();
@@ -94,6 +106,10 @@ BenchmarkDefinition parse_definition(const fs::path& file) {
   if (def.name.empty() || def.version.empty())
     throw config_error(fmt::format("{}: [benchmark] needs a non-empty name and version (version as a string, e.g. \"1\")",
                                    where(file, *header)));
+  if (!def.tasks.empty())
+    if (const auto* eval = root.get_as<toml::table>("eval"); eval && eval->contains("task"))
+      throw config_error(fmt::format("{}: [eval] task and [benchmark] tasks both say which task is measured (valid: one of them)",
+                                     where(file, *eval->get("task"))));
   for (const char* slot : {"dataset", "sampler"}) {
     const auto* t = root.get_as<toml::table>(slot);
     if (t && !t->get_as<std::string>("plugin"))

@@ -227,7 +227,8 @@ struct JsonValue {
 };
 
 // Parameters as JSON; a path counts by its file's content, so moving a file does not change a hash and
-// replacing it does.
+// replacing it does. A folder (a dataset's root) counts as a folder: what is read from it is named by the file
+// that lists it (the manifest), whose content is hashed.
 nlohmann::json params_json(const Params& params, const std::vector<ParamSpec>& specs) {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& [key, value] : params.values()) {
@@ -235,7 +236,7 @@ nlohmann::json params_json(const Params& params, const std::vector<ParamSpec>& s
     if (spec != specs.end() && !spec->hashed_at_default && value == spec->default_value) continue;
     const std::string* path = std::get_if<std::string>(&value);
     if (spec != specs.end() && spec->type == ParamType::Path && path && !path->empty())
-      j[key] = "sha256:" + sha256_file(*path);
+      j[key] = fs::is_directory(*path) ? std::string("folder") : "sha256:" + sha256_file(*path);
     else
       j[key] = std::visit(JsonValue{}, value);
   }
@@ -286,6 +287,7 @@ void compute_hashes(Experiment& exp) {
   if (!exp.eval.str("negative_prompt").empty()) protocol["eval"]["negative_prompt"] = exp.eval.str("negative_prompt");
   if (exp.eval.str("task") != "generation") protocol["eval"]["task"] = exp.eval.str("task");
   if (exp.eval.integer("num_real") != 0) protocol["eval"]["num_real"] = exp.eval.integer("num_real");
+  if (exp.eval.real("image_guidance_scale") != 0) protocol["eval"]["image_guidance_scale"] = exp.eval.real("image_guidance_scale");
   const PluginSlot& dataset = exp.slot("dataset");
   protocol["references"] = {{"dataset", dataset.plugin}, {"version", dataset.record->factory.version}};
   // The dataset parameters a benchmark definition pins define its references (size, frames, selection rule).
@@ -358,6 +360,11 @@ const std::vector<CoreSection>& core_sections() {
                                            "the even frames, prediction = the first half")
             .one_of({"generation", "image", "interpolation", "prediction"})
             .added_later(),
+        float_param("image_guidance_scale", 0.0, "with an image task: > 0 guides on the given frames too, with this scale, the "
+                                                 "sampler's guidance_scale on the text (RDTF: 7.5 and 7.5; three passes per "
+                                                 "step); 0 = guidance on the text alone, both branches see the frames")
+            .range(0, 100)
+            .added_later(),
         int_param("num_real", 0, "real clips distribution metrics (Fréchet distances) compare with: the eval split in "
                                  "order, wrapping; 0 = as many as num_samples")
             .range(0, 1e7)
@@ -370,6 +377,16 @@ const std::vector<CoreSection>& core_sections() {
         string_param("image_frame", "random", "the frame the image task gives in training: a random one (RDTF) or the first "
                                               "(I2VGen-XL; evaluation always gives the first)")
             .one_of({"random", "first"})
+            .added_later(),
+        string_param("curriculum", "uniform", "how each clip's task is drawn: uniform, linear (RDTF's static schedule: "
+                                              "interpolation first, generation last) or dcl (RDTF's difficulty-adaptive "
+                                              "curriculum: the schedule plus a PID signal of the loss; asg/task_curriculum.h)")
+            .one_of({"uniform", "linear", "dcl"})
+            .added_later(),
+        float_list_param("text_dropout", {}, "per task in `tasks` (same order), the probability a clip drawn for it trains "
+                                             "without its text, its text encoding zeroed (RDTF: the image task without text "
+                                             "is i2v); empty = none beyond [train] caption_dropout")
+            .range(0, 1)
             .added_later()}},
       {"diffusion", "forward process and parameterisation (shared by training and sampling)",
        {int_param("timesteps", 1000, "number of diffusion steps T").range(2, 100000),
@@ -575,6 +592,14 @@ Experiment load_experiment_impl(const fs::path& file, const std::vector<std::str
                                      definition->file.string(), join(seeds, ", ")));
     }
   }
+  if (definition && !definition->tasks.empty()) {
+    const std::string& task = exp.eval.str("task");
+    if (std::find(definition->tasks.begin(), definition->tasks.end(), task) == definition->tasks.end())
+      throw config_error(fmt::format("{}: [eval] task = \"{}\", but benchmark '{}' (version {}, {}) measures the tasks {} (valid: one "
+                                     "of them, or another [benchmark] name)",
+                                     origins.where("eval.task"), task, definition->name, definition->version, definition->file.string(),
+                                     join(definition->tasks, ", ")));
+  }
   exp.benchmark_definition = definition;
   exp.reference_keys = reference_keys;
 
@@ -654,6 +679,20 @@ Experiment load_experiment_impl(const fs::path& file, const std::vector<std::str
                                    "not include it (valid: add \"{}\" to [conditioning] tasks, or task = \"generation\")",
                                    origins.where("eval.task"), eval_task,
                                    tasks.empty() ? std::string() : "\"" + join(tasks, "\", \"") + "\"", eval_task));
+
+  if (eval_task == "generation" && exp.eval.real("image_guidance_scale") != 0)
+    throw config_error(fmt::format("{}: [eval] image_guidance_scale = {} guides on given frames, and task = \"generation\" gives none "
+                                   "(valid: 0, or an image task)",
+                                   origins.where("eval.image_guidance_scale"), exp.eval.real("image_guidance_scale")));
+  const auto& text_dropout = exp.conditioning.reals("text_dropout");
+  if (!text_dropout.empty() && text_dropout.size() != tasks.size())
+    throw config_error(fmt::format("{}: [conditioning] text_dropout has {} entries for {} tasks (valid: one probability per entry of "
+                                   "tasks, in its order, or none)",
+                                   origins.where("conditioning.text_dropout"), text_dropout.size(), tasks.size()));
+  if (exp.conditioning.str("curriculum") != "uniform" && tasks.empty())
+    throw config_error(fmt::format("{}: [conditioning] curriculum = \"{}\" draws among tasks, and tasks is empty (valid: list the "
+                                   "tasks, or curriculum = \"uniform\")",
+                                   origins.where("conditioning.curriculum"), exp.conditioning.str("curriculum")));
 
   auto metrics_node = root.get("metrics");
   if (!metrics_node || !metrics_node->is_array() || metrics_node->as_array()->empty()) {

@@ -58,6 +58,9 @@ TrainOptions train_options_of(const Experiment& exp) {
   for (const auto& task : exp.conditioning.strs("tasks"))
     options.condition_tasks.push_back(condition_task_names().parse(task, "[conditioning] tasks"));
   options.image_frame_first = exp.conditioning.str("image_frame") == "first";
+  const std::string& curriculum = exp.conditioning.str("curriculum");
+  options.curriculum = curriculum == "dcl" ? CurriculumKind::Adaptive : curriculum == "linear" ? CurriculumKind::Linear : CurriculumKind::Uniform;
+  options.task_text_dropout = exp.conditioning.reals("text_dropout");
   return options;
 }
 

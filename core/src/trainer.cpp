@@ -173,6 +173,16 @@ DiffusionTrainer::DiffusionTrainer(std::shared_ptr<TextEncoder> text_encoder, st
   if (options_.high_noise_fraction > 0 && options_.high_noise_shift != 1)
     shifted_timesteps_ = schedule_.shifted_timesteps(options_.high_noise_shift);
   if (options_.precision == Precision::Float16) loss_scale_ = options_.initial_loss_scale;
+  if (!options_.condition_tasks.empty()) {
+    std::vector<TaskGroup> groups;
+    for (auto task : options_.condition_tasks)
+      groups.push_back(task == ConditionTask::Interpolation ? TaskGroup::Interpolation
+                       : task == ConditionTask::Prediction  ? TaskGroup::Prediction
+                                                            : TaskGroup::Generation);
+    curriculum_ = std::make_unique<TaskCurriculum>(options_.curriculum, std::move(groups), options_.total_steps);
+  }
+  if (!options_.task_text_dropout.empty() && options_.task_text_dropout.size() != options_.condition_tasks.size())
+    throw internal_error("task_text_dropout needs one probability per condition task");
 }
 
 Precision parse_precision(const std::string& text, const std::string& key) {
@@ -237,10 +247,13 @@ class GuidedDenoiser final : public Denoiser {
  public:
   // given: the condition channels [B, C+1, T, H, W] appended to every backbone input (image conditioning),
   // the same in both guidance branches; undefined without image conditioning.
+  // image_scale > 0 (with `given`): guidance on the frames too (SampleCondition::image_guidance_scale).
   GuidedDenoiser(Backbone& backbone, const NoiseSchedule& schedule, TextEmbedding cond, TextEmbedding uncond, Precision precision,
-                 torch::Device device, torch::Tensor given = {})
+                 torch::Device device, torch::Tensor given = {}, double image_scale = 0)
       : backbone_(backbone), schedule_(schedule), cond_(std::move(cond)), uncond_(std::move(uncond)),
-        both_(concat_text(cond_, uncond_)), precision_(precision), device_(device), given_(std::move(given)) {}
+        both_(concat_text(cond_, uncond_)), precision_(precision), device_(device), given_(std::move(given)), image_scale_(image_scale) {
+    if (image_scale_ > 0 && given_.defined()) all_three_ = concat_text(both_, uncond_);
+  }
 
   torch::Tensor predict(const torch::Tensor& noisy, int64_t t, double scale) override {
     auto tt = torch::full({noisy.size(0)}, static_cast<double>(t), noisy.options());
@@ -249,6 +262,12 @@ class GuidedDenoiser final : public Denoiser {
       AutocastScope autocast(precision_, device_);
       return backbone_.forward(x, times, text).to(torch::kFloat);  // the sampler's arithmetic stays float32
     };
+    if (all_three_.tokens.defined()) {
+      // (text, frames), (-, frames), (-, no frames) in one batch.
+      const auto x_none = torch::cat({noisy, torch::zeros_like(given_)}, 1);
+      auto parts = forward(torch::cat({x_t, x_t, x_none}), torch::cat({tt, tt, tt}), all_three_).chunk(3);
+      return parts[2] + image_scale_ * (parts[1] - parts[2]) + scale * (parts[0] - parts[1]);
+    }
     if (scale == 1.0) return forward(x_t, tt, cond_);
     if (scale == 0.0) return forward(x_t, tt, uncond_);
     auto out = forward(torch::cat({x_t, x_t}), torch::cat({tt, tt}), both_);
@@ -260,10 +279,11 @@ class GuidedDenoiser final : public Denoiser {
  private:
   Backbone& backbone_;
   const NoiseSchedule& schedule_;
-  TextEmbedding cond_, uncond_, both_;
+  TextEmbedding cond_, uncond_, both_, all_three_;
   Precision precision_;
   torch::Device device_;
   torch::Tensor given_;
+  double image_scale_;
 };
 
 }  // namespace
@@ -287,18 +307,37 @@ StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<
   auto eps = torch::randn(x0.sizes(), generator_, torch::kFloat).to(device_);
 
   auto x_t = schedule_.add_noise(x0, eps, t);
+  // 1 for a clip that keeps its text, 0 for one its task trains without (task_text_dropout); undefined = all keep.
+  torch::Tensor text_kept;
   if (!options_.condition_tasks.empty()) {
     // Each clip its task and its given frames, from the trainer's generator (drawn after the noise, so a run
-    // without conditioning draws exactly what it drew before conditioning existed).
+    // without conditioning draws exactly what it drew before conditioning existed; a uniform curriculum
+    // draws as before curricula existed).
     std::vector<torch::Tensor> masks;
+    std::vector<float> kept;
     const auto tasks = static_cast<int64_t>(options_.condition_tasks.size());
+    const auto weights = curriculum_->weights(steps_);
     for (int64_t i = 0; i < batch; ++i) {
-      const int64_t pick = torch::randint(0, tasks, {1}, generator_, torch::kLong).item<int64_t>();
-      masks.push_back(training_condition_mask(options_.condition_tasks[static_cast<size_t>(pick)], x0.size(2), generator_,
-                                              options_.image_frame_first));
+      const auto pick = options_.curriculum == CurriculumKind::Uniform
+                            ? static_cast<size_t>(torch::randint(0, tasks, {1}, generator_, torch::kLong).item<int64_t>())
+                            : TaskCurriculum::pick(weights, torch::rand({1}, generator_, torch::kFloat64).item<double>());
+      masks.push_back(training_condition_mask(options_.condition_tasks[pick], x0.size(2), generator_, options_.image_frame_first));
+      if (!options_.task_text_dropout.empty())
+        kept.push_back(torch::rand({1}, generator_, torch::kFloat64).item<double>() < options_.task_text_dropout[pick] ? 0.f : 1.f);
     }
     x_t = with_condition(x_t, x0, torch::stack(masks));
+    if (!kept.empty()) text_kept = torch::tensor(kept).to(device_);
   }
+  // RDTF's input gate: a clip trained without its text has its text encoding zeroed.
+  auto encode = [&](int64_t from, int64_t to) {
+    TextEmbedding text = text_encoder_->encode(std::vector<std::string>(used.begin() + from, used.begin() + to));
+    if (text_kept.defined()) {
+      auto keep = text_kept.slice(0, from, to).to(text.tokens.scalar_type());
+      text.tokens = text.tokens * keep.view({-1, 1, 1});
+      if (text.pooled.defined()) text.pooled = text.pooled * keep.view({-1, 1});
+    }
+    return text;
+  };
   auto target = schedule_.target(x0, eps, t);
   // Padding frames cost nothing: the mean squared error over the real frames' elements only.
   torch::Tensor valid;
@@ -321,7 +360,7 @@ StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<
   const bool scaled = options_.precision == Precision::Float16;
   auto backward = [&](const torch::Tensor& loss) { (scaled ? loss * loss_scale_ : loss).backward(); };
   if (slices == 1) {
-    auto loss = batch_loss(forward(x_t, t.to(torch::kFloat).to(device_), text_encoder_->encode(used)));
+    auto loss = batch_loss(forward(x_t, t.to(torch::kFloat).to(device_), encode(0, batch)));
     backward(loss);
     total_loss = loss.item<double>();
   } else {
@@ -331,7 +370,7 @@ StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<
                                               : static_cast<double>(x0.numel());
     for (int64_t k = 0; k < slices; ++k) {
       const int64_t from = batch * k / slices, to = batch * (k + 1) / slices;
-      auto text = text_encoder_->encode(std::vector<std::string>(used.begin() + from, used.begin() + to));
+      auto text = encode(from, to);
       auto out = forward(x_t.slice(0, from, to), t.slice(0, from, to).to(torch::kFloat).to(device_), text);
       auto squared = (out - target.slice(0, from, to)).pow(2);
       if (valid.defined()) squared = squared * valid.slice(0, from, to);
@@ -340,6 +379,7 @@ StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<
       total_loss += loss.item<double>();
     }
   }
+  if (curriculum_) curriculum_->observe(total_loss);  // this rank's loss: the curriculum follows what it trains on
   if (gradient_hook_) gradient_hook_(flat_->grad());
   const double lr = options_.lr_at(steps_);
   const double used_scale = loss_scale_;
@@ -421,7 +461,8 @@ torch::Tensor DiffusionTrainer::sample(Sampler& sampler, const std::vector<std::
   } else if (condition) {
     throw internal_error("sample(): a condition for a model trained without image conditioning");
   }
-  GuidedDenoiser denoiser(*backbone_, schedule_, cond, uncond, options_.precision, device_, given);
+  GuidedDenoiser denoiser(*backbone_, schedule_, cond, uncond, options_.precision, device_, given,
+                          condition ? condition->image_guidance_scale : 0.0);
   auto noise = torch::randn(shape, generator, torch::kFloat).to(device_);
   auto x0 = sampler.sample(denoiser, noise, generator, on_step);
   if (autoencoder_) x0 = autoencoder_->decode(x0 / latent_scale_);
@@ -503,6 +544,8 @@ void DiffusionTrainer::save_checkpoint(const std::string& path, int64_t step, co
   }
   archive.write("optimizer.steps", torch::tensor(optimizer_->steps()), true);
   archive.write("trainer.steps", torch::tensor(steps_), true);
+  if (curriculum_ && options_.curriculum == CurriculumKind::Adaptive)
+    archive.write("trainer.curriculum", torch::tensor(curriculum_->state(), torch::kFloat64), true);
   if (options_.precision == Precision::Float16) {
     archive.write("trainer.loss_scale", torch::tensor(loss_scale_, torch::kFloat64), true);
     archive.write("trainer.steps_since_overflow", torch::tensor(steps_since_overflow_), true);
@@ -600,6 +643,10 @@ int64_t DiffusionTrainer::load_train_state(const std::string& path, std::map<std
   }
   optimizer_->set_steps(file.read("optimizer.steps", no_state).item<int64_t>());
   steps_ = file.read("trainer.steps", no_state).item<int64_t>();
+  if (curriculum_ && options_.curriculum == CurriculumKind::Adaptive) {
+    auto state = file.read("trainer.curriculum", no_state).contiguous();
+    curriculum_->restore(std::vector<double>(state.data_ptr<double>(), state.data_ptr<double>() + state.numel()));
+  }
   // A float16 run continues with the scale it had reached; one resumed from a checkpoint of another precision
   // starts from the initial scale.
   if (options_.precision == Precision::Float16 && file.has("trainer.loss_scale")) {

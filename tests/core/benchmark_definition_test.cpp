@@ -211,7 +211,8 @@ TEST_F(BenchmarkDefinitionTest, TheShippedDefinitionsLoadAndMarkTheirAssumptions
   EXPECT_EQ(names, (std::vector<std::string>{"synthetic-stickers-v2-16px", "vsd2m"}));
   const auto vsd2m = asg::find_benchmark("vsd2m", asg::benchmark_search_path());
   // What the papers do not state is marked: the sample counts, the FVD pipeline, the sampling setting.
-  for (const char* key : {"eval.num_samples", "eval.num_real", "metrics.fvd.frames", "sampler.steps", "benchmark.seeds"})
+  for (const char* key : {"eval.num_samples", "eval.num_real", "metrics.fvd.frames", "metrics.dover", "sampler.steps", "benchmark.seeds",
+                          "benchmark.tasks"})
     EXPECT_TRUE(vsd2m->assumptions.count(key)) << key;
   // The quickstart is on the synthetic benchmark, and its settings are the benchmark's.
   const auto quickstart = load((asg::testing::source_dir() / "experiments/quickstart.toml").string());
@@ -219,41 +220,60 @@ TEST_F(BenchmarkDefinitionTest, TheShippedDefinitionsLoadAndMarkTheirAssumptions
   EXPECT_EQ(quickstart.benchmark_definition->name, "synthetic-stickers-v2-16px");
 }
 
-// A VSD2M-protocol experiment: the user gives the data and the extractor files, the definition the rest.
+// A VSD2M-protocol experiment: the user gives the data, the weights and the extractor files, the definition the
+// rest. (The committed system's pretrained files are not here: its init_from keys are cleared.)
 TEST_F(BenchmarkDefinitionTest, AVsd2mExperimentTakesTheProtocolAndNeedsOnlyDataAndExtractorFiles) {
   ::unsetenv("ASG_BENCHMARK_PATH");
   write("vsd2m/records.jsonl", R"({"md5": "m1", "fmt": "gif", "nframes": 2, "visual_path": "a.gif", "eng_cap": "a cat"})" "\n");
   asg::write_gif(dir_ / "vsd2m/a.gif", asg::testing::test_animation(8, 8, 2, true));
-  const fs::path i3d = asg::testing::extractor_fixture("i3d"), clip = asg::testing::extractor_fixture("clip");
-  const auto file = write("vsd2m.toml", R"(base = [")" + (asg::testing::source_dir() / "experiments/vsd2m/videoldm.toml").string() +
-                                            R"("]
+  const fs::path i3d = asg::testing::extractor_fixture("i3d"), clip = asg::testing::extractor_fixture("clip"),
+                 dover = asg::testing::extractor_fixture("dover");
+  const std::string merges = (asg::testing::source_dir() / "tests/data/clip_bpe_merges.txt").string();
+  auto experiment = [&](const std::string& system, const std::string& task) {
+    return write("vsd2m-" + task + ".toml", R"(base = [")" + (asg::testing::source_dir() / "experiments/vsd2m" / system).string() + R"("]
 [dataset]
-__replace__ = true
-plugin = "sticker_files"
 manifest = "vsd2m/records.jsonl"
+root = "vsd2m"
+[autoencoder]
+init_from = ""
+[text_encoder]
+init_from = ""
+merges = ")" + merges + R"("
+[backbone]
+init_from = ""
+init_allow_missing = []
 [[metrics]]
 plugin = "fvd"
 model = ")" + i3d.string() + R"("
 sha256 = ")" + asg::sha256_file(i3d) + R"("
 [[metrics]]
+plugin = "dover"
+model = ")" + dover.string() + R"("
+sha256 = ")" + asg::sha256_file(dover) + R"("
+[[metrics]]
 plugin = "clip_score"
 model = ")" + clip.string() + R"("
 sha256 = ")" + asg::sha256_file(clip) + R"("
-merges = ")" + (asg::testing::source_dir() / "tests/data/clip_bpe_merges.txt").string() + R"("
+merges = ")" + merges + R"("
 [eval]
 num_samples = 2048
-[runtime]
-seed = 6666
-[benchmark]
-name = "vsd2m"
+task = ")" + task + R"("
 )");
-  const auto exp = load(file);
+  };
+  const auto exp = load(experiment("videoldm.toml", "generation"));
   EXPECT_EQ(exp.eval.integer("num_samples"), 2048);
   EXPECT_EQ(exp.slot("dataset").params.str("format"), "vsd2m");
   EXPECT_EQ(exp.slot("sampler").params.integer("steps"), 50);
   EXPECT_EQ(exp.metric_slots()[0]->params.integer("frames"), 16);
-  EXPECT_EQ(exp.metric_slots()[1]->params.str("scale"), "raw");
+  EXPECT_EQ(exp.metric_slots()[1]->plugin, "dover");
+  EXPECT_EQ(exp.metric_slots()[2]->params.str("scale"), "raw");
   EXPECT_EQ(exp.benchmark.str("rank_by"), "fvd");
+  EXPECT_EQ(exp.runtime.integer("seed"), 6666);
+  // The image task is the benchmark's second protocol; a task it does not measure is refused, naming the key.
+  EXPECT_EQ(load(experiment("i2vgen_xl.toml", "image")).eval.str("task"), "image");
+  const auto refused = error_of(experiment("rdtf_dfgn_sti.toml", "prediction"));
+  EXPECT_NE(refused.find("[eval] task = \"prediction\", but benchmark 'vsd2m' (version 2"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("measures the tasks generation, image"), std::string::npos) << refused;
 }
 
 namespace {

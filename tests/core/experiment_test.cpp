@@ -214,7 +214,7 @@ TEST_F(ExperimentTest, MissingSlotAndMissingMetrics) {
   text.erase(text.find("[[metrics]]"));
   f = write("e.toml", text);
   EXPECT_EQ(error_of(f), fmt::format("{}: no metrics: add at least one [[metrics]] table with plugin = \"<name>\" (known: "
-                                     "alpha_flicker, alpha_halo, caption_accuracy, clip_score, fid, frechet_pixel, fvd, inception_score, loop_seam, motion, temporal_flickering)",
+                                     "alpha_flicker, alpha_halo, caption_accuracy, clip_score, dover, fid, frechet_pixel, fvd, inception_score, loop_seam, motion, temporal_flickering)",
                                      f));
 }
 

@@ -40,8 +40,9 @@ asg::Params params_of(const std::string& kind, const std::string& name, std::map
   return asg::Params(name, values);
 }
 
-// A small unet3d with dropout, so the global generator (dropout masks) matters too.
-std::unique_ptr<asg::DiffusionTrainer> make_trainer(uint64_t init_seed) {
+// A small unet3d with dropout, so the global generator (dropout masks) matters too. With `curriculum`, image
+// conditioning on RDTF's four tasks drawn by its adaptive curriculum, the image task half the time without text.
+std::unique_ptr<asg::DiffusionTrainer> make_trainer(uint64_t init_seed, bool curriculum = false) {
   torch::manual_seed(init_seed);
   auto text = catalog().create<asg::TextEncoder>("word_embedding", params_of("text_encoder", "word_embedding",
                                                                               {{"dim", int64_t{16}}, {"buckets", int64_t{64}}}));
@@ -51,6 +52,7 @@ std::unique_ptr<asg::DiffusionTrainer> make_trainer(uint64_t init_seed) {
   ctx.height = 8;
   ctx.width = 8;
   ctx.text_dim = text->dim();
+  ctx.condition_channels = curriculum ? 5 : 0;
   auto temporal_params = params_of("temporal", "temporal_conv", {});
   ctx.make_temporal = [&](const asg::TemporalContext& tc) {
     return catalog().create<asg::TemporalModule>("temporal_conv", temporal_params, tc);
@@ -64,6 +66,13 @@ std::unique_ptr<asg::DiffusionTrainer> make_trainer(uint64_t init_seed) {
   o.ema_decay = 0.9;
   o.caption_dropout = 0.3;
   o.grad_clip = 0.5;
+  if (curriculum) {
+    o.condition_tasks = {asg::ConditionTask::Generation, asg::ConditionTask::Image, asg::ConditionTask::Interpolation,
+                         asg::ConditionTask::Prediction};
+    o.curriculum = asg::CurriculumKind::Adaptive;
+    o.task_text_dropout = {0.0, 0.5, 0.0, 0.0};
+    o.total_steps = 10;
+  }
   return std::make_unique<asg::DiffusionTrainer>(text, backbone, asg::NoiseSchedule("cosine", 100, asg::Prediction::V, 2.0), o,
                                                  torch::Device(torch::kCPU), /*seed=*/5);
 }
@@ -88,8 +97,8 @@ void expect_identical(const std::vector<torch::Tensor>& a, const std::vector<tor
 }
 
 // A trainer after three steps, and the checkpoint it wrote then.
-std::unique_ptr<asg::DiffusionTrainer> trained_three_steps(const torch::Tensor& x0, const std::string& file) {
-  auto trainer = make_trainer(1);
+std::unique_ptr<asg::DiffusionTrainer> trained_three_steps(const torch::Tensor& x0, const std::string& file, bool curriculum = false) {
+  auto trainer = make_trainer(1, curriculum);
   for (int i = 0; i < 3; ++i) trainer->step(x0, kCaptions);
   trainer->save_checkpoint(file, 3);
   return trainer;
@@ -114,6 +123,20 @@ TEST(TrainerState, ResumedTrainerContinuesBitForBit) {
   original->use_ema_weights();
   resumed->use_ema_weights();
   expect_identical(snapshot(*original), snapshot(*resumed), "EMA weights after 7 steps");
+}
+
+TEST(TrainerState, ResumedTrainerWithRdtfsCurriculumContinuesBitForBit) {
+  // The curriculum's loss history is part of the state: without it the resumed run would draw other tasks.
+  TempDir dir;
+  const auto x0 = batch();
+  const std::string file = (dir.path() / "step3.pt").string();
+  auto original = trained_three_steps(x0, file, /*curriculum=*/true);
+  std::vector<double> losses;
+  for (int i = 0; i < 4; ++i) losses.push_back(original->step(x0, kCaptions).loss);
+  auto resumed = make_trainer(2, /*curriculum=*/true);
+  EXPECT_EQ(resumed->load_train_state(file), 3);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(resumed->step(x0, kCaptions).loss, losses[i]) << "step " << 4 + i;
+  expect_identical(snapshot(*original), snapshot(*resumed), "weights after 7 steps");
 }
 
 TEST(TrainerState, WithoutRestoringTheRngStreamsTheRunDiverges) {

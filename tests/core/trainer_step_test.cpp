@@ -295,6 +295,27 @@ TEST(NegativePrompt, IsWhatTheUnconditionalBranchOfGuidanceSees) {
   EXPECT_FALSE(torch::equal(sample("a red star", "blurry static", 4.0), sample("a red star", "", 4.0)));
 }
 
+TEST(ImageConditioning, ImageGuidanceAtScaleOneIsTextGuidanceAloneAndAboveOneStrengthensTheFrames) {
+  auto trainer = small_trainer(3, 1, asg::Precision::Float32, "unet3d", {asg::ConditionTask::Image});
+  torch::manual_seed(2);
+  for (int i = 0; i < 3; ++i) trainer->step(torch::rand({2, 4, 4, 8, 8}) * 2 - 1, {"a red star", "a blue moon"});
+  auto ddim_values = asg::default_params("s", build_catalog().find("sampler", "ddim")->factory.params).values();
+  ddim_values["steps"] = int64_t{3};
+  ddim_values["guidance_scale"] = 3.0;
+  auto ddim = build_catalog().create<asg::Sampler>("ddim", asg::Params("s", ddim_values));
+  torch::manual_seed(4);
+  const auto clips = torch::rand({1, 4, 4, 8, 8});
+  auto sample = [&](double image_scale) {
+    asg::SampleCondition condition{clips, asg::evaluation_condition_mask(asg::ConditionTask::Image, 4).unsqueeze(0), image_scale};
+    return trainer->sample(*ddim, {"a red star"}, {4, 4, 8, 8}, at::detail::createCPUGenerator(7), nullptr, "", &condition);
+  };
+  // eps(-,-) + 1 (eps(-,img) - eps(-,-)) + s (eps(txt,img) - eps(-,img)) is text guidance with the frames in both
+  // branches: the same up to the rounding of a three-way batch.
+  const auto text_only = sample(0), image_one = sample(1), image_three = sample(3);
+  EXPECT_TRUE(torch::allclose(image_one, text_only, 1e-4, 1e-5)) << (image_one - text_only).abs().max().item<double>();
+  EXPECT_GT((image_three - text_only).abs().max().item<double>(), 1e-3);
+}
+
 TEST(ImageConditioning, MasksFollowTheirTasks) {
   auto eval = [](asg::ConditionTask task) {
     std::vector<float> m;

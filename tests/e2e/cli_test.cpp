@@ -470,6 +470,8 @@ TEST_F(CliTest, EveryCommittedExperimentValidatesAndBuilds) {
   int checked = 0;
   for (const auto& entry : fs::recursive_directory_iterator(asg::testing::source_dir() / "experiments")) {
     if (entry.path().extension() != ".toml") continue;
+    // The paper's systems need their data and pretrained files: paper_systems_test.cpp builds them with stand-ins.
+    if (entry.path().parent_path().filename() == "vsd2m") continue;
     if (entry.path().parent_path().filename() == "sweeps") {
       // A sweep file: every point must load (asg sweep status plans the sweep and runs nothing).
       Result r = run_asg("sweep status " + entry.path().string(), dir_);

@@ -41,6 +41,9 @@ struct BenchmarkDefinition {
   std::string description;
   std::string rank_by;
   std::vector<int64_t> seeds;                      // empty: any seed
+  // [benchmark] tasks: the [eval] tasks it measures, each its own protocol (a text task and an image task, say);
+  // empty: the task is [eval] task's if the definition sets it, else the experiment's.
+  std::vector<std::string> tasks;
   std::map<std::string, std::string> assumptions;  // "eval.num_samples" -> why (a field its source does not state)
   // Every key the definition pins, in file order, as "dataset.size" / "metrics.fvd.frames" and its TOML text.
   struct Field {

@@ -21,6 +21,7 @@
 #include "asg/kinds/sampler.h"
 #include "asg/kinds/text_encoder.h"
 #include "asg/params.h"
+#include "asg/task_curriculum.h"
 
 namespace asg {
 
@@ -115,6 +116,12 @@ struct TrainOptions {
   std::vector<ConditionTask> condition_tasks;
   // The image task's frame in training: the first (I2VGen-XL) rather than a random one. [conditioning] image_frame.
   bool image_frame_first = false;
+  // How each clip's task is drawn: uniformly, or by RDTF's curriculum (asg/task_curriculum.h). [conditioning] curriculum.
+  CurriculumKind curriculum = CurriculumKind::Uniform;
+  // Per condition task (the same order), the probability that a clip drawn for it trains without its text:
+  // its text tokens and pooled embedding zeroed (RDTF's input gate: i2v is the image task without text).
+  // Empty: none beyond caption_dropout. [conditioning] text_dropout.
+  std::vector<double> task_text_dropout;
   static TrainOptions from(const Params& train);
   // The learning rate of optimizer step `step` (0-based).
   double lr_at(int64_t step) const;
@@ -138,6 +145,11 @@ using GradientHook = std::function<void(const torch::Tensor& flat_gradients)>;
 struct SampleCondition {
   torch::Tensor clips;
   torch::Tensor mask;
+  // > 0: guidance on the image as well as on the text, with this scale (RDTF's separate image guidance;
+  // InstructPix2Pix's form): eps = eps(-, -) + s_image (eps(-, image) - eps(-, -)) + s_text (eps(text, image) -
+  // eps(-, image)), "-" the unconditional text or no frame given, three passes per step. 0: both guidance
+  // branches see the frames and guidance is on the text alone.
+  double image_guidance_scale = 0;
 };
 
 class DiffusionTrainer {
@@ -218,6 +230,7 @@ class DiffusionTrainer {
   GradientHook gradient_hook_;
   double loss_scale_ = 0;              // float16 only: the current dynamic loss scale
   int64_t steps_since_overflow_ = 0;  // float16 only: steps in a row whose gradient was finite
+  std::unique_ptr<TaskCurriculum> curriculum_;  // with image conditioning
 };
 
 }  // namespace asg

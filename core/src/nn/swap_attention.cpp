@@ -65,4 +65,10 @@ torch::Tensor SwapAttentionLayers::forward(const torch::Tensor& x) {
   return x + out;
 }
 
+torch::Tensor SwapAttentionBlockImpl::forward(const torch::Tensor& x) {
+  auto video = x.view({-1, frames_, x.size(1), x.size(2), x.size(3)}).permute({0, 2, 1, 3, 4});
+  auto y = layers_.forward(video);
+  return y.permute({0, 2, 1, 3, 4}).reshape(x.sizes());
+}
+
 }  // namespace asg::nn

@@ -158,7 +158,8 @@ std::vector<ResultValue> Evaluator::run(SampleWriter& samples, int64_t at_step) 
     }
     std::optional<SampleCondition> condition;  // the reference clips' given frames, for an image-conditioned task
     if (task != ConditionTask::Generation)
-      condition = SampleCondition{stack_frames(refs), evaluation_condition_mask(task, info.frames).repeat({n, 1})};
+      condition = SampleCondition{stack_frames(refs), evaluation_condition_mask(task, info.frames).repeat({n, 1}),
+                                  eval.real("image_guidance_scale")};
     torch::Tensor clips = trainer_.sample(
         sampler, captions, clip_shape, sample_gen,
         [&](int64_t i, int64_t) {

@@ -7,6 +7,7 @@
 
 #include "asg/error.h"
 #include "asg/nn/resnet_block.h"
+#include "asg/nn/swap_attention.h"
 #include "diffusers_transformers.h"
 
 namespace asg::modelscope {
@@ -76,8 +77,8 @@ class LevelImpl : public torch::nn::Module {
   enum class Kind { Down, Mid, Up };
   // resnet_in[i], out: the ResNets' channels; the slot names are "<prefix>temp_convs.<i>".
   LevelImpl(Kind kind, const std::vector<int64_t>& resnet_in, int64_t out, bool attention, bool resample, const UNet3DSettings& s,
-            const std::string& prefix, int64_t height, int64_t width, int64_t& slot_index, const BackboneContext& ctx)
-      : kind_(kind) {
+            const std::string& prefix, int64_t height, int64_t width, int64_t& slot_index, int64_t& swap_index, const BackboneContext& ctx)
+      : kind_(kind), swap_(s.swap_attention) {
     resnets_ = register_module("resnets", torch::nn::ModuleList());
     temp_convs_ = register_module("temp_convs", torch::nn::ModuleList());
     const int64_t temb = 4 * s.channels[0];
@@ -93,7 +94,21 @@ class LevelImpl : public torch::nn::Module {
       // The mid block's transformers sit between its ResNets: one pair fewer than ResNets.
       if (attention && (kind != Kind::Mid || i + 1 < resnet_in.size())) {
         attentions_->push_back(SpatialTransformer(t));
-        temp_attentions_->push_back(TemporalTransformer(t));
+        if (swap_) {
+          nn::SwapAttentionOptions o;
+          o.channels = out;
+          o.frames = s.frames;
+          o.height = height;
+          o.width = width;
+          o.heads = out / s.head_dim;
+          o.window = s.swap_window;
+          o.spatial_queries = swap_index++ % 2 == 0;  // which stream asks alternates from block to block
+          o.attention = s.kernel;
+          o.where = fmt::format("{}temp_attentions.{}", prefix, attentions_->size() - 1);
+          temp_attentions_->push_back(nn::SwapAttentionBlock(o));
+        } else {
+          temp_attentions_->push_back(TemporalTransformer(t));
+        }
       }
     }
     if (resample) {
@@ -115,7 +130,8 @@ class LevelImpl : public torch::nn::Module {
       h = to_frames(temp_convs_[i]->as<TemporalModule>()->forward(to_video(h, frames)));
       if (attentions_ && i < attentions_->size()) {
         h = attentions_[i]->as<SpatialTransformerImpl>()->forward(h, context);
-        h = temp_attentions_[i]->as<TemporalTransformerImpl>()->forward(h, frames);
+        h = swap_ ? temp_attentions_[i]->as<nn::SwapAttentionBlockImpl>()->forward(h)
+                  : temp_attentions_[i]->as<TemporalTransformerImpl>()->forward(h, frames);
       }
       if (kind_ == Kind::Down) skips.push_back(h);
     }
@@ -128,6 +144,7 @@ class LevelImpl : public torch::nn::Module {
 
  private:
   Kind kind_;
+  bool swap_;
   torch::nn::ModuleList resnets_{nullptr}, temp_convs_{nullptr}, attentions_{nullptr}, temp_attentions_{nullptr};
   Resample resample_{nullptr};
 };
@@ -145,6 +162,8 @@ UNet3DSettings read_unet3d_settings(const Params& p, const BackboneContext& ctx,
   s.frames = ctx.frames;
   s.kernel.backend = nn::parse_attention_backend(p.str("attention_backend"));
   s.cross_dim = p.integer("cross_attention_dim") > 0 ? p.integer("cross_attention_dim") : ctx.text_dim;
+  s.swap_attention = p.str("temp_attentions") == "swap";
+  s.swap_window = p.integer("swap_window");
 
   const size_t levels = s.channels.size();
   if (levels == 0) throw config_error("[backbone] block_out_channels is empty (valid: one channel count per level, e.g. [320, 640, 1280, 1280])");
@@ -179,6 +198,12 @@ std::vector<ParamSpec> unet3d_param_specs() {
       int_param("cross_attention_dim", 0, "text token width the cross-attention expects; 0 = the text encoder's (ModelScope and I2VGen-XL: 1024)")
           .range(0, 65536),
       enum_param("attention_backend", nn::AttentionBackend::Auto, nn::attention_backend_names(), "attention kernel (see asg/nn/attention.h)"),
+      string_param("temp_attentions", "transformer",
+                   "what follows each spatial transformer: transformer (diffusers' TransformerTemporalModel, ModelScope's) or swap "
+                   "(VideoFactory's swapped spatiotemporal attention, asg/nn/swap_attention.h)")
+          .one_of({"transformer", "swap"})
+          .added_later(),
+      int_param("swap_window", 8, "temp_attentions = swap: the spatial side of its frames x window x window windows").range(1, 4096).added_later(),
   };
 }
 
@@ -189,7 +214,7 @@ UNet3DBodyImpl::UNet3DBodyImpl(const UNet3DSettings& s, int64_t in_channels, int
   time_embedding_ = register_module("time_embedding", std::make_shared<TimestepEmbeddingImpl>(c0, temb));
   transformer_in_ = register_module("transformer_in", std::make_shared<TemporalTransformerImpl>(TransformerOptions{c0, 8, s.head_dim, 0, s.groups, false, s.kernel}));
 
-  int64_t slot = 0, h = ctx.height, w = ctx.width;
+  int64_t slot = 0, swap = 0, h = ctx.height, w = ctx.width;
   std::vector<std::pair<int64_t, int64_t>> sizes;  // each level's input size
   down_blocks_ = register_module("down_blocks", torch::nn::ModuleList());
   int64_t out = c0;
@@ -200,11 +225,11 @@ UNet3DBodyImpl::UNet3DBodyImpl(const UNet3DSettings& s, int64_t in_channels, int
     resnet_in[0] = in;
     sizes.push_back({h, w});
     const bool last = i + 1 == levels;
-    down_blocks_->push_back(Level(LevelImpl::Kind::Down, resnet_in, out, s.down_attention[i], !last, s, fmt::format("down_blocks.{}.", i), h, w, slot, ctx));
+    down_blocks_->push_back(Level(LevelImpl::Kind::Down, resnet_in, out, s.down_attention[i], !last, s, fmt::format("down_blocks.{}.", i), h, w, slot, swap, ctx));
     if (!last) h = (h + 1) / 2, w = (w + 1) / 2;  // stride 2, padding 1
   }
   mid_block_ = register_module("mid_block", std::make_shared<LevelImpl>(LevelImpl::Kind::Mid, std::vector<int64_t>{out, out}, out, true, false, s,
-                                                                        "mid_block.", h, w, slot, ctx));
+                                                                        "mid_block.", h, w, slot, swap, ctx));
   up_blocks_ = register_module("up_blocks", torch::nn::ModuleList());
   // Skip channels in the order the up path pops them: the down path's outputs, reversed.
   std::vector<int64_t> skip_channels = {c0};
@@ -223,7 +248,7 @@ UNet3DBodyImpl::UNet3DBodyImpl(const UNet3DSettings& s, int64_t in_channels, int
     }
     const bool last = i + 1 == levels;
     const auto [lh, lw] = sizes[level];
-    up_blocks_->push_back(Level(LevelImpl::Kind::Up, resnet_in, channels, s.up_attention[i], !last, s, fmt::format("up_blocks.{}.", i), lh, lw, slot, ctx));
+    up_blocks_->push_back(Level(LevelImpl::Kind::Up, resnet_in, channels, s.up_attention[i], !last, s, fmt::format("up_blocks.{}.", i), lh, lw, slot, swap, ctx));
     prev = channels;
   }
   conv_norm_out_ = register_module("conv_norm_out", torch::nn::GroupNorm(torch::nn::GroupNormOptions(s.groups, c0).eps(s.eps)));

@@ -9,7 +9,8 @@
 //   upsample + conv -> GroupNorm -> SiLU -> conv_out
 //
 // Every temporal slot (diffusers' TemporalConvLayer positions, `temp_convs`) is the experiment's temporal
-// plugin, built through BackboneContext::make_temporal.
+// plugin, built through BackboneContext::make_temporal. `temp_attentions = "swap"` puts VideoFactory's swapped
+// spatiotemporal attention where the temporal transformers are (the VSD2M VideoFactory-style baseline).
 #pragma once
 
 #include <torch/torch.h>
@@ -29,6 +30,10 @@ struct UNet3DSettings {
   int64_t layers = 2, head_dim = 64, groups = 32, cross_dim = 0, frames = 0;
   double eps = 1e-5;
   nn::AttentionOptions kernel;
+  // VideoFactory: swapped spatiotemporal attention (asg/nn/swap_attention.h) in place of every temporal
+  // transformer, in windows of all frames x swap_window x swap_window positions.
+  bool swap_attention = false;
+  int64_t swap_window = 8;
 };
 
 // Reads and checks the parameters both backbones share (block types, widths, heads, groups, norm eps,

@@ -98,3 +98,31 @@ TEST(ModelScopeUnet3d, RefusesInconsistentConfigurationsNamingTheKey) {
                       {"attention_head_dim", int64_t{16}}, {"cross_attention_dim", int64_t{1024}}}),
             "[backbone] cross_attention_dim = 1024 but the text encoder gives 24 (valid: 24, or 0 to take it)");
 }
+
+TEST(ModelScopeUnet3d, PutsVideoFactorysSwapAttentionWhereTheTemporalTransformersAre) {
+  std::map<std::string, asg::ParamValue> p = {{"block_out_channels", std::vector<int64_t>{32, 64}},
+                                              {"down_block_types", std::vector<std::string>{"CrossAttnDownBlock3D", "DownBlock3D"}},
+                                              {"up_block_types", std::vector<std::string>{"UpBlock3D", "CrossAttnUpBlock3D"}},
+                                              {"layers_per_block", int64_t{1}},
+                                              {"norm_num_groups", int64_t{8}},
+                                              {"attention_head_dim", int64_t{16}},
+                                              {"temp_attentions", std::string("swap")},
+                                              {"swap_window", int64_t{4}}};
+  torch::manual_seed(0);
+  auto net = make_under_test<asg::Backbone>("modelscope_unet3d", p, unet3d_context(4, 0, 4, 8, 8, 24, 8));
+  auto params = net->named_parameters();
+  EXPECT_TRUE(params.contains("down_blocks.0.temp_attentions.0.to_q.weight"));
+  EXPECT_TRUE(params.contains("up_blocks.1.temp_attentions.1.proj_out.weight"));
+  EXPECT_FALSE(params.contains("down_blocks.0.temp_attentions.0.proj_in.weight"));  // no TransformerTemporalModel
+  EXPECT_TRUE(params.contains("transformer_in.proj_in.weight"));                     // transformer_in stays
+  // The swap blocks start as the identity (zero-initialised output), so they change nothing until trained;
+  // moved off zero, they change the prediction.
+  auto x = torch::randn({1, 4, 4, 8, 8});
+  asg::TextEmbedding text{torch::randn({1, 3, 24}), torch::ones({1, 3}, torch::kBool), torch::zeros({1, 24})};
+  torch::NoGradGuard no_grad;
+  net->eval();
+  auto before = net->forward(x, torch::tensor({300.0f}), text);
+  for (auto& item : params)
+    if (item.key().find("temp_attentions") != std::string::npos) item.value().add_(0.1 * torch::randn_like(item.value()));
+  EXPECT_FALSE(torch::allclose(net->forward(x, torch::tensor({300.0f}), text), before));
+}

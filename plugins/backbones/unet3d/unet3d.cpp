@@ -229,15 +229,6 @@ struct TemporalTransformerImpl : torch::nn::Module {
 };
 TORCH_MODULE(TemporalTransformer);
 
-// VideoFactory's swapped spatiotemporal cross-attention where ModelScope has its temporal transformer
-// (asg/nn/swap_attention.h); which stream queries alternates from one attention block to the next.
-struct SwapTransformerImpl : torch::nn::Module {
-  explicit SwapTransformerImpl(const nn::SwapAttentionOptions& options) : layers(*this, options) {}
-  torch::Tensor forward(const torch::Tensor& x, int64_t frames) { return to_frames(layers.forward(to_video(x, frames))); }
-  nn::SwapAttentionLayers layers;
-};
-TORCH_MODULE(SwapTransformer);
-
 // Caption tokens for cross-attention, one set per clip: the tokens plus the pooled embedding.
 struct ClipTokens {
   torch::Tensor tokens;  // [B, L+1, D]
@@ -250,7 +241,7 @@ struct ClipTokens {
 //             (ModelScope's attention over frames, or VideoFactory's swap attention).
 struct StageBlockImpl : torch::nn::Module {
   StageBlockImpl(ResBlock r, CrossAttention a, std::shared_ptr<TemporalModule> t, SpatialTransformer s,
-                 TemporalTransformer tt, SwapTransformer swap) {
+                 TemporalTransformer tt, nn::SwapAttentionBlock swap) {
     res = register_module("res", r);
     if (a) attention = register_module("attention", a);
     temporal = register_module("temporal", std::move(t));
@@ -264,7 +255,7 @@ struct StageBlockImpl : torch::nn::Module {
     h = to_frames(temporal->forward(to_video(h, frames)));
     if (spatial_transformer) h = spatial_transformer->forward(h, text.tokens, text.mask);
     if (temporal_transformer) h = temporal_transformer->forward(h, frames);
-    if (swap_transformer) h = swap_transformer->forward(h, frames);
+    if (swap_transformer) h = swap_transformer->forward(h);
     return h;
   }
   ResBlock res{nullptr};
@@ -272,7 +263,7 @@ struct StageBlockImpl : torch::nn::Module {
   std::shared_ptr<TemporalModule> temporal;
   SpatialTransformer spatial_transformer{nullptr};
   TemporalTransformer temporal_transformer{nullptr};
-  SwapTransformer swap_transformer{nullptr};
+  nn::SwapAttentionBlock swap_transformer{nullptr};  // VideoFactory's, where ModelScope has its temporal transformer
 };
 TORCH_MODULE(StageBlock);
 
@@ -314,7 +305,7 @@ class Unet3dImpl final : public Backbone {
       CrossAttention attention{nullptr};
       SpatialTransformer spatial{nullptr};
       TemporalTransformer temporal{nullptr};
-      SwapTransformer swap{nullptr};
+      nn::SwapAttentionBlock swap{nullptr};
       if (attends && !modelscope) attention = CrossAttention(out, ctx.text_dim, heads, groups);
       if (attends && modelscope) spatial = SpatialTransformer(out, ctx.text_dim, heads, groups, depth);
       if (attends && modelscope && temporal_transformer == "attention")
@@ -328,7 +319,7 @@ class Unet3dImpl final : public Backbone {
         o.heads = heads;
         o.window = p.integer("swap_window");
         o.spatial_queries = next_swap_index++ % 2 == 0;
-        swap = SwapTransformer(o);
+        swap = nn::SwapAttentionBlock(o);
       }
       auto t = ctx.make_temporal(TemporalContext{name, out, ctx.frames, h, w, next_temporal_index++});
       return StageBlock(ResBlock(in, out, emb_dim, groups, dropout), attention, std::move(t), spatial, temporal, swap);

@@ -47,4 +47,17 @@ class SwapAttentionLayers {
   torch::nn::Linear temporal_qkv_{nullptr}, temporal_out_{nullptr}, to_q_{nullptr}, to_kv_{nullptr}, proj_out_{nullptr};
 };
 
+// The layers as a module of their own on a UNet level's frames [B*T, C, H, W] (T = options.frames): what
+// VideoFactory puts where ModelScope has its temporal transformer (unet3d, modelscope_unet3d).
+class SwapAttentionBlockImpl : public torch::nn::Module {
+ public:
+  explicit SwapAttentionBlockImpl(const SwapAttentionOptions& options) : frames_(options.frames), layers_(*this, options) {}
+  torch::Tensor forward(const torch::Tensor& frames_first);
+
+ private:
+  int64_t frames_;
+  SwapAttentionLayers layers_;
+};
+TORCH_MODULE(SwapAttentionBlock);
+
 }  // namespace asg::nn
