@@ -54,20 +54,25 @@ class StickerFiles final : public Dataset {
 
   int64_t size(Split split) const override { return static_cast<int64_t>(by_split_[static_cast<int>(split)].size()); }
 
-  Sticker get(Split split, int64_t index) const override {
-    const auto& rows = by_split_[static_cast<int>(split)];
-    if (index < 0 || index >= static_cast<int64_t>(rows.size()))
-      throw data_error(fmt::format("sticker_files: index {} outside the {} split (size {})", index, split_name(split), rows.size()));
-    const Manifest::Row row = manifest_.row(rows[index]);
-    const SampleFrames sample = load_sample(manifest_.root() / std::string(row.path), limits_, transform_, fnv1a64(row.id),
-                                            use_keyframes_ ? row.keyframes : std::vector<int64_t>{});
-    return sticker_from_sample(sample, std::string(row.id), std::string(row.caption), row.labels,
-                               transform_.pad_short || transform_.random_max > 0);
-  }
+  // Evaluation's read: whole clips (random_frames is a training augmentation).
+  Sticker get(Split split, int64_t index) const override { return read(split, index, transform_.for_evaluation(), 0); }
+  // Training's: random_frames drawn anew every epoch.
+  Sticker get_in_epoch(Split split, int64_t index, int64_t epoch) const override { return read(split, index, transform_, epoch); }
 
   std::vector<RejectedSample> rejected() const override { return rejected_; }
 
  private:
+  Sticker read(Split split, int64_t index, const SampleTransform& transform, int64_t epoch) const {
+    const auto& rows = by_split_[static_cast<int>(split)];
+    if (index < 0 || index >= static_cast<int64_t>(rows.size()))
+      throw data_error(fmt::format("sticker_files: index {} outside the {} split (size {})", index, split_name(split), rows.size()));
+    const Manifest::Row row = manifest_.row(rows[index]);
+    const SampleFrames sample = load_sample(manifest_.root() / std::string(row.path), limits_, transform, transform.sample_seed(row.id, epoch),
+                                            use_keyframes_ ? row.keyframes : std::vector<int64_t>{});
+    return sticker_from_sample(sample, std::string(row.id), std::string(row.caption), row.labels,
+                               transform.pad_short || transform.random_max > 0);
+  }
+
   Manifest manifest_;
   SampleTransform transform_;
   DecodeLimits limits_;

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "asg/data/manifest.h"
 #include "asg/kinds/dataset.h"
@@ -92,7 +93,7 @@ TEST_F(StickerFilesTest, KeepAlphaReturnsTheFileAlphaAndRandomFramesPadWithAMask
   auto m = write("m.jsonl", R"({"path": "media/b.webp", "caption": "x", "split": "train"})" "\n");
   auto ds = make(m, {{"alpha", std::string("keep")}, {"height", int64_t{9}}, {"width", int64_t{9}}, {"frames", int64_t{8}},
                      {"random_frames", std::vector<int64_t>{2, 8}}});
-  auto s = ds->get(asg::Split::Train, 0);
+  auto s = ds->get_in_epoch(asg::Split::Train, 0, 0);  // what training reads in its first epoch
   ASSERT_TRUE(s.frame_valid.defined());
   // Only 3 distinct source frames exist but uniform selection of k > 3 repeats them; whatever k was drawn,
   // exactly k frames are valid, the rest are padding.
@@ -103,8 +104,20 @@ TEST_F(StickerFilesTest, KeepAlphaReturnsTheFileAlphaAndRandomFramesPadWithAMask
   // 9x9 to 9x9: no resampling, so the alpha is the file's exactly.
   const auto original = asg::testing::test_animation(9, 9, 3);
   EXPECT_NEAR(s.frames[0][3][2][5].item<float>(), original.frames[0].rgba[(2 * 9 + 5) * 4 + 3] / 255.0f, 1e-6);
-  // The same sample id draws the same k every time.
-  EXPECT_TRUE(torch::equal(ds->get(asg::Split::Train, 0).frame_valid, s.frame_valid));
+  // Evaluation reads whole clips: random_frames is a training augmentation.
+  EXPECT_FALSE(ds->get(asg::Split::Train, 0).frame_valid.defined());
+  EXPECT_EQ(ds->get(asg::Split::Train, 0).frames.size(0), 8);
+  // Training redraws k every epoch (RDTF), the same way for the same epoch.
+  std::set<int64_t> drawn;
+  for (int64_t epoch = 1; epoch <= 24; ++epoch) {
+    const auto sample = ds->get_in_epoch(asg::Split::Train, 0, epoch);
+    drawn.insert(sample.frame_valid.sum().item<int64_t>());
+    EXPECT_TRUE(torch::equal(ds->get_in_epoch(asg::Split::Train, 0, epoch).frame_valid, sample.frame_valid));
+  }
+  EXPECT_GE(drawn.size(), 4u);  // k in 2..8 over 24 epochs
+  // Without random_frames the epoch changes nothing.
+  auto fixed = make(m, {{"height", int64_t{9}}, {"width", int64_t{9}}, {"frames", int64_t{8}}});
+  EXPECT_TRUE(torch::equal(fixed->get_in_epoch(asg::Split::Train, 0, 5).frames, fixed->get(asg::Split::Train, 0).frames));
 }
 
 TEST_F(StickerFilesTest, CsvWithQuotedCaptionsAndHashSplits) {

@@ -25,8 +25,8 @@ class WebDataset;
 // seeded shuffle buffer.
 class ShardStream final : public SampleStream {
  public:
-  ShardStream(const WebDataset& owner, SplitName split, std::vector<size_t> shards, size_t buffer, uint64_t seed)
-      : owner_(owner), split_(split), shards_(std::move(shards)), capacity_(std::max<size_t>(1, buffer)), state_(seed) {}
+  ShardStream(const WebDataset& owner, SplitName split, std::vector<size_t> shards, size_t buffer, uint64_t seed, int64_t epoch)
+      : owner_(owner), split_(split), shards_(std::move(shards)), capacity_(std::max<size_t>(1, buffer)), state_(seed), epoch_(epoch) {}
   std::optional<StreamItem> next() override;
 
  private:
@@ -39,6 +39,7 @@ class ShardStream final : public SampleStream {
   std::vector<StreamItem> buffer_;
   size_t capacity_;
   uint64_t state_;
+  int64_t epoch_;  // the training epoch its samples are decoded for (SampleTransform::sample_seed)
   bool drained_ = false;
 };
 
@@ -81,7 +82,7 @@ class WebDataset final : public Dataset {
     ShardReader reader(shard, offset);
     auto s = reader.next();
     if (!s) throw data_error(fmt::format("{}: no sample at byte {} (the shard changed since it was indexed)", shard.string(), offset));
-    return decode(*s, shard);
+    return decode(*s, shard, transform_.for_evaluation(), 0);  // evaluation's read: whole clips
   }
 
   std::vector<RejectedSample> rejected() const override { return rejected_; }
@@ -96,19 +97,19 @@ class WebDataset final : public Dataset {
     const uint64_t stream_seed = splitmix64(seed ^ splitmix64(static_cast<uint64_t>(epoch) * 0x9e3779b97f4a7c15ull +
                                                               static_cast<uint64_t>(slice.reader())));
     return std::make_unique<ShardStream>(*this, static_cast<SplitName>(static_cast<int>(split)), std::move(mine),
-                                         shuffle_buffer_, stream_seed);
+                                         shuffle_buffer_, stream_seed, epoch);
   }
 
   // A streamed sample of split `want` as an item (one that fails with the reason when it is unusable), or
   // nullopt when it belongs to another split.
-  std::optional<StreamItem> item(const ShardSample& s, size_t shard, SplitName want) const {
+  std::optional<StreamItem> item(const ShardSample& s, size_t shard, SplitName want, int64_t epoch) const {
     const fs::path& path = index_.shards()[shard];
     const ShardSampleInfo info = describe_shard_sample(s, path, options_.caption_field);
     const SplitName split = info.split ? *info.split : split_of(info.id, options_.train_fraction, options_.validation_fraction);
     if (split != want) return std::nullopt;
     if (!info.problem.empty()) return StreamItem{info.id, [why = info.problem]() -> Sticker { throw data_error(why); }};
     auto sample = std::make_shared<ShardSample>(s);
-    return StreamItem{info.id, [this, sample, path] { return decode(*sample, path); }};
+    return StreamItem{info.id, [this, sample, path, epoch] { return decode(*sample, path, transform_, epoch); }};
   }
 
  private:
@@ -120,12 +121,13 @@ class WebDataset final : public Dataset {
     return o;
   }
 
-  Sticker decode(const ShardSample& s, const fs::path& shard) const {
+  // transform: the dataset's for training (epoch: which random_frames draw), its for_evaluation() otherwise.
+  Sticker decode(const ShardSample& s, const fs::path& shard, const SampleTransform& transform, int64_t epoch) const {
     const ShardSampleInfo info = describe_shard_sample(s, shard, options_.caption_field);
     if (!info.problem.empty()) throw data_error(info.problem);
     const std::string name = fmt::format("{}:{}.{}", shard.string(), s.key, info.media);
-    const SampleFrames frames = load_sample(s.parts.at(info.media), name, limits_, transform_, fnv1a64(info.id));
-    return sticker_from_sample(frames, info.id, info.caption, info.labels, transform_.pad_short || transform_.random_max > 0);
+    const SampleFrames frames = load_sample(s.parts.at(info.media), name, limits_, transform, transform.sample_seed(info.id, epoch));
+    return sticker_from_sample(frames, info.id, info.caption, info.labels, transform.pad_short || transform.random_max > 0);
   }
 
   friend class ShardStream;
@@ -146,7 +148,7 @@ std::optional<StreamItem> ShardStream::read_one() {
     try {
       if (!reader_) reader_ = std::make_unique<ShardReader>(shard);
       while (auto s = reader_->next())
-        if (auto item = owner_.item(*s, shards_[at_shard_], split_)) return item;
+        if (auto item = owner_.item(*s, shards_[at_shard_], split_, epoch_)) return item;
     } catch (const Error& e) {
       // A shard that breaks off (truncated, corrupt) loses the rest of its samples, not the run: the
       // loader counts this as one bad sample, as it does a bad file.

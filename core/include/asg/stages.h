@@ -155,8 +155,10 @@ struct DataPosition {
   torch::Tensor epoch_rng;  // random access: the order generator's state just before the epoch's permutation
   int64_t cursor = 0;       // samples of the current epoch already taken (the next index into the permutation)
   int64_t epoch = -1;       // streaming: the epoch (-1 = random access)
+  int64_t random_access_epoch = 0;  // random access: which epoch the current permutation is (0 = the first)
 
-  // "data.epoch_rng" and "data.cursor", or "data.epoch" and "data.cursor" when streaming.
+  // "data.epoch_rng", "data.cursor" and "data.random_access_epoch", or "data.epoch" and "data.cursor" when
+  // streaming. (A checkpoint from before "data.random_access_epoch" counts as epoch 0.)
   std::map<std::string, torch::Tensor> to_checkpoint() const;
   // From a checkpoint's run.* tensors; asg::Error(Data) naming `file` if they are missing.
   static DataPosition from_checkpoint(const std::map<std::string, torch::Tensor>& run_state, const std::string& file);

@@ -46,14 +46,26 @@ std::vector<ParamSpec> transform_params(int64_t default_size, int64_t default_fr
                  "k-means keyframes"),
       float_param("fps", 8.0, "sampling rate for frame_selection = \"fps\"").range(0.1, 120),
       bool_param("pad_short", false, "pad a short selection with masked copies of its last frame instead of repeating frames"),
-      int_list_param("random_frames", {0, 0}, "RDTF: [kmin, kmax] random frames per sample, padded and masked to kmax "
-                     "(= frames); [0, 0] = off").range(0, 256).length(2, 2),
+      int_list_param("random_frames", {0, 0}, "RDTF: [kmin, kmax] random frames per training sample, redrawn every "
+                     "epoch, padded and masked to kmax (= frames); evaluation reads whole clips; [0, 0] = off").range(0, 256).length(2, 2),
       string_param("alpha", "composite", "\"composite\" onto `background` (alpha becomes 1) or \"keep\" it").one_of({"composite", "keep"}),
       int_list_param("background", {255, 255, 255}, "RGB background for alpha = \"composite\" and letterbox borders").range(0, 255).length(3, 3),
       enum_param("resize", ResizeMode::Stretch, resize_mode_names(), "\"stretch\" to the size (aspect not kept, as the paper) or \"letterbox\""),
       enum_param("resize_filter", ResizeFilter::Auto, resize_filter_names(),
                  "\"auto\": area averaging when shrinking, bicubic when enlarging; or force one"),
   };
+}
+
+SampleTransform SampleTransform::for_evaluation() const {
+  SampleTransform t = *this;
+  t.random_min = t.random_max = 0;
+  return t;
+}
+
+uint64_t SampleTransform::sample_seed(std::string_view id, int64_t epoch) const {
+  const uint64_t own = fnv1a64(id);
+  if (random_max == 0) return own;
+  return own ^ splitmix64(static_cast<uint64_t>(epoch) * 0x9e3779b97f4a7c15ull);
 }
 
 SampleTransform SampleTransform::from(const Params& p) {

@@ -27,7 +27,7 @@ void run_tensor_ops_on_this_thread_only() {
 
 std::map<std::string, torch::Tensor> DataPosition::to_checkpoint() const {
   if (epoch >= 0) return {{"data.epoch", torch::tensor(epoch)}, {"data.cursor", torch::tensor(cursor)}};
-  return {{"data.epoch_rng", epoch_rng}, {"data.cursor", torch::tensor(cursor)}};
+  return {{"data.epoch_rng", epoch_rng}, {"data.cursor", torch::tensor(cursor)}, {"data.random_access_epoch", torch::tensor(random_access_epoch)}};
 }
 
 DataPosition DataPosition::from_checkpoint(const std::map<std::string, torch::Tensor>& run_state, const std::string& file) {
@@ -39,6 +39,7 @@ DataPosition DataPosition::from_checkpoint(const std::map<std::string, torch::Te
   p.cursor = run_state.at("data.cursor").item<int64_t>();
   if (run_state.count("data.epoch")) p.epoch = run_state.at("data.epoch").item<int64_t>();
   else p.epoch_rng = run_state.at("data.epoch_rng");
+  if (run_state.count("data.random_access_epoch")) p.random_access_epoch = run_state.at("data.random_access_epoch").item<int64_t>();
   return p;
 }
 
@@ -107,6 +108,7 @@ BatchSource::BatchSource(std::shared_ptr<Dataset> dataset, LoaderOptions options
     auto perm = torch::randperm(train_size_, order_gen_, torch::kLong);
     order_.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + train_size_);
     position_.cursor = resume_from->cursor;
+    position_.random_access_epoch = resume_from->random_access_epoch;
   } else {
     position_.cursor = train_size_;  // the first sample starts an epoch
   }
@@ -145,6 +147,7 @@ BatchSource::Slot BatchSource::plan() {
     return slot;
   }
   if (position_.cursor >= train_size_) {  // a fresh permutation of the train split
+    if (!order_.empty()) ++position_.random_access_epoch;
     position_.epoch_rng = order_gen_.get_state();
     auto perm = torch::randperm(train_size_, order_gen_, torch::kLong);
     order_.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + train_size_);
@@ -152,7 +155,9 @@ BatchSource::Slot BatchSource::plan() {
   }
   const int64_t index = order_[position_.cursor++];
   slot.id = fmt::format("train/{}", index);
-  slot.read = [dataset = dataset_.get(), index] { return dataset->get(Split::Train, index); };
+  slot.read = [dataset = dataset_.get(), index, epoch = position_.random_access_epoch] {
+    return dataset->get_in_epoch(Split::Train, index, epoch);
+  };
   slot.after = position_;
   return slot;
 }

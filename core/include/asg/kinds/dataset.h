@@ -14,6 +14,9 @@
 // - A sample may be shorter than info().frames in content: frame_valid then marks the real frames (1)
 //   and the padding (0), and the training loss ignores the padding. Undefined = every frame is real.
 // - get() must be safe to call concurrently from several threads.
+// - Training reads epoch e's samples through get_in_epoch(split, i, e): the same as get() unless the dataset
+//   redraws per-epoch randomness (RDTF's random keyframe count, random_frames: a new k every epoch);
+//   get() is what evaluation reads, the same every time.
 // - Errors in the underlying data (a malformed, truncated or oversized file) are asg::Error(Data) naming
 //   the file. The loader skips such a sample and counts it; the run fails only when the bad fraction
 //   passes [data] max_bad_fraction. Rows a dataset refuses while opening (paths outside its root, missing
@@ -111,6 +114,10 @@ class Dataset {
   virtual DatasetInfo info() const = 0;                             // required
   virtual int64_t size(Split split) const = 0;                      // required; 0 if the split is empty
   virtual Sticker get(Split split, int64_t index) const = 0;        // required; 0 <= index < size(split)
+  virtual Sticker get_in_epoch(Split split, int64_t index, int64_t epoch) const {  // optional
+    (void)epoch;
+    return get(split, index);
+  }
   // Rows refused while opening (any split), each with its reason; the loader reports and counts them.
   virtual std::vector<RejectedSample> rejected() const { return {}; }
   // The streaming form (see the contract above). The default permutes the random-access split with a
@@ -153,23 +160,23 @@ inline std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t 
 inline std::unique_ptr<SampleStream> Dataset::open_stream(Split split, StreamSlice slice, int64_t epoch, uint64_t seed) const {
   class Permuted final : public SampleStream {
    public:
-    Permuted(const Dataset& dataset, Split split, StreamSlice slice, std::vector<int64_t> order)
-        : dataset_(dataset), split_(split), order_(std::move(order)), at_(slice.reader()), step_(slice.readers()) {}
+    Permuted(const Dataset& dataset, Split split, StreamSlice slice, std::vector<int64_t> order, int64_t epoch)
+        : dataset_(dataset), split_(split), order_(std::move(order)), at_(slice.reader()), step_(slice.readers()), epoch_(epoch) {}
     std::optional<StreamItem> next() override {
       if (at_ >= static_cast<int64_t>(order_.size())) return std::nullopt;
       const int64_t index = order_[static_cast<size_t>(at_)];
       at_ += step_;
       return StreamItem{std::string(split_name(split_)) + "/" + std::to_string(index),
-                        [&dataset = dataset_, split = split_, index] { return dataset.get(split, index); }};
+                        [&dataset = dataset_, split = split_, index, epoch = epoch_] { return dataset.get_in_epoch(split, index, epoch); }};
     }
 
    private:
     const Dataset& dataset_;
     Split split_;
     std::vector<int64_t> order_;
-    int64_t at_, step_;
+    int64_t at_, step_, epoch_;
   };
-  return std::make_unique<Permuted>(*this, split, slice, epoch_permutation(size(split), seed, epoch));
+  return std::make_unique<Permuted>(*this, split, slice, epoch_permutation(size(split), seed, epoch), epoch);
 }
 
 template <>

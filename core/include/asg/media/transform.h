@@ -32,6 +32,7 @@
 #include <filesystem>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -64,6 +65,13 @@ struct SampleTransform {
 
   // The [dataset] keys below, read from a plugin's Params; transform_params() declares them.
   static SampleTransform from(const Params& params);
+
+  // The seed of sample `id`'s random choices (its random_frames count, its k-means keyframes) in training
+  // epoch `epoch`: with random_frames on, a new draw every epoch (RDTF redraws k each epoch); without it,
+  // the sample's own seed whatever the epoch.
+  uint64_t sample_seed(std::string_view id, int64_t epoch = 0) const;
+  // What evaluation reads: random_frames is a training augmentation, so its references are whole clips.
+  SampleTransform for_evaluation() const;
 };
 // Parameter specs for every field (frames, height, width, frame_selection, fps, pad_short,
 // random_frames, alpha, background, resize, resize_filter), for dataset plugins to append to theirs.
