@@ -43,6 +43,26 @@ void check_requirements(const Experiment& exp, const PluginSlot& slot, const Plu
     fail(fmt::format("clips of at least {} frames", needs.min_frames), fmt::format("{} frames", info.frames));
 }
 
+// A backbone asking for an image embedding needs an [image_encoder] and frames to encode; an [image_encoder]
+// needs a backbone that takes its output (otherwise it would load and run for nothing).
+void check_image_encoder(const Experiment& exp, const Backbone& backbone) {
+  const PluginSlot& slot = exp.slot("backbone");
+  const bool wants = backbone.image_embedding_dim() > 0, has = exp.has_slot("image_encoder");
+  if (wants && !has)
+    throw config_error(fmt::format("{}: {} takes a {}-wide image embedding (I2VGen-XL's CLIP image embedding) and the experiment has no "
+                                   "[image_encoder] to compute it (valid: an [image_encoder] table, e.g. plugin = \"clip_vision\", or a "
+                                   "backbone without it, e.g. i2vgenxl_unet with image_embedding = \"none\")",
+                                   exp.file.string(), slot.label(), backbone.image_embedding_dim()));
+  if (has && !wants)
+    throw config_error(fmt::format("{}: {} is set but {} takes no image embedding (valid: remove [image_encoder], or a backbone that takes "
+                                   "one, e.g. i2vgenxl_unet with image_embedding = \"clip\")",
+                                   exp.file.string(), exp.slot("image_encoder").label(), slot.label()));
+  if (has && exp.conditioning.strs("tasks").empty())
+    throw config_error(fmt::format("{}: {} encodes the frame a condition task gives, and [conditioning] tasks is empty (valid: "
+                                   "[conditioning] tasks = [\"image\"], or no [image_encoder])",
+                                   exp.file.string(), exp.slot("image_encoder").label()));
+}
+
 }  // namespace
 
 std::vector<int64_t> BuiltExperiment::backbone_input_shape() const {
@@ -155,11 +175,17 @@ BuiltExperiment build_experiment(const Experiment& exp, const NoiseSchedule& sch
                                                               : std::string(),
                                    ctx.frames, ctx.height, ctx.width));
   }
-  if (b.backbone->image_embedding_dim() > 0)
-    throw config_error(fmt::format("{}: {} takes an image embedding (I2VGen-XL's CLIP image embedding), and ASG Lab has no image "
-                                   "encoder to compute one yet (valid: the backbone without it, e.g. i2vgenxl_unet with "
-                                   "image_embedding = \"none\")",
-                                   exp.file.string(), backbone.label()));
+  check_image_encoder(exp, *b.backbone);
+  if (exp.has_slot("image_encoder")) {
+    const PluginSlot& ie = exp.slot("image_encoder");
+    b.image_encoder = create(ie, std::type_identity<ImageEncoder>{}, "image_encoder", NoContext{});
+    if (b.image_encoder->dim() != b.backbone->image_embedding_dim())
+      throw config_error(fmt::format("{}: {} gives {}-wide embeddings; {} takes {}-wide ones (valid: an image encoder of that width, "
+                                     "e.g. projection_dim = {})",
+                                     exp.file.string(), ie.label(), b.image_encoder->dim(), backbone.label(),
+                                     b.backbone->image_embedding_dim(), b.backbone->image_embedding_dim()));
+    load_initial_weights(ie, *b.image_encoder);
+  }
   load_initial_weights(backbone, *b.backbone);
   b.sampler = create(exp.slot("sampler"), std::type_identity<Sampler>{}, "sampler", NoContext{});
   for (const PluginSlot* m : exp.metric_slots()) b.metric_libraries.push_back(load_plugin(*m->record));

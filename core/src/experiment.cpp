@@ -258,8 +258,8 @@ struct SlotDef {
   const char* kind;
 };
 // Slots an experiment may leave out; without them the run is what it was before the kind existed
-// (no [autoencoder]: pixel space).
-constexpr SlotDef kOptionalSlots[] = {{"autoencoder", "autoencoder"}};
+// (no [autoencoder]: pixel space; no [image_encoder]: no image embedding).
+constexpr SlotDef kOptionalSlots[] = {{"autoencoder", "autoencoder"}, {"image_encoder", "image_encoder"}};
 constexpr SlotDef kSingleSlots[] = {{"dataset", "dataset"},   {"text_encoder", "text_encoder"}, {"backbone", "backbone"},
                                     {"temporal", "temporal"}, {"sampler", "sampler"}};
 
@@ -574,7 +574,8 @@ Experiment load_experiment_impl(const fs::path& file, const std::vector<std::str
     std::string owner = fmt::format("{} '{}'", kind, name);
     // Model slots also take the initial-weight keys; they are validated with the plugin's own, so an unknown
     // key's message lists both.
-    const bool takes_weights = section == "backbone" || section == "autoencoder" || section == "text_encoder";
+    const bool takes_weights =
+        section == "backbone" || section == "autoencoder" || section == "text_encoder" || section == "image_encoder";
     std::vector<ParamSpec> specs = record->factory.params;
     if (takes_weights) specs.insert(specs.end(), initial_weight_specs().begin(), initial_weight_specs().end());
     Params all = validate_table(t, specs, section, owner, where, dotted, origins, {"plugin"});

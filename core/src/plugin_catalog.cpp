@@ -24,7 +24,7 @@ struct PluginLibrary {
 };
 
 const std::vector<std::string>& known_plugin_kinds() {
-  static const std::vector<std::string> kinds = {"dataset", "text_encoder", "backbone", "temporal", "sampler", "autoencoder", "metric"};
+  static const std::vector<std::string> kinds = {"dataset", "text_encoder", "backbone", "temporal", "sampler", "autoencoder", "image_encoder", "metric"};
   return kinds;
 }
 

@@ -141,10 +141,24 @@ std::string check_build(const Experiment& exp) {
     latent = fmt::format("; autoencoder '{}' codes {} clips as {} latents", exp.slot("autoencoder").plugin,
                          c10::str(torch::IntArrayRef(clip).slice(1)), c10::str(z.sizes().slice(1)));
   }
+  torch::Tensor image_embedding;
+  if (built.image_encoder) {
+    // The image encoder on one frame: its embedding must be what the backbone takes.
+    built.image_encoder->eval();
+    image_embedding = built.image_encoder->encode(torch::rand({1, 4, built.info.height, built.info.width}) * 2 - 1);
+    const std::vector<int64_t> wanted{1, built.backbone->image_embedding_dim()};
+    if (image_embedding.sizes() != torch::IntArrayRef(wanted) || !torch::isfinite(image_embedding).all().item<bool>())
+      throw config_error(fmt::format("{}: {}: encode gave {} (finite: {}) for one frame; expected {}", exp.file.string(),
+                                     exp.slot("image_encoder").label(), c10::str(image_embedding.sizes()),
+                                     torch::isfinite(image_embedding).all().item<bool>(), c10::str(torch::IntArrayRef(wanted))));
+    latent += fmt::format("; image encoder '{}' gives {} embeddings", exp.slot("image_encoder").plugin, c10::str(image_embedding.sizes()));
+  }
   const std::vector<int64_t> shape = batch_of_one(built.backbone_input_shape());
   const auto start = std::chrono::steady_clock::now();
-  auto out = built.backbone->forward(torch::randn(shape), torch::full({1}, static_cast<float>(schedule.num_timesteps() / 2)),
-                                     built.text_encoder->encode({""}));
+  const auto timestep = torch::full({1}, static_cast<float>(schedule.num_timesteps() / 2));
+  auto out = image_embedding.defined()
+                 ? built.backbone->forward_with_image_embedding(torch::randn(shape), timestep, built.text_encoder->encode({""}), image_embedding)
+                 : built.backbone->forward(torch::randn(shape), timestep, built.text_encoder->encode({""}));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (out.sizes() != torch::IntArrayRef(expected) || !torch::isfinite(out).all().item<bool>())
     throw config_error(fmt::format("{}: {}: one forward pass at batch 1 returned {} (finite: {}) for an input of {}; expected {}",
@@ -170,6 +184,7 @@ RunOutcome run_experiment(const Experiment& exp, const RunOptions& options) {
   torch::manual_seed(derive_seed(seed, "train.global"));
   DiffusionTrainer trainer(built.text_encoder, built.backbone, schedule, train_options_of(exp), settings.device,
                            derive_seed(seed, "train.noise"));
+  if (built.image_encoder) trainer.set_image_encoder(built.image_encoder);
   try {
     trainer.check_precision(built.backbone_input_shape());
   } catch (const Error& e) {
@@ -359,6 +374,7 @@ EvalOutcome evaluate_run(const std::string& id_or_prefix, const std::string& ben
   built.metrics.clear();  // built again below, after the model, as a run builds them after training
   DiffusionTrainer trainer(built.text_encoder, built.backbone, schedule, train_options_of(exp), settings.device,
                            derive_seed(seed, "train.noise"));
+  if (built.image_encoder) trainer.set_image_encoder(built.image_encoder);
   if (steps > 0) {
     trainer.load_weights(final_checkpoint.string());  // the EMA weights where there are any: what the run sampled with
   } else if (!exp.train.str("init_checkpoint").empty()) {

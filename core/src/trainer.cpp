@@ -243,34 +243,68 @@ class AutocastScope {
   at::ScalarType was_dtype_ = at::kFloat;
 };
 
+// The image embedding of each clip's first given frame ([B, D] float on the clips' device): zeros for a clip
+// given no frame or not kept (keep: [B] bool, undefined = all kept). clips: model space [B, 4, T, H, W];
+// mask: [B, T] 0/1.
+torch::Tensor first_given_frame_embedding(ImageEncoder& encoder, const torch::Tensor& clips, const torch::Tensor& mask,
+                                          const torch::Tensor& keep = {}) {
+  torch::NoGradGuard no_grad;
+  const int64_t batch = clips.size(0);
+  auto given = mask.to(clips.device()) > 0.5;                                // [B, T]
+  auto used = given.any(1);
+  if (keep.defined()) used = used & keep.to(clips.device(), torch::kBool);
+  if (!used.any().item<bool>()) return torch::zeros({batch, encoder.dim()}, clips.options().dtype(torch::kFloat));
+  auto first = given.to(torch::kInt).argmax(1);                             // the first given frame (argmax: first of ties)
+  auto frames = clips.transpose(1, 2).index({torch::arange(batch, first.options().dtype(torch::kLong)), first});  // [B, 4, H, W]
+  auto embedding = encoder.encode(frames).to(torch::kFloat);
+  return embedding * used.to(embedding.scalar_type()).unsqueeze(1);
+}
+
+// The backbone's forward, with the image embedding when there is one, under autocast; float32 out.
+torch::Tensor backbone_forward(Backbone& backbone, Precision precision, torch::Device device, const torch::Tensor& x, const torch::Tensor& t,
+                               const TextEmbedding& text, const torch::Tensor& image_embedding) {
+  AutocastScope autocast(precision, device);
+  auto out = image_embedding.defined() ? backbone.forward_with_image_embedding(x, t, text, image_embedding) : backbone.forward(x, t, text);
+  return out.to(torch::kFloat);
+}
+
 class GuidedDenoiser final : public Denoiser {
  public:
   // given: the condition channels [B, C+1, T, H, W] appended to every backbone input (image conditioning),
   // the same in both guidance branches; undefined without image conditioning.
   // image_scale > 0 (with `given`): guidance on the frames too (SampleCondition::image_guidance_scale).
+  // image_embedding [B, D]: the backbone's image embedding of the given frame (undefined: it takes none); the
+  // unconditional text branch gets zeros, as diffusers' I2VGenXLPipeline gives it.
   GuidedDenoiser(Backbone& backbone, const NoiseSchedule& schedule, TextEmbedding cond, TextEmbedding uncond, Precision precision,
-                 torch::Device device, torch::Tensor given = {}, double image_scale = 0)
+                 torch::Device device, torch::Tensor given = {}, double image_scale = 0, torch::Tensor image_embedding = {})
       : backbone_(backbone), schedule_(schedule), cond_(std::move(cond)), uncond_(std::move(uncond)),
-        both_(concat_text(cond_, uncond_)), precision_(precision), device_(device), given_(std::move(given)), image_scale_(image_scale) {
+        both_(concat_text(cond_, uncond_)), precision_(precision), device_(device), given_(std::move(given)), image_scale_(image_scale),
+        image_embedding_(std::move(image_embedding)) {
     if (image_scale_ > 0 && given_.defined()) all_three_ = concat_text(both_, uncond_);
+    if (image_embedding_.defined()) no_image_embedding_ = torch::zeros_like(image_embedding_);
   }
 
   torch::Tensor predict(const torch::Tensor& noisy, int64_t t, double scale) override {
     auto tt = torch::full({noisy.size(0)}, static_cast<double>(t), noisy.options());
     const torch::Tensor x_t = given_.defined() ? torch::cat({noisy, given_}, 1) : noisy;
-    auto forward = [&](const torch::Tensor& x, const torch::Tensor& times, const TextEmbedding& text) {
-      AutocastScope autocast(precision_, device_);
-      return backbone_.forward(x, times, text).to(torch::kFloat);  // the sampler's arithmetic stays float32
+    // The sampler's arithmetic stays float32. `embeddings`: the image embedding per branch, in the batch's order.
+    auto forward = [&](const torch::Tensor& x, const torch::Tensor& times, const TextEmbedding& text,
+                       std::initializer_list<torch::Tensor> embeddings) {
+      const torch::Tensor image = image_embedding_.defined() ? torch::cat(embeddings) : torch::Tensor();
+      return backbone_forward(backbone_, precision_, device_, x, times, text, image);
     };
+    const auto& with_image = image_embedding_;
+    const auto& without_image = no_image_embedding_;
     if (all_three_.tokens.defined()) {
       // (text, frames), (-, frames), (-, no frames) in one batch.
       const auto x_none = torch::cat({noisy, torch::zeros_like(given_)}, 1);
-      auto parts = forward(torch::cat({x_t, x_t, x_none}), torch::cat({tt, tt, tt}), all_three_).chunk(3);
+      auto parts = forward(torch::cat({x_t, x_t, x_none}), torch::cat({tt, tt, tt}), all_three_, {with_image, with_image, without_image})
+                       .chunk(3);
       return parts[2] + image_scale_ * (parts[1] - parts[2]) + scale * (parts[0] - parts[1]);
     }
-    if (scale == 1.0) return forward(x_t, tt, cond_);
-    if (scale == 0.0) return forward(x_t, tt, uncond_);
-    auto out = forward(torch::cat({x_t, x_t}), torch::cat({tt, tt}), both_);
+    if (scale == 1.0) return forward(x_t, tt, cond_, {with_image});
+    if (scale == 0.0) return forward(x_t, tt, uncond_, {without_image});
+    auto out = forward(torch::cat({x_t, x_t}), torch::cat({tt, tt}), both_, {with_image, without_image});
     auto parts = out.chunk(2);
     return parts[1] + scale * (parts[0] - parts[1]);
   }
@@ -284,6 +318,7 @@ class GuidedDenoiser final : public Denoiser {
   torch::Device device_;
   torch::Tensor given_;
   double image_scale_;
+  torch::Tensor image_embedding_, no_image_embedding_;
 };
 
 }  // namespace
@@ -309,6 +344,7 @@ StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<
   auto x_t = schedule_.add_noise(x0, eps, t);
   // 1 for a clip that keeps its text, 0 for one its task trains without (task_text_dropout); undefined = all keep.
   torch::Tensor text_kept;
+  torch::Tensor given_mask;  // [B, T]: the frames each clip's task gives (image conditioning)
   if (!options_.condition_tasks.empty()) {
     // Each clip its task and its given frames, from the trainer's generator (drawn after the noise, so a run
     // without conditioning draws exactly what it drew before conditioning existed; a uniform curriculum
@@ -325,7 +361,8 @@ StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<
       if (!options_.task_text_dropout.empty())
         kept.push_back(torch::rand({1}, generator_, torch::kFloat64).item<double>() < options_.task_text_dropout[pick] ? 0.f : 1.f);
     }
-    x_t = with_condition(x_t, x0, torch::stack(masks));
+    given_mask = torch::stack(masks);
+    x_t = with_condition(x_t, x0, given_mask);
     if (!kept.empty()) text_kept = torch::tensor(kept).to(device_);
   }
   // RDTF's input gate: a clip trained without its text has its text encoding zeroed.
@@ -338,6 +375,15 @@ StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<
     }
     return text;
   };
+  // The backbone's image embedding of each clip's given frame; zeros where the caption was dropped, so
+  // that the model learns guidance's unconditional input (the empty caption and no image embedding).
+  torch::Tensor image_embedding;
+  if (image_encoder_) {
+    auto caption_kept = drop >= options_.caption_dropout;
+    image_embedding = given_mask.defined()
+                          ? first_given_frame_embedding(*image_encoder_, x0_in.to(device_), given_mask, caption_kept)
+                          : torch::zeros({batch, image_encoder_->dim()}, torch::TensorOptions().device(device_));
+  }
   auto target = schedule_.target(x0, eps, t);
   // Padding frames cost nothing: the mean squared error over the real frames' elements only.
   torch::Tensor valid;
@@ -352,15 +398,15 @@ StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<
   const int64_t slices = std::min(options_.micro_batches, batch);
   double total_loss = 0;
   // The backbone under autocast when asked; its output back in float32 for the loss.
-  auto forward = [&](const torch::Tensor& x, const torch::Tensor& times, const TextEmbedding& text) {
-    AutocastScope autocast(options_.precision, device_);
-    return backbone_->forward(x, times, text).to(torch::kFloat);
+  auto forward = [&](const torch::Tensor& x, const torch::Tensor& times, const TextEmbedding& text, int64_t from) {
+    const auto image = image_embedding.defined() ? image_embedding.slice(0, from, from + x.size(0)) : torch::Tensor();
+    return backbone_forward(*backbone_, options_.precision, device_, x, times, text, image);
   };
   // float16: the scaled loss goes backward, so the gradient arrives multiplied by loss_scale_.
   const bool scaled = options_.precision == Precision::Float16;
   auto backward = [&](const torch::Tensor& loss) { (scaled ? loss * loss_scale_ : loss).backward(); };
   if (slices == 1) {
-    auto loss = batch_loss(forward(x_t, t.to(torch::kFloat).to(device_), encode(0, batch)));
+    auto loss = batch_loss(forward(x_t, t.to(torch::kFloat).to(device_), encode(0, batch), 0));
     backward(loss);
     total_loss = loss.item<double>();
   } else {
@@ -371,7 +417,7 @@ StepResult DiffusionTrainer::step(const torch::Tensor& x0_in, const std::vector<
     for (int64_t k = 0; k < slices; ++k) {
       const int64_t from = batch * k / slices, to = batch * (k + 1) / slices;
       auto text = encode(from, to);
-      auto out = forward(x_t.slice(0, from, to), t.slice(0, from, to).to(torch::kFloat).to(device_), text);
+      auto out = forward(x_t.slice(0, from, to), t.slice(0, from, to).to(torch::kFloat).to(device_), text, from);
       auto squared = (out - target.slice(0, from, to)).pow(2);
       if (valid.defined()) squared = squared * valid.slice(0, from, to);
       auto loss = squared.sum() / normaliser;
@@ -461,8 +507,12 @@ torch::Tensor DiffusionTrainer::sample(Sampler& sampler, const std::vector<std::
   } else if (condition) {
     throw internal_error("sample(): a condition for a model trained without image conditioning");
   }
+  torch::Tensor image_embedding;  // the backbone's, when it takes one; without a frame given, zeros
+  if (image_encoder_)
+    image_embedding = condition ? first_given_frame_embedding(*image_encoder_, to_model_space(condition->clips).to(device_), condition->mask)
+                                : torch::zeros({batch, image_encoder_->dim()}, torch::TensorOptions().device(device_));
   GuidedDenoiser denoiser(*backbone_, schedule_, cond, uncond, options_.precision, device_, given,
-                          condition ? condition->image_guidance_scale : 0.0);
+                          condition ? condition->image_guidance_scale : 0.0, image_embedding);
   auto noise = torch::randn(shape, generator, torch::kFloat).to(device_);
   auto x0 = sampler.sample(denoiser, noise, generator, on_step);
   if (autoencoder_) x0 = autoencoder_->decode(x0 / latent_scale_);
@@ -478,6 +528,16 @@ void DiffusionTrainer::set_autoencoder(std::shared_ptr<Autoencoder> autoencoder,
   autoencoder_->to(device_);
   autoencoder_->eval();
   for (auto& p : autoencoder_->parameters()) p.set_requires_grad(false);
+}
+
+void DiffusionTrainer::set_image_encoder(std::shared_ptr<ImageEncoder> image_encoder) {
+  if (image_encoder && image_encoder->dim() != backbone_->image_embedding_dim())
+    throw internal_error("set_image_encoder: the encoder's width is not the backbone's image embedding width");
+  image_encoder_ = std::move(image_encoder);
+  if (!image_encoder_) return;
+  image_encoder_->to(device_);
+  image_encoder_->eval();
+  for (auto& p : image_encoder_->parameters()) p.set_requires_grad(false);
 }
 
 torch::Tensor DiffusionTrainer::to_diffusion_space(const torch::Tensor& x) const {

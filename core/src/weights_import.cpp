@@ -14,6 +14,7 @@
 #include "asg/kinds/backbone.h"
 #include "asg/nn/bert_model.h"
 #include "asg/nn/clip_text_model.h"
+#include "asg/nn/clip_vision_model.h"
 #include "asg/nn/module_state.h"
 #include "asg/nn/safetensors.h"
 #include "asg/nn/t5_encoder.h"
@@ -319,6 +320,49 @@ Target clip_text_target(const Source& s) {
   return t;
 }
 
+// CLIPVisionModelWithProjection (I2VGen-XL's image_encoder/) or CLIPVisionModel.
+Target clip_vision_target(const Source& s, bool with_projection) {
+  if (s.config.empty())
+    throw config_error("CLIP vision weights without a config.json: the layout (width, layers, heads, patches) is read from it (valid: "
+                       "the image_encoder/ folder of a pipeline, or a file with its config.json beside it)");
+  const auto& c = s.config;
+  const fs::path& f = s.config_file;
+  Target t;
+  t.kind = "image_encoder";
+  t.plugin = "clip_vision";
+  t.params["image_size"] = config_value<int64_t>(c, "image_size", 224, f);
+  t.params["patch_size"] = config_value<int64_t>(c, "patch_size", 32, f);
+  t.params["hidden_size"] = config_value<int64_t>(c, "hidden_size", 768, f);
+  t.params["intermediate_size"] = config_value<int64_t>(c, "intermediate_size", 3072, f);
+  t.params["layers"] = config_value<int64_t>(c, "num_hidden_layers", 12, f);
+  t.params["heads"] = config_value<int64_t>(c, "num_attention_heads", 12, f);
+  t.params["layer_norm_eps"] = config_value<double>(c, "layer_norm_eps", 1e-5, f);
+  const auto act = config_value<std::string>(c, "hidden_act", "quick_gelu", f);
+  nn::text_activation_from_name(act);
+  t.params["activation"] = act;
+  const auto channels = config_value<int64_t>(c, "num_channels", 3, f);
+  if (channels != 3) throw config_error(fmt::format("{}: \"num_channels\" is {} (valid: 3, RGB pictures)", f.string(), channels));
+  // CLIPVisionModel has no visual_projection: the plugin then gives the pooled output.
+  t.params["projection_dim"] = with_projection ? config_value<int64_t>(c, "projection_dim", 512, f) : int64_t{0};
+  t.adapt = [](std::map<std::string, torch::Tensor>& tensors) {
+    // transformers 5 saves CLIPVisionModel without the vision_model. prefix its other CLIP classes have.
+    ensure_prefix(tensors, "vision_model.", {"visual_projection.", "text_model.", "text_projection.", "logit_scale"});
+    return drop_prefixed(tensors, {{"vision_model.embeddings.position_ids", "a buffer of 0..P, not a weight"},
+                                   {"text_model.", "CLIP's text tower"}, {"text_projection.", "CLIP's text tower"},
+                                   {"logit_scale", "CLIP's contrastive temperature"}});
+  };
+  t.build = [](const PluginCatalog&, const Params& p) -> std::shared_ptr<torch::nn::Module> {
+    return nn::ClipVisionModel(nn::ClipVisionOptions{.image_size = p.integer("image_size"), .patch_size = p.integer("patch_size"),
+                                                     .hidden_size = p.integer("hidden_size"), .intermediate_size = p.integer("intermediate_size"),
+                                                     .layers = p.integer("layers"), .heads = p.integer("heads"),
+                                                     .layer_norm_eps = p.real("layer_norm_eps"),
+                                                     .activation = nn::text_activation_from_name(p.str("activation")),
+                                                     .projection_dim = p.integer("projection_dim")})
+        .ptr();
+  };
+  return t;
+}
+
 Target t5_target(const Source& s) {
   if (s.config.empty())
     throw config_error("T5 weights without a config.json: the layout (width, blocks, heads, feed-forward) is read from it (valid: the "
@@ -428,6 +472,8 @@ const std::map<std::string, ClassHandler>& handlers() {
       {"AutoencoderKL", {"diffusers", autoencoder_kl_target}},
       {"CLIPTextModel", {"transformers", clip_text_target}},
       {"CLIPTextModelWithProjection", {"transformers", clip_text_target}},
+      {"CLIPVisionModel", {"transformers", [](const Source& s) { return clip_vision_target(s, false); }}},
+      {"CLIPVisionModelWithProjection", {"transformers", [](const Source& s) { return clip_vision_target(s, true); }}},
       {"T5EncoderModel", {"transformers", t5_target}},
       {"T5ForConditionalGeneration", {"transformers", t5_target}},
       {"T5Model", {"transformers", t5_target}},

@@ -52,16 +52,8 @@ torch::Tensor protocol_video(const torch::Tensor& clip, int64_t valid_frames, in
 
 
 
-// Pillow's bicubic resize of an 8-bit RGB image, bit for bit (Pillow's libImaging/Resample.c: the a = -0.5
-// cubic, support 2 widened by the downscale factor (antialiasing), 22-bit fixed-point coefficients, two
-// passes, each rounding and clipping to 8 bits, in Pillow 13's order: the vertical one first when it removes
-// more than twice as many rows as the horizontal one removes columns): what torchvision's Resize does
-// to the PIL images OpenAI's CLIP preprocesses. image: uint8 [H, W, 3]; returns uint8 [out_h, out_w, 3].
-// torch's and OpenCV's bicubic use a = -0.75 and give other pixels.
-torch::Tensor pil_resize_bicubic(const torch::Tensor& image, int64_t out_h, int64_t out_w);
-
 // OpenAI CLIP's preprocessing of one RGB frame: Resize(size, bicubic) of the short side (torchvision's long
-// side: int(size * long / short)) with pil_resize_bicubic, CenterCrop(size) (offsets int(round((d - size) / 2))),
+// side: int(size * long / short)) with Pillow's bicubic (asg/media/pil_resize.h), CenterCrop(size) (offsets int(round((d - size) / 2))),
 // /255, then normalised with CLIP's mean (0.48145466, 0.4578275, 0.40821073) and std (0.26862954,
 // 0.26130258, 0.27577711). frame: uint8 [H, W, 3]; returns float32 [3, size, size].
 torch::Tensor clip_preprocess(const torch::Tensor& frame, int64_t size);

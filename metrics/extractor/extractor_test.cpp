@@ -24,7 +24,8 @@ torch::Tensor raw_image(const std::filesystem::path& file, int64_t h, int64_t w)
 
 }  // namespace
 
-TEST(PilResize, BicubicIsPillowsBitForBitAndClipPreprocessingMatchesOpenAIs) {
+// Pillow's resampling itself is checked in tests/core/pil_resize_test.cpp.
+TEST(ClipPreprocess, MatchesOpenAIsOnPillowsBicubic) {
   const auto dir = asg::testing::make_temp_dir("pil-resize");
   ASSERT_TRUE(asg::testing::write_fixture("pil_resize_reference.py", dir)) << "PIL and numpy: the reference environment, scripts/setup.sh";
   const auto cases = nlohmann::json::parse(asg::read_text_file(dir / "cases.json"))["cases"];
@@ -33,9 +34,6 @@ TEST(PilResize, BicubicIsPillowsBitForBitAndClipPreprocessingMatchesOpenAIs) {
     const int64_t h = c["h"], w = c["w"], oh = c["out_h"], ow = c["out_w"];
     SCOPED_TRACE(fmt::format("{}x{} -> {}x{}", h, w, oh, ow));
     const auto in = raw_image(dir / c["in"].get<std::string>(), h, w);
-    const auto expected = raw_image(dir / c["out"].get<std::string>(), oh, ow);
-    const auto got = asg::metrics::pil_resize_bicubic(in, oh, ow);
-    EXPECT_EQ((got.to(torch::kInt) - expected.to(torch::kInt)).abs().max().item<int>(), 0);
     const auto clip = asg::npy::read_matrix(dir / c["clip"].get<std::string>());  // [3 * 224, 224]
     const auto mine = asg::metrics::clip_preprocess(in, 224).reshape({3 * 224, 224}).to(torch::kFloat64);
     EXPECT_LE((mine - clip).abs().max().item<double>(), 1e-5);

@@ -1,4 +1,4 @@
-// The conformance suites of the dataset, text encoder, backbone, sampler and metric kinds (the temporal
+// The conformance suites of the dataset, text encoder, backbone, autoencoder, image encoder, sampler and metric kinds (the temporal
 // kind's is temporal_conformance_test.cpp): every plugin of the kind in the build, held to the contract
 // written at the top of its kind header.
 #include <ATen/CPUGeneratorImpl.h>
@@ -13,6 +13,7 @@
 #include "asg/kinds/autoencoder.h"
 #include "asg/kinds/backbone.h"
 #include "asg/kinds/dataset.h"
+#include "asg/kinds/image_encoder.h"
 #include "asg/kinds/metric.h"
 #include "asg/kinds/sampler.h"
 #include "asg/kinds/text_encoder.h"
@@ -529,8 +530,38 @@ TEST_P(MetricConformance, ARealSideRestoredFromItsStateGivesTheSameResult) {
   std::filesystem::remove_all(dir);
 }
 
+// ---- image encoder ---------------------------------------------------------------------------------
+
+class ImageEncoderConformance : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::shared_ptr<asg::ImageEncoder> make() {
+    std::string missing;
+    auto params = asg::testing::conformance_params("image_encoder", GetParam(), &missing);
+    if (!params) throw std::runtime_error("needs " + missing);
+    return build_catalog().create<asg::ImageEncoder>(GetParam(), *params, asg::NoContext{});
+  }
+};
+
+TEST_P(ImageEncoderConformance, EncodesFramesOfAnySizeDeterministicallyFrozenAndBatchIndependent) {
+  torch::manual_seed(0);
+  auto encoder = make();
+  for (const auto& p : encoder->parameters()) EXPECT_FALSE(p.requires_grad()) << "an image encoder is frozen";
+  for (const auto& [h, w] : std::vector<std::pair<int64_t, int64_t>>{{16, 16}, {24, 18}, {18, 30}}) {
+    SCOPED_TRACE(std::to_string(h) + "x" + std::to_string(w));
+    auto frames = torch::rand({3, 4, h, w}) * 2 - 1;
+    auto e = encoder->encode(frames);
+    EXPECT_EQ(e.sizes(), torch::IntArrayRef({3, encoder->dim()}));
+    EXPECT_TRUE(torch::isfinite(e).all().item<bool>());
+    EXPECT_TRUE(torch::equal(encoder->encode(frames), e));
+    EXPECT_TRUE(torch::allclose(encoder->encode(frames.narrow(0, 2, 1)), e.narrow(0, 2, 1), 1e-5, 1e-5));
+    EXPECT_FALSE(torch::allclose(e[0], e[1])) << "different frames, the same embedding";
+  }
+}
+
 }  // namespace
 
+INSTANTIATE_TEST_SUITE_P(Build, ImageEncoderConformance, ::testing::ValuesIn(asg::testing::plugins_of_kind("image_encoder")),
+                         asg::testing::plugin_test_name);
 INSTANTIATE_TEST_SUITE_P(Build, DatasetConformance, ::testing::ValuesIn(asg::testing::plugins_of_kind("dataset")),
                          asg::testing::plugin_test_name);
 INSTANTIATE_TEST_SUITE_P(Build, TextEncoderConformance, ::testing::ValuesIn(asg::testing::plugins_of_kind("text_encoder")),

@@ -218,10 +218,31 @@ TEST_F(ExperimentTest, MissingSlotAndMissingMetrics) {
                                      f));
 }
 
+// The [conditioning] / [eval] keys that only mean something together: each refusal names the key and what is valid.
+TEST_F(ExperimentTest, ConditioningKeysThatDisagreeAreRefusedNamingTheKey) {
+  const std::string tasks = "[conditioning]\ntasks = [\"generation\", \"image\"]\n";
+  auto f = write("dropout.toml", std::string(kMinimal) + tasks + "text_dropout = [0.5]\n");
+  EXPECT_EQ(error_of(f), fmt::format("{}:16:16: [conditioning] text_dropout has 1 entries for 2 tasks (valid: one probability per entry "
+                                     "of tasks, in its order, or none)",
+                                     f));
+  f = write("curriculum.toml", std::string(kMinimal) + "[conditioning]\ncurriculum = \"dcl\"\n");
+  EXPECT_EQ(error_of(f), fmt::format("{}:15:14: [conditioning] curriculum = \"dcl\" draws among tasks, and tasks is empty (valid: list "
+                                     "the tasks, or curriculum = \"uniform\")",
+                                     f));
+  f = write("guidance.toml", std::string(kMinimal) + tasks + "[eval]\nimage_guidance_scale = 2.0\n");
+  EXPECT_EQ(error_of(f), fmt::format("{}:17:24: [eval] image_guidance_scale = 2 guides on given frames, and task = \"generation\" gives "
+                                     "none (valid: 0, or an image task)",
+                                     f));
+  // Agreeing, they load.
+  f = write("agreeing.toml", std::string(kMinimal) + tasks + "text_dropout = [0.0, 0.5]\ncurriculum = \"dcl\"\n[eval]\ntask = \"image\"\n"
+                                                            "image_guidance_scale = 2.0\n");
+  EXPECT_EQ(load(f).conditioning.reals("text_dropout"), (std::vector<double>{0.0, 0.5}));
+}
+
 TEST_F(ExperimentTest, UnknownSectionAndMissingBaseFile) {
   auto f = write("e.toml", std::string(kMinimal) + "[trian]\nsteps = 1\n");
   EXPECT_EQ(error_of(f), fmt::format("{}:14:2: unknown top-level key 'trian' (valid: base, name, description, metrics, dataset, "
-                                     "text_encoder, backbone, temporal, sampler, autoencoder, train, eval, conditioning, diffusion, runtime, data, benchmark). "
+                                     "text_encoder, backbone, temporal, sampler, autoencoder, image_encoder, train, eval, conditioning, diffusion, runtime, data, benchmark). "
                                      "Did you mean 'train'?",
                                      f));
   f = write("m.toml", "base = [\"nope.toml\"]\n");

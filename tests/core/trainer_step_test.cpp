@@ -394,3 +394,99 @@ TEST(ImageConditioning, TheTrainerFeedsGivenFramesToTheBackboneInTrainingAndSamp
   first_changed_later.clips.select(1, 2).fill_(0.5);
   EXPECT_TRUE(torch::equal(sample(&first), sample(&first_changed_later)));
 }
+
+namespace {
+
+// A backbone that takes a 3-wide image embedding and records every one it is given.
+struct RecordingBackbone final : asg::Backbone {
+  RecordingBackbone() { scale = register_parameter("scale", torch::ones({1})); }
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const asg::TextEmbedding& text) override {
+    return forward_with_image_embedding(x, t, text, torch::zeros({x.size(0), 3}));
+  }
+  int64_t image_embedding_dim() const override { return 3; }
+  torch::Tensor forward_with_image_embedding(const torch::Tensor& x, const torch::Tensor&, const asg::TextEmbedding&,
+                                             const torch::Tensor& image_embedding) override {
+    seen.push_back(image_embedding.detach().clone());
+    return x.narrow(1, 0, 4) * scale;
+  }
+  torch::Tensor scale;
+  std::vector<torch::Tensor> seen;
+};
+
+// Each frame's mean colour: an embedding that says which frame it came from.
+struct MeanColour final : asg::ImageEncoder {
+  int64_t dim() const override { return 3; }
+  torch::Tensor encode(const torch::Tensor& frames) override { return frames.narrow(1, 0, 3).mean({2, 3}); }
+};
+
+}  // namespace
+
+TEST(ImageConditioning, TheImageEmbeddingIsTheFirstGivenFramesAndZerosWithoutAFrameOrACaption) {
+  auto text = build_catalog().create<asg::TextEncoder>(
+      "word_embedding", asg::default_params("t", build_catalog().find("text_encoder", "word_embedding")->factory.params));
+  auto make = [&](std::vector<asg::ConditionTask> tasks, double caption_dropout) {
+    auto backbone = std::make_shared<RecordingBackbone>();
+    asg::TrainOptions options;
+    options.ema_decay = 0;
+    options.caption_dropout = caption_dropout;
+    options.condition_tasks = std::move(tasks);
+    options.image_frame_first = true;
+    auto trainer = std::make_unique<asg::DiffusionTrainer>(text, backbone, asg::NoiseSchedule("cosine", 100, asg::Prediction::V, 1.0),
+                                                           options, torch::kCPU, 5);
+    trainer->set_image_encoder(std::make_shared<MeanColour>());
+    return std::make_pair(std::move(trainer), backbone);
+  };
+  torch::manual_seed(4);
+  const auto x0 = torch::rand({8, 4, 4, 8, 8}) * 2 - 1;  // model space [B, 4, T, H, W]
+  const auto first_frames = MeanColour().encode(x0.select(2, 0));
+  const std::vector<std::string> captions(8, "a red star");
+  {
+    SCOPED_TRACE("image task, no caption dropout: every clip its first frame's embedding");
+    auto [trainer, backbone] = make({asg::ConditionTask::Image}, 0.0);
+    trainer->step(x0, captions);
+    ASSERT_EQ(backbone->seen.size(), 1u);
+    EXPECT_TRUE(torch::allclose(backbone->seen[0], first_frames));
+  }
+  {
+    SCOPED_TRACE("generation and image, half the captions dropped: each clip its first frame's embedding or zeros, both seen");
+    auto [trainer, backbone] = make({asg::ConditionTask::Generation, asg::ConditionTask::Image}, 0.5);
+    int encoded = 0, zeroed = 0;
+    for (int step = 0; step < 4; ++step) {
+      trainer->step(x0, captions);
+      const auto seen = backbone->seen.back();
+      for (int64_t b = 0; b < 8; ++b) {
+        if (torch::equal(seen[b], torch::zeros({3}))) ++zeroed;
+        else if (torch::allclose(seen[b], first_frames[b])) ++encoded;
+        else ADD_FAILURE() << "clip " << b << " got an embedding of neither its first frame nor zeros: " << seen[b];
+      }
+    }
+    EXPECT_GT(encoded, 0);
+    EXPECT_GT(zeroed, 0);
+  }
+  {
+    SCOPED_TRACE("every caption dropped: zeros, guidance's unconditional input");
+    auto [trainer, backbone] = make({asg::ConditionTask::Image}, 1.0);
+    trainer->step(x0, captions);
+    EXPECT_TRUE(torch::equal(backbone->seen.back(), torch::zeros({8, 3})));
+  }
+  {
+    SCOPED_TRACE("sampling: the given frame's embedding in the conditional branch, zeros in the unconditional one");
+    auto [trainer, backbone] = make({asg::ConditionTask::Image}, 0.0);
+    auto ddim_values = asg::default_params("s", build_catalog().find("sampler", "ddim")->factory.params).values();
+    ddim_values["steps"] = int64_t{2};
+    ddim_values["guidance_scale"] = 3.0;
+    auto ddim = build_catalog().create<asg::Sampler>("ddim", asg::Params("s", ddim_values));
+    const auto reference = torch::rand({1, 4, 4, 8, 8});  // straight RGBA [B, T, 4, H, W]
+    auto mask = torch::zeros({1, 4});
+    mask[0][2] = 1;  // frame 2 given: the first given frame need not be frame 0
+    asg::SampleCondition condition{reference, mask};
+    trainer->sample(*ddim, {"a red star"}, {4, 4, 8, 8}, at::detail::createCPUGenerator(7), nullptr, "", &condition);
+    ASSERT_EQ(backbone->seen.size(), 2u);  // one batched (conditional, unconditional) call per step
+    const auto given = MeanColour().encode(asg::to_model_space(reference).select(2, 2));
+    for (const auto& seen : backbone->seen) {
+      ASSERT_EQ(seen.sizes(), torch::IntArrayRef({2, 3}));
+      EXPECT_TRUE(torch::allclose(seen[0], given[0]));
+      EXPECT_TRUE(torch::equal(seen[1], torch::zeros({3})));
+    }
+  }
+}

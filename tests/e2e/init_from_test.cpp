@@ -179,23 +179,60 @@ TEST_F(CliTest, WeightsImportChecksDiffusersFoldersAndShardsAndRecordsWhereTheyC
 
 // I2VGen-XL's UNet imports for i2vgenxl_unet; an experiment cannot use it whole yet, because its CLIP image
 // embedding needs an image encoder ASG Lab does not have, and the refusal says so before anything is recorded.
-TEST_F(CliTest, I2VGenXLsUnetImportsAndAnExperimentSaysWhatItLacks) {
+// I2VGen-XL's two pretrained parts, its UNet (diffusers) and its CLIP image encoder (transformers), import; an
+// experiment with the UNet alone is refused for want of the encoder, and with both it builds and runs, trained
+// on the first frame and evaluated on the image task (the embedding of the given frame in both).
+TEST_F(CliTest, I2VGenXLsUnetAndImageEncoderImportAndARunEmbedsTheGivenFrame) {
   ASSERT_TRUE(asg::testing::write_fixture("i2vgenxl_reference.py", dir_ / "i2v", "--config small --save-pretrained"));
+  ASSERT_TRUE(asg::testing::write_fixture("clip_vision_reference.py", dir_ / "clipv", "--config small --save-pretrained"));
   Result imported = run_asg("weights import --format diffusers i2v/pretrained --out i2v.safetensors", dir_);
   ASSERT_EQ(imported.code, 0) << imported.output;
   EXPECT_NE(imported.output.find("checked against backbone 'i2vgenxl_unet'"), std::string::npos) << imported.output;
   EXPECT_NE(imported.output.find("plugin = \"i2vgenxl_unet\""), std::string::npos) << imported.output;
-  std::ofstream(dir_ / "i2v.toml") << fmt::format(
+  Result image = run_asg("weights import --format transformers clipv/pretrained --out image_encoder.safetensors", dir_);
+  ASSERT_EQ(image.code, 0) << image.output;
+  EXPECT_NE(image.output.find("(CLIPVisionModelWithProjection) from 1 file"), std::string::npos) << image.output;
+  EXPECT_NE(image.output.find("checked against image_encoder 'clip_vision'"), std::string::npos) << image.output;
+  const auto table_at = image.output.find("[image_encoder]\nplugin = \"clip_vision\"\n");
+  ASSERT_NE(table_at, std::string::npos) << image.output;
+  const std::string unet = fmt::format(
       "base = [\"tiny.toml\"]\n[text_encoder]\ndim = 24\n[backbone]\nplugin = \"i2vgenxl_unet\"\nblock_out_channels = [32, 64]\n"
       "down_block_types = [\"CrossAttnDownBlock3D\", \"DownBlock3D\"]\nup_block_types = [\"UpBlock3D\", \"CrossAttnUpBlock3D\"]\n"
       "layers_per_block = 1\nnorm_num_groups = 8\nattention_head_dim = 16\ninit_from = \"i2v.safetensors\"\ninit_sha256 = \"{}\"\n"
-      "[temporal]\nplugin = \"temporal_conv\"\ngroups = 8\n",
+      "[temporal]\nplugin = \"temporal_conv\"\ngroups = 8\n[conditioning]\ntasks = [\"image\"]\nimage_frame = \"first\"\n"
+      "[eval]\ntask = \"image\"\nnum_samples = 4\n[train]\nsteps = 3\n[sampler]\nsteps = 2\n",
       asg::sha256_file(dir_ / "i2v.safetensors"));
+  std::ofstream(dir_ / "i2v.toml") << unet;
   Result refused = run_asg("validate --build i2v.toml", dir_);
   EXPECT_EQ(refused.code, 2) << refused.output;
-  EXPECT_NE(refused.output.find("takes an image embedding (I2VGen-XL's CLIP image embedding), and ASG Lab has no image encoder"),
+  EXPECT_NE(refused.output.find("takes a 24-wide image embedding (I2VGen-XL's CLIP image embedding) and the experiment has no "
+                                "[image_encoder] to compute it"),
             std::string::npos)
       << refused.output;
+
+  // The printed table (its init_sha256 included) is the [image_encoder] section.
+  std::string table;
+  std::istringstream lines(image.output.substr(table_at));
+  for (std::string line; std::getline(lines, line) && !line.empty();) table += line + "\n";
+  std::ofstream(dir_ / "i2v_image.toml") << unet << table;
+  Result built = run_asg("validate --build i2v_image.toml", dir_);
+  ASSERT_EQ(built.code, 0) << table << built.output;
+  EXPECT_NE(built.output.find("image encoder 'clip_vision' gives [1, 24] embeddings"), std::string::npos) << built.output;
+  Result run = run_asg("run i2v_image.toml", dir_);
+  ASSERT_EQ(run.code, 0) << run.output;
+
+  // An image encoder of another width, and one beside a backbone that takes no embedding: refused by name.
+  std::ofstream(dir_ / "wide.toml") << "base = [\"i2v_image.toml\"]\n[image_encoder]\nprojection_dim = 32\n";
+  Result wide = run_asg("validate --build wide.toml", dir_);
+  EXPECT_EQ(wide.code, 2) << wide.output;
+  EXPECT_NE(wide.output.find("gives 32-wide embeddings; [backbone] backbone 'i2vgenxl_unet' takes 24-wide ones"), std::string::npos)
+      << wide.output;
+  std::ofstream(dir_ / "unused.toml") << "base = [\"i2v_image.toml\"]\n[backbone]\nimage_embedding = \"none\"\n"
+                                          "init_allow_missing = [\"context_embedding.*\"]\n";
+  Result unused = run_asg("validate --build unused.toml", dir_);
+  EXPECT_EQ(unused.code, 2) << unused.output;
+  EXPECT_NE(unused.output.find("is set but [backbone] backbone 'i2vgenxl_unet' takes no image embedding"), std::string::npos)
+      << unused.output;
 }
 
 TEST_F(CliTest, StableDiffusionsVaeImportsAndCodesTheLatentSpaceOfARun) {

@@ -54,16 +54,17 @@ TEST_F(CliTest, EveryVsd2mSystemBuildsAtThePapersScaleWithStandInsForItsFiles) {
   for (const std::string& system : vsd2m_systems()) {
     SCOPED_TRACE(system);
     const fs::path file = asg::testing::source_dir() / "experiments/vsd2m" / (system + ".toml");
-    const bool rdtf = system.rfind("rdtf", 0) == 0;
+    const bool rdtf = system.rfind("rdtf", 0) == 0, i2vgen_xl = system.rfind("i2vgen_xl", 0) == 0;
     const std::string text_encoder = rdtf ? fmt::format("clip_vocabulary = \"{0}\"\nt5_vocabulary = \"{0}\"\n", vocabulary)
                                           : fmt::format("merges = \"{}\"\n", merges);
     std::ofstream(dir_ / "standins.toml") << fmt::format(
         "base = [\"{}\"]\n[dataset]\nmanifest = \"vsd2m/records.jsonl\"\nroot = \"vsd2m\"\n"
         "[autoencoder]\ninit_from = \"\"\n[text_encoder]\ninit_from = \"\"\ninit_allow_missing = []\n{}"
-        "[backbone]\ninit_from = \"\"\ninit_allow_missing = []\n{}{}"
+        "[backbone]\ninit_from = \"\"\ninit_allow_missing = []\n{}{}{}"
         "[[metrics]]\nplugin = \"clip_score\"\nmodel = \"{}\"\nsha256 = \"{}\"\nmerges = \"{}\"\n"
         "[eval]\nnum_samples = 2048\n",
-        file.string(), text_encoder, metric("fvd", i3d), metric("dover", dover), clip.string(), asg::sha256_file(clip), merges);
+        file.string(), text_encoder, i2vgen_xl ? "[image_encoder]\ninit_from = \"\"\n" : "", metric("fvd", i3d), metric("dover", dover),
+        clip.string(), asg::sha256_file(clip), merges);
     auto r = run_asg("validate --build standins.toml", dir_);
     EXPECT_EQ(r.code, 0) << r.output;
     EXPECT_NE(r.output.find("# built: backbone '"), std::string::npos) << r.output;

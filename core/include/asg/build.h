@@ -15,6 +15,7 @@
 #include "asg/kinds/autoencoder.h"
 #include "asg/kinds/backbone.h"
 #include "asg/kinds/dataset.h"
+#include "asg/kinds/image_encoder.h"
 #include "asg/kinds/metric.h"
 #include "asg/kinds/sampler.h"
 #include "asg/plugin_catalog.h"
@@ -30,6 +31,7 @@ struct BuiltExperiment {
   std::shared_ptr<TextEncoder> text_encoder;
   std::shared_ptr<Autoencoder> autoencoder;  // null: pixel space
   std::shared_ptr<Backbone> backbone;
+  std::shared_ptr<ImageEncoder> image_encoder;  // null: the backbone takes no image embedding
   std::shared_ptr<Sampler> sampler;
   MetricList metrics;  // built on the CPU to check them; a run builds them again after training (build_metrics)
   // The metrics' libraries as opened and checked before training, kept mapped so that the metrics built

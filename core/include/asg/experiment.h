@@ -11,6 +11,7 @@
 //   [sampler]      plugin = "ddim"
 //   [[metrics]]    plugin = "caption_accuracy"     (one table per metric)
 //   [autoencoder]  plugin = "frame_vae"            optional: latent diffusion (pixel space without it)
+//   [image_encoder] plugin = "clip_vision"         optional: the image embedding a backbone may ask for
 //   [train] [eval] [diffusion] [runtime] [data] [conditioning] [benchmark]   core sections, see core_sections()
 //
 // Composition: bases first (recursively), then the file, then `--set a.b=value` overrides. Tables merge
@@ -37,7 +38,7 @@
 
 namespace asg {
 
-// Pretrained weights a model slot starts from: [backbone], [autoencoder] or [text_encoder] with
+// Pretrained weights a model slot starts from: [backbone], [autoencoder], [text_encoder] or [image_encoder] with
 //   init_from = "unet/"            a .safetensors file (diffusers, transformers or `asg weights import`'s), or
 //                                  a diffusers/transformers folder holding one
 //   init_sha256 = "..."            the weights file's sha256 (required: a different file is a different run)
@@ -73,7 +74,7 @@ struct Experiment {
   std::filesystem::path file;
   std::string name;
   std::string description;
-  std::vector<PluginSlot> slots;  // dataset, text_encoder, backbone, temporal, sampler, [autoencoder], metrics[i]...
+  std::vector<PluginSlot> slots;  // dataset, text_encoder, backbone, temporal, sampler, [autoencoder], [image_encoder], metrics[i]...
   bool has_slot(const std::string& section) const;
   Params train, eval, diffusion, runtime, data, conditioning, benchmark;
   std::string resolved_toml;  // canonical resolved config

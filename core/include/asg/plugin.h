@@ -67,8 +67,9 @@ namespace asg {
 // 3.0: kinds named by strings, type-erased factories, declared requirements, SDK header hash.
 // 3.1: PluginHeader::sdk_version appended.
 // 4.0: the metric contract: real set and its cached state, streamed generated side, state() and merge().
+// 4.1: the image_encoder kind (asg/kinds/image_encoder.h).
 inline constexpr uint32_t kPluginApiMajor = 4;
-inline constexpr uint32_t kPluginApiMinor = 0;
+inline constexpr uint32_t kPluginApiMinor = 1;
 
 // The create function as the loader sees it: parameters and a pointer to the kind's context (a
 // NoContext for kinds without one) in, the object as its interface type out.

@@ -18,6 +18,7 @@
 #include "asg/kinds/autoencoder.h"
 #include "asg/kinds/backbone.h"
 #include "asg/kinds/dataset.h"
+#include "asg/kinds/image_encoder.h"
 #include "asg/kinds/sampler.h"
 #include "asg/kinds/text_encoder.h"
 #include "asg/params.h"
@@ -169,6 +170,13 @@ class DiffusionTrainer {
   // autoencoder is moved to the trainer's device and put in eval mode; it is not part of the checkpoint.
   void set_autoencoder(std::shared_ptr<Autoencoder> autoencoder, double scaling_factor);
 
+  // A backbone that takes an image embedding (Backbone::image_embedding_dim()): from now on step() and sample()
+  // give it the (frozen) encoder's embedding of each clip's first given frame, and zeros for a clip given no
+  // frame, for a clip whose caption dropout drew the empty caption (so the model learns the unconditional
+  // input guidance uses) and in guidance's unconditional branch, as diffusers' I2VGenXLPipeline does. The
+  // encoder is moved to the trainer's device and put in eval mode; it is not part of the checkpoint.
+  void set_image_encoder(std::shared_ptr<ImageEncoder> image_encoder);
+
   // With bf16 or fp16: one no-grad forward at batch 1 on a clip of `clip_shape` ([C, T, H, W]) under
   // autocast, so a backbone this LibTorch cannot run in that precision on this device is refused
   // (asg::Error(Config)) before a run is recorded. No randomness is drawn. Nothing to check in fp32.
@@ -213,6 +221,7 @@ class DiffusionTrainer {
   std::shared_ptr<TextEncoder> text_encoder_;
   std::shared_ptr<Backbone> backbone_;
   std::shared_ptr<Autoencoder> autoencoder_;  // latent diffusion when set
+  std::shared_ptr<ImageEncoder> image_encoder_;  // the backbone's image embedding when set
   double latent_scale_ = 1;
   // Model-space clips [B, 4, T, H, W] -> the space diffusion runs in (latents times latent_scale_).
   torch::Tensor to_diffusion_space(const torch::Tensor& x) const;

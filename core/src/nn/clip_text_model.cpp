@@ -2,10 +2,10 @@
 
 #include <fmt/format.h>
 
-#include <cmath>
 #include <limits>
 
 #include "asg/error.h"
+#include "clip_layer.h"
 
 namespace asg::nn {
 
@@ -27,43 +27,6 @@ torch::Tensor apply_text_activation(TextActivation activation, const torch::Tens
   return x;
 }
 
-namespace {
-
-// One pre-LayerNorm layer: x + attn(ln1(x)), then x + mlp(ln2(x)), with transformers' names.
-struct ClipLayer : torch::nn::Module {
-  ClipLayer(const ClipTextOptions& o) : heads(o.heads), activation(o.activation) {
-    auto attention = register_module("self_attn", std::make_shared<torch::nn::Module>());
-    q_proj = attention->register_module("q_proj", torch::nn::Linear(o.hidden_size, o.hidden_size));
-    k_proj = attention->register_module("k_proj", torch::nn::Linear(o.hidden_size, o.hidden_size));
-    v_proj = attention->register_module("v_proj", torch::nn::Linear(o.hidden_size, o.hidden_size));
-    out_proj = attention->register_module("out_proj", torch::nn::Linear(o.hidden_size, o.hidden_size));
-    layer_norm1 = register_module("layer_norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.hidden_size}).eps(o.layer_norm_eps)));
-    auto mlp = register_module("mlp", std::make_shared<torch::nn::Module>());
-    fc1 = mlp->register_module("fc1", torch::nn::Linear(o.hidden_size, o.intermediate_size));
-    fc2 = mlp->register_module("fc2", torch::nn::Linear(o.intermediate_size, o.hidden_size));
-    layer_norm2 = register_module("layer_norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.hidden_size}).eps(o.layer_norm_eps)));
-  }
-
-  // additive_mask [B, 1, L, L]: 0 where a query may look, the dtype's lowest value elsewhere.
-  torch::Tensor forward(torch::Tensor x, const torch::Tensor& additive_mask) {
-    const auto b = x.size(0), l = x.size(1), d = x.size(2), dh = d / heads;
-    auto h = layer_norm1(x);
-    auto split = [&](const torch::Tensor& t) { return t.view({b, l, heads, dh}).transpose(1, 2); };
-    auto q = split(q_proj(h)), k = split(k_proj(h)), v = split(v_proj(h));
-    auto scores = torch::matmul(q, k.transpose(-1, -2)) * (1.0 / std::sqrt(static_cast<double>(dh))) + additive_mask;
-    auto attended = torch::matmul(torch::softmax(scores, -1), v).transpose(1, 2).reshape({b, l, d});
-    x = x + out_proj(attended);
-    return x + fc2(apply_text_activation(activation, fc1(layer_norm2(x))));
-  }
-
-  int64_t heads;
-  TextActivation activation;
-  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr}, fc1{nullptr}, fc2{nullptr};
-  torch::nn::LayerNorm layer_norm1{nullptr}, layer_norm2{nullptr};
-};
-
-}  // namespace
-
 ClipTextModelImpl::ClipTextModelImpl(const ClipTextOptions& options) : options_(options) {
   if (options.hidden_size % options.heads != 0)
     throw config_error(fmt::format("CLIP text: hidden size {} is not divisible by {} heads", options.hidden_size, options.heads));
@@ -74,7 +37,8 @@ ClipTextModelImpl::ClipTextModelImpl(const ClipTextOptions& options) : options_(
   auto encoder = text_model_->register_module("encoder", std::make_shared<torch::nn::Module>());
   auto layers = encoder->register_module("layers", std::make_shared<torch::nn::Module>());
   for (int64_t i = 0; i < options.layers; ++i)
-    layers_.push_back(layers->register_module(std::to_string(i), std::make_shared<ClipLayer>(options)));
+    layers_.push_back(layers->register_module(std::to_string(i), std::make_shared<ClipLayer>(ClipLayerOptions{options.hidden_size, options.intermediate_size, options.heads,
+                                                                                                 options.layer_norm_eps, options.activation})));
   final_layer_norm_ = text_model_->register_module(
       "final_layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({options.hidden_size}).eps(options.layer_norm_eps)));
   if (options.projection_dim > 0)

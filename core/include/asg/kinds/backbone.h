@@ -15,8 +15,9 @@
 //   experiment swap STI / temporal conv / none without touching the backbone.
 // - Optional: a backbone conditioned on an image embedding as well (I2VGen-XL's CLIP image embedding) says
 //   its width in image_embedding_dim() and takes it [B, width] in forward_with_image_embedding(); the
-//   unconditional input is zeros, as in diffusers' I2VGenXLPipeline. The core has no image encoder yet, so
-//   it refuses to build an experiment around such a backbone (see docs/paper.md).
+//   unconditional input is zeros, as in diffusers' I2VGenXLPipeline. The experiment's [image_encoder]
+//   (asg/kinds/image_encoder.h) computes it from the given frame; the core refuses such a backbone without
+//   one, and an [image_encoder] whose dim() differs.
 // - A backbone is a torch::nn::Module: every parameter is registered, so the core can move it to a
 //   device, optimise, EMA and checkpoint it.
 #pragma once
