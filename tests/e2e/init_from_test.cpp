@@ -233,6 +233,12 @@ TEST_F(CliTest, I2VGenXLsUnetAndImageEncoderImportAndARunEmbedsTheGivenFrame) {
   EXPECT_EQ(unused.code, 2) << unused.output;
   EXPECT_NE(unused.output.find("is set but [backbone] backbone 'i2vgenxl_unet' takes no image embedding"), std::string::npos)
       << unused.output;
+  // Without a condition task there is no frame to encode.
+  std::ofstream(dir_ / "no_tasks.toml") << "base = [\"i2v_image.toml\"]\n[conditioning]\ntasks = []\n[eval]\ntask = \"generation\"\n";
+  Result no_tasks = run_asg("validate --build no_tasks.toml", dir_);
+  EXPECT_EQ(no_tasks.code, 2) << no_tasks.output;
+  EXPECT_NE(no_tasks.output.find("encodes the frame a condition task gives, and [conditioning] tasks is empty"), std::string::npos)
+      << no_tasks.output;
 }
 
 TEST_F(CliTest, StableDiffusionsVaeImportsAndCodesTheLatentSpaceOfARun) {
