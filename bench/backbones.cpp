@@ -18,7 +18,7 @@
 #include "asg/kinds/backbone.h"
 #include "asg/plugin_catalog.h"
 #include "asg/trainer.h"
-#include "asg/util.h"
+#include "asg/allocator.h"
 #include "bench_args.h"
 #include "hand_written.h"
 

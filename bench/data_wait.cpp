@@ -18,7 +18,8 @@
 #include <fstream>
 #include <tuple>
 
-#include "asg/data_tools.h"
+#include "asg/data/tools.h"
+#include "asg/data_synth.h"
 #include "asg/error.h"
 #include "asg/experiment.h"
 #include "asg/plugin_catalog.h"

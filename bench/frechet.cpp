@@ -19,7 +19,6 @@
 #include <filesystem>
 #include <thread>
 
-#include "asg/util.h"
 #include "bench_args.h"
 #include "frechet.h"
 #include "npy.h"

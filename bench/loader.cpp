@@ -21,7 +21,7 @@
 #include "asg/media/gif.h"
 #include "asg/media/sticker_file.h"
 #include "asg/media/transform.h"
-#include "asg/util.h"
+#include "asg/allocator.h"
 #include "bench_args.h"
 
 namespace fs = std::filesystem;

@@ -19,8 +19,7 @@
 
 #include "asg/hash.h"
 #include "asg/plugin_catalog.h"
-#include "asg/stages.h"
-#include "asg/util.h"
+#include "asg/stages/evaluator.h"
 #include "bench_args.h"
 #include "extractor.h"
 

@@ -17,7 +17,7 @@
 #include "asg/experiment.h"
 #include "asg/flop_counter.h"
 #include "asg/trainer.h"
-#include "asg/util.h"
+#include "asg/allocator.h"
 #include "bench_args.h"
 
 namespace {

@@ -21,7 +21,10 @@
 #include <cstring>
 
 #include "asg/experiment.h"
-#include "asg/stages.h"
+#include "asg/stages/runtime_settings.h"
+#include "asg/stages/recorder.h"
+#include "asg/stages/batch_source.h"
+#include "asg/stages/train_loop.h"
 #include "bench_args.h"
 #include "hand_written.h"
 #include <unistd.h>

@@ -21,6 +21,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "asg/leaderboard.h"
 #include "asg/registry.h"
 #include "asg/run_query.h"
 #include "bench_args.h"

@@ -24,7 +24,6 @@
 #include "asg/kinds/temporal.h"
 #include "asg/plugin_catalog.h"
 #include "bench_args.h"
-#include "asg/util.h"
 
 namespace {
 

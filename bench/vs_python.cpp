@@ -39,7 +39,7 @@
 #include "asg/error.h"
 #include "asg/experiment.h"
 #include "asg/trainer.h"
-#include "asg/util.h"
+#include "asg/allocator.h"
 
 namespace fs = std::filesystem;
 

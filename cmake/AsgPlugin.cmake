@@ -13,8 +13,30 @@
 # calls into them with `#ifdef ASG_WITH_CUDA` and keep a path that runs without them.
 #
 # TESTS: GoogleTest sources for this plugin. They are built into one test binary that links the
-# plugin's objects directly (no dlopen), plus asg::testing, and is registered with ctest.
+# plugin's objects directly (no dlopen), plus asg::testing, and is registered with ctest (in the tree).
+#
+# The same helper serves a plugin built against an installed ASG Lab (find_package(asg), asgConfig.cmake): the
+# library then lands in the project's build folder, and with enable_testing() a ctest entry <name>.conformance
+# runs the installed conformance suite of the plugin's kind against it (`asg plugins test NAME`).
+# Both ways the plugin must compile as C++20 (the loader compares the standard in its build fingerprint): a
+# lower CMAKE_CXX_STANDARD is refused here, at configure time.
 set(ASG_PLUGIN_VERSION_SCRIPT ${CMAKE_CURRENT_LIST_DIR}/asg_plugin.map)
+if(NOT DEFINED ASG_PLUGIN_OUTPUT_DIR)
+  set(ASG_PLUGIN_OUTPUT_DIR ${CMAKE_BINARY_DIR})
+endif()
+
+# asg_use_torch_pch(<target> [HIDDEN]): reuse the tree's precompiled <torch/torch.h> (HIDDEN: the plugins' one,
+# which matches their hidden visibility). A plugin built against an install compiles without it.
+function(asg_use_torch_pch target)
+  if(NOT ASG_TORCH_PCH OR NOT TARGET asg_torch_pch)
+    return()
+  endif()
+  if(ARGV1 STREQUAL "HIDDEN")
+    target_precompile_headers(${target} REUSE_FROM asg_torch_pch_hidden)
+  else()
+    target_precompile_headers(${target} REUSE_FROM asg_torch_pch)
+  endif()
+endfunction()
 
 function(asg_add_plugin name)
   cmake_parse_arguments(PARSE_ARGV 1 ARG "" "KIND" "SOURCES;LIBRARIES;TESTS")
@@ -23,6 +45,11 @@ function(asg_add_plugin name)
   endif()
   if(NOT ARG_SOURCES)
     message(FATAL_ERROR "asg_add_plugin(${name}): SOURCES is empty")
+  endif()
+  if(DEFINED CMAKE_CXX_STANDARD AND CMAKE_CXX_STANDARD LESS 20)
+    message(FATAL_ERROR "asg_add_plugin(${name}): CMAKE_CXX_STANDARD is ${CMAKE_CXX_STANDARD}, but a plugin must be compiled as "
+                        "C++20, as ASG Lab ${ASG_VERSION} was (the loader refuses a plugin whose build fingerprint names another "
+                        "C++ standard). Set CMAKE_CXX_STANDARD to 20, or leave it unset.")
   endif()
   set(target asg_${ARG_KIND}_${name})
   set(cuda_sources ${ARG_SOURCES})
@@ -61,7 +88,11 @@ function(asg_add_plugin name)
     configure_file(${CMAKE_CURRENT_SOURCE_DIR}/test_params.toml ${ASG_PLUGIN_OUTPUT_DIR}/${target}.test_params.toml COPYONLY)
   endif()
 
-  if(ARG_TESTS AND ASG_BUILD_TESTS)
+  if(DEFINED ASG_INSTALL_PREFIX AND NOT TARGET asg::testing)
+    # Built against an install: the installed conformance suite of its kind, through the installed asg.
+    add_test(NAME ${name}.conformance
+             COMMAND ${ASG_INSTALL_PREFIX}/bin/asg plugins test ${name} --plugin-path $<TARGET_FILE:${target}>)
+  elseif(ARG_TESTS AND ASG_BUILD_TESTS)
     add_executable(${target}_test ${ARG_TESTS} ${cuda_objects})
     target_link_libraries(${target}_test PRIVATE ${target}_objects asg::testing GTest::gtest_main)
     asg_use_torch_pch(${target}_test)

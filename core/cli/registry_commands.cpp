@@ -12,11 +12,11 @@
 #include <set>
 
 #include "asg/error.h"
+#include "asg/leaderboard.h"
 #include "asg/registry.h"
 #include "asg/run_query.h"
 #include "asg/server.h"
 #include "asg/interrupt.h"
-#include "asg/util.h"
 
 namespace fs = std::filesystem;
 

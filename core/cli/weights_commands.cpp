@@ -9,7 +9,7 @@
 #include "asg/hash.h"
 #include "asg/nn/safetensors.h"
 #include "asg/plugin_catalog.h"
-#include "asg/util.h"
+#include "asg/names.h"
 #include "asg/weights_import.h"
 
 namespace fs = std::filesystem;

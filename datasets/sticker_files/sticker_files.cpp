@@ -41,7 +41,7 @@ class StickerFiles final : public Dataset {
         transform_(SampleTransform::from(p)),
         limits_(context.limits),
         use_keyframes_(p.boolean("use_keyframes")),
-        vocabulary_{p.str("vocabulary"), p.str("vocabulary_version")} {
+        vocabulary_(corpus_vocabulary(p)) {
     for (size_t i = 0; i < manifest_.size(); ++i) by_split_[static_cast<int>(manifest_.split(i))].push_back(static_cast<uint32_t>(i));
     label_keys_ = manifest_.common_label_keys();  // what metrics needing labels may rely on
     for (const auto& r : manifest_.rejected()) rejected_.push_back(RejectedSample{r.id, r.reason});
@@ -97,15 +97,11 @@ std::vector<ParamSpec> params() {
       string_list_param("formats", {}, "vsd2m: keep only these fmt values (the paper's code keeps [\"gif\"]); empty = all"),
       string_param("subset", "all", "vsd2m: \"real\" or \"cartoon\" keeps that subset (needs subset_field)").one_of({"all", "real", "cartoon"}),
       string_param("subset_field", "domain", "vsd2m: the record field holding real/cartoon"),
-      float_list_param("split_fractions", {0.98, 0.01}, "[train, validation] shares of the hash split; test takes the rest")
-          .range(0, 1)
-          .length(2, 2),
       path_param("index", "", "a manifest index from `asg data index` (opens a large manifest without parsing it); refused if stale"),
       bool_param("check_files", true, "check every row's file exists and is not empty when opening (rejected rows otherwise)"),
       bool_param("use_keyframes", false, "vsd2m: use the record's precomputed keyframe_idx instead of frame_selection"),
-      string_param("vocabulary", "", "name of the label vocabulary the labels come from (metrics that read labels need it)"),
-      string_param("vocabulary_version", "", "its version"),
   };
+  for (auto& spec : corpus_params()) p.push_back(std::move(spec));
   for (auto& spec : transform_params(64, 8)) p.push_back(std::move(spec));
   return p;
 }

@@ -11,7 +11,8 @@
 #include "asg/kinds/dataset.h"
 #include "asg/media/gif.h"
 #include "asg/media/sticker_file.h"
-#include "asg/util.h"
+#include "asg/files.h"
+#include "asg/hash.h"
 #include "plugin_under_test.h"
 #include "test_animation.h"
 

@@ -49,7 +49,7 @@ class WebDataset final : public Dataset {
       : transform_(SampleTransform::from(p)),
         limits_(context.limits),
         shuffle_buffer_(static_cast<size_t>(p.integer("shuffle_buffer"))),
-        vocabulary_{p.str("vocabulary"), p.str("vocabulary_version")},
+        vocabulary_(corpus_vocabulary(p)),
         options_(manifest_options(p)),
         // One pass over the headers (sticker parts skipped, captions read), or the index `asg data index`
         // wrote: where each sample starts, its caption and split. Evaluation reads samples by these
@@ -195,14 +195,10 @@ std::vector<ParamSpec> params() {
   std::vector<ParamSpec> p = {
       string_list_param("shards", {}, "tar shards: paths, {000000..000099} ranges, * globs or directories (every *.tar)").must_set(),
       string_param("caption_field", "caption", "field of each sample's .json holding the caption (else its .txt part)"),
-      float_list_param("split_fractions", {0.98, 0.01}, "[train, validation] hash-split shares for samples whose .json names no split")
-          .range(0, 1)
-          .length(2, 2),
       path_param("index", "", "a shard index from `asg data index` (opens without reading every header); refused if stale"),
       int_param("shuffle_buffer", 256, "samples held for shuffling while streaming (more = better mixed, more memory)").range(1, 1e7),
-      string_param("vocabulary", "", "name of the label vocabulary the labels come from"),
-      string_param("vocabulary_version", "", "its version"),
   };
+  for (auto& spec : corpus_params()) p.push_back(std::move(spec));
   for (auto& spec : transform_params(64, 8)) p.push_back(std::move(spec));
   return p;
 }

@@ -15,7 +15,7 @@
 #include "asg/kinds/dataset.h"
 #include "asg/media/gif.h"
 #include "asg/media/sticker_file.h"
-#include "asg/util.h"
+#include "asg/files.h"
 #include "plugin_under_test.h"
 #include "test_animation.h"
 #include "test_paths.h"

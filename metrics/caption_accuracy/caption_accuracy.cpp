@@ -1,6 +1,6 @@
 // caption_accuracy: does the generated sticker show what its caption says, and do its frames agree on
 // one sprite travelling one path? Measured directly from the sampled frames for datasets that use the
-// sprite vocabulary (datasets/sprite_vocabulary; labels colour, shape, direction). Exact on the
+// sprite vocabulary (datasets/lib/sprite_vocabulary; labels colour, shape, direction). Exact on the
 // synthetic data: real stickers score 1 on every key.
 //
 // Per clip (straight RGBA [T, 4, H, W]); a frame "has a sprite" if its mask (alpha > 0.5) has >= 3 px:

@@ -157,14 +157,14 @@ class ClipScore final : public Metric {
 ASG_PLUGIN_LIBRARY(asg::make_factory<asg::Metric>(
     "clip_score", "1.1.0",
     "CLIP score / CLIPSIM of frames vs prompt, and CLIP temporal consistency (user-supplied CLIP TorchScript)",
-    std::vector<asg::ParamSpec>{
-        asg::path_param("model", "", "CLIP exported to TorchScript with encode_image / encode_text (docs/metrics.md)").must_set(),
-        asg::string_param("sha256", "", "its sha256 (a different file is refused, naming both hashes)").must_set(),
+    asg::with_torchscript_model_params(
+        "CLIP exported to TorchScript with encode_image / encode_text (docs/metrics.md)",
+        {
         asg::path_param("merges", "", "CLIP's BPE merges file (bpe_simple_vocab_16e6.txt or .txt.gz)").must_set(),
         asg::int_param("image_size", 224, "CLIP's input resolution (224; 336 for ViT-L/14@336px)").range(16, 1024),
         asg::string_param("scale", "torchmetrics", "torchmetrics = 100 * max(mean cosine, 0); raw = the mean cosine (CLIPSIM)")
             .one_of({"torchmetrics", "raw"}),
         asg::int_list_param("background", {255, 255, 255}, "RGB the stickers are composited over").range(0, 255).length(3, 3),
         asg::int_param("batch_size", 32, "frames per encode_image call").range(1, 4096),
-    },
+    }),
     [](const asg::Params& p, const asg::MetricContext& ctx) { return std::make_shared<asg::metrics::ClipScore>(p, ctx); }))

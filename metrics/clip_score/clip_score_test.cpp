@@ -23,7 +23,7 @@ std::map<std::string, asg::ParamValue> params(const std::string& option, std::ma
   const auto file = clip_fixture(option);
   p["model"] = file.string();
   p["sha256"] = asg::sha256_file(file);
-  p["merges"] = (asg::testing::source_dir() / "tests/data/clip_bpe_merges.txt").string();
+  p["merges"] = (asg::testing::source_dir() / "tests/fixtures/clip_bpe_merges.txt").string();
   return p;
 }
 

@@ -110,12 +110,12 @@ ASG_PLUGIN_LIBRARY(asg::make_factory<asg::Metric>(
     "dover", "1.0.0",
     "video quality (VQA) as DOVER scores it: technical and aesthetic views exact to the reference, fused score in (0, 1), from a "
     "user-supplied TorchScript export of DOVER",
-    std::vector<asg::ParamSpec>{
-        asg::path_param("model", "", "TorchScript export of DOVER's network (forward(technical, aesthetic) -> (score map, score map))").must_set(),
-        asg::string_param("sha256", "", "sha256 of the model file").must_set(),
+    asg::with_torchscript_model_params(
+        "TorchScript export of DOVER's network (forward(technical, aesthetic) -> (score map, score map))",
+        {
         asg::int_list_param("background", {255, 255, 255}, "RGB the stickers are composited over before scoring").range(0, 255).length(3, 3),
         asg::int_param("seed", 0, "seed of each sticker's random fragment offsets (torch.manual_seed in the reference)").range(0, 1e15),
         asg::bool_param("aesthetic_antialias", false,
                         "antialias the aesthetic view's resize: false = torchvision 0.14, which DOVER pins; true = torchvision >= 0.17"),
-    },
+    }),
     [](const asg::Params& p, const asg::MetricContext& ctx) { return std::make_shared<asg::metrics::Dover>(p, ctx); }))

@@ -21,7 +21,7 @@ using asg::testing::make_under_test;
 
 namespace {
 
-// The synthetic videos of tests/data/dover (README there): v[f, y, x, ch] = (a f + b y + c x + d ch + e ((x y) % m)) % 256.
+// The synthetic videos of tests/fixtures/dover (README there): v[f, y, x, ch] = (a f + b y + c x + d ch + e ((x y) % m)) % 256.
 struct VideoRecipe {
   std::string name;
   int64_t n, h, w, a, b, c, d, e, m;
@@ -35,7 +35,7 @@ torch::Tensor make_video(const VideoRecipe& r) {
 }
 
 std::map<std::string, torch::Tensor> vectors(const std::string& file) {
-  return asg::nn::read_safetensors(asg::testing::source_dir() / "tests/data/dover" / file).tensors;
+  return asg::nn::read_safetensors(asg::testing::source_dir() / "tests/fixtures/dover" / file).tensors;
 }
 
 // 8-bit frames: identical but for at most `few` values one step apart. On this machine they are identical; the

@@ -10,6 +10,7 @@
 
 #include "asg/kinds/metric.h"
 #include "asg/plugin.h"
+#include "asg/nn/torchscript.h"
 #include "extractor.h"
 #include "frechet_metric.h"
 
@@ -60,12 +61,12 @@ class Fid final : public FrechetFeatureMetric {
 
 ASG_PLUGIN_LIBRARY(asg::make_factory<asg::Metric>(
     "fid", "1.0.0", "per-frame Fréchet Inception Distance: NVIDIA Inception (user-supplied TorchScript) pool3, N-1 covariance",
-    std::vector<asg::ParamSpec>{
-        asg::path_param("model", "", "NVIDIA's inception-2015-12-05.pt (see docs/metrics.md for where to get it)").must_set(),
-        asg::string_param("sha256", "", "its sha256 (a different file is refused, naming both hashes)").must_set(),
+    asg::with_torchscript_model_params(
+        "NVIDIA's inception-2015-12-05.pt (see docs/metrics.md for where to get it)",
+        {
         asg::int_list_param("background", {255, 255, 255}, "RGB the stickers are composited over").range(0, 255).length(3, 3),
         asg::enum_param("covariance", asg::frechet::Covariance::Unbiased, asg::frechet::covariance_names(),
                         "covariance normalisation: unbiased (N-1, pytorch-fid) or biased (N, StyleGAN2-ADA)"),
         asg::int_param("batch_size", 64, "frames per Inception forward").range(1, 4096),
-    },
+    }),
     [](const asg::Params& p, const asg::MetricContext& ctx) { return std::make_shared<asg::metrics::Fid>(p, ctx); }))

@@ -16,6 +16,7 @@
 
 #include "asg/kinds/metric.h"
 #include "asg/plugin.h"
+#include "asg/nn/torchscript.h"
 #include "extractor.h"
 #include "frechet_metric.h"
 
@@ -70,14 +71,14 @@ class Fvd final : public FrechetFeatureMetric {
 
 ASG_PLUGIN_LIBRARY(asg::make_factory<asg::Metric>(
     "fvd", "1.0.0", "Fréchet Video Distance, StyleGAN-V convention: I3D (user-supplied TorchScript) logits, biased covariance",
-    std::vector<asg::ParamSpec>{
-        asg::path_param("model", "", "the StyleGAN-V i3d_torchscript.pt (see docs/metrics.md for where to get it)").must_set(),
-        asg::string_param("sha256", "", "its sha256 (a different file is refused, naming both hashes)").must_set(),
+    asg::with_torchscript_model_params(
+        "the StyleGAN-V i3d_torchscript.pt (see docs/metrics.md for where to get it)",
+        {
         asg::int_param("frames", 16, "frames per clip given to I3D (StyleGAN-V fvd2048_16f: 16; at least 9)").range(9, 1024),
         asg::int_param("stride", 1, "take every stride-th frame (fvd2048_128f_subsample8f: 8)").range(1, 64),
         asg::int_list_param("background", {255, 255, 255}, "RGB the stickers are composited over").range(0, 255).length(3, 3),
         asg::enum_param("covariance", asg::frechet::Covariance::Biased, asg::frechet::covariance_names(),
                         "covariance normalisation: biased (N, StyleGAN-V) or unbiased (N-1)"),
         asg::int_param("batch_size", 16, "clips per I3D forward").range(1, 4096),
-    },
+    }),
     [](const asg::Params& p, const asg::MetricContext& ctx) { return std::make_shared<asg::metrics::Fvd>(p, ctx); }))

@@ -15,6 +15,7 @@
 #include "asg/error.h"
 #include "asg/kinds/metric.h"
 #include "asg/plugin.h"
+#include "asg/nn/torchscript.h"
 #include "extractor.h"
 
 namespace asg::metrics {
@@ -110,14 +111,14 @@ class InceptionScoreMetric final : public Metric {
 ASG_PLUGIN_LIBRARY(asg::make_factory<asg::Metric>(
     "inception_score", "1.0.0",
     "Inception Score of the generated frames: NVIDIA Inception (user-supplied TorchScript) class probabilities, StyleGAN-V splits",
-    std::vector<asg::ParamSpec>{
-        asg::path_param("model", "", "NVIDIA's inception-2015-12-05.pt (see docs/metrics.md for where to get it)").must_set(),
-        asg::string_param("sha256", "", "its sha256 (a different file is refused, naming both hashes)").must_set(),
+    asg::with_torchscript_model_params(
+        "NVIDIA's inception-2015-12-05.pt (see docs/metrics.md for where to get it)",
+        {
         asg::int_param("splits", 10, "chunks of the frames in generation order; IS is their mean (StyleGAN-V, tfgan: 10)")
             .range(1, 1000),
         asg::int_list_param("background", {255, 255, 255}, "RGB the stickers are composited over").range(0, 255).length(3, 3),
         asg::int_param("batch_size", 64, "frames per Inception forward").range(1, 4096),
-    },
+    }),
     [](const asg::Params& p, const asg::MetricContext& ctx) {
       return std::make_shared<asg::metrics::InceptionScoreMetric>(p, ctx);
     }))

@@ -22,7 +22,7 @@
 
 #include "asg/hash.h"
 #include "asg/registry.h"
-#include "asg/util.h"
+#include "asg/files.h"
 #include "asg_cli.h"
 #include "test_paths.h"
 

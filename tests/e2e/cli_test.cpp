@@ -16,7 +16,7 @@
 #include "asg/hash.h"
 #include "asg/media/gif.h"
 #include "asg/registry.h"
-#include "asg/util.h"
+#include "asg/files.h"
 
 #include "cli_fixture.h"
 
@@ -162,7 +162,7 @@ TEST_F(CliTest, InvalidExperimentExitsTwoAndRecordsNothing) {
       "base = [\"tiny.toml\"]\n[dataset]\n__replace__ = true\nplugin = \"lifetime_probe\"\n"
       "[runtime]\nplugin_path = [\"{}\"]\n",
       asg::testing::test_plugin_dir("lifetime").string());
-  Result v = run_asg("run novocab.toml", dir_);
+  Result v = run_asg("--allow-plugin-path run novocab.toml", dir_);
   EXPECT_EQ(v.code, 2) << v.output;
   EXPECT_NE(v.output.find("error: novocab.toml: [metrics[0]] metric 'caption_accuracy' requires the label keys colour, "
                           "shape, direction (missing: colour, shape, direction); [dataset] plugin 'lifetime_probe' provides "
@@ -184,7 +184,7 @@ rank_by = "fail_on_compute"
 plugin_path = ["{}"]
 )",
                                                    asg::testing::test_plugin_dir("fail_on_compute").string());
-  Result r = run_asg("run fail.toml --set train.steps=10", dir_);
+  Result r = run_asg("--allow-plugin-path run fail.toml --set train.steps=10", dir_);
   ASSERT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("fail_on_compute: deliberate failure for the test"), std::string::npos) << r.output;
   asg::Registry reg(registry());
@@ -477,6 +477,8 @@ TEST_F(CliTest, EveryCommittedExperimentValidatesAndBuilds) {
     if (entry.path().extension() != ".toml") continue;
     // The paper's systems need their data and pretrained files: paper_systems_test.cpp builds them with stand-ins.
     if (entry.path().parent_path().filename() == "vsd2m") continue;
+    // Benchmark definitions, not experiments (BenchmarkDefinitionTest and `asg benchmarks` read them).
+    if (entry.path().parent_path().filename() == "benchmarks") continue;
     if (entry.path().parent_path().filename() == "sweeps") {
       // A sweep file: every point must load (asg sweep status plans the sweep and runs nothing).
       Result r = run_asg("sweep status " + entry.path().string(), dir_);

@@ -11,7 +11,7 @@
 #include "asg/media/gif.h"
 #include "asg/media/sticker_file.h"
 #include "asg/registry.h"
-#include "asg/util.h"
+#include "asg/files.h"
 
 #include "cli_fixture.h"
 

@@ -266,11 +266,11 @@ TEST_F(CliTest, TextTowersImportFromTransformersFoldersAndStartTheTextEncoder) {
     std::string model, config, plugin, cls, tokenizer_line, dropped;
   };
   const std::vector<Tower> towers = {
-      {"clip", "deep", "clip_text", "CLIPTextModel", "merges = \"" + (asg::testing::source_dir() / "tests/data/clip_bpe_merges.txt").string() + "\"\n", ""},
+      {"clip", "deep", "clip_text", "CLIPTextModel", "merges = \"" + (asg::testing::source_dir() / "tests/fixtures/clip_bpe_merges.txt").string() + "\"\n", ""},
       {"t5", "small", "t5_text", "T5EncoderModel",
-       "vocabulary = \"" + (asg::testing::source_dir() / "tests/data/wordpiece_vocab.txt").string() + "\"\n", ""},
+       "vocabulary = \"" + (asg::testing::source_dir() / "tests/fixtures/wordpiece_vocab.txt").string() + "\"\n", ""},
       {"bert", "small", "chinese_clip_text", "ChineseCLIPModel",
-       "vocabulary = \"" + (asg::testing::source_dir() / "tests/data/wordpiece_vocab.txt").string() + "\"\n", "dropped vision_model.*"},
+       "vocabulary = \"" + (asg::testing::source_dir() / "tests/fixtures/wordpiece_vocab.txt").string() + "\"\n", "dropped vision_model.*"},
   };
   for (const auto& tower : towers) {
     SCOPED_TRACE(tower.plugin);
@@ -303,7 +303,7 @@ TEST_F(CliTest, TextTowersImportFromTransformersFoldersAndStartTheTextEncoder) {
   EXPECT_NE(merged_shown.output.find("merged_from: chinese_clip.=bert.safetensors:" + asg::sha256_file(dir_ / "bert.safetensors")),
             std::string::npos)
       << merged_shown.output;
-  const std::string vocabulary = (asg::testing::source_dir() / "tests/data/wordpiece_vocab.txt").string();
+  const std::string vocabulary = (asg::testing::source_dir() / "tests/fixtures/wordpiece_vocab.txt").string();
   const std::string rdtf_table = fmt::format(
       "base = [\"tiny.toml\"]\n[text_encoder]\nplugin = \"rdtf_text\"\nclip_vocabulary = \"{0}\"\nt5_vocabulary = \"{0}\"\n"
       "clip_context_length = 16\nt5_context_length = 12\nclip_vocab_size = 200\nclip_hidden_size = 32\nclip_intermediate_size = 64\n"

@@ -12,7 +12,7 @@
 
 #include "asg/hash.h"
 #include "asg/registry.h"
-#include "asg/util.h"
+#include "asg/files.h"
 
 #include "cli_fixture.h"
 

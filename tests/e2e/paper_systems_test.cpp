@@ -46,8 +46,8 @@ TEST_F(CliTest, EveryVsd2mSystemBuildsAtThePapersScaleWithStandInsForItsFiles) {
   asg::write_gif(dir_ / "vsd2m/a.gif", asg::testing::test_animation(8, 8, 2, true));
   const fs::path i3d = asg::testing::extractor_fixture("i3d"), clip = asg::testing::extractor_fixture("clip"),
                  dover = asg::testing::extractor_fixture("dover");
-  const std::string merges = (asg::testing::source_dir() / "tests/data/clip_bpe_merges.txt").string();
-  const std::string vocabulary = (asg::testing::source_dir() / "tests/data/wordpiece_vocab.txt").string();
+  const std::string merges = (asg::testing::source_dir() / "tests/fixtures/clip_bpe_merges.txt").string();
+  const std::string vocabulary = (asg::testing::source_dir() / "tests/fixtures/wordpiece_vocab.txt").string();
   auto metric = [](const std::string& plugin, const fs::path& path) {
     return fmt::format("[[metrics]]\nplugin = \"{}\"\nmodel = \"{}\"\nsha256 = \"{}\"\n", plugin, path.string(), asg::sha256_file(path));
   };

@@ -46,7 +46,7 @@ TEST_F(CliTest, Bf16PrecisionRunsWhereAutocastCoversTheBackboneAndIsRefusedBefor
       "base = [\"tiny.toml\"]\n[backbone]\nplugin = \"float_only\"\n[temporal]\nplugin = \"none\"\n"
       "[runtime]\nprecision = \"bf16\"\nplugin_path = [\"{}\"]\n",
       asg::testing::test_plugin_dir("float_only").string());
-  Result refused = run_asg("run float_only.toml", dir_);
+  Result refused = run_asg("--allow-plugin-path run float_only.toml", dir_);
   EXPECT_EQ(refused.code, 2) << refused.output;
   EXPECT_NE(refused.output.find("float_only.toml: [runtime] precision = \"bf16\": the backbone cannot run under this LibTorch's "
                                 "bfloat16 autocast on cpu (\"square_float_only\" not implemented for 'BFloat16')"),
@@ -54,7 +54,7 @@ TEST_F(CliTest, Bf16PrecisionRunsWhereAutocastCoversTheBackboneAndIsRefusedBefor
       << refused.output;
   EXPECT_FALSE(fs::exists(registry()));
   // The same file in float32 runs: the refusal was about bfloat16 alone.
-  ASSERT_EQ(run_asg("run float_only.toml --set runtime.precision=\\\"fp32\\\" --set train.steps=2", dir_).code, 0);
+  ASSERT_EQ(run_asg("--allow-plugin-path run float_only.toml --set runtime.precision=\\\"fp32\\\" --set train.steps=2", dir_).code, 0);
   // unet3d (GroupNorm, which LibTorch 2.x's CPU autocast runs in float32) with STI, and dit, train and sample under it.
   Result unet = run_asg("run tiny.toml --set runtime.precision=\\\"bf16\\\" --set temporal.plugin=\\\"sti\\\"", dir_);
   ASSERT_EQ(unet.code, 0) << unet.output;

@@ -16,8 +16,10 @@
 #include <thread>
 
 #include "asg/error.h"
+#include "asg/hash.h"
 #include "asg/registry.h"
 #include "asg_cli.h"
+#include "cli_fixture.h"
 #include "test_paths.h"
 
 namespace fs = std::filesystem;
@@ -27,16 +29,12 @@ namespace {
 using Result = asg::testing::CliResult;
 using asg::testing::run_asg;
 
-class WorkflowTest : public ::testing::Test {
+// The e2e fixture (cli_fixture.h) with a smaller training budget, and the registry's runs by role.
+class WorkflowTest : public asg::testing::CliTest {
  protected:
-  void SetUp() override {
-    dir_ = asg::testing::make_temp_dir("workflow");
-    std::ofstream(dir_ / "tiny.toml") << asg::testing::reduced_quickstart(
-        "tiny", "[sampler]\nsteps = 3\n[train]\nsteps = 8\nbatch_size = 4\nlog_every = 2\n[eval]\nnum_samples = 6\nbatch_size = 3\nsave_gifs = 2\n");
+  std::string tiny_budget() const override {
+    return "[sampler]\nsteps = 3\n[train]\nsteps = 8\nbatch_size = 4\nlog_every = 2\n[eval]\nnum_samples = 6\nbatch_size = 3\nsave_gifs = 2\n";
   }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path registry() const { return dir_ / "runs" / "registry.sqlite"; }
-
   std::vector<asg::RunRecord> runs(asg::RunRole role = asg::RunRole::Run) const {
     asg::Registry reg(registry());
     asg::RunQuery q;
@@ -44,8 +42,6 @@ class WorkflowTest : public ::testing::Test {
     q.include_deleted = true;
     return reg.list_runs(q);
   }
-
-  fs::path dir_;
 };
 
 void copy_plugin(const std::string& variant, const fs::path& to) {
@@ -72,7 +68,7 @@ threads = 0
   // would not choose by itself: the rerun must use the recorded count, or its sums split differently.
   const unsigned threads = std::thread::hardware_concurrency() == 1 ? 2 : 1;
   setenv("ASG_THREADS", std::to_string(threads).c_str(), 1);
-  const Result original = run_asg("run repro.toml", dir_);
+  const Result original = run_asg("--allow-plugin-path run repro.toml", dir_);
   unsetenv("ASG_THREADS");
   ASSERT_EQ(original.code, 0) << original.output;
   const std::string id = runs().front().id;
@@ -81,7 +77,7 @@ threads = 0
   // From a leaderboard row's id (abbreviated) to a verdict in one command, from another folder: the plugin path,
   // relative to the experiment file, was recorded resolved.
   fs::create_directories(dir_ / "elsewhere");
-  Result r = run_asg("reproduce " + id.substr(0, id.size() - 2) + " --registry ../runs/registry.sqlite --runs-dir ../runs", dir_ / "elsewhere");
+  Result r = run_asg("--allow-plugin-path reproduce " + id.substr(0, id.size() - 2) + " --registry ../runs/registry.sqlite --runs-dir ../runs", dir_ / "elsewhere");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("REPRODUCED: all"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find(fmt::format("identical values (CPU, deterministic, {} thread{} on both sides)", threads, threads == 1 ? "" : "s")), std::string::npos)
@@ -99,13 +95,17 @@ threads = 0
 
   // The metric's library is swapped for an altered build: refused, naming the slot and both hashes ...
   copy_plugin("mean_pixel_altered", plugin);
-  r = run_asg("reproduce " + id, dir_);
+  r = run_asg("--allow-plugin-path reproduce " + id, dir_);
   EXPECT_EQ(r.code, 2) << r.output;
-  EXPECT_NE(r.output.find("mean_pixel 1.0.0 library differs"), std::string::npos) << r.output;
+  // Refused before the library is opened: its digest is not one the run recorded.
+  EXPECT_NE(r.output.find(plugin.string() + " (sha256 " + asg::sha256_file(plugin).substr(0, 16) + ") is not a library run " + id +
+                          " recorded"),
+            std::string::npos)
+      << r.output;
   EXPECT_NE(r.output.find("--allow-plugin-drift"), std::string::npos) << r.output;
   EXPECT_EQ(runs(asg::RunRole::Reproduction).size(), 1u);  // nothing recorded
   // ... and, allowed to go ahead, judged: the altered metric fails, the others still pass.
-  r = run_asg("reproduce " + id + " --allow-plugin-drift", dir_);
+  r = run_asg("--allow-plugin-path reproduce " + id + " --allow-plugin-drift", dir_);
   EXPECT_EQ(r.code, 3) << r.output;
   EXPECT_NE(r.output.find("NOT REPRODUCED: 1 of"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("allowed drift: slot metrics[2]"), std::string::npos) << r.output;
@@ -117,6 +117,56 @@ threads = 0
   r = run_asg("reproduce nope", dir_);
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("no run 'nope'"), std::string::npos) << r.output;
+}
+
+TEST_F(WorkflowTest, ALibraryThatAnExperimentOrAnImportedRunNamesIsNeverOpenedWithoutPermission) {
+  // The probe library writes $ASG_TEST_MARKER when opened: "nothing was loaded" is observed.
+  const fs::path marker = dir_ / "marker";
+  setenv("ASG_TEST_MARKER", marker.c_str(), 1);
+  const fs::path plugin = dir_ / "evil" / "asg_metric_mean_pixel.so";
+  copy_plugin("mean_pixel", plugin);  // the honest library first: the run below records its digest
+  std::ofstream(dir_ / "evil.toml") << "base = [\"tiny.toml\"]\n[[metrics]]\nplugin = \"mean_pixel\"\n[runtime]\nplugin_path = [\"evil\"]\n";
+  fs::copy_file(asg::testing::test_plugin_dir("marker_misnamed") / "evil_marker.so", dir_ / "evil_marker.so");
+  std::ofstream(dir_ / "misnamed.toml") << "base = [\"tiny.toml\"]\n[runtime]\nplugin_path = [\"evil_marker.so\"]\n";
+
+  // A run that was allowed to, exported and imported elsewhere.
+  ASSERT_EQ(run_asg("--allow-plugin-path run evil.toml --set train.steps=2", dir_).code, 0);
+  const std::string id = runs().front().id;
+  ASSERT_EQ(run_asg("runs export --all --out export.sqlite", dir_).code, 0);
+  ASSERT_EQ(run_asg("runs import export.sqlite --registry other.sqlite", dir_).code, 0);
+  // Now the folder the stored config names holds another library, which would run code when opened.
+  fs::copy_file(asg::testing::test_plugin_dir("marker") / "asg_metric_mean_pixel_marker.so", plugin, fs::copy_options::overwrite_existing);
+
+  for (const std::string& command : std::vector<std::string>{"validate evil.toml", "validate --build evil.toml", "run evil.toml",
+                                                             "reproduce " + id + " --registry other.sqlite"}) {
+    const Result r = run_asg(command, dir_);
+    EXPECT_EQ(r.code, 2) << command << "\n" << r.output;
+    EXPECT_NE(r.output.find("[runtime] plugin_path names " + (dir_ / "evil").string()), std::string::npos) << command << "\n" << r.output;
+    EXPECT_NE(r.output.find("pass --allow-plugin-path"), std::string::npos) << command << "\n" << r.output;
+    EXPECT_FALSE(fs::exists(marker)) << command;
+  }
+  // Allowed, the imported run's config still opens only the library the run recorded.
+  Result r = run_asg("--allow-plugin-path reproduce " + id + " --registry other.sqlite", dir_);
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find(plugin.string() + " (sha256 " + asg::sha256_file(plugin).substr(0, 16) + ") is not a library run " + id +
+                          " recorded"),
+            std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(marker));
+  // A file not named asg_*.so is not opened, allowed or not.
+  r = run_asg("--allow-plugin-path validate misnamed.toml", dir_);
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("is not named like a plugin library (asg_<kind>_<name>.so)"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(marker));
+  // The probe does write its marker when it is opened: the checks above could have failed.
+  EXPECT_EQ(run_asg("--allow-plugin-path validate evil.toml", dir_).code, 0);
+  EXPECT_TRUE(fs::exists(marker));
+  {
+    asg::RunQuery reproductions;
+    reproductions.role = asg::RunRole::Reproduction;
+    EXPECT_EQ(asg::Registry(dir_ / "other.sqlite").list_runs(reproductions).size(), 0u);  // the refusals recorded nothing
+  }
+  unsetenv("ASG_TEST_MARKER");
 }
 
 TEST_F(WorkflowTest, AnInterruptedSweepResumesWithOnlyTheMissingPoints) {

@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  const auto tok = asg::ClipTokenizer::from_merges_file(asg::testing::source_dir() / "tests/data/clip_bpe_merges.txt");
+  const auto tok = asg::ClipTokenizer::from_merges_file(asg::testing::source_dir() / "tests/fixtures/clip_bpe_merges.txt");
   const char* seeds[] = {"a red star moves left to right", "Café ÜBER naïve 汉字 hearts", "snake_case-word 🙂!",
                          "&amp;&#39;&#x1F642;&#99999999;&;&#;", "<|startoftext|>it's<|endoftext|>", "   \t\n  ",
                          "'s't're've'm'll'd 2024"};

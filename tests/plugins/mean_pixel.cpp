@@ -1,10 +1,24 @@
 // Test plugin: a metric whose value is the mean of the generated clips, built twice: as it is, and with
 // ASG_ALTERED, which shifts the value by 1/8. The reproduction test swaps one library for the other to check
 // that `asg reproduce` notices a changed plugin and, when told to go ahead, fails the metric.
+// With ASG_MARKER it is the loading policy's probe: opening the library (running its static constructors) writes
+// the file $ASG_TEST_MARKER, so a test sees whether ASG Lab opened it at all.
 #include "asg/kinds/metric.h"
 #include "asg/plugin.h"
 
+#ifdef ASG_MARKER
+#include <cstdlib>
+#include <fstream>
+#endif
+
 namespace {
+
+#ifdef ASG_MARKER
+[[maybe_unused]] const bool kMarkerWritten = [] {
+  if (const char* marker = std::getenv("ASG_TEST_MARKER")) std::ofstream(marker) << "opened\n";
+  return true;
+}();
+#endif
 
 #ifdef ASG_ALTERED
 constexpr double kShift = 0.125;

@@ -1,3 +1,4 @@
+#include "asg/leaderboard.h"
 #include "asg/registry.h"
 
 #include <gtest/gtest.h>
@@ -485,10 +486,10 @@ TEST_F(RegistryTest, GroupSummaryGivesMeanAndSampleStdPerRunName) {
 // ---- version 1 files, and finding dead runs (asg runs gc) -------------------------------------------
 
 TEST_F(RegistryTest, MigratesARegistryWrittenByVersion1AndKeepsItsRows) {
-  // tests/data/registry_v1.sqlite was written by asg with schema version 1: one FINISHED quickstart run with
+  // tests/fixtures/registry_v1.sqlite was written by asg with schema version 1: one FINISHED quickstart run with
   // its history, results and plugins, and one row left RUNNING (as a SIGKILL leaves it).
   fs::create_directories(path_.parent_path());
-  fs::copy_file(asg::testing::source_dir() / "tests/data/registry_v1.sqlite", path_);
+  fs::copy_file(asg::testing::source_dir() / "tests/fixtures/registry_v1.sqlite", path_);
   expect_migration_keeps_every_row(path_, 1);
   asg::Registry reg(path_);
   auto finished = reg.find_run("20261128-165146-04e309");
@@ -567,7 +568,7 @@ TEST_F(RegistryTest, GcJudgesOtherHostsByTheirHeartbeat) {
 
 namespace {
 
-// tests/data/registry_v2.sqlite was written by asg with schema version 2 (the registry library of that
+// tests/fixtures/registry_v2.sqlite was written by asg with schema version 2 (the registry library of that
 // version, driven through its public API): two FINISHED runs of "legacy-bench" with plugins, history,
 // results and artifacts; one FAILED run with its error; and its resumed attempt 2 (parent_run_id set),
 // which ended KILLED.
@@ -580,7 +581,7 @@ constexpr const char* kV2Resumed = "20261128-175706-0b7365";
 
 TEST_F(RegistryTest, MigratesARegistryWrittenByVersion2AndKeepsItsRows) {
   fs::create_directories(path_.parent_path());
-  fs::copy_file(asg::testing::source_dir() / "tests/data/registry_v2.sqlite", path_);
+  fs::copy_file(asg::testing::source_dir() / "tests/fixtures/registry_v2.sqlite", path_);
   expect_migration_keeps_every_row(path_, 2);
   asg::Registry reg(path_);
   // The same rows through the API, with the values the version-2 asg wrote.
@@ -736,7 +737,7 @@ TEST_F(ProtocolTest, OneProtocolKeepsTheTableAsItWas) {
 TEST_F(ProtocolTest, RunsFromBeforeSchema3FormTheirOwnSection) {
   // The version-2 fixture's two FINISHED legacy-bench runs recorded no protocol; runs recorded now do.
   fs::create_directories(path_.parent_path());
-  fs::copy_file(asg::testing::source_dir() / "tests/data/registry_v2.sqlite", path_);
+  fs::copy_file(asg::testing::source_dir() / "tests/fixtures/registry_v2.sqlite", path_);
   asg::Registry reg(path_);
   auto r = run("current", "legacy-bench");
   r.rank_by = "caption_accuracy";
@@ -885,10 +886,10 @@ TEST_F(ProtocolTest, TheLeaderboardShowsResultSetsUnderTheirOwnProtocol) {
 }
 
 TEST_F(RegistryTest, MigratesARegistryWrittenByVersion4AndGroupsItsSeeds) {
-  // Written by the version-4 registry library (tests/data/README.md says how): two seeds of the quickstart's
+  // Written by the version-4 registry library (tests/fixtures/README.md says how): two seeds of the quickstart's
   // resolved config, one with a result set under another benchmark.
   fs::create_directories(path_.parent_path());
-  fs::copy_file(asg::testing::source_dir() / "tests/data/registry_v4.sqlite", path_);
+  fs::copy_file(asg::testing::source_dir() / "tests/fixtures/registry_v4.sqlite", path_);
   expect_migration_keeps_every_row(path_, 4);
   asg::Registry reg(path_);
   const auto finished = reg.list_runs("v4-bench", asg::RunStatus::Finished);
@@ -911,11 +912,11 @@ TEST_F(RegistryTest, MigratesARegistryWrittenByVersion4AndGroupsItsSeeds) {
 }
 
 TEST_F(RegistryTest, MigratesARegistryWrittenByVersion5AndPacksItsResults) {
-  // Written by the version-5 registry library (tests/data/README.md says how): a sweep of two configs x two seeds
+  // Written by the version-5 registry library (tests/fixtures/README.md says how): a sweep of two configs x two seeds
   // (one point finished without results, one config's results recorded in another order, a NaN), a failed run, a
   // deleted run, a reproduction and a result set under another benchmark.
   fs::create_directories(path_.parent_path());
-  fs::copy_file(asg::testing::source_dir() / "tests/data/registry_v5.sqlite", path_);
+  fs::copy_file(asg::testing::source_dir() / "tests/fixtures/registry_v5.sqlite", path_);
   expect_migration_keeps_every_row(path_, 5);  // includes: every run's packed results are its results table's
   EXPECT_EQ(query_rows(path_, "SELECT count(*) FROM runs WHERE results_packed IS NOT NULL"), std::vector<std::string>{"i:5|"});  // runs with results
   asg::Registry reg(path_);
@@ -933,9 +934,9 @@ TEST_F(RegistryTest, MigratesARegistryWrittenByVersion5AndPacksItsResults) {
 }
 
 TEST_F(RegistryTest, MigratesARegistryWrittenByVersion3AndKeepsItsRows) {
-  // Written by the version-3 asg: `asg run` of a reduced quickstart (tests/data/README.md says how).
+  // Written by the version-3 asg: `asg run` of a reduced quickstart (tests/fixtures/README.md says how).
   fs::create_directories(path_.parent_path());
-  fs::copy_file(asg::testing::source_dir() / "tests/data/registry_v3.sqlite", path_);
+  fs::copy_file(asg::testing::source_dir() / "tests/fixtures/registry_v3.sqlite", path_);
   expect_migration_keeps_every_row(path_, 3);
   asg::Registry reg(path_);
   const auto finished = reg.list_runs("", asg::RunStatus::Finished);

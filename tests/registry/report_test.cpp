@@ -3,7 +3,7 @@
 // run ids and times so that the output is byte for byte stable.
 //
 // To accept a deliberate change of a format: ASG_UPDATE_GOLDEN=1 ./asg_registry_test --gtest_filter='Report*',
-// then read the diff of tests/data/golden/ before committing it.
+// then read the diff of tests/fixtures/golden/ before committing it.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "asg/error.h"
+#include "asg/leaderboard.h"
 #include "asg/registry.h"
 #include "asg/run_query.h"
 #include "test_paths.h"
@@ -40,7 +41,7 @@ std::string read_file(const fs::path& p) {
 }
 
 void expect_golden(const std::string& actual, const std::string& name) {
-  const fs::path golden = asg::testing::source_dir() / "tests/data/golden" / name;
+  const fs::path golden = asg::testing::source_dir() / "tests/fixtures/golden" / name;
   if (std::getenv("ASG_UPDATE_GOLDEN")) {
     fs::create_directories(golden.parent_path());
     std::ofstream(golden, std::ios::binary) << actual;

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "asg/util.h"
+#include "asg/files.h"
 #include "test_paths.h"
 
 namespace asg::testing {

@@ -24,12 +24,19 @@
 #include "asg/media/gif.h"
 #include "asg/media/sticker_file.h"
 #include "asg/plugin_catalog.h"
-#include "asg/util.h"
+#include "asg/files.h"
 #include "extractor_fixtures.h"
 #include "test_animation.h"
 #include "test_paths.h"
 
 namespace asg::testing {
+
+// Vocabulary files for text encoders that need one: the source tree's fixtures, or, for the installed suite,
+// $ASG_CONFORMANCE_FIXTURES (`asg plugins test` sets it to <prefix>/share/asg/conformance).
+inline std::filesystem::path conformance_fixture_dir() {
+  if (const char* dir = std::getenv("ASG_CONFORMANCE_FIXTURES"); dir && *dir) return dir;
+  return source_dir() / "tests/fixtures";
+}
 
 inline const PluginCatalog& build_catalog() {
   static const PluginCatalog catalog = PluginCatalog::discover();
@@ -150,8 +157,8 @@ inline std::optional<Params> conformance_params(const std::string& kind, const s
     else if (kind == "dataset" && spec.key == "shards") values[spec.key] = std::vector<std::string>{(conformance_corpus() / "shard-*.tar").string()};
     else if (kind == "text_encoder" && spec.key == "model") values[spec.key] = clip_text_torchscript().string();
     else if (kind == "text_encoder" && spec.key == "sha256") values[spec.key] = sha256_file(clip_text_torchscript());
-    else if (kind == "text_encoder" && spec.key == "merges") values[spec.key] = (source_dir() / "tests/data/clip_bpe_merges.txt").string();
-    else if (kind == "text_encoder" && (spec.key == "vocabulary" || spec.key.ends_with("_vocabulary"))) values[spec.key] = (source_dir() / "tests/data/wordpiece_vocab.txt").string();
+    else if (kind == "text_encoder" && spec.key == "merges") values[spec.key] = (conformance_fixture_dir() / "clip_bpe_merges.txt").string();
+    else if (kind == "text_encoder" && (spec.key == "vocabulary" || spec.key.ends_with("_vocabulary"))) values[spec.key] = (conformance_fixture_dir() / "wordpiece_vocab.txt").string();
     else if (kind == "autoencoder" && spec.key == "model") values[spec.key] = autoencoder_torchscript().string();
     else if (kind == "autoencoder" && spec.key == "sha256") values[spec.key] = sha256_file(autoencoder_torchscript());
     else if (kind == "metric" && (name == "fvd" || name == "fid" || name == "inception_score" || name == "clip_score" || name == "dover") &&
@@ -159,7 +166,7 @@ inline std::optional<Params> conformance_params(const std::string& kind, const s
       const auto file = extractor_fixture(name == "fvd" ? "i3d" : name == "clip_score" ? "clip" : name == "dover" ? "dover" : "inception");
       values[spec.key] = spec.key == "model" ? file.string() : sha256_file(file);
     } else if (kind == "metric" && name == "clip_score" && spec.key == "merges")
-      values[spec.key] = (source_dir() / "tests/data/clip_bpe_merges.txt").string();
+      values[spec.key] = (conformance_fixture_dir() / "clip_bpe_merges.txt").string();
     else {
       if (missing) *missing = spec.key;
       return std::nullopt;

@@ -105,15 +105,15 @@ class TorchScriptAutoencoder final : public Autoencoder {
 
 ASG_PLUGIN_LIBRARY(asg::make_factory<asg::Autoencoder>(
     "torchscript_autoencoder", "1.0.0", "frozen pretrained image autoencoder (e.g. SD's VAE) from a TorchScript file, per frame",
-    std::vector<asg::ParamSpec>{
-        asg::path_param("model", "", "TorchScript file with encode/decode methods (see README)").must_set(),
-        asg::string_param("sha256", "", "the file's sha256; a different file is refused").must_set(),
+    asg::with_torchscript_model_params(
+        "TorchScript file with encode/decode methods (see README)",
+        {
         asg::float_param("scaling_factor", 0.18215, "latents are multiplied by this before diffusion (SD 1.x/2.x: 0.18215); 0 "
                                                     "= 1/std of the training latents")
             .range(0, 1e6),
         asg::int_param("image_channels", 3, "channels the module codes: 3 = RGB (SD's VAE; decoded frames are opaque), 4 = RGBA")
             .range(3, 4),
-    },
+    }),
     [](const asg::Params& p, const asg::AutoencoderContext& ctx) {
       return std::make_shared<asg::autoencoders::TorchScriptAutoencoder>(p, ctx);
     }))

@@ -18,20 +18,18 @@ class Ddim final : public CommonSampler {
 
   torch::Tensor sample(Denoiser& model, const torch::Tensor& x_T, at::Generator generator,
                        const std::function<void(int64_t, int64_t)>& on_step) override {
-    const NoiseSchedule& schedule = model.schedule();
-    const std::vector<int64_t> ts = common_.timesteps(schedule);
-    const auto n = static_cast<int64_t>(ts.size());
-    auto abar = schedule.alphas_cumprod();  // float64, CPU
+    const SamplingPlan plan(model.schedule(), common_);
+    const int64_t n = plan.steps();
     auto x = x_T;
     torch::Tensor x0;
     for (int64_t k = 0; k < n; ++k) {
-      const int64_t t = ts[static_cast<size_t>(k)];
-      const double a = abar[t].item<double>();
+      const int64_t t = plan.timestep(k);
+      const double a = plan.abar(t);
       auto [pred_x0, eps] = predict_x0_eps(model, x, t, common_);
       x0 = pred_x0;
       const bool last = k == n - 1;
       if (last && set_alpha_to_one_) break;  // abar_prev = 1: the step lands on x0 itself
-      const double a_prev = last ? abar[0].item<double>() : abar[ts[static_cast<size_t>(k + 1)]].item<double>();
+      const double a_prev = last ? plan.abar(0) : plan.abar(plan.timestep(k + 1));
       const double sigma = eta_ * std::sqrt((1 - a_prev) / (1 - a)) * std::sqrt(1 - a / a_prev);
       x = std::sqrt(a_prev) * pred_x0 + std::sqrt(std::max(0.0, 1 - a_prev - sigma * sigma)) * eps;
       if (sigma > 0) x = x + sigma * torch::randn(x.sizes(), generator, torch::kFloat).to(x.device());

@@ -19,18 +19,16 @@ class Ddpm final : public CommonSampler {
 
   torch::Tensor sample(Denoiser& model, const torch::Tensor& x_T, at::Generator generator,
                        const std::function<void(int64_t, int64_t)>& on_step) override {
-    const NoiseSchedule& schedule = model.schedule();
-    const std::vector<int64_t> ts = common_.timesteps(schedule);
-    const auto n = static_cast<int64_t>(ts.size());
-    const auto abar = schedule.alphas_cumprod();
+    const SamplingPlan plan(model.schedule(), common_);
+    const int64_t n = plan.steps();
     auto x = x_T;
     torch::Tensor x0;
     for (int64_t k = 0; k < n; ++k) {
-      const int64_t t = ts[static_cast<size_t>(k)];
+      const int64_t t = plan.timestep(k);
       x0 = predict_x0_eps(model, x, t, common_).first;
       // The last step's posterior mean, at abar' = 1, is x0 itself, without noise.
       if (k == n - 1) break;
-      const double a = abar[t].item<double>(), a_prev = abar[ts[static_cast<size_t>(k + 1)]].item<double>();
+      const double a = plan.abar(t), a_prev = plan.abar(plan.timestep(k + 1));
       const double beta = 1 - a / a_prev;
       const double mean_x0 = std::sqrt(a_prev) * beta / (1 - a), mean_xt = std::sqrt(a / a_prev) * (1 - a_prev) / (1 - a);
       const double variance = large_variance_ ? beta : (1 - a_prev) / (1 - a) * beta;

@@ -22,21 +22,19 @@ class DpmSolverPlusPlus final : public CommonSampler {
 
   torch::Tensor sample(Denoiser& model, const torch::Tensor& x_T, at::Generator /*deterministic*/,
                        const std::function<void(int64_t, int64_t)>& on_step) override {
-    const NoiseSchedule& schedule = model.schedule();
-    const std::vector<int64_t> ts = common_.timesteps(schedule);
-    const auto n = static_cast<int64_t>(ts.size());
-    const auto abar = schedule.alphas_cumprod();
-    auto alpha = [&](int64_t t) { return std::sqrt(abar[t].item<double>()); };
-    auto sigma = [&](int64_t t) { return std::sqrt(1 - abar[t].item<double>()); };
+    const SamplingPlan plan(model.schedule(), common_);
+    const int64_t n = plan.steps();
+    auto alpha = [&](int64_t t) { return std::sqrt(plan.abar(t)); };
+    auto sigma = [&](int64_t t) { return std::sqrt(1 - plan.abar(t)); };
     auto lambda = [&](int64_t t) { return std::log(alpha(t) / sigma(t)); };
     auto x = x_T;
     torch::Tensor x0, previous_x0;
     double previous_h = 0;
     for (int64_t k = 0; k < n; ++k) {
-      const int64_t t = ts[static_cast<size_t>(k)];
+      const int64_t t = plan.timestep(k);
       x0 = predict_x0_eps(model, x, t, common_).first;
       if (k == n - 1) break;
-      const int64_t next = ts[static_cast<size_t>(k + 1)];
+      const int64_t next = plan.timestep(k + 1);
       const double h = lambda(next) - lambda(t);
       torch::Tensor d = x0;
       if (previous_x0.defined()) {

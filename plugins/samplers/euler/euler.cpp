@@ -20,18 +20,13 @@ class Euler final : public CommonSampler {
 
   torch::Tensor sample(Denoiser& model, const torch::Tensor& x_T, at::Generator /*deterministic*/,
                        const std::function<void(int64_t, int64_t)>& on_step) override {
-    const NoiseSchedule& schedule = model.schedule();
-    const std::vector<int64_t> ts = common_.timesteps(schedule);
-    const auto n = static_cast<int64_t>(ts.size());
-    const auto abar = schedule.alphas_cumprod();
-    auto sigma = [&](int64_t t) {
-      const double a = abar[t].item<double>();
-      return std::sqrt((1 - a) / a);
-    };
-    auto x = x_T * std::sqrt(sigma(ts[0]) * sigma(ts[0]) + 1);
+    const SamplingPlan plan(model.schedule(), common_);
+    const int64_t n = plan.steps();
+    auto sigma = [&](int64_t t) { return std::sqrt((1 - plan.abar(t)) / plan.abar(t)); };
+    auto x = x_T * std::sqrt(sigma(plan.timestep(0)) * sigma(plan.timestep(0)) + 1);
     for (int64_t k = 0; k < n; ++k) {
-      const int64_t t = ts[static_cast<size_t>(k)];
-      const double s = sigma(t), s_next = k + 1 < n ? sigma(ts[static_cast<size_t>(k + 1)]) : 0.0;
+      const int64_t t = plan.timestep(k);
+      const double s = sigma(t), s_next = k + 1 < n ? sigma(plan.timestep(k + 1)) : 0.0;
       auto x0 = predict_x0_eps(model, x / std::sqrt(s * s + 1), t, common_).first;
       x = x + (s_next - s) * ((x - x0) / s);
       if (on_step) on_step(k + 1, n);

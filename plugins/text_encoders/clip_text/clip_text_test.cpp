@@ -53,7 +53,7 @@ TEST(ClipText, EncodesCaptionsAsOpenClipsTokenizerAndTransformersCLIPTextModel) 
 }
 
 TEST(ClipText, RefusesAVocabularySmallerThanTheTokenizersAndContextBeyondPositions) {
-  const auto merges = (asg::testing::source_dir() / "tests/data/clip_bpe_merges.txt").string();
+  const auto merges = (asg::testing::source_dir() / "tests/fixtures/clip_bpe_merges.txt").string();
   auto params = small_tower(merges);
   params["vocab_size"] = int64_t{100};
   try {

@@ -96,12 +96,11 @@ class ClipTorchScript final : public TextEncoder {
 
 ASG_PLUGIN_LIBRARY(asg::make_factory<asg::TextEncoder>(
     "clip_torchscript", "1.0.0", "frozen CLIP text encoder from a user-supplied TorchScript file, with CLIP's BPE tokenizer",
-    std::vector<asg::ParamSpec>{
-        asg::path_param("model", "", "TorchScript file: forward(input_ids[B, L] int64) -> (tokens[B, L, D], pooled[B, D])")
-            .must_set(),
-        asg::string_param("sha256", "", "the model file's sha256 (hex); a different file is refused").must_set(),
+    asg::with_torchscript_model_params(
+        "TorchScript file: forward(input_ids[B, L] int64) -> (tokens[B, L, D], pooled[B, D])",
+        {
         asg::path_param("merges", "", "CLIP's BPE merges file (bpe_simple_vocab_16e6.txt or .txt.gz)").must_set(),
         asg::int_param("max_merges", 48894, "merges read from the file, as OpenAI's tokenizer does; 0 = all").range(0, 1e7),
         asg::int_param("context_length", 77, "token ids per caption (CLIP: 77); longer captions are cut").range(2, 4096),
-    },
+    }),
     [](const asg::Params& p) { return std::make_shared<asg::text_encoders::ClipTorchScript>(p); }))

@@ -36,7 +36,7 @@ class ClipTorchScriptTest : public ::testing::Test {
   static std::map<std::string, asg::ParamValue> params(const std::string& model, const std::string& sha256 = "") {
     return {{"model", (dir_ / model).string()},
             {"sha256", sha256.empty() ? asg::sha256_file(dir_ / model) : sha256},
-            {"merges", (asg::testing::source_dir() / "tests/data/clip_bpe_merges.txt").string()},
+            {"merges", (asg::testing::source_dir() / "tests/fixtures/clip_bpe_merges.txt").string()},
             {"context_length", int64_t{16}}};
   }
   static std::string config_error_of(const std::map<std::string, asg::ParamValue>& p) {
@@ -58,7 +58,7 @@ TEST_F(ClipTorchScriptTest, EncodesCaptionsThroughTheModuleWithClipsTokenIds) {
   EXPECT_EQ(e.mask.sum(1)[0].item<int64_t>(), 9);
   EXPECT_EQ(e.mask.sum(1)[1].item<int64_t>(), 2);
   // What the module itself gives for clip.tokenize's ids.
-  const auto tokenizer = asg::ClipTokenizer::from_merges_file(asg::testing::source_dir() / "tests/data/clip_bpe_merges.txt");
+  const auto tokenizer = asg::ClipTokenizer::from_merges_file(asg::testing::source_dir() / "tests/fixtures/clip_bpe_merges.txt");
   auto ids = torch::tensor(tokenizer.tokenize("a red star moves left to right", 16)).view({1, 16});
   auto module = torch::jit::load((dir_ / "clip.pt").string());
   auto expected = module.forward({ids}).toTuple()->elements();

@@ -15,7 +15,7 @@
 using asg::testing::make_under_test;
 
 namespace {
-const std::string vocabulary = (asg::testing::source_dir() / "tests/data/wordpiece_vocab.txt").string();
+const std::string vocabulary = (asg::testing::source_dir() / "tests/fixtures/wordpiece_vocab.txt").string();
 
 std::map<std::string, asg::ParamValue> small_rdtf() {
   return {{"clip_vocabulary", vocabulary}, {"t5_vocabulary", vocabulary}, {"clip_context_length", int64_t{12}},
