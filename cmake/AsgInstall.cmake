@@ -29,7 +29,7 @@ endforeach()
 foreach(part store reports serve)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/registry/${part}/include/ DESTINATION include)
 endforeach()
-install(FILES ${ASG_GENERATED_INCLUDE_DIR}/asg/version.h DESTINATION include/asg)
+install(FILES ${CMAKE_BINARY_DIR}/core/generated/asg/version.h DESTINATION include/asg)  # core/CMakeLists.txt generates it
 
 get_property(asg_plugin_targets GLOBAL PROPERTY ASG_PLUGIN_TARGETS)
 install(TARGETS ${asg_plugin_targets} LIBRARY DESTINATION lib/asg/plugins)

@@ -70,7 +70,10 @@ function(asg_add_plugin name)
     set(cuda_objects "")
   endif()
   target_link_libraries(${target}_objects PUBLIC asg::sdk ${ARG_LIBRARIES})
-  set_target_properties(${target}_objects PROPERTIES CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
+  # Position-independent: the objects go into a shared module (an OBJECT library is not PIC by default outside the
+  # tree, which compiles everything with -fPIC).
+  set_target_properties(${target}_objects PROPERTIES CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON
+                                                     POSITION_INDEPENDENT_CODE ON)
   asg_use_torch_pch(${target}_objects HIDDEN)
 
   add_library(${target} MODULE $<TARGET_OBJECTS:${target}_objects> ${cuda_objects})

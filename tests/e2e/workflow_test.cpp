@@ -125,7 +125,8 @@ TEST_F(WorkflowTest, ALibraryThatAnExperimentOrAnImportedRunNamesIsNeverOpenedWi
   setenv("ASG_TEST_MARKER", marker.c_str(), 1);
   const fs::path plugin = dir_ / "evil" / "asg_metric_mean_pixel.so";
   copy_plugin("mean_pixel", plugin);  // the honest library first: the run below records its digest
-  std::ofstream(dir_ / "evil.toml") << "base = [\"tiny.toml\"]\n[[metrics]]\nplugin = \"mean_pixel\"\n[runtime]\nplugin_path = [\"evil\"]\n";
+  std::ofstream(dir_ / "evil.toml") << "base = [\"tiny.toml\"]\n[[metrics]]\nplugin = \"caption_accuracy\"\n[[metrics]]\nplugin = "
+                                       "\"mean_pixel\"\n[runtime]\nplugin_path = [\"evil\"]\n";
   fs::copy_file(asg::testing::test_plugin_dir("marker_misnamed") / "evil_marker.so", dir_ / "evil_marker.so");
   std::ofstream(dir_ / "misnamed.toml") << "base = [\"tiny.toml\"]\n[runtime]\nplugin_path = [\"evil_marker.so\"]\n";
 

@@ -41,7 +41,8 @@ cmake --build my_mixer/build
 [ -f my_mixer/build/asg_temporal_my_mixer.so ] || fail "no asg_temporal_my_mixer.so"
 
 step "its conformance test"
-(cd my_mixer/build && ctest --output-on-failure) | tee conformance.log
+(cd my_mixer/build && ctest --output-on-failure -V) > conformance.log 2>&1 || { cat conformance.log; fail "the conformance test"; }
+grep -E "tests (passed|PASSED)|conformance tests of" conformance.log
 grep -q "TemporalConformance" conformance.log || fail "the conformance suite did not run"
 
 run_and_check() {  # $1: the asg binary
@@ -75,5 +76,5 @@ step "a plugin configured as C++17 is refused at configure time"
 if cmake -S my_mixer -B cxx17 -G Ninja -DCMAKE_PREFIX_PATH="$work/moved" -DCMAKE_CXX_STANDARD=17 > cxx17.log 2>&1; then
   fail "a C++17 plugin was configured"
 fi
-grep -q "CMAKE_CXX_STANDARD is 17, but a plugin must be compiled as C++20" cxx17.log || { cat cxx17.log; fail "the refusal does not say why"; }
+grep -q "CMAKE_CXX_STANDARD is 17, but a plugin must be" cxx17.log || { cat cxx17.log; fail "the refusal does not say why"; }
 echo; echo "install test: all checks passed"
