@@ -9,26 +9,14 @@
 #include <filesystem>
 #include <fstream>
 
+#include "minimal_experiment.h"
 #include "test_paths.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kMinimal = R"(
-[dataset]
-plugin = "synthetic_stickers"
-[text_encoder]
-plugin = "word_embedding"
-[backbone]
-plugin = "unet3d"
-[temporal]
-plugin = "none"
-[sampler]
-plugin = "ddim"
-[[metrics]]
-plugin = "frechet_pixel"
-)";
+constexpr const char* kMinimal = asg::testing::kMinimalExperiment;
 
 // kMinimal with extra lines in the [backbone] table (TOML forbids opening a table twice).
 std::string with_backbone(const std::string& extra) {

@@ -11,26 +11,13 @@
 #include "asg/hash.h"
 #include "asg/plugin_catalog.h"
 #include "asg/plugin_load_policy.h"
+#include "minimal_experiment.h"
 #include "test_paths.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-const char* const kExperiment = R"(
-[dataset]
-plugin = "synthetic_stickers"
-[text_encoder]
-plugin = "word_embedding"
-[backbone]
-plugin = "unet3d"
-[temporal]
-plugin = "none"
-[sampler]
-plugin = "ddim"
-[[metrics]]
-plugin = "mean_pixel"
-)";
 
 asg::PluginLoadPolicy allowed() {
   asg::PluginLoadPolicy policy;
@@ -53,7 +40,7 @@ class PluginLoadPolicyTest : public ::testing::Test {
   }
   fs::path experiment(const fs::path& plugin_entry) {
     const fs::path file = dir_ / "e.toml";
-    std::ofstream(file) << kExperiment << "[runtime]\nplugin_path = [\"" << plugin_entry.string() << "\"]\n";
+    std::ofstream(file) << asg::testing::kMinimalExperiment << "[[metrics]]\nplugin = \"mean_pixel\"\n[runtime]\nplugin_path = [\"" << plugin_entry.string() << "\"]\n";
     return file;
   }
   // The message of the error loading `file` under `policy` throws; "" when it loads.
