@@ -251,7 +251,7 @@ def cosine_alphas_cumprod(timesteps, shift):
 
 
 class Trainer:
-    """core/src/trainer.cpp DiffusionTrainer::step, line for line."""
+    """core/engine/src/trainer.cpp DiffusionTrainer::step, line for line."""
 
     def __init__(self, cfg, weights, matched, seed):
         self.text = WordEmbedding(cfg["text_dim"], cfg["buckets"], cfg["max_tokens"], cfg["ngrams"])

@@ -231,7 +231,7 @@ void add_plugin_commands(CLI::App& app, Action& action) {
     auto kind = std::make_shared<std::string>();
     auto name = std::make_shared<std::string>();
     auto dir = std::make_shared<std::string>();
-    plugin->add_option("--kind", *kind, "plugin kind (a template exists for: temporal)")->required();
+    plugin->add_option("--kind", *kind, "plugin kind (templates: metric, temporal)")->required();
     plugin->add_option("name", *name, "plugin name")->required();
     plugin->add_option("--dir", *dir, "folder to write (default: ./NAME)");
     plugin->callback([&action, kind, name, dir] { action = [kind, name, dir] { return cmd_new_plugin(*kind, *name, *dir); }; });

@@ -66,6 +66,22 @@ assert uses and uses[0]["version"] == "0.1.0" and uses[0]["library_sha256"] == s
 step "its example experiment, through the installed asg"
 run_and_check "$work/asg/bin/asg"
 
+step "a metric, the same way"
+"$work/asg/bin/asg" new plugin --kind metric my_coverage --dir my_coverage > /dev/null
+cmake -S my_coverage -B my_coverage/build -G Ninja -DCMAKE_PREFIX_PATH="$work/asg" > configure_metric.log 2>&1 ||
+  { cat configure_metric.log; fail "configure the metric"; }
+cmake --build my_coverage/build
+(cd my_coverage/build && ctest --output-on-failure -V) > metric_conformance.log 2>&1 ||
+  { cat metric_conformance.log; fail "the metric's conformance test"; }
+grep -q "MetricConformance" metric_conformance.log || fail "the metric conformance suite did not run"
+"$work/asg/bin/asg" --allow-plugin-path run my_coverage/experiment.toml --registry runs/registry.sqlite --runs-dir runs > metric_run.log 2>&1 ||
+  { cat metric_run.log; fail "the metric's example experiment"; }
+grep -q "my_coverage" metric_run.log || { cat metric_run.log; fail "the run does not report my_coverage"; }
+
+step "an unknown kind is refused naming the templates"
+if "$work/asg/bin/asg" new plugin --kind widget w > widget.log 2>&1; then fail "a kind without a template was accepted"; fi
+grep -q "no template for that kind (templates: metric, temporal" widget.log || { cat widget.log; fail "the refusal does not list the templates"; }
+
 step "the prefix moved"
 mv "$work/asg" "$work/moved"
 run_and_check "$work/moved/bin/asg"
