@@ -13,6 +13,7 @@
 #include "asg/hash.h"
 #include "extractor_fixtures.h"
 #include "test_animation.h"
+#include "experiment_files.h"
 #include "test_paths.h"
 
 namespace fs = std::filesystem;
@@ -56,40 +57,19 @@ plugin = "none"
 name = "tiny-bench"
 )";
 
-class BenchmarkDefinitionTest : public ::testing::Test {
+class BenchmarkDefinitionTest : public asg::testing::ExperimentFilesTest {
  protected:
   void SetUp() override {
-    dir_ = asg::testing::make_temp_dir("benchmarks");
+    ExperimentFilesTest::SetUp();
     fs::create_directories(dir_ / "defs");
     write("defs/tiny.toml", kDefinition);
     ::setenv("ASG_BENCHMARK_PATH", (dir_ / "defs").c_str(), 1);
   }
   void TearDown() override {
     ::unsetenv("ASG_BENCHMARK_PATH");
-    fs::remove_all(dir_);
-  }
-  std::string write(const std::string& name, const std::string& text) {
-    const fs::path p = dir_ / name;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p) << text;
-    return p.string();
-  }
-  asg::Experiment load(const std::string& file, const std::vector<std::string>& overrides = {}) {
-    asg::PluginCatalog catalog;
-    return asg::load_experiment(file, overrides, catalog);
-  }
-  std::string error_of(const std::string& file, const std::vector<std::string>& overrides = {}) {
-    try {
-      load(file, overrides);
-    } catch (const asg::Error& e) {
-      EXPECT_EQ(e.kind(), asg::ErrorKind::Config) << e.what();
-      return e.what();
-    }
-    ADD_FAILURE() << "expected a config error for " << file;
-    return "";
+    ExperimentFilesTest::TearDown();
   }
   std::string def_file() const { return (dir_ / "defs/tiny.toml").string(); }
-  fs::path dir_;
 };
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "experiment_files.h"
 #include "minimal_experiment.h"
 #include "test_paths.h"
 
@@ -26,33 +27,7 @@ std::string with_backbone(const std::string& extra) {
   return text;
 }
 
-class ExperimentTest : public ::testing::Test {
- protected:
-  void SetUp() override { dir_ = asg::testing::make_temp_dir("experiment"); }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string write(const std::string& name, const std::string& text) {
-    fs::path p = dir_ / name;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p) << text;
-    return p.string();
-  }
-  asg::Experiment load(const std::string& file, const std::vector<std::string>& overrides = {}) {
-    asg::PluginCatalog catalog;
-    return asg::load_experiment(file, overrides, catalog);
-  }
-  std::string error_of(const std::string& file, const std::vector<std::string>& overrides = {}) {
-    try {
-      load(file, overrides);
-    } catch (const asg::Error& e) {
-      EXPECT_EQ(e.kind(), asg::ErrorKind::Config) << e.what();
-      return e.what();
-    }
-    ADD_FAILURE() << "expected a config error for " << file;
-    return "";
-  }
-  fs::path dir_;
-};
+class ExperimentTest : public asg::testing::ExperimentFilesTest {};
 
 }  // namespace
 
